@@ -1,0 +1,309 @@
+package alert
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/takecare-network/takecare/alert/internal/wire"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// MaxBodySize bounds a body before it is decoded.
+const MaxBodySize = crypto.MaxInnerSize
+
+var marshal = proto.MarshalOptions{Deterministic: true}
+
+// Encode returns the canonical body bytes of content created at created:
+// the bytes the author signs. Created is kept to the millisecond.
+func Encode(created time.Time, c Content) ([]byte, error) {
+	b := &wire.Body{Created: created.UnixMilli()}
+	switch c := c.(type) {
+	case *Alert:
+		b.Content = &wire.Body_Alert{Alert: &wire.Alert{
+			Kind: string(c.Kind), Severity: uint32(c.Severity), Region: c.Region, Place: c.Place,
+			Text: c.Text, Expires: c.Expires.UnixMilli(), Checkin: optID(c.CheckIn), Level: uint32(c.Level),
+		}}
+	case *CheckIn:
+		ci := &wire.CheckIn{
+			From: c.From, To: c.To, Due: c.Due.UnixMilli(), Grace: c.Grace.Milliseconds(),
+			EscalateAfter: c.EscalateAfter.Milliseconds(), Text: c.Text,
+		}
+		if !c.EscalateGroup.IsZero() {
+			ci.EscalateGroup = c.EscalateGroup[:]
+		}
+		b.Content = &wire.Body_Checkin{Checkin: ci}
+	case *CheckInDone:
+		b.Content = &wire.Body_CheckinDone{CheckinDone: &wire.CheckInDone{Checkin: c.CheckIn[:], Duress: c.Duress}}
+	case *Ack:
+		b.Content = &wire.Body_Ack{Ack: &wire.Ack{Ref: c.Ref[:], Status: uint32(c.Status)}}
+	case *RosterOp:
+		op, err := rosterToWire(c)
+		if err != nil {
+			return nil, err
+		}
+		b.Content = &wire.Body_Roster{Roster: op}
+	case *Rekey:
+		rk := &wire.Rekey{Epoch: c.Epoch}
+		for _, k := range c.Keys {
+			rk.Keys = append(rk.Keys, &wire.SealedKey{Member: append([]byte(nil), k.Member[:]...), Sealed: k.Sealed})
+		}
+		for _, id := range c.Covers {
+			rk.Covers = append(rk.Covers, append([]byte(nil), id[:]...))
+		}
+		b.Content = &wire.Body_Rekey{Rekey: rk}
+	default:
+		return nil, fmt.Errorf("alert: cannot encode %T", c)
+	}
+	out, err := marshal.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("alert: encoding: %w", err)
+	}
+	if len(out) > MaxBodySize {
+		return nil, fmt.Errorf("%w: body of %d bytes exceeds %d", ErrInvalid, len(out), MaxBodySize)
+	}
+	return out, nil
+}
+
+func optID(id ID) []byte {
+	if id.IsZero() {
+		return nil
+	}
+	return append([]byte(nil), id[:]...)
+}
+
+func rosterToWire(c *RosterOp) (*wire.RosterOp, error) {
+	op := &wire.RosterOp{}
+	for _, p := range c.Parents {
+		op.Parents = append(op.Parents, append([]byte(nil), p[:]...))
+	}
+	switch ch := c.Change.(type) {
+	case *Create:
+		op.Op = &wire.RosterOp_Create{Create: &wire.Create{GroupName: ch.GroupName, Founder: memberToWire(ch.Founder)}}
+	case *AddMember:
+		op.Op = &wire.RosterOp_Add{Add: &wire.Add{Member: memberToWire(ch.Member), Invite: append([]byte(nil), ch.Invite[:]...)}}
+	case *RemoveMember:
+		op.Op = &wire.RosterOp_Remove{Remove: &wire.Remove{Member: append([]byte(nil), ch.Member[:]...)}}
+	case *SetRole:
+		op.Op = &wire.RosterOp_SetRole{SetRole: &wire.SetRole{Member: append([]byte(nil), ch.Member[:]...), Role: uint32(ch.Role)}}
+	case *NewInvite:
+		op.Op = &wire.RosterOp_Invite{Invite: &wire.Invite{
+			Id: append([]byte(nil), ch.ID[:]...), Key: ch.Key, Uses: uint32(ch.Uses), Expires: ch.Expires.UnixMilli(),
+		}}
+	case *RevokeInvite:
+		op.Op = &wire.RosterOp_Revoke{Revoke: &wire.Revoke{Invite: append([]byte(nil), ch.ID[:]...)}}
+	default:
+		return nil, fmt.Errorf("alert: cannot encode roster change %T", ch)
+	}
+	return op, nil
+}
+
+func memberToWire(m MemberInfo) *wire.Member {
+	return &wire.Member{Name: m.Name, SignKey: m.Keys.SignKey(), KemKey: m.Keys.KEMKey(), Peer: []byte(m.Peer)}
+}
+
+// EncodeMember returns the canonical encoding of a member record, as signed
+// in a join request.
+func EncodeMember(m MemberInfo) ([]byte, error) {
+	return marshal.Marshal(memberToWire(m))
+}
+
+// DecodeMember parses what [EncodeMember] wrote.
+func DecodeMember(b []byte) (MemberInfo, error) {
+	var w wire.Member
+	if err := unmarshalCanonical(b, &w); err != nil {
+		return MemberInfo{}, err
+	}
+	return memberFromWire(&w)
+}
+
+func unmarshalCanonical(b []byte, m proto.Message) error {
+	if len(b) > MaxBodySize {
+		return fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
+	}
+	if err := (proto.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(b, m); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	again, err := marshal.Marshal(m)
+	if err != nil || !bytes.Equal(again, b) {
+		return fmt.Errorf("%w: not in canonical form", ErrMalformed)
+	}
+	return nil
+}
+
+// Decode parses a body that author signed for group at epoch, checks its
+// structure, and derives its id. It does not check limits or times; see
+// [Message.Validate].
+func Decode(group crypto.GroupID, epoch uint64, author crypto.MemberID, body []byte) (*Message, error) {
+	var b wire.Body
+	if err := unmarshalCanonical(body, &b); err != nil {
+		return nil, err
+	}
+	m := &Message{
+		ID:      ContentID(group, author, body),
+		Group:   group,
+		Epoch:   epoch,
+		Author:  author,
+		Created: time.UnixMilli(b.Created),
+	}
+	var err error
+	switch c := b.Content.(type) {
+	case *wire.Body_Alert:
+		m.Content, err = alertFromWire(c.Alert)
+		if a, ok := m.Content.(*Alert); ok && a.Kind == KindOverdue {
+			m.ID = OverdueID(group, a.CheckIn, a.Level)
+		}
+	case *wire.Body_Checkin:
+		m.Content, err = checkInFromWire(c.Checkin)
+	case *wire.Body_CheckinDone:
+		var d CheckInDone
+		d.CheckIn, err = idFromBytes(c.CheckinDone.Checkin)
+		d.Duress = c.CheckinDone.Duress
+		m.Content = &d
+	case *wire.Body_Ack:
+		var a Ack
+		a.Ref, err = idFromBytes(c.Ack.Ref)
+		a.Status = AckStatus(c.Ack.Status)
+		m.Content = &a
+	case *wire.Body_Roster:
+		m.Content, err = rosterFromWire(c.Roster)
+	case *wire.Body_Rekey:
+		m.Content, err = rekeyFromWire(c.Rekey)
+	default:
+		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func alertFromWire(w *wire.Alert) (*Alert, error) {
+	a := &Alert{
+		Kind: Kind(w.Kind), Severity: Severity(w.Severity), Region: w.Region, Place: w.Place,
+		Text: w.Text, Expires: time.UnixMilli(w.Expires), Level: int(w.Level),
+	}
+	if w.Checkin != nil {
+		id, err := idFromBytes(w.Checkin)
+		if err != nil {
+			return nil, err
+		}
+		a.CheckIn = id
+	}
+	return a, nil
+}
+
+func checkInFromWire(w *wire.CheckIn) (*CheckIn, error) {
+	c := &CheckIn{
+		From: w.From, To: w.To, Due: time.UnixMilli(w.Due), Grace: time.Duration(w.Grace) * time.Millisecond,
+		EscalateAfter: time.Duration(w.EscalateAfter) * time.Millisecond, Text: w.Text,
+	}
+	if w.EscalateGroup != nil {
+		g, err := crypto.GroupIDFromBytes(w.EscalateGroup)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		c.EscalateGroup = g
+	}
+	return c, nil
+}
+
+func memberFromWire(w *wire.Member) (MemberInfo, error) {
+	if w == nil {
+		return MemberInfo{}, fmt.Errorf("%w: missing member", ErrMalformed)
+	}
+	keys, err := crypto.NewMemberKeys(w.SignKey, w.KemKey)
+	if err != nil {
+		return MemberInfo{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	p, err := peer.IDFromBytes(w.Peer)
+	if err != nil {
+		return MemberInfo{}, fmt.Errorf("%w: member node: %v", ErrMalformed, err)
+	}
+	return MemberInfo{Name: w.Name, Keys: keys, Peer: p}, nil
+}
+
+func memberIDFromBytes(b []byte) (crypto.MemberID, error) {
+	m, err := crypto.MemberIDFromBytes(b)
+	if err != nil {
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return m, nil
+}
+
+func inviteIDFromBytes(b []byte) (crypto.InviteID, error) {
+	var id crypto.InviteID
+	if len(b) != len(id) {
+		return id, fmt.Errorf("%w: invite id is %d bytes, want %d", ErrMalformed, len(b), len(id))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func rosterFromWire(w *wire.RosterOp) (*RosterOp, error) {
+	op := &RosterOp{}
+	for _, p := range w.Parents {
+		id, err := idFromBytes(p)
+		if err != nil {
+			return nil, err
+		}
+		op.Parents = append(op.Parents, id)
+	}
+	var err error
+	switch c := w.Op.(type) {
+	case *wire.RosterOp_Create:
+		var f MemberInfo
+		f, err = memberFromWire(c.Create.Founder)
+		op.Change = &Create{GroupName: c.Create.GroupName, Founder: f}
+	case *wire.RosterOp_Add:
+		a := &AddMember{}
+		if a.Member, err = memberFromWire(c.Add.Member); err == nil {
+			a.Invite, err = inviteIDFromBytes(c.Add.Invite)
+		}
+		op.Change = a
+	case *wire.RosterOp_Remove:
+		r := &RemoveMember{}
+		r.Member, err = memberIDFromBytes(c.Remove.Member)
+		op.Change = r
+	case *wire.RosterOp_SetRole:
+		s := &SetRole{Role: Role(c.SetRole.Role)}
+		s.Member, err = memberIDFromBytes(c.SetRole.Member)
+		op.Change = s
+	case *wire.RosterOp_Invite:
+		n := &NewInvite{Key: c.Invite.Key, Uses: int(c.Invite.Uses), Expires: time.UnixMilli(c.Invite.Expires)}
+		n.ID, err = inviteIDFromBytes(c.Invite.Id)
+		op.Change = n
+	case *wire.RosterOp_Revoke:
+		r := &RevokeInvite{}
+		r.ID, err = inviteIDFromBytes(c.Revoke.Invite)
+		op.Change = r
+	default:
+		return nil, fmt.Errorf("%w: empty roster op", ErrMalformed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+func rekeyFromWire(w *wire.Rekey) (*Rekey, error) {
+	r := &Rekey{Epoch: w.Epoch}
+	for _, k := range w.Keys {
+		m, err := memberIDFromBytes(k.Member)
+		if err != nil {
+			return nil, err
+		}
+		r.Keys = append(r.Keys, SealedKey{Member: m, Sealed: k.Sealed})
+	}
+	for _, c := range w.Covers {
+		id, err := idFromBytes(c)
+		if err != nil {
+			return nil, err
+		}
+		r.Covers = append(r.Covers, id)
+	}
+	return r, nil
+}

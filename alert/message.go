@@ -1,0 +1,156 @@
+// Package alert is the domain of takecare: the messages members send to a
+// group ([Alert], [CheckIn], [CheckInDone], [Ack], [RosterOp], [Rekey]), their
+// validation, their wire encoding (version 1 of docs/PROTOCOL.md, "Bodies"),
+// and the [Roster] that roster operations build.
+//
+// A [Message] is a decoded, signed body: it knows its group, epoch, author and
+// creation time, and its [ID] is derived from its content, never read from the
+// wire. [Encode] and [Decode] convert to and from the canonical body bytes
+// that the author signs; the protobuf types stay in an internal package.
+//
+// Values are plain data and not safe for concurrent mutation; a [Roster] is
+// safe for concurrent use.
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// ID names a message. For most messages it is a hash of the group, the author
+// and the signed body; for an overdue alarm it is a hash of the check-in and
+// the escalation level, so that every member raising the same alarm produces
+// the same id.
+type ID [32]byte
+
+// String returns the id in lower-case hex.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 12 hex digits.
+func (id ID) Short() string { return id.String()[:12] }
+
+// IsZero reports whether id is the zero id.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// ParseID parses the full hex form of an id.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 64 {
+		return id, fmt.Errorf("alert: message id has %d characters, want 64", len(s))
+	}
+	if _, err := hex.Decode(id[:], []byte(strings.ToLower(s))); err != nil {
+		return id, fmt.Errorf("alert: message id is not hexadecimal")
+	}
+	return id, nil
+}
+
+func idFromBytes(b []byte) (ID, error) {
+	var id ID
+	if len(b) != len(id) {
+		return id, fmt.Errorf("%w: id is %d bytes, want %d", ErrMalformed, len(b), len(id))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// ContentID returns the id of an ordinary message.
+func ContentID(group crypto.GroupID, author crypto.MemberID, body []byte) ID {
+	h := sha256.New()
+	h.Write([]byte("takecare/v1/id\x00"))
+	h.Write(group[:])
+	h.Write(author[:])
+	h.Write(body)
+	var id ID
+	h.Sum(id[:0])
+	return id
+}
+
+// OverdueID returns the id of the overdue alarm at level for a check-in.
+func OverdueID(group crypto.GroupID, checkin ID, level int) ID {
+	h := sha256.New()
+	h.Write([]byte("takecare/v1/overdue\x00"))
+	h.Write(group[:])
+	h.Write(checkin[:])
+	h.Write([]byte{byte(level)})
+	var id ID
+	h.Sum(id[:0])
+	return id
+}
+
+// Message is a signed body with what the envelope told about it.
+type Message struct {
+	ID      ID
+	Group   crypto.GroupID
+	Epoch   uint64
+	Author  crypto.MemberID
+	Created time.Time
+	Content Content
+}
+
+// Content is one of *Alert, *CheckIn, *CheckInDone, *Ack, *RosterOp, *Rekey.
+type Content interface{ isContent() }
+
+func (*Alert) isContent()       {}
+func (*CheckIn) isContent()     {}
+func (*CheckInDone) isContent() {}
+func (*Ack) isContent()         {}
+func (*RosterOp) isContent()    {}
+func (*Rekey) isContent()       {}
+
+// Alert is a danger alert, a panic, or an alarm raised for a missed check-in.
+type Alert struct {
+	Kind     Kind
+	Severity Severity
+	Region   string
+	Place    string
+	Text     string
+	Expires  time.Time
+	CheckIn  ID  // kind overdue: the missed check-in
+	Level    int // kind overdue: 1, or 2 once escalated
+}
+
+// CheckIn announces a movement: the author expects to reach To by Due.
+type CheckIn struct {
+	From          string
+	To            string
+	Due           time.Time
+	Grace         time.Duration  // after Due, before the alarm
+	EscalateAfter time.Duration  // after the alarm without acknowledgement, before escalating
+	EscalateGroup crypto.GroupID // optional second group for the escalation
+	Text          string
+}
+
+// Deadline is when the alarm is raised if nobody marked the check-in done.
+func (c *CheckIn) Deadline() time.Time { return c.Due.Add(c.Grace) }
+
+// CheckInDone marks the author's check-in as arrived safe. Duress says the
+// author was forced to; the author's own screen shows it as a normal arrival.
+type CheckInDone struct {
+	CheckIn ID
+	Duress  bool
+}
+
+// Ack is a member's acknowledgement of an alert or alarm.
+type Ack struct {
+	Ref    ID
+	Status AckStatus
+}
+
+// Rekey carries a new epoch secret sealed to each remaining member.
+type Rekey struct {
+	Epoch  uint64
+	Keys   []SealedKey
+	Covers []ID
+}
+
+// SealedKey is an epoch secret sealed to one member with
+// [crypto.SealEpochSecret].
+type SealedKey struct {
+	Member crypto.MemberID
+	Sealed []byte
+}

@@ -1,0 +1,497 @@
+package alert
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Roster errors callers branch on.
+var (
+	// ErrUnknownAuthor: the author is in no roster op we hold. The roster may
+	// simply be behind; a receiver ignores rather than rejects.
+	ErrUnknownAuthor = errors.New("alert: author is not in the roster (yet)")
+	// ErrRemoved: the author was removed from the group.
+	ErrRemoved = errors.New("alert: author was removed from the group")
+	// ErrNotAdmin: a roster change by someone who is not an admin.
+	ErrNotAdmin = errors.New("alert: only admins change the roster")
+	// ErrSecondRoot: a second group creation for a group that already has one.
+	ErrSecondRoot = errors.New("alert: group already created")
+)
+
+// MaxRosterOps bounds the roster graph of one group.
+const MaxRosterOps = 10000
+
+const maxPendingOps = 256
+
+// SignedOp is a roster op as it was signed: the epoch it was sent in and the
+// signed inner message. It verifies on its own, without an envelope.
+type SignedOp struct {
+	Epoch uint64
+	Inner crypto.Inner
+}
+
+// Member is a member as the roster sees it.
+type Member struct {
+	MemberInfo
+	Role    Role
+	Removed bool
+	AddedBy crypto.MemberID
+	Added   time.Time
+}
+
+// InviteState is an invite as the roster sees it.
+type InviteState struct {
+	NewInvite
+	By      crypto.MemberID
+	Used    int
+	Revoked bool
+}
+
+// Usable reports why the invite cannot be redeemed at now, or nil.
+func (i InviteState) Usable(now time.Time) error {
+	switch {
+	case i.Revoked:
+		return errors.New("this invite was revoked")
+	case i.Used >= i.Uses:
+		return fmt.Errorf("this invite was already used %d of %d times", i.Used, i.Uses)
+	case !now.Before(i.Expires):
+		return fmt.Errorf("this invite expired at %s", i.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+type rosterOp struct {
+	signed SignedOp
+	msg    *Message
+	op     *RosterOp
+}
+
+// Roster is the membership of one group, computed from its roster ops. Every
+// node that holds the same set of ops computes the same roster: ops are
+// applied in a topological order of their parent links, ties broken by
+// creation time and then id, and an op whose author lacks the right at its
+// turn is skipped. PROTOCOL.md, "Roster".
+//
+// A Roster is safe for concurrent use.
+type Roster struct {
+	mu      sync.RWMutex
+	group   crypto.GroupID
+	root    ID
+	ops     map[ID]*rosterOp
+	pending map[ID]*rosterOp // verified, waiting for parents
+	keys    map[crypto.MemberID]MemberInfo
+
+	// Computed by recompute.
+	name    string
+	members map[crypto.MemberID]*Member
+	invites map[crypto.InviteID]*InviteState
+	order   []ID
+	heads   []ID
+}
+
+// NewRoster returns an empty roster for group. Its first op must be the
+// group's [Create].
+func NewRoster(group crypto.GroupID) *Roster {
+	r := &Roster{
+		group:   group,
+		ops:     make(map[ID]*rosterOp),
+		pending: make(map[ID]*rosterOp),
+		keys:    make(map[crypto.MemberID]MemberInfo),
+	}
+	r.recompute()
+	return r
+}
+
+// LoadRoster builds a roster from ops in any order, verifying each.
+func LoadRoster(group crypto.GroupID, ops []SignedOp) (*Roster, error) {
+	r := NewRoster(group)
+	// Creation first, then repeatedly whatever now verifies: an author's
+	// own addition always precedes its ops.
+	left := slices.Clone(ops)
+	for len(left) > 0 {
+		var next []SignedOp
+		progress := false
+		for _, op := range left {
+			_, err := r.Add(op)
+			switch {
+			case err == nil:
+				progress = true
+			case errors.Is(err, ErrUnknownAuthor):
+				next = append(next, op)
+			default:
+				return nil, err
+			}
+		}
+		if !progress {
+			return nil, fmt.Errorf("alert: %d roster ops by unknown authors", len(next))
+		}
+		left = next
+	}
+	if len(r.pending) > 0 {
+		return nil, fmt.Errorf("alert: %d roster ops miss their parents", len(r.pending))
+	}
+	return r, nil
+}
+
+// Group returns the group id.
+func (r *Roster) Group() crypto.GroupID { return r.group }
+
+// Add verifies a roster op and adds it. It reports whether the op was new.
+// An op whose parents are missing is kept aside and applied when they arrive.
+func (r *Roster) Add(s SignedOp) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, err := Decode(r.group, s.Epoch, s.Inner.Author, s.Inner.Body)
+	if err != nil {
+		return false, err
+	}
+	op, ok := m.Content.(*RosterOp)
+	if !ok {
+		return false, fmt.Errorf("%w: not a roster op", ErrInvalid)
+	}
+	if err := op.validate(); err != nil {
+		return false, err
+	}
+	if _, dup := r.ops[m.ID]; dup {
+		return false, nil
+	}
+	if _, dup := r.pending[m.ID]; dup {
+		return false, nil
+	}
+	if len(r.ops)+len(r.pending) >= MaxRosterOps {
+		return false, fmt.Errorf("%w: roster is full", ErrInvalid)
+	}
+	keys, ok := r.keys[m.Author]
+	if c, isCreate := op.Change.(*Create); isCreate {
+		if !r.root.IsZero() {
+			return false, ErrSecondRoot
+		}
+		keys, ok = c.Founder, c.Founder.ID() == m.Author
+		if !ok {
+			return false, fmt.Errorf("%w: creation not signed by its founder", ErrInvalid)
+		}
+	}
+	if !ok {
+		return false, ErrUnknownAuthor
+	}
+	if err := s.Inner.Verify(keys.Keys, r.group, s.Epoch); err != nil {
+		return false, err
+	}
+	if _, isCreate := op.Change.(*Create); isCreate {
+		r.root = m.ID
+	}
+	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
+	if len(r.pending) >= maxPendingOps {
+		return false, fmt.Errorf("%w: too many roster ops waiting for their parents", ErrInvalid)
+	}
+	r.pending[m.ID] = e
+	r.promote()
+	r.recompute()
+	return true, nil
+}
+
+// promote moves pending ops whose parents are all present into ops.
+func (r *Roster) promote() {
+	for moved := true; moved; {
+		moved = false
+		for id, e := range r.pending {
+			ready := true
+			for _, p := range e.op.Parents {
+				if _, ok := r.ops[p]; !ok {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				r.ops[id] = e
+				delete(r.pending, id)
+				r.learnKeys(e)
+				moved = true
+			}
+		}
+	}
+}
+
+func (r *Roster) learnKeys(e *rosterOp) {
+	switch c := e.op.Change.(type) {
+	case *Create:
+		r.keys[c.Founder.ID()] = c.Founder
+	case *AddMember:
+		r.keys[c.Member.ID()] = c.Member
+	}
+}
+
+// recompute applies every op in the deterministic order.
+func (r *Roster) recompute() {
+	r.name = ""
+	r.members = make(map[crypto.MemberID]*Member)
+	r.invites = make(map[crypto.InviteID]*InviteState)
+	r.order = r.order[:0]
+	children := make(map[ID]int)
+	indeg := make(map[ID]int, len(r.ops))
+	kids := make(map[ID][]ID)
+	for id, e := range r.ops {
+		indeg[id] += 0
+		for _, p := range e.op.Parents {
+			indeg[id]++
+			kids[p] = append(kids[p], id)
+			children[p]++
+		}
+	}
+	less := func(a, b ID) int {
+		ea, eb := r.ops[a], r.ops[b]
+		if c := ea.msg.Created.Compare(eb.msg.Created); c != 0 {
+			return c
+		}
+		return bytes.Compare(a[:], b[:])
+	}
+	var ready []ID
+	for id, d := range indeg {
+		if d == 0 {
+			ready = append(ready, id)
+		}
+	}
+	for len(ready) > 0 {
+		slices.SortFunc(ready, less)
+		id := ready[0]
+		ready = ready[1:]
+		r.order = append(r.order, id)
+		r.apply(r.ops[id])
+		for _, k := range kids[id] {
+			if indeg[k]--; indeg[k] == 0 {
+				ready = append(ready, k)
+			}
+		}
+	}
+	r.heads = r.heads[:0]
+	for id := range r.ops {
+		if children[id] == 0 {
+			r.heads = append(r.heads, id)
+		}
+	}
+	slices.SortFunc(r.heads, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+}
+
+func (r *Roster) current(id crypto.MemberID) *Member {
+	if m, ok := r.members[id]; ok && !m.Removed {
+		return m
+	}
+	return nil
+}
+
+func (r *Roster) admins() int {
+	n := 0
+	for _, m := range r.members {
+		if !m.Removed && m.Role == RoleAdmin {
+			n++
+		}
+	}
+	return n
+}
+
+// apply applies one op to the computed state, or skips it if its author has
+// no right to it at this point of the order.
+func (r *Roster) apply(e *rosterOp) {
+	author := e.msg.Author
+	if c, ok := e.op.Change.(*Create); ok {
+		if e.msg.ID != r.root {
+			return
+		}
+		r.name = c.GroupName
+		r.members[author] = &Member{MemberInfo: c.Founder, Role: RoleAdmin, AddedBy: author, Added: e.msg.Created}
+		return
+	}
+	if a := r.current(author); a == nil || a.Role != RoleAdmin {
+		return
+	}
+	switch c := e.op.Change.(type) {
+	case *AddMember:
+		id := c.Member.ID()
+		if m := r.current(id); m != nil {
+			return
+		}
+		r.members[id] = &Member{MemberInfo: c.Member, Role: RoleMember, AddedBy: author, Added: e.msg.Created}
+		if inv, ok := r.invites[c.Invite]; ok {
+			inv.Used++
+		}
+	case *RemoveMember:
+		m := r.current(c.Member)
+		if m == nil || (m.Role == RoleAdmin && r.admins() == 1) {
+			return
+		}
+		m.Removed = true
+	case *SetRole:
+		m := r.current(c.Member)
+		if m == nil || (m.Role == RoleAdmin && c.Role != RoleAdmin && r.admins() == 1) {
+			return
+		}
+		m.Role = c.Role
+	case *NewInvite:
+		if _, ok := r.invites[c.ID]; !ok {
+			r.invites[c.ID] = &InviteState{NewInvite: *c, By: author}
+		}
+	case *RevokeInvite:
+		if inv, ok := r.invites[c.ID]; ok {
+			inv.Revoked = true
+		}
+	}
+}
+
+// Authorize reports whether m's author may send m now. It returns
+// [ErrUnknownAuthor], [ErrRemoved] or [ErrNotAdmin], or nil.
+func (r *Roster) Authorize(m *Message) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	op, isOp := m.Content.(*RosterOp)
+	if isOp {
+		if _, ok := op.Change.(*Create); ok {
+			if r.root.IsZero() || r.root == m.ID {
+				return nil
+			}
+			return ErrSecondRoot
+		}
+	}
+	mem, ok := r.members[m.Author]
+	if !ok {
+		if _, known := r.keys[m.Author]; known {
+			// Added by an op that was skipped; treat as not a member.
+			return ErrRemoved
+		}
+		return ErrUnknownAuthor
+	}
+	if mem.Removed {
+		return ErrRemoved
+	}
+	if isOp && mem.Role != RoleAdmin {
+		return ErrNotAdmin
+	}
+	return nil
+}
+
+// Keys returns the keys of anyone the roster has ever introduced, for
+// verifying signatures.
+func (r *Roster) Keys(id crypto.MemberID) (crypto.MemberKeys, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.keys[id]
+	return k.Keys, ok
+}
+
+// Member returns a member, including removed ones.
+func (r *Roster) Member(id crypto.MemberID) (Member, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m, ok := r.members[id]
+	if !ok {
+		return Member{}, false
+	}
+	return *m, true
+}
+
+// Members returns the current members, admins first, then by name.
+func (r *Roster) Members() []Member {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Member
+	for _, m := range r.members {
+		if !m.Removed {
+			out = append(out, *m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int {
+		if c := cmp.Compare(b.Role, a.Role); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		ia, ib := a.ID(), b.ID()
+		return bytes.Compare(ia[:], ib[:])
+	})
+	return out
+}
+
+// Name returns the group's name, from its creation.
+func (r *Roster) Name() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.name
+}
+
+// Heads returns the ids of the ops no other op follows yet: the parents of
+// the next op.
+func (r *Roster) Heads() []ID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clone(r.heads)
+}
+
+// Has reports whether the roster holds the op with this id.
+func (r *Roster) Has(id ID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.ops[id]
+	if !ok {
+		_, ok = r.pending[id]
+	}
+	return ok
+}
+
+// Ops returns every op in application order, then pending ones, for a new
+// member or for saving.
+func (r *Roster) Ops() []SignedOp {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]SignedOp, 0, len(r.order)+len(r.pending))
+	for _, id := range r.order {
+		out = append(out, r.ops[id].signed)
+	}
+	for _, e := range r.pending {
+		out = append(out, e.signed)
+	}
+	return out
+}
+
+// Invite returns an invite's state.
+func (r *Roster) Invite(id crypto.InviteID) (InviteState, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	inv, ok := r.invites[id]
+	if !ok {
+		return InviteState{}, false
+	}
+	return *inv, true
+}
+
+// OpenInvites returns the invites that can still be redeemed at now.
+func (r *Roster) OpenInvites(now time.Time) []InviteState {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []InviteState
+	for _, inv := range r.invites {
+		if inv.Usable(now) == nil {
+			out = append(out, *inv)
+		}
+	}
+	return out
+}
+
+// RemovedMembers returns the members who were removed.
+func (r *Roster) RemovedMembers() []Member {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Member
+	for _, m := range r.members {
+		if m.Removed {
+			out = append(out, *m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,207 @@
+package alert
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Limits of protocol version 1 (PROTOCOL.md, "Limits").
+const (
+	MaxText   = 1000 // bytes of alert or check-in text
+	MaxRegion = 64
+	MaxPlace  = 128
+	MaxName   = 64 // member and group names
+
+	MaxSkew          = 5 * time.Minute     // how far ahead of our clock a message may claim to be
+	MaxTTL           = 30 * 24 * time.Hour // longest alert lifetime
+	DefaultTTL       = 24 * time.Hour
+	MaxCheckInAhead  = 7 * 24 * time.Hour // latest due time, from creation
+	MaxGrace         = 24 * time.Hour
+	MaxEscalateAfter = 24 * time.Hour
+	DefaultGrace     = 5 * time.Minute
+	DefaultEscalate  = 10 * time.Minute
+	MaxRosterParents = 64
+	MaxRekeyKeys     = 400 // members a rekey can carry; bounds group size
+	MaxOverdueLevel  = 2
+)
+
+// Validate checks the message against the limits and against now, the
+// receiver's clock. Errors wrap [ErrInvalid], [ErrUnknownKind], [ErrExpired]
+// or [ErrFuture]; [IsStale] tells the time-window failures apart.
+func (m *Message) Validate(now time.Time) error {
+	if m.Group.IsZero() {
+		return ErrNoGroup
+	}
+	if m.Created.After(now.Add(MaxSkew)) {
+		return fmt.Errorf("%w: created %s, more than %s ahead of this clock", ErrFuture, m.Created.UTC().Format(time.RFC3339), MaxSkew)
+	}
+	if exp := m.Expires(); !exp.IsZero() && !exp.After(now) {
+		return fmt.Errorf("%w at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
+	}
+	switch c := m.Content.(type) {
+	case *Alert:
+		return c.validate(m.Created)
+	case *CheckIn:
+		return c.validate(m.Created)
+	case *CheckInDone:
+		if c.CheckIn.IsZero() {
+			return fmt.Errorf("%w: check-in done without a check-in id", ErrInvalid)
+		}
+	case *Ack:
+		if c.Ref.IsZero() {
+			return fmt.Errorf("%w: acknowledgement without a message id", ErrInvalid)
+		}
+		if _, ok := ackNames[c.Status]; !ok {
+			return fmt.Errorf("%w: unknown acknowledgement status %d", ErrInvalid, c.Status)
+		}
+	case *RosterOp:
+		return c.validate()
+	case *Rekey:
+		if c.Epoch == 0 {
+			return fmt.Errorf("%w: rekey to epoch 0", ErrInvalid)
+		}
+		if len(c.Keys) == 0 || len(c.Keys) > MaxRekeyKeys {
+			return fmt.Errorf("%w: rekey for %d members", ErrInvalid, len(c.Keys))
+		}
+		for _, k := range c.Keys {
+			if len(k.Sealed) != crypto.SealedSecretSize {
+				return fmt.Errorf("%w: sealed key of %d bytes", ErrInvalid, len(k.Sealed))
+			}
+		}
+	default:
+		return fmt.Errorf("%w: no content", ErrInvalid)
+	}
+	return nil
+}
+
+// Expires returns when the message stops mattering and may be deleted, or
+// the zero time for messages that only the retention window removes.
+func (m *Message) Expires() time.Time {
+	switch c := m.Content.(type) {
+	case *Alert:
+		return c.Expires
+	case *CheckIn:
+		// Keep a check-in a day past its last possible escalation, so that
+		// late-syncing members still see how it ended.
+		return c.Deadline().Add(c.EscalateAfter).Add(24 * time.Hour)
+	case *CheckInDone, *Ack:
+		return m.Created.Add(MaxTTL)
+	}
+	return time.Time{}
+}
+
+func (a *Alert) validate(created time.Time) error {
+	if !a.Kind.Known() {
+		return fmt.Errorf("%w %q", ErrUnknownKind, a.Kind)
+	}
+	if !a.Severity.Valid() {
+		return fmt.Errorf("%w: unknown severity %d", ErrInvalid, a.Severity)
+	}
+	if err := checkText("region", a.Region, MaxRegion, false); err != nil {
+		return err
+	}
+	if err := checkText("place", a.Place, MaxPlace, false); err != nil {
+		return err
+	}
+	if err := checkText("text", a.Text, MaxText, true); err != nil {
+		return err
+	}
+	if !a.Expires.After(created) {
+		return fmt.Errorf("%w: expires before it was created", ErrInvalid)
+	}
+	if a.Expires.Sub(created) > MaxTTL {
+		return fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, a.Expires.Sub(created).Round(time.Minute), MaxTTL)
+	}
+	if a.Kind == KindOverdue {
+		if a.CheckIn.IsZero() || a.Level < 1 || a.Level > MaxOverdueLevel {
+			return fmt.Errorf("%w: overdue alarm needs a check-in and a level of 1 or 2", ErrInvalid)
+		}
+	} else if !a.CheckIn.IsZero() || a.Level != 0 {
+		return fmt.Errorf("%w: only overdue alarms name a check-in", ErrInvalid)
+	}
+	return nil
+}
+
+func (c *CheckIn) validate(created time.Time) error {
+	if err := checkText("from", c.From, MaxPlace, false); err != nil {
+		return err
+	}
+	if err := checkText("to", c.To, MaxPlace, false); err != nil {
+		return err
+	}
+	if c.To == "" {
+		return fmt.Errorf("%w: check-in without a destination", ErrInvalid)
+	}
+	if err := checkText("text", c.Text, MaxText, true); err != nil {
+		return err
+	}
+	if !c.Due.After(created) {
+		return fmt.Errorf("%w: check-in due before it was made", ErrInvalid)
+	}
+	if c.Due.Sub(created) > MaxCheckInAhead {
+		return fmt.Errorf("%w: check-in due more than %s ahead", ErrInvalid, MaxCheckInAhead)
+	}
+	if c.Grace < 0 || c.Grace > MaxGrace {
+		return fmt.Errorf("%w: grace %s outside 0..%s", ErrInvalid, c.Grace, MaxGrace)
+	}
+	if c.EscalateAfter <= 0 || c.EscalateAfter > MaxEscalateAfter {
+		return fmt.Errorf("%w: escalation delay %s outside 0..%s", ErrInvalid, c.EscalateAfter, MaxEscalateAfter)
+	}
+	return nil
+}
+
+func (op *RosterOp) validate() error {
+	if len(op.Parents) > MaxRosterParents {
+		return fmt.Errorf("%w: %d parents", ErrInvalid, len(op.Parents))
+	}
+	_, isCreate := op.Change.(*Create)
+	if isCreate != (len(op.Parents) == 0) {
+		return fmt.Errorf("%w: only the group's creation has no parents", ErrInvalid)
+	}
+	switch c := op.Change.(type) {
+	case *Create:
+		if err := ValidName("group name", c.GroupName); err != nil {
+			return err
+		}
+		return ValidName("member name", c.Founder.Name)
+	case *AddMember:
+		return ValidName("member name", c.Member.Name)
+	case *SetRole:
+		if c.Role != RoleMember && c.Role != RoleAdmin {
+			return fmt.Errorf("%w: unknown role %d", ErrInvalid, c.Role)
+		}
+	case *NewInvite:
+		if len(c.Key) != 32 || c.Uses < 1 || c.Uses > 1000 {
+			return fmt.Errorf("%w: invite", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// ValidName checks a member or group name.
+func ValidName(what, s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+	}
+	return checkText(what, s, MaxName, false)
+}
+
+func checkText(what, s string, limit int, multiline bool) error {
+	if len(s) > limit {
+		return fmt.Errorf("%w: %s too long (%d bytes, at most %d)", ErrInvalid, what, len(s), limit)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && r == '\n') {
+			return fmt.Errorf("%w: %s contains a control character", ErrInvalid, what)
+		}
+	}
+	return nil
+}

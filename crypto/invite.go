@@ -1,0 +1,188 @@
+package crypto
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ErrBadInvite is returned for an invite code that does not parse.
+var ErrBadInvite = errors.New("invite code is damaged or mistyped")
+
+// InviteID names an invite within its group.
+type InviteID [8]byte
+
+// String returns the id in lower-case hex.
+func (i InviteID) String() string { return fmt.Sprintf("%x", i[:]) }
+
+// Invite is what an invite code carries: the group to join, the invite's id
+// and one-time secret, and how to reach a node that can redeem it.
+type Invite struct {
+	Group  GroupID
+	ID     InviteID
+	secret [16]byte
+	Peer   peer.ID
+	Addrs  []ma.Multiaddr
+}
+
+// NewInvite makes an invite for group with a fresh id and secret, redeemable
+// at the node with the given peer id and addresses.
+func NewInvite(group GroupID, p peer.ID, addrs []ma.Multiaddr) Invite {
+	inv := Invite{Group: group, Peer: p, Addrs: addrs}
+	rand.Read(inv.ID[:])
+	rand.Read(inv.secret[:])
+	return inv
+}
+
+// Key derives the invite's Ed25519 key pair from its secret. Admins learn the
+// public half through the roster; the joiner proves it holds the code by
+// signing its join request with the private half.
+func (inv Invite) Key() ed25519.PrivateKey {
+	info := append([]byte("takecare/v1/invite\x00"), inv.Group[:]...)
+	info = append(info, inv.ID[:]...)
+	seed, err := hkdf.Key(sha256.New, inv.secret[:], nil, string(info), ed25519.SeedSize)
+	if err != nil {
+		panic("bug: " + err.Error())
+	}
+	defer clear(seed)
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// PublicKey is the public half of [Invite.Key].
+func (inv Invite) PublicKey() []byte {
+	return append([]byte(nil), inv.Key().Public().(ed25519.PublicKey)...)
+}
+
+// JoinTranscript is what a joiner signs with the invite key: it binds the
+// group, the invite and the joiner's member record.
+func JoinTranscript(group GroupID, id InviteID, member []byte) []byte {
+	b := append([]byte("takecare/v1/join\x00"), group[:]...)
+	b = append(b, id[:]...)
+	return append(b, member...)
+}
+
+// SignJoin signs a join transcript with the invite key.
+func (inv Invite) SignJoin(member []byte) []byte {
+	return ed25519.Sign(inv.Key(), JoinTranscript(inv.Group, inv.ID, member))
+}
+
+// VerifyJoin checks a join signature against an invite's public key.
+func VerifyJoin(inviteKey []byte, group GroupID, id InviteID, member, sig []byte) error {
+	if len(inviteKey) != ed25519.PublicKeySize || !ed25519.Verify(inviteKey, JoinTranscript(group, id, member), sig) {
+		return fmt.Errorf("%w: invite proof", ErrBadSignature)
+	}
+	return nil
+}
+
+// Invite code layout (PROTOCOL.md, "Invites"), before base32:
+//
+//	version 1 | group(16) | id(8) | secret(16) | peer len u8 | peer
+//	| n u8 | (addr len u8 | addr)*n | crc32(IEEE) of all before
+const (
+	invitePrefix   = "TC1-"
+	inviteVersion  = 1
+	maxInviteAddrs = 8
+)
+
+var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Code encodes the invite as a code people can paste or show as a QR code.
+func (inv Invite) Code() string {
+	b := []byte{inviteVersion}
+	b = append(b, inv.Group[:]...)
+	b = append(b, inv.ID[:]...)
+	b = append(b, inv.secret[:]...)
+	pid := []byte(inv.Peer)
+	b = append(b, byte(len(pid)))
+	b = append(b, pid...)
+	var addrs [][]byte
+	for _, a := range inv.Addrs {
+		if ab := a.Bytes(); len(ab) <= 255 && len(addrs) < maxInviteAddrs {
+			addrs = append(addrs, ab)
+		}
+	}
+	b = append(b, byte(len(addrs)))
+	for _, a := range addrs {
+		b = append(b, byte(len(a)))
+		b = append(b, a...)
+	}
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return invitePrefix + inviteEncoding.EncodeToString(b)
+}
+
+// ParseInviteCode decodes a code made by [Invite.Code]. It ignores case,
+// spaces and line breaks, so a code copied from a chat still works.
+func ParseInviteCode(code string) (Invite, error) {
+	var inv Invite
+	code = strings.ToUpper(strings.Join(strings.Fields(code), ""))
+	if !strings.HasPrefix(code, invitePrefix) {
+		return inv, fmt.Errorf("%w: it should start with %s", ErrBadInvite, invitePrefix)
+	}
+	b, err := inviteEncoding.DecodeString(code[len(invitePrefix):])
+	if err != nil || len(b) < 1+16+8+16+1+1+4 {
+		return inv, ErrBadInvite
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.ChecksumIEEE(body) != sum {
+		return inv, ErrBadInvite
+	}
+	if body[0] != inviteVersion {
+		return inv, fmt.Errorf("%w: version %d is not supported", ErrBadInvite, body[0])
+	}
+	r := body[1:]
+	next := func(n int) []byte {
+		if n > len(r) {
+			return nil
+		}
+		out := r[:n]
+		r = r[n:]
+		return out
+	}
+	copy(inv.Group[:], next(16))
+	copy(inv.ID[:], next(8))
+	copy(inv.secret[:], next(16))
+	pl := next(1)
+	if pl == nil {
+		return inv, ErrBadInvite
+	}
+	pid := next(int(pl[0]))
+	if pid == nil {
+		return inv, ErrBadInvite
+	}
+	if inv.Peer, err = peer.IDFromBytes(pid); err != nil {
+		return inv, fmt.Errorf("%w: peer id", ErrBadInvite)
+	}
+	n := next(1)
+	if n == nil || n[0] > maxInviteAddrs {
+		return inv, ErrBadInvite
+	}
+	for range n[0] {
+		l := next(1)
+		if l == nil {
+			return inv, ErrBadInvite
+		}
+		ab := next(int(l[0]))
+		if ab == nil {
+			return inv, ErrBadInvite
+		}
+		a, err := ma.NewMultiaddrBytes(ab)
+		if err != nil {
+			return inv, fmt.Errorf("%w: address", ErrBadInvite)
+		}
+		inv.Addrs = append(inv.Addrs, a)
+	}
+	if len(r) != 0 {
+		return inv, ErrBadInvite
+	}
+	return inv, nil
+}

@@ -1,0 +1,293 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
+)
+
+// Entry is one message of the feed, as `takecare feed --json` prints it
+// (one per line). The field names are a stable interface; see the user
+// guide, "Feed JSON".
+type Entry struct {
+	ID       string    `json:"id"`
+	Group    string    `json:"group"`
+	GroupID  string    `json:"group_id"`
+	Kind     string    `json:"kind"`
+	Severity string    `json:"severity"`
+	Region   string    `json:"region"`
+	Place    string    `json:"place"`
+	Text     string    `json:"text"`
+	Author   string    `json:"author"`
+	AuthorID string    `json:"author_id"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
+	// Check-ins, their endings and overdue alarms.
+	CheckIn string     `json:"checkin,omitempty"`
+	From    string     `json:"from,omitempty"`
+	To      string     `json:"to,omitempty"`
+	Due     *time.Time `json:"due,omitempty"`
+	Level   int        `json:"level,omitempty"`
+	// Acks are the acknowledgements of this message, latest per member.
+	Acks []AckEntry `json:"acks"`
+	// Mine is true for messages this node's member sent.
+	Mine bool `json:"mine"`
+}
+
+// AckEntry is one member's latest acknowledgement of a message.
+type AckEntry struct {
+	Author   string    `json:"author"`
+	AuthorID string    `json:"author_id"`
+	Status   string    `json:"status"`
+	Time     time.Time `json:"time"`
+}
+
+// FeedQuery selects feed entries. Zero fields select everything.
+type FeedQuery struct {
+	Group  crypto.GroupID // zero: every group
+	Region string        // case-insensitive exact match
+	Since  time.Time
+}
+
+func (q FeedQuery) match(e Entry) bool {
+	if !q.Group.IsZero() && e.GroupID != q.Group.String() {
+		return false
+	}
+	if q.Region != "" && !strings.EqualFold(strings.TrimSpace(q.Region), e.Region) {
+		return false
+	}
+	return q.Since.IsZero() || !e.Created.Before(q.Since)
+}
+
+// Feed returns the entries that match q, oldest first.
+func (n *Node) Feed(q FeedQuery) ([]Entry, error) {
+	hs := n.store.Headers(func(h store.Header) bool { return q.Group.IsZero() || h.Group == q.Group })
+	out := make([]Entry, 0, len(hs))
+	for _, h := range hs {
+		g, err := n.group(h.Group)
+		if err != nil {
+			continue
+		}
+		m, err := n.loadMessage(h)
+		if err != nil {
+			n.log.Warn("reading a stored message", "msg_id", h.ID.Short(), "err", err)
+			continue
+		}
+		e, ok := n.entry(g, m)
+		if ok && q.match(e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// loadMessage opens a stored envelope. Its signature was checked when it
+// arrived; the store is sealed, so it is not checked again.
+func (n *Node) loadMessage(h store.Header) (*alert.Message, error) {
+	env, err := n.store.Envelope(h.ID)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.RLock()
+	ref, ok := n.tags[h.Tag]
+	n.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("no key for epoch %s", h.Tag)
+	}
+	inner, err := ref.keys.Open(env)
+	if err != nil {
+		return nil, err
+	}
+	return alert.Decode(ref.g.id, ref.keys.Epoch(), inner.Author, inner.Body)
+}
+
+// entry turns a message into a feed entry; messages that are not shown in
+// the feed (acks, roster changes, rekeys) return false.
+func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
+	e := Entry{
+		ID:       m.ID.String(),
+		Group:    g.roster.Name(),
+		GroupID:  g.id.String(),
+		AuthorID: m.Author.String(),
+		Author:   n.memberName(g, m.Author),
+		Created:  m.Created.UTC(),
+		Mine:     m.Author == n.me,
+	}
+	if exp := m.Expires(); !exp.IsZero() {
+		e.Expires = exp.UTC()
+	}
+	switch c := m.Content.(type) {
+	case *alert.Alert:
+		e.Kind, e.Severity = string(c.Kind), c.Severity.String()
+		e.Region, e.Place, e.Text = c.Region, c.Place, c.Text
+		if c.Kind == alert.KindOverdue {
+			e.CheckIn, e.Level = c.CheckIn.String(), c.Level
+		}
+	case *alert.CheckIn:
+		due := c.Due.UTC()
+		e.Kind, e.Severity = "checkin", alert.SevInfo.String()
+		e.From, e.To, e.Due, e.Place, e.Text = c.From, c.To, &due, c.To, c.Text
+		e.CheckIn = m.ID.String()
+	case *alert.CheckInDone:
+		e.Kind, e.Severity = "arrived", alert.SevInfo.String()
+		e.CheckIn = c.CheckIn.String()
+		// Only the others learn of duress; the author's screen shows a
+		// normal arrival.
+		if c.Duress && !e.Mine {
+			e.Kind, e.Severity = string(alert.KindDuress), alert.SevCritical.String()
+		}
+	default:
+		return Entry{}, false
+	}
+	e.Acks = n.acks.list(n, g, m.ID)
+	return e, true
+}
+
+func (n *Node) memberName(g *group, id crypto.MemberID) string {
+	if m, ok := g.roster.Member(id); ok {
+		return m.Name
+	}
+	return id.Short()
+}
+
+// ackIndex holds the latest acknowledgement of each member for each message.
+type ackIndex struct {
+	mu   sync.Mutex
+	acks map[alert.ID]map[crypto.MemberID]ackRec
+}
+
+type ackRec struct {
+	status alert.AckStatus
+	at     time.Time
+}
+
+func (a *ackIndex) add(m *alert.Message, ack *alert.Ack) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.acks == nil {
+		a.acks = make(map[alert.ID]map[crypto.MemberID]ackRec)
+	}
+	byMember := a.acks[ack.Ref]
+	if byMember == nil {
+		byMember = make(map[crypto.MemberID]ackRec)
+		a.acks[ack.Ref] = byMember
+	}
+	if prev, ok := byMember[m.Author]; !ok || prev.at.Before(m.Created) {
+		byMember[m.Author] = ackRec{status: ack.Status, at: m.Created}
+	}
+}
+
+func (a *ackIndex) list(n *Node, g *group, ref alert.ID) []AckEntry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := []AckEntry{}
+	for id, r := range a.acks[ref] {
+		out = append(out, AckEntry{Author: n.memberName(g, id), AuthorID: id.String(), Status: r.status.String(), Time: r.at.UTC()})
+	}
+	slices.SortFunc(out, func(x, y AckEntry) int {
+		if c := x.Time.Compare(y.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(x.AuthorID, y.AuthorID)
+	})
+	return out
+}
+
+// broadcaster delivers new feed entries to followers.
+type broadcaster struct {
+	mu     sync.Mutex
+	subs   map[*Follower]struct{}
+	closed bool
+}
+
+// Follower receives feed entries as they arrive.
+type Follower struct {
+	C    <-chan Entry
+	c    chan Entry
+	q    FeedQuery
+	b    *broadcaster
+	once sync.Once
+}
+
+func newBroadcaster() *broadcaster { return &broadcaster{subs: make(map[*Follower]struct{})} }
+
+// followerBuffer is how many entries a slow follower may fall behind before
+// it is cut off (its channel closes).
+const followerBuffer = 1024
+
+// Follow returns a follower of new entries matching q. Call Stop when done.
+// If the follower falls far behind, its channel is closed.
+func (n *Node) Follow(q FeedQuery) *Follower {
+	c := make(chan Entry, followerBuffer)
+	f := &Follower{C: c, c: c, q: q, b: n.feed}
+	n.feed.mu.Lock()
+	defer n.feed.mu.Unlock()
+	if n.feed.closed {
+		close(c)
+		return f
+	}
+	n.feed.subs[f] = struct{}{}
+	return f
+}
+
+// Stop ends the follower and closes its channel.
+func (f *Follower) Stop() {
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
+	f.stopLocked()
+}
+
+func (f *Follower) stopLocked() {
+	f.once.Do(func() {
+		delete(f.b.subs, f)
+		close(f.c)
+	})
+}
+
+func (b *broadcaster) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for f := range b.subs {
+		f.stopLocked()
+	}
+}
+
+// publish tells followers about a new message. An acknowledgement is shown
+// by sending the acknowledged message again with its updated acks.
+func (b *broadcaster) publish(n *Node, g *group, m *alert.Message) {
+	if ack, ok := m.Content.(*alert.Ack); ok {
+		n.acks.add(m, ack)
+		h, ok := n.store.Header(ack.Ref)
+		if !ok {
+			return
+		}
+		ref, err := n.loadMessage(h)
+		if err != nil {
+			return
+		}
+		m = ref
+	}
+	e, ok := n.entry(g, m)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for f := range b.subs {
+		if !f.q.match(e) {
+			continue
+		}
+		select {
+		case f.c <- e:
+		default:
+			f.stopLocked()
+		}
+	}
+}

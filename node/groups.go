@@ -1,0 +1,359 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Errors the API reports to users as they are.
+var (
+	ErrNoSuchGroup    = errors.New("no such group")
+	ErrAmbiguous      = errors.New("ambiguous")
+	ErrNotAdmin       = errors.New("only an admin of the group can do that")
+	ErrNoSuchMember   = errors.New("no such member")
+	ErrNoSuchMessage  = errors.New("no such message")
+	ErrGroupNameTaken = errors.New("you are already in a group with that name")
+)
+
+// group is a group this node is a member of.
+type group struct {
+	id     crypto.GroupID
+	roster *alert.Roster
+	joined time.Time
+
+	mu       sync.Mutex
+	epochs   map[uint64]*crypto.EpochKeys
+	since    map[uint64]time.Time
+	current  uint64
+	topic    *pubsub.Topic
+	sub      *pubsub.Subscription
+	verified map[crypto.MemberID]bool
+}
+
+// epochRef finds the group and keys for a key tag.
+type epochRef struct {
+	g    *group
+	keys *crypto.EpochKeys
+}
+
+func (g *group) currentKeys() *crypto.EpochKeys {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.epochs[g.current]
+}
+
+// groupState is how a group is saved in the store (sealed, as a blob).
+type groupState struct {
+	Joined   time.Time    `json:"joined"`
+	Current  uint64       `json:"current"`
+	Epochs   []epochState `json:"epochs"`
+	Roster   []opState    `json:"roster"`
+	Verified []string     `json:"verified,omitempty"`
+}
+
+type epochState struct {
+	Epoch  uint64    `json:"epoch"`
+	Secret []byte    `json:"secret"`
+	Since  time.Time `json:"since"`
+}
+
+type opState struct {
+	Epoch uint64 `json:"epoch"`
+	Inner []byte `json:"inner"`
+}
+
+const blobGroup = "group"
+
+func (n *Node) saveGroup(g *group) error {
+	g.mu.Lock()
+	st := groupState{Joined: g.joined, Current: g.current}
+	for e, k := range g.epochs {
+		st.Epochs = append(st.Epochs, epochState{Epoch: e, Secret: k.Secret().Bytes(), Since: g.since[e]})
+	}
+	for m := range g.verified {
+		st.Verified = append(st.Verified, m.String())
+	}
+	g.mu.Unlock()
+	for _, op := range g.roster.Ops() {
+		st.Roster = append(st.Roster, opState{Epoch: op.Epoch, Inner: op.Inner.Marshal()})
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("node: saving group: %w", err)
+	}
+	if err := n.store.PutBlob(blobGroup, g.id[:], b); err != nil {
+		return fmt.Errorf("node: saving group: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) loadGroups() error {
+	blobs, err := n.store.Blobs(blobGroup)
+	if err != nil {
+		return fmt.Errorf("node: loading groups: %w", err)
+	}
+	for k, b := range blobs {
+		gid, err := crypto.GroupIDFromBytes([]byte(k))
+		if err != nil {
+			return fmt.Errorf("node: loading groups: %w", err)
+		}
+		var st groupState
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("node: loading group %s: %w", gid, err)
+		}
+		var ops []alert.SignedOp
+		for _, o := range st.Roster {
+			in, err := crypto.ParseInner(o.Inner)
+			if err != nil {
+				return fmt.Errorf("node: loading group %s: %w", gid, err)
+			}
+			ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
+		}
+		roster, err := alert.LoadRoster(gid, ops)
+		if err != nil {
+			return fmt.Errorf("node: loading group %s: %w", gid, err)
+		}
+		g := newGroup(gid, roster, st.Joined)
+		for _, e := range st.Epochs {
+			s, err := crypto.EpochSecretFromBytes(e.Secret)
+			if err != nil {
+				return fmt.Errorf("node: loading group %s: %w", gid, err)
+			}
+			g.epochs[e.Epoch] = crypto.NewEpochKeys(gid, e.Epoch, s)
+			g.since[e.Epoch] = e.Since
+		}
+		g.current = st.Current
+		for _, v := range st.Verified {
+			if m, err := crypto.ParseMemberID(v); err == nil {
+				g.verified[m] = true
+			}
+		}
+		if g.epochs[g.current] == nil {
+			return fmt.Errorf("node: loading group %s: no key for its current epoch", gid)
+		}
+		if err := n.addGroup(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group {
+	return &group{
+		id:       id,
+		roster:   roster,
+		joined:   joined,
+		epochs:   make(map[uint64]*crypto.EpochKeys),
+		since:    make(map[uint64]time.Time),
+		verified: make(map[crypto.MemberID]bool),
+	}
+}
+
+// addGroup registers a group's keys and joins its current topic.
+func (n *Node) addGroup(g *group) error {
+	n.mu.Lock()
+	n.groups[g.id] = g
+	g.mu.Lock()
+	for _, k := range g.epochs {
+		n.tags[k.Tag()] = epochRef{g: g, keys: k}
+	}
+	g.mu.Unlock()
+	n.mu.Unlock()
+	n.refreshAccess()
+	if err := n.joinTopic(g); err != nil {
+		return err
+	}
+	n.dialer.poke()
+	return nil
+}
+
+// joinTopic subscribes to the group's current epoch topic.
+func (n *Node) joinTopic(g *group) error {
+	keys := g.currentKeys()
+	name := keys.Topic()
+	if err := n.ps.RegisterTopicValidator(name, n.validate); err != nil {
+		return fmt.Errorf("node: registering validator: %w", err)
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		return fmt.Errorf("node: joining group topic: %w", err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return fmt.Errorf("node: subscribing to group topic: %w", err)
+	}
+	g.mu.Lock()
+	g.topic, g.sub = t, sub
+	g.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		// The validator already stored and handled each message; the
+		// subscription only keeps us in the mesh.
+		for {
+			if _, err := sub.Next(n.ctx); err != nil {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+func (n *Node) group(id crypto.GroupID) (*group, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	g, ok := n.groups[id]
+	if !ok {
+		return nil, ErrNoSuchGroup
+	}
+	return g, nil
+}
+
+func (n *Node) groupList() []*group {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]*group, 0, len(n.groups))
+	for _, g := range n.groups {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b *group) int {
+		if c := strings.Compare(a.roster.Name(), b.roster.Name()); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+	return out
+}
+
+// ResolveGroup finds a group by name or by a prefix of its id.
+func (n *Node) ResolveGroup(s string) (crypto.GroupID, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return crypto.GroupID{}, alert.ErrNoGroup
+	}
+	var byName, byID []*group
+	for _, g := range n.groupList() {
+		if g.roster.Name() == s {
+			byName = append(byName, g)
+		}
+		if len(s) >= 4 && strings.HasPrefix(g.id.String(), strings.ToLower(s)) {
+			byID = append(byID, g)
+		}
+	}
+	matches := byName
+	if len(matches) == 0 {
+		matches = byID
+	}
+	switch len(matches) {
+	case 0:
+		return crypto.GroupID{}, fmt.Errorf("%w %q", ErrNoSuchGroup, s)
+	case 1:
+		return matches[0].id, nil
+	}
+	var c []string
+	for _, g := range matches {
+		c = append(c, fmt.Sprintf("%s (%s)", g.roster.Name(), g.id.String()[:8]))
+	}
+	return crypto.GroupID{}, fmt.Errorf("group %q is %w: %s; give more of the id", s, ErrAmbiguous, strings.Join(c, ", "))
+}
+
+// GroupInfo describes a group for the API.
+type GroupInfo struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Epoch     uint64 `json:"epoch"`
+	Members   int    `json:"members"`
+	Reachable int    `json:"reachable"` // other members whose node is connected now
+}
+
+func (n *Node) groupInfo(g *group) GroupInfo {
+	info := GroupInfo{ID: g.id.String(), Name: g.roster.Name(), Epoch: g.currentKeys().Epoch()}
+	for _, m := range g.roster.Members() {
+		info.Members++
+		if m.ID() == n.me {
+			info.Role = m.Role.String()
+			continue
+		}
+		if n.connected(m.Peer) {
+			info.Reachable++
+		}
+	}
+	return info
+}
+
+// Groups lists the groups this node is a member of.
+func (n *Node) Groups() []GroupInfo {
+	var out []GroupInfo
+	for _, g := range n.groupList() {
+		out = append(out, n.groupInfo(g))
+	}
+	return out
+}
+
+// CreateGroup founds a group with this node's member as its only admin.
+func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) {
+	name = strings.TrimSpace(name)
+	if err := alert.ValidName("group name", name); err != nil {
+		return GroupInfo{}, err
+	}
+	for _, g := range n.groupList() {
+		if g.roster.Name() == name {
+			return GroupInfo{}, fmt.Errorf("%w: %q", ErrGroupNameTaken, name)
+		}
+	}
+	gid := crypto.NewGroupID()
+	keys := crypto.NewEpochKeys(gid, 0, crypto.NewEpochSecret())
+	body, err := alert.Encode(n.now(), &alert.RosterOp{Change: &alert.Create{GroupName: name, Founder: n.memberInfo()}})
+	if err != nil {
+		return GroupInfo{}, err
+	}
+	roster := alert.NewRoster(gid)
+	op := alert.SignedOp{Epoch: 0, Inner: n.id.SignBody(gid, 0, body)}
+	if _, err := roster.Add(op); err != nil {
+		return GroupInfo{}, fmt.Errorf("node: founding group: %w", err)
+	}
+	g := newGroup(gid, roster, n.now())
+	g.epochs[0] = keys
+	g.since[0] = n.now()
+	if err := n.saveGroup(g); err != nil {
+		return GroupInfo{}, err
+	}
+	// The creation is also a message of the group, so sync carries it.
+	if _, err := n.storeOwn(g, keys, op.Inner); err != nil {
+		return GroupInfo{}, err
+	}
+	if err := n.addGroup(g); err != nil {
+		return GroupInfo{}, err
+	}
+	n.log.Info("group created", "group", gid.String()[:8])
+	return n.groupInfo(g), nil
+}
+
+func (n *Node) memberInfo() alert.MemberInfo {
+	return alert.MemberInfo{Name: n.id.Name(), Keys: n.id.Public(), Peer: n.host.ID()}
+}
+
+// memberPeers returns the member nodes of a group other than ours.
+func (n *Node) memberPeers(g *group) []peer.ID {
+	var out []peer.ID
+	for _, m := range g.roster.Members() {
+		if m.Peer != n.host.ID() {
+			out = append(out, m.Peer)
+		}
+	}
+	return out
+}

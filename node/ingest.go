@@ -1,0 +1,266 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
+)
+
+// Outcomes of the pipeline that are not plain acceptance. A rejected
+// envelope is provably bad; an ignored one may be fine later or elsewhere.
+var (
+	errReject = errors.New("rejected")
+	errIgnore = errors.New("ignored")
+)
+
+func reject(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errReject, fmt.Sprintf(format, a...))
+}
+
+func ignore(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errIgnore, fmt.Sprintf(format, a...))
+}
+
+// source says where an envelope came from.
+type source int
+
+const (
+	fromGossip source = iota
+	fromSync
+)
+
+// opened is an envelope that passed every check up to storage.
+type opened struct {
+	g     *group
+	keys  *crypto.EpochKeys
+	inner crypto.Inner
+	msg   *alert.Message
+	env   []byte
+}
+
+// open runs the checks that do not change state: size, key tag, decryption,
+// signature, decoding, validation and the author's standing.
+func (n *Node) open(env []byte) (*opened, error) {
+	tag, err := crypto.EnvelopeTag(env)
+	if err != nil {
+		return nil, reject("%v", err)
+	}
+	n.mu.RLock()
+	ref, ok := n.tags[tag]
+	n.mu.RUnlock()
+	if !ok {
+		return nil, ignore("no key for tag %s", tag)
+	}
+	inner, err := ref.keys.Open(env)
+	if err != nil {
+		return nil, reject("%v", err)
+	}
+	g := ref.g
+	keys, known := g.roster.Keys(inner.Author)
+	if !known {
+		return nil, ignore("author %s not in roster yet", inner.Author.Short())
+	}
+	if err := inner.Verify(keys, g.id, ref.keys.Epoch()); err != nil {
+		return nil, reject("%v", err)
+	}
+	msg, err := alert.Decode(g.id, ref.keys.Epoch(), inner.Author, inner.Body)
+	if err != nil {
+		return nil, reject("%v", err)
+	}
+	now := n.now()
+	if err := msg.Validate(now); err != nil {
+		if alert.IsStale(err) {
+			return nil, ignore("%v", err)
+		}
+		return nil, reject("%v", err)
+	}
+	if msg.Created.Before(now.Add(-n.cfg.Retention)) {
+		return nil, ignore("older than the retention window")
+	}
+	switch err := g.roster.Authorize(msg); {
+	case errors.Is(err, alert.ErrUnknownAuthor):
+		return nil, ignore("%v", err)
+	case err != nil:
+		return nil, reject("%v", err)
+	}
+	return &opened{g: g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
+}
+
+// ingest takes an envelope through the whole pipeline and, if it is valid
+// and new, stores it and acts on it.
+func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, error) {
+	o, err := n.open(env)
+	if err != nil {
+		return nil, err
+	}
+	if n.store.Has(o.msg.ID) {
+		return nil, ignore("duplicate")
+	}
+	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
+		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
+	}
+	if _, ok := o.msg.Content.(*alert.RosterOp); ok {
+		if _, err := o.g.roster.Add(alert.SignedOp{Epoch: o.keys.Epoch(), Inner: o.inner}); err != nil {
+			return nil, reject("roster op: %v", err)
+		}
+		if err := n.saveGroup(o.g); err != nil {
+			return nil, err
+		}
+	}
+	added, err := n.store.Put(store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: env})
+	if err != nil {
+		n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
+		return nil, ignore("store: %v", err)
+	}
+	if !added {
+		return nil, ignore("duplicate")
+	}
+	n.handle(o.g, o.msg)
+	return o.msg, nil
+}
+
+// validate is the GossipSub validator for every group topic.
+func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == n.host.ID() {
+		// Our own publication: sealed, stored and handled before publishing.
+		return pubsub.ValidationAccept
+	}
+	msg, err := n.ingest(m.Data, fromGossip, from)
+	switch {
+	case err == nil:
+		n.log.Debug("received", "group", msg.Group.String()[:8], "msg_id", msg.ID.Short())
+		return pubsub.ValidationAccept
+	case errors.Is(err, errReject):
+		n.log.Info("rejected a message", "peer", from, "err", err)
+		return pubsub.ValidationReject
+	default:
+		n.log.Debug("ignored a message", "peer", from, "err", err)
+		return pubsub.ValidationIgnore
+	}
+}
+
+// priority orders messages for sync: alarms and rekeys first.
+func priority(m *alert.Message) uint8 {
+	switch c := m.Content.(type) {
+	case *alert.Alert:
+		switch {
+		case c.Kind == alert.KindPanic || c.Kind == alert.KindOverdue || c.Kind == alert.KindDuress:
+			return 4
+		case c.Severity >= alert.SevUrgent:
+			return 3
+		}
+		return 1
+	case *alert.CheckInDone:
+		if c.Duress {
+			return 4
+		}
+		return 2
+	case *alert.Rekey:
+		return 4
+	case *alert.RosterOp, *alert.CheckIn:
+		return 2
+	}
+	return 1
+}
+
+func (n *Node) header(g *group, keys *crypto.EpochKeys, m *alert.Message) store.Header {
+	return store.Header{
+		ID: m.ID, Group: g.id, Tag: keys.Tag(), Author: m.Author,
+		Created: m.Created, Expires: m.Expires(), Priority: priority(m), Received: n.now(),
+	}
+}
+
+// storeOwn seals and stores a message this node signed. It returns the
+// envelope, ready to publish.
+func (n *Node) storeOwn(g *group, keys *crypto.EpochKeys, inner crypto.Inner) ([]byte, error) {
+	msg, err := alert.Decode(g.id, keys.Epoch(), inner.Author, inner.Body)
+	if err != nil {
+		return nil, fmt.Errorf("node: bug: own message does not decode: %w", err)
+	}
+	env, err := keys.Seal(inner)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.store.Put(store.Record{Header: n.header(g, keys, msg), Envelope: env}); err != nil {
+		return nil, fmt.Errorf("could not save the message: %w", err)
+	}
+	return env, nil
+}
+
+// send signs, seals, stores, handles and publishes a message from this
+// node's member. The message is on disk before it is published: if no member
+// is online, sync delivers it later.
+func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Message, error) {
+	keys := g.currentKeys()
+	now := n.now()
+	body, err := alert.Encode(now, c)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := alert.Decode(g.id, keys.Epoch(), n.me, body)
+	if err != nil {
+		return nil, fmt.Errorf("node: bug: %w", err)
+	}
+	if err := msg.Validate(now); err != nil {
+		return nil, err
+	}
+	if n.store.Has(msg.ID) {
+		return msg, nil // e.g. an overdue alarm someone else raised first
+	}
+	inner := n.id.SignBody(g.id, keys.Epoch(), body)
+	if _, ok := c.(*alert.RosterOp); ok {
+		if _, err := g.roster.Add(alert.SignedOp{Epoch: keys.Epoch(), Inner: inner}); err != nil {
+			return nil, fmt.Errorf("node: roster op: %w", err)
+		}
+		if err := n.saveGroup(g); err != nil {
+			return nil, err
+		}
+	}
+	env, err := n.storeOwn(g, keys, inner)
+	if err != nil {
+		return nil, err
+	}
+	n.handle(g, msg)
+	n.publish(ctx, g, env)
+	return msg, nil
+}
+
+// publish gossips an envelope. A failure is logged, not returned: the
+// message is stored, and sync delivers it.
+func (n *Node) publish(ctx context.Context, g *group, env []byte) {
+	g.mu.Lock()
+	t := g.topic
+	g.mu.Unlock()
+	if t == nil {
+		return
+	}
+	if err := t.Publish(ctx, env); err != nil {
+		n.log.Warn("publishing", "group", g.id.String()[:8], "err", err)
+	}
+}
+
+// handle acts on a new, stored message.
+func (n *Node) handle(g *group, m *alert.Message) {
+	switch m.Content.(type) {
+	case *alert.RosterOp:
+		n.rosterChanged(g)
+	}
+	n.feed.publish(n, g, m)
+}
+
+// rosterChanged updates who we mesh with and dial after a roster change.
+func (n *Node) rosterChanged(g *group) {
+	n.refreshAccess()
+	n.dialer.poke()
+	me, ok := g.roster.Member(n.me)
+	if ok && me.Removed {
+		n.log.Warn("this member was removed from a group", "group", g.id.String()[:8])
+	}
+}

@@ -1,0 +1,352 @@
+// Package node runs a takecare node: a libp2p host, one GossipSub topic per
+// group, the validation pipeline every received envelope goes through, the
+// join protocol, and the feed that the local API serves.
+//
+// # Pipeline
+//
+// Every envelope, from gossip or from sync, takes the same path
+// ([Node.ingest]): size and key tag, open with the group's epoch key, verify
+// the author's signature, decode and validate the body, check the author's
+// standing in the roster, drop duplicates, limit the author's rate, store,
+// then act on it (roster changes, feed subscribers). The GossipSub validator
+// maps the outcome to Accept, Ignore (stale, duplicate, not yet known) or
+// Reject (provably bad: cannot open, bad signature, removed member,
+// malformed). Nothing is shown or stored before it passed.
+//
+// # Privacy on the wire
+//
+// Pubsub runs with [pubsub.WithNoAuthor] and a content-hash message id, so a
+// message carries no origin peer id, sequence number or signature outside the
+// envelope. Topic names derive from the epoch secret. Pubsub meshes only with
+// member nodes ([pubsub.WithPeerFilter]) and tracks only our topics.
+//
+// A Node is safe for concurrent use.
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/ratelimit"
+	"github.com/takecare-network/takecare/store"
+)
+
+// Config configures a [Node]. The zero value of every optional field is a
+// safe default.
+type Config struct {
+	// Identity is the member this node acts for. Required.
+	Identity *crypto.Identity
+	// Store holds messages and state. Required. The node does not close it.
+	Store *store.Store
+
+	// Host, if set, is used instead of building one (tests pass mocknet
+	// hosts). Its key must be Identity.NodeKey(). The node closes it.
+	Host host.Host
+	// ListenAddrs are the multiaddrs to listen on when building a host.
+	// Default: TCP and QUIC on all interfaces, on ports the system picks.
+	ListenAddrs []string
+	// Libp2p adds options when building a host.
+	Libp2p []libp2p.Option
+
+	// Logger receives the node's logs; nil discards them. Logs never contain
+	// names, places or message text.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// Retention is how long messages are kept and offered to others
+	// (default 30 days).
+	Retention time.Duration
+	// RatePerSecond and RateBurst limit how many live messages one member
+	// may send (defaults 5 per second, bursts of 300).
+	RatePerSecond float64
+	RateBurst     int
+	// MDNS enables discovery of member nodes on the local network.
+	MDNS bool
+	// DialInterval is how often the node tries to reach member nodes it is
+	// not connected to (default 10 s).
+	DialInterval time.Duration
+}
+
+// Default values of [Config].
+const (
+	DefaultRetention    = 30 * 24 * time.Hour
+	DefaultRatePerSec   = 5
+	DefaultRateBurst    = 300
+	DefaultDialInterval = 10 * time.Second
+)
+
+// mdnsService is the DNS-SD service name: the libp2p default, so that a
+// takecare node on a LAN looks like any other libp2p node.
+const mdnsService = "_p2p._udp"
+
+// Node is a running takecare node.
+type Node struct {
+	cfg   Config
+	id    *crypto.Identity
+	me    crypto.MemberID
+	host  host.Host
+	ps    *pubsub.PubSub
+	store *store.Store
+	log   *slog.Logger
+	rate  *ratelimit.Limiter[rateKey]
+	gate  *gater
+
+	access atomic.Pointer[access]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex
+	groups map[crypto.GroupID]*group
+	tags   map[crypto.KeyTag]epochRef
+	closed bool
+
+	joinMu  sync.Mutex
+	feed    *broadcaster
+	acks    ackIndex
+	dialer  *dialer
+	started time.Time
+}
+
+type rateKey struct {
+	group  crypto.GroupID
+	author crypto.MemberID
+}
+
+// New starts a node: it builds or adopts the host, starts pubsub, and loads
+// the groups saved in the store. Call [Node.Run] to run its background work
+// and [Node.Close] to stop it.
+func New(cfg Config) (*Node, error) {
+	if cfg.Identity == nil || cfg.Store == nil {
+		return nil, errors.New("node: Identity and Store are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.RatePerSecond <= 0 {
+		cfg.RatePerSecond = DefaultRatePerSec
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = DefaultRateBurst
+	}
+	if cfg.DialInterval <= 0 {
+		cfg.DialInterval = DefaultDialInterval
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg:     cfg,
+		id:      cfg.Identity,
+		me:      cfg.Identity.ID(),
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		rate:    ratelimit.New[rateKey](cfg.RatePerSecond, cfg.RateBurst, 4096),
+		ctx:     ctx,
+		cancel:  cancel,
+		groups:  make(map[crypto.GroupID]*group),
+		tags:    make(map[crypto.KeyTag]epochRef),
+		feed:    newBroadcaster(),
+		started: cfg.Now(),
+	}
+	n.gate = &gater{n: n}
+	n.access.Store(&access{})
+	if err := n.start(); err != nil {
+		cancel()
+		if n.host != nil {
+			n.host.Close()
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start() error {
+	h := n.cfg.Host
+	if h == nil {
+		listen := n.cfg.ListenAddrs
+		if len(listen) == 0 {
+			listen = []string{
+				"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1",
+				"/ip6/::/tcp/0", "/ip6/::/udp/0/quic-v1",
+			}
+		}
+		opts := []libp2p.Option{
+			libp2p.Identity(n.id.NodeKey()),
+			libp2p.ListenAddrStrings(listen...),
+			libp2p.ConnectionGater(n.gate),
+			libp2p.EnableHolePunching(),
+		}
+		var err error
+		h, err = libp2p.New(append(opts, n.cfg.Libp2p...)...)
+		if err != nil {
+			return fmt.Errorf("node: starting libp2p host: %w", err)
+		}
+	}
+	if h.ID() != n.id.PeerID() {
+		return errors.New("node: host key is not the identity's node key")
+	}
+	n.host = h
+	ps, err := pubsub.NewGossipSub(n.ctx, h,
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(contentID),
+		pubsub.WithPeerFilter(n.peerFilter),
+		pubsub.WithSubscriptionFilter(subscriptionFilter),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerExchange(false),
+		pubsub.WithMaxMessageSize(crypto.MaxEnvelopeSize+64*1024),
+		pubsub.WithLogger(n.log.With("part", "pubsub")),
+	)
+	if err != nil {
+		return fmt.Errorf("node: starting pubsub: %w", err)
+	}
+	n.ps = ps
+	n.dialer = newDialer(n)
+	h.SetStreamHandler(JoinProtocol, n.handleJoin)
+	if err := n.loadGroups(); err != nil {
+		return err
+	}
+	if err := n.loadPeers(); err != nil {
+		return err
+	}
+	n.scan()
+	return nil
+}
+
+// scan reads every stored message once at start to rebuild the in-memory
+// indexes (acknowledgements).
+func (n *Node) scan() {
+	for _, h := range n.store.Headers(nil) {
+		m, err := n.loadMessage(h)
+		if err != nil {
+			continue
+		}
+		if ack, ok := m.Content.(*alert.Ack); ok {
+			n.acks.add(m, ack)
+		}
+	}
+}
+
+// contentID is the pubsub message id: a hash of the envelope and nothing
+// else, since messages carry no author or sequence number.
+func contentID(m *pb.Message) string {
+	h := sha256.Sum256(m.Data)
+	return string(h[:])
+}
+
+// Run runs the node's background work (reconnecting to members, pruning,
+// local discovery) until ctx is done, then closes the node.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.Close()
+	sub, err := n.host.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	defer sub.Close()
+	if n.cfg.MDNS {
+		svc := mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n})
+		if err := svc.Start(); err != nil {
+			n.log.Warn("local discovery unavailable", "err", err)
+		} else {
+			defer svc.Close()
+		}
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.dialer.run(n.ctx)
+	}()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
+	n.prune()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.ctx.Done():
+			return nil
+		case <-prune.C:
+			n.prune()
+		case e := <-sub.Out():
+			switch e := e.(type) {
+			case event.EvtPeerIdentificationCompleted:
+				n.peerIdentified(e.Peer)
+			case event.EvtPeerConnectednessChanged:
+				if e.Connectedness == network.Connected {
+					n.peerConnected(e.Peer)
+				}
+			}
+		}
+	}
+}
+
+// Close stops the node and its host. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	n.cancel()
+	n.feed.close()
+	err := n.host.Close()
+	n.wg.Wait()
+	return err
+}
+
+// Host returns the libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Identity returns the member identity.
+func (n *Node) Identity() *crypto.Identity { return n.id }
+
+func (n *Node) now() time.Time { return n.cfg.Now() }
+
+func (n *Node) prune() {
+	deleted, err := n.store.Prune(n.now(), n.cfg.Retention)
+	if err != nil {
+		n.log.Error("pruning the store", "err", err)
+		return
+	}
+	if deleted > 0 {
+		n.log.Info("deleted expired messages", "count", deleted)
+	}
+}
+
+type mdnsNotifee struct{ n *Node }
+
+// HandlePeerFound connects to a node found on the local network, but only
+// if it belongs to a member of one of our groups.
+func (m mdnsNotifee) HandlePeerFound(pi peer.AddrInfo) {
+	if pi.ID == m.n.host.ID() || !m.n.isMemberPeer(pi.ID) {
+		return
+	}
+	m.n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, time.Hour)
+	m.n.dialer.poke()
+}

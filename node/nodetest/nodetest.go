@@ -1,0 +1,313 @@
+// Package nodetest builds networks of real takecare nodes in one process, on
+// libp2p's mocknet (in-memory links with a chosen latency) or on loopback
+// TCP/QUIC, for tests and benchmarks.
+//
+// Every node is a real [node.Node] with its own identity, bbolt store in a
+// temporary folder, libp2p host and GossipSub router; only the transport is
+// simulated on mocknet.
+package nodetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/store"
+)
+
+// Options shape a test network.
+type Options struct {
+	// Latency of every mocknet link.
+	Latency time.Duration
+	// Loopback runs real TCP and QUIC hosts on 127.0.0.1 instead of mocknet.
+	Loopback bool
+	// Config is applied to every node's config (Identity, Store and Host are
+	// filled in by the network). Index is the node's index.
+	Config func(index int, c *node.Config)
+	// Sync makes stores fsync (off by default: tests do not survive power
+	// loss).
+	Sync bool
+}
+
+// Net is a network of nodes.
+type Net struct {
+	t     testing.TB
+	opts  Options
+	Mock  mocknet.Mocknet // nil on loopback
+	Nodes []*Node
+}
+
+// Node is one node of a [Net], with what is needed to stop and restart it.
+type Node struct {
+	*node.Node
+	Index    int
+	Identity *crypto.Identity
+	Dir      string
+	Store    *store.Store
+	key      crypto.StorageKey
+	net      *Net
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// New builds a network of n nodes. Nothing is connected yet; see
+// [Net.ConnectAll] and [Net.ConnectRandom]. Nodes stop when the test ends.
+func New(t testing.TB, n int, opts Options) *Net {
+	t.Helper()
+	nt := &Net{t: t, opts: opts}
+	if !opts.Loopback {
+		nt.Mock = mocknet.New()
+		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
+		t.Cleanup(func() { nt.Mock.Close() })
+	}
+	for i := range n {
+		id, err := crypto.NewIdentity(fmt.Sprintf("member-%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &Node{Index: i, Identity: id, Dir: t.TempDir(), key: crypto.NewStorageKey(), net: nt}
+		nt.Nodes = append(nt.Nodes, nd)
+		nd.Start()
+	}
+	if nt.Mock != nil {
+		if err := nt.Mock.LinkAll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, nd := range nt.Nodes {
+			nd.Stop()
+		}
+	})
+	return nt
+}
+
+// Start starts (or restarts) the node on its saved store.
+func (nd *Node) Start() {
+	t := nd.net.t
+	t.Helper()
+	if nd.done != nil {
+		t.Fatalf("node %d already running", nd.Index)
+	}
+	st, err := store.Open(filepath.Join(nd.Dir, "store.db"), nd.key, store.Options{NoSync: !nd.net.opts.Sync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.Config{Identity: nd.Identity, Store: st, DialInterval: 500 * time.Millisecond}
+	if nd.net.opts.Loopback {
+		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+		cfg.Libp2p = []libp2p.Option{libp2p.DisableRelay()}
+	} else {
+		h, err := nd.mockHost()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Host = h
+	}
+	if nd.net.opts.Config != nil {
+		nd.net.opts.Config(nd.Index, &cfg)
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	nd.Node, nd.Store, nd.cancel, nd.done = n, st, cancel, make(chan struct{})
+	go func() {
+		defer close(nd.done)
+		n.Run(ctx)
+	}()
+}
+
+func (nd *Node) mockHost() (host.Host, error) {
+	mn := nd.net.Mock
+	pid := nd.Identity.PeerID()
+	if h := mn.Host(pid); h != nil {
+		// Restart: mocknet keeps the old peer and its links; drop the
+		// links so that dials reach the new host.
+		for _, other := range mn.Peers() {
+			if other != pid {
+				mn.UnlinkPeers(pid, other)
+			}
+		}
+	}
+	addr := ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4001", nd.Index/65536%256, nd.Index/256%256, nd.Index%256))
+	h, err := mn.AddPeer(nd.Identity.NodeKey(), addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := mn.LinkAll(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Stop stops the node and closes its store, keeping its folder.
+func (nd *Node) Stop() {
+	if nd.done == nil {
+		return
+	}
+	nd.cancel()
+	<-nd.done
+	nd.Node.Close()
+	nd.Store.Close()
+	nd.done = nil
+}
+
+// Running reports whether the node is started.
+func (nd *Node) Running() bool { return nd.done != nil }
+
+// AddrInfo returns where the node can be reached.
+func (nd *Node) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: nd.Host().ID(), Addrs: nd.Host().Addrs()}
+}
+
+// Connect connects nodes a and b.
+func (nt *Net) Connect(a, b int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return nt.Nodes[a].Host().Connect(ctx, nt.Nodes[b].AddrInfo())
+}
+
+// ConnectAll connects every pair of running nodes.
+func (nt *Net) ConnectAll() {
+	nt.t.Helper()
+	for i := range nt.Nodes {
+		for j := i + 1; j < len(nt.Nodes); j++ {
+			if nt.Nodes[i].Running() && nt.Nodes[j].Running() {
+				if err := nt.Connect(i, j); err != nil {
+					nt.t.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// ConnectRandom connects each node to about degree others, chosen by a
+// seeded random generator, as a connected graph: a ring first, then random
+// chords.
+func (nt *Net) ConnectRandom(degree int, seed uint64) {
+	nt.t.Helper()
+	n := len(nt.Nodes)
+	if n < 2 {
+		return
+	}
+	r := rand.New(rand.NewPCG(seed, seed^0x7a6b))
+	linked := make(map[[2]int]bool)
+	link := func(a, b int) {
+		if a == b {
+			return
+		}
+		if a > b {
+			a, b = b, a
+		}
+		if linked[[2]int{a, b}] {
+			return
+		}
+		linked[[2]int{a, b}] = true
+		if err := nt.Connect(a, b); err != nil {
+			nt.t.Fatal(err)
+		}
+	}
+	for i := range n {
+		link(i, (i+1)%n)
+	}
+	for i := range n {
+		for d := 2; d < degree; d += 2 {
+			link(i, r.IntN(n))
+		}
+	}
+}
+
+// Disconnect cuts the mocknet links of node i (and closes its connections)
+// so that it is offline while still running.
+func (nt *Net) Disconnect(i int) {
+	nt.t.Helper()
+	nd := nt.Nodes[i]
+	for _, other := range nt.Nodes {
+		if other.Index == i || !other.Running() {
+			continue
+		}
+		nt.Mock.UnlinkPeers(nd.Host().ID(), other.Host().ID())
+		nt.Mock.DisconnectPeers(nd.Host().ID(), other.Host().ID())
+	}
+}
+
+// Reconnect restores node i's links; the nodes' dialers reconnect.
+func (nt *Net) Reconnect(i int) {
+	nt.t.Helper()
+	nd := nt.Nodes[i]
+	for _, other := range nt.Nodes {
+		if other.Index == i || !other.Running() {
+			continue
+		}
+		nt.Mock.LinkPeers(nd.Host().ID(), other.Host().ID())
+	}
+}
+
+// Group founds a group named name at node 0 and has every other running
+// node join it with a fresh invite, one after the other. It waits until every
+// node knows every member.
+func (nt *Net) Group(name string) crypto.GroupID {
+	nt.t.Helper()
+	ctx := context.Background()
+	founder := nt.Nodes[0]
+	info, err := founder.CreateGroup(ctx, name)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	gid, err := crypto.ParseGroupID(info.ID)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	var running []*Node
+	for _, nd := range nt.Nodes {
+		if nd.Running() {
+			running = append(running, nd)
+		}
+	}
+	for _, nd := range running[1:] {
+		inv, err := founder.CreateInvite(ctx, gid, 1, time.Hour)
+		if err != nil {
+			nt.t.Fatal(err)
+		}
+		if _, err := nd.Join(ctx, inv.Code); err != nil {
+			nt.t.Fatalf("node %d joining: %v", nd.Index, err)
+		}
+	}
+	nt.WaitFor(30*time.Second, "every node knows every member", func() bool {
+		for _, nd := range running {
+			ms, err := nd.Members(gid)
+			if err != nil || len(ms) != len(running) {
+				return false
+			}
+		}
+		return true
+	})
+	return gid
+}
+
+// WaitFor polls cond every 20 ms until it holds, failing the test after
+// timeout.
+func (nt *Net) WaitFor(timeout time.Duration, what string, cond func() bool) {
+	nt.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			nt.t.Fatalf("timed out after %s waiting until %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

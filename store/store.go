@@ -1,0 +1,555 @@
+// Package store keeps a node's messages and state in one bbolt file, sealed
+// at rest.
+//
+// Every key in the file is a keyed hash ([crypto.AtRest.Index]) and every
+// value is sealed with the profile's storage key, so the file names no group,
+// member, place or message, and two seized devices cannot be linked by
+// comparing their files. Envelopes are stored as received (still sealed with
+// their group's epoch key, already padded), so record sizes reveal only the
+// padding bucket.
+//
+// The store keeps an in-memory index of message headers, built when it opens,
+// so that feeds, sync and retention never scan the file. [Store.Prune]
+// deletes what is past its expiry or the retention window; [Wipe] destroys
+// the file.
+//
+// A Store is safe for concurrent use.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Errors callers branch on.
+var (
+	ErrFull        = errors.New("store: limit reached")
+	ErrDiskFull    = errors.New("store: the disk is full")
+	ErrInUse       = errors.New("store: in use by another takecare process (is the daemon already running?)")
+	ErrWrongKey    = errors.New("store: file was sealed with another key")
+	ErrNotFound    = errors.New("store: not found")
+	ErrCorrupt     = errors.New("store: damaged record")
+	ErrTooBig      = errors.New("store: envelope too large")
+	errClosed      = errors.New("store: closed")
+	bucketHeaders  = []byte("h")
+	bucketEnvelope = []byte("e")
+	bucketBlobs    = []byte("b")
+	bucketMeta     = []byte("m")
+	metaCheck      = []byte("check")
+)
+
+// Options bound the store. Zero values mean the defaults.
+type Options struct {
+	// MaxMessages bounds the number of messages held (default 200,000).
+	MaxMessages int
+	// MaxPerAuthor bounds the messages held from one author in one group
+	// (default 20,000), so that one member cannot fill the store.
+	MaxPerAuthor int
+	// NoSync skips fsync (for tests and benchmarks only).
+	NoSync bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxMessages == 0 {
+		o.MaxMessages = 200_000
+	}
+	if o.MaxPerAuthor == 0 {
+		o.MaxPerAuthor = 20_000
+	}
+	return o
+}
+
+// Header is what the store knows about a message without opening it.
+type Header struct {
+	ID       alert.ID
+	Group    crypto.GroupID
+	Tag      crypto.KeyTag // which epoch key opens the envelope
+	Author   crypto.MemberID
+	Created  time.Time
+	Expires  time.Time // zero: only retention removes it
+	Priority uint8     // higher is sent first by sync
+	Received time.Time
+}
+
+const headerSize = 32 + 16 + 8 + 32 + 8 + 8 + 1 + 8
+
+func (h Header) marshal() []byte {
+	b := make([]byte, 0, headerSize)
+	b = append(b, h.ID[:]...)
+	b = append(b, h.Group[:]...)
+	b = append(b, h.Tag[:]...)
+	b = append(b, h.Author[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(h.Created.UnixMilli()))
+	var exp int64
+	if !h.Expires.IsZero() {
+		exp = h.Expires.UnixMilli()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(exp))
+	b = append(b, h.Priority)
+	return binary.BigEndian.AppendUint64(b, uint64(h.Received.UnixMilli()))
+}
+
+func unmarshalHeader(b []byte) (Header, error) {
+	var h Header
+	if len(b) != headerSize {
+		return h, ErrCorrupt
+	}
+	copy(h.ID[:], b[0:32])
+	copy(h.Group[:], b[32:48])
+	copy(h.Tag[:], b[48:56])
+	copy(h.Author[:], b[56:88])
+	h.Created = time.UnixMilli(int64(binary.BigEndian.Uint64(b[88:96])))
+	if exp := int64(binary.BigEndian.Uint64(b[96:104])); exp != 0 {
+		h.Expires = time.UnixMilli(exp)
+	}
+	h.Priority = b[104]
+	h.Received = time.UnixMilli(int64(binary.BigEndian.Uint64(b[105:113])))
+	return h, nil
+}
+
+// Item is a message's place in its epoch's set: what sync reconciles.
+type Item struct {
+	Created int64 // Unix milliseconds
+	ID      alert.ID
+}
+
+// Compare orders items by creation time, then id.
+func (a Item) Compare(b Item) int {
+	if a.Created != b.Created {
+		if a.Created < b.Created {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+type tagSet struct {
+	items  []Item
+	sorted bool
+}
+
+type authorKey struct {
+	group  crypto.GroupID
+	author crypto.MemberID
+}
+
+// Store is an open store file.
+type Store struct {
+	db   *bolt.DB
+	seal *crypto.AtRest
+	opts Options
+
+	mu      sync.RWMutex
+	headers map[alert.ID]Header
+	tags    map[crypto.KeyTag]*tagSet
+	authors  map[authorKey]int
+	inflight map[alert.ID]bool
+	closed   bool
+}
+
+// Open opens or creates the store at path, sealed with key.
+func Open(path string, key crypto.StorageKey, opts Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: opts.NoSync, NoFreelistSync: true})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, ErrInUse
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	s := &Store{
+		db:      db,
+		seal:    crypto.NewAtRest(key),
+		opts:    opts.withDefaults(),
+		headers: make(map[alert.ID]Header),
+		tags:    make(map[crypto.KeyTag]*tagSet),
+		authors:  make(map[authorKey]int),
+		inflight: make(map[alert.ID]bool),
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketHeaders, bucketEnvelope, bucketBlobs, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return diskErr(err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if c := meta.Get(metaCheck); c == nil {
+			if err := meta.Put(metaCheck, s.seal.Seal(metaCheck, []byte("takecare store v1"))); err != nil {
+				return diskErr(err)
+			}
+		} else if _, err := s.seal.Open(metaCheck, c); err != nil {
+			return ErrWrongKey
+		}
+		return tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
+			pt, err := s.seal.Open(k, v)
+			if err != nil {
+				return ErrCorrupt
+			}
+			h, err := unmarshalHeader(pt)
+			if err != nil {
+				return err
+			}
+			s.index(h)
+			return nil
+		})
+	})
+}
+
+// Close closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+func (s *Store) msgKey(id alert.ID) []byte { return s.seal.Index("msg", id[:]) }
+
+func (s *Store) index(h Header) {
+	s.headers[h.ID] = h
+	ts := s.tags[h.Tag]
+	if ts == nil {
+		ts = &tagSet{sorted: true}
+		s.tags[h.Tag] = ts
+	}
+	it := Item{Created: h.Created.UnixMilli(), ID: h.ID}
+	if n := len(ts.items); n > 0 && ts.items[n-1].Compare(it) > 0 {
+		ts.sorted = false
+	}
+	ts.items = append(ts.items, it)
+	s.authors[authorKey{h.Group, h.Author}]++
+}
+
+func (s *Store) unindex(h Header) {
+	delete(s.headers, h.ID)
+	if ts := s.tags[h.Tag]; ts != nil {
+		ts.items = slices.DeleteFunc(ts.items, func(it Item) bool { return it.ID == h.ID })
+		if len(ts.items) == 0 {
+			delete(s.tags, h.Tag)
+		}
+	}
+	ak := authorKey{h.Group, h.Author}
+	if s.authors[ak]--; s.authors[ak] <= 0 {
+		delete(s.authors, ak)
+	}
+}
+
+// Record is a message to store.
+type Record struct {
+	Header   Header
+	Envelope []byte
+}
+
+// Put stores a message unless one with the same id is already held. It
+// reports whether the message was new. The record is on disk when Put
+// returns.
+func (s *Store) Put(r Record) (bool, error) {
+	added, err := s.PutBatch([]Record{r})
+	if err != nil {
+		return false, err
+	}
+	return added[0], nil
+}
+
+// PutBatch stores several messages in one transaction. Concurrent callers
+// are coalesced into one disk write. Of several records with the same id, in
+// one call or in concurrent calls, exactly one is reported as added.
+func (s *Store) PutBatch(rs []Record) ([]bool, error) {
+	added := make([]bool, len(rs))
+	for _, r := range rs {
+		if len(r.Envelope) > crypto.MaxEnvelopeSize {
+			return added, ErrTooBig
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return added, errClosed
+	}
+	var todo []int
+	for i, r := range rs {
+		id := r.Header.ID
+		if _, dup := s.headers[id]; dup || s.inflight[id] {
+			continue
+		}
+		s.inflight[id] = true
+		todo = append(todo, i)
+	}
+	count := len(s.headers) + len(s.inflight)
+	perAuthor := make(map[authorKey]int)
+	for _, i := range todo {
+		h := rs[i].Header
+		ak := authorKey{h.Group, h.Author}
+		perAuthor[ak] = s.authors[ak]
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		for _, i := range todo {
+			delete(s.inflight, rs[i].Header.ID)
+		}
+		s.mu.Unlock()
+	}()
+	if count > s.opts.MaxMessages {
+		return added, fmt.Errorf("%w: %d messages held", ErrFull, s.opts.MaxMessages)
+	}
+	for _, i := range todo {
+		h := rs[i].Header
+		ak := authorKey{h.Group, h.Author}
+		if perAuthor[ak]++; perAuthor[ak] > s.opts.MaxPerAuthor {
+			return added, fmt.Errorf("%w: %d messages from one author", ErrFull, s.opts.MaxPerAuthor)
+		}
+	}
+	if len(todo) == 0 {
+		return added, nil
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
+		for _, i := range todo {
+			r := rs[i]
+			k := s.msgKey(r.Header.ID)
+			if err := hb.Put(k, s.seal.Seal(k, r.Header.marshal())); err != nil {
+				return err
+			}
+			if err := eb.Put(k, s.seal.Seal(k, r.Envelope)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return added, diskErr(err)
+	}
+	s.mu.Lock()
+	for _, i := range todo {
+		s.index(rs[i].Header)
+		added[i] = true
+	}
+	s.mu.Unlock()
+	return added, nil
+}
+
+// Has reports whether a message is held.
+func (s *Store) Has(id alert.ID) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.headers[id]
+	return ok
+}
+
+// Header returns a message's header.
+func (s *Store) Header(id alert.ID) (Header, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, ok := s.headers[id]
+	return h, ok
+}
+
+// Envelope returns a message's envelope.
+func (s *Store) Envelope(id alert.ID) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k := s.msgKey(id)
+		v := tx.Bucket(bucketEnvelope).Get(k)
+		if v == nil {
+			return ErrNotFound
+		}
+		pt, err := s.seal.Open(k, v)
+		if err != nil {
+			return ErrCorrupt
+		}
+		out = pt
+		return nil
+	})
+	return out, err
+}
+
+// Headers returns the headers of the messages that keep returns true for,
+// oldest first.
+func (s *Store) Headers(keep func(Header) bool) []Header {
+	s.mu.RLock()
+	var out []Header
+	for _, h := range s.headers {
+		if keep == nil || keep(h) {
+			out = append(out, h)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Header) int {
+		return Item{a.Created.UnixMilli(), a.ID}.Compare(Item{b.Created.UnixMilli(), b.ID})
+	})
+	return out
+}
+
+// Items returns the set of messages sealed under one epoch key, sorted by
+// creation time and id. The slice is a copy.
+func (s *Store) Items(tag crypto.KeyTag) []Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.tags[tag]
+	if ts == nil {
+		return nil
+	}
+	if !ts.sorted {
+		slices.SortFunc(ts.items, Item.Compare)
+		ts.sorted = true
+	}
+	return slices.Clone(ts.items)
+}
+
+// Count returns the number of messages held.
+func (s *Store) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.headers)
+}
+
+// Delete removes messages.
+func (s *Store) Delete(ids []alert.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
+		for _, id := range ids {
+			k := s.msgKey(id)
+			if err := hb.Delete(k); err != nil {
+				return err
+			}
+			if err := eb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return diskErr(err)
+	}
+	s.mu.Lock()
+	for _, id := range ids {
+		if h, ok := s.headers[id]; ok {
+			s.unindex(h)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Prune deletes every message past its expiry or older than retention, and
+// returns how many it deleted.
+func (s *Store) Prune(now time.Time, retention time.Duration) (int, error) {
+	cut := now.Add(-retention)
+	old := s.Headers(func(h Header) bool {
+		return h.Created.Before(cut) || (!h.Expires.IsZero() && !h.Expires.After(now))
+	})
+	ids := make([]alert.ID, len(old))
+	for i, h := range old {
+		ids[i] = h.ID
+	}
+	return len(ids), s.Delete(ids)
+}
+
+// PutBlob stores a sealed value under a kind and a key, replacing any
+// previous value. The node keeps group state and address books this way.
+func (s *Store) PutBlob(kind string, key, value []byte) error {
+	k := s.blobKey(kind, key)
+	v := make([]byte, 0, 4+len(key)+len(value))
+	v = binary.BigEndian.AppendUint32(v, uint32(len(key)))
+	v = append(v, key...)
+	v = append(v, value...)
+	return diskErr(s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketBlobs).Put(k, s.seal.Seal(k, v))
+	}))
+}
+
+// blobKey is a keyed hash of the kind (so one kind's blobs sit together)
+// followed by a keyed hash of the key.
+func (s *Store) blobKey(kind string, key []byte) []byte {
+	k := s.seal.Index("blob-kind", []byte(kind))[:8]
+	return append(k, s.seal.Index("blob/"+kind, key)...)
+}
+
+// DeleteBlob deletes a value stored with [Store.PutBlob].
+func (s *Store) DeleteBlob(kind string, key []byte) error {
+	k := s.blobKey(kind, key)
+	return diskErr(s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBlobs).Delete(k) }))
+}
+
+// Blobs returns every value of a kind, by key.
+func (s *Store) Blobs(kind string) (map[string][]byte, error) {
+	out := make(map[string][]byte)
+	prefix := s.seal.Index("blob-kind", []byte(kind))[:8]
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlobs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			pt, err := s.seal.Open(k, v)
+			if err != nil || len(pt) < 4 {
+				return ErrCorrupt
+			}
+			n := binary.BigEndian.Uint32(pt)
+			if uint64(n) > uint64(len(pt)-4) {
+				return ErrCorrupt
+			}
+			out[string(pt[4:4+n])] = pt[4+n:]
+		}
+		return nil
+	})
+	return out, err
+}
+
+// diskErr turns a full disk into [ErrDiskFull], which callers report plainly.
+func diskErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %v", ErrDiskFull, err)
+	}
+	return err
+}
+
+// Wipe destroys the store file at path: it overwrites the file with zeros,
+// syncs, and removes it. On flash storage overwriting is not guaranteed to
+// reach the old blocks; the data stays unreadable because the storage key is
+// destroyed with the keystore.
+func Wipe(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: wiping: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil {
+		zero := make([]byte, 1<<16)
+		for off := int64(0); off < fi.Size(); off += int64(len(zero)) {
+			if _, err := f.WriteAt(zero, off); err != nil {
+				break
+			}
+		}
+		f.Sync()
+	}
+	f.Close()
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("store: wiping: %w", err)
+	}
+	return nil
+}
