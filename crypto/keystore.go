@@ -264,3 +264,26 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// DestroyKeystore overwrites the keystore at path with random bytes, syncs
+// and removes it. Without it the store cannot be opened. On flash storage
+// the overwrite may not reach the old blocks; the passphrase still protects
+// any copy that survives.
+func DestroyKeystore(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("crypto: destroying keystore: %w", err)
+	}
+	junk := make([]byte, ksFileSize)
+	rand.Read(junk)
+	f.WriteAt(junk, 0)
+	f.Sync()
+	f.Close()
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("crypto: destroying keystore: %w", err)
+	}
+	return nil
+}

@@ -12,12 +12,12 @@ import (
 
 // AlertRequest is what a member fills in to send an alert.
 type AlertRequest struct {
-	Kind     string        `json:"kind"`
-	Severity string        `json:"severity"`
-	Region   string        `json:"region,omitempty"`
-	Place    string        `json:"place,omitempty"`
-	Text     string        `json:"text,omitempty"`
-	TTL      time.Duration `json:"ttl,omitempty"` // default 24 h
+	Kind     string // a word from alert.UserKinds, or "panic"
+	Severity string // info, warning, urgent or critical
+	Region   string
+	Place    string
+	Text     string
+	TTL      time.Duration // default alert.DefaultTTL
 }
 
 // SendAlert sends an alert to a group and returns its id. The alert is

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/api"
+	"github.com/takecare-network/takecare/store"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	f := newFlags("run", e)
+	var listen multiFlag
+	f.Var(&listen, "listen", "multiaddr to listen on (repeat for several)")
+	apiAddr := f.String("api", "", "also serve the API and web UI on this loopback address, e.g. 127.0.0.1:7420")
+	mdnsOn := f.Bool("mdns", true, "find member nodes on the local network")
+	verbose := f.Bool("verbose", false, "log more")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	dir, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	h := home{dir}
+	if err := h.mustExist(); err != nil {
+		return err
+	}
+	cfg, err := h.loadConfig()
+	if err != nil {
+		return err
+	}
+	f.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "api":
+			cfg.API = *apiAddr
+		case "mdns":
+			cfg.MDNS = mdnsOn
+		}
+	})
+	if len(listen) > 0 {
+		cfg.Listen = listen
+	}
+	if cfg.API != "" {
+		if err := checkLoopback(cfg.API); err != nil {
+			return err
+		}
+	}
+	if err := checkNotRunning(ctx, h); err != nil {
+		return err
+	}
+	pass, err := passphrase(e, "Passphrase", false)
+	if err != nil {
+		return err
+	}
+	prof, err := crypto.OpenKeystore(h.keys(), pass)
+	clear(pass)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("another takecare daemon is already running for %s", dir)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := node.New(node.Config{
+		Identity:    prof.Identity,
+		Store:       st,
+		ListenAddrs: cfg.Listen,
+		Logger:      log,
+		MDNS:        cfg.MDNS == nil || *cfg.MDNS,
+	})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	cfg.Listen = boundAddrs(n, cfg.Listen)
+	if err := h.saveConfig(cfg); err != nil {
+		log.Warn("saving the config", "err", err)
+	}
+
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	srv := api.NewServer(n, log, "", stop)
+	sock, err := listenUnix(h.socket())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(h.socket())
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(ctx, sock) }()
+	if cfg.API != "" {
+		token, err := apiToken(h)
+		if err != nil {
+			return err
+		}
+		tsrv := api.NewServer(n, log, token, stop)
+		l, err := net.Listen("tcp", cfg.API)
+		if err != nil {
+			return fmt.Errorf("listening for the API on %s: %w", cfg.API, err)
+		}
+		go func() { errc <- tsrv.Serve(ctx, l) }()
+		fmt.Fprintf(e.stderr, "API on http://%s (token in %s)\n", l.Addr(), h.token())
+	}
+	go func() { errc <- n.Run(ctx) }()
+
+	st0 := n.Status()
+	fmt.Fprintf(e.stderr, "takecare node running as %s (member %s)\n", st0.Name, st0.MemberID[:12])
+	fmt.Fprintf(e.stderr, "peer %s\n", st0.Peer)
+	for _, a := range st0.Addrs {
+		fmt.Fprintf(e.stderr, "listening on %s\n", a)
+	}
+	fmt.Fprintf(e.stderr, "local API on %s; stop with Ctrl-C\n", h.socket())
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			stop()
+			return err
+		}
+	}
+	stop()
+	fmt.Fprintln(e.stderr, "stopping")
+	return nil
+}
+
+// boundAddrs replaces port 0 in the configured listen addresses with the
+// ports the node got, so that a restart listens at the same place.
+func boundAddrs(n *node.Node, configured []string) []string {
+	var out []string
+	for _, a := range n.Host().Network().ListenAddresses() {
+		out = append(out, a.String())
+	}
+	if len(out) == 0 {
+		return configured
+	}
+	return out
+}
+
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--api %s: %v", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("--api %s: the API only listens on a loopback address (127.0.0.1 or ::1)", addr)
+}
+
+// checkNotRunning fails if a daemon already answers on the home's socket,
+// and removes a socket left by a daemon that crashed.
+func checkNotRunning(ctx context.Context, h home) error {
+	if !api.SocketExists(h.dir) {
+		return nil
+	}
+	if api.NewClient(h.dir).Running(ctx) {
+		return fmt.Errorf("a takecare daemon is already running for %s", h.dir)
+	}
+	os.Remove(h.socket())
+	return nil
+}
+
+// listenUnix listens on a unix socket that only the owner can use.
+func listenUnix(path string) (net.Listener, error) {
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func apiToken(h home) (string, error) {
+	if b, err := os.ReadFile(h.token()); err == nil && len(b) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	t := hex.EncodeToString(b)
+	if err := os.WriteFile(h.token(), []byte(t+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return t, nil
+}

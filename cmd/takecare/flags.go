@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// flags is a flag set that also accepts flags after positional arguments
+// (`takecare invite juchitan --uses 2`) and always has --home.
+type flags struct {
+	*flag.FlagSet
+	e    *env
+	home *string
+}
+
+func newFlags(name string, e *env) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &flags{FlagSet: fs, e: e, home: fs.String("home", "", "profile folder (default $TAKECARE_HOME or ~/.takecare)")}
+}
+
+// parse parses args and returns the positional arguments.
+func (f *flags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// homeDir returns the profile folder: --home, else $TAKECARE_HOME, else
+// ~/.takecare.
+func (f *flags) homeDir() (string, error) {
+	h := *f.home
+	if h == "" {
+		h = f.e.getenv("TAKECARE_HOME")
+	}
+	if h == "" {
+		u, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no home folder: use --home DIR")
+		}
+		h = filepath.Join(u, ".takecare")
+	}
+	return filepath.Abs(h)
+}
+
+// passphrase reads the passphrase from TAKECARE_PASSPHRASE or, on a
+// terminal, from a prompt without echo. confirm asks twice.
+func passphrase(e *env, prompt string, confirm bool) ([]byte, error) {
+	if p := e.getenv("TAKECARE_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		return nil, errors.New("no passphrase: set TAKECARE_PASSPHRASE or run in a terminal")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt+": ")
+	p, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return nil, fmt.Errorf("reading the passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return nil, errors.New("empty passphrase")
+	}
+	if confirm {
+		fmt.Fprint(tty, "Again, to be sure: ")
+		q, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase: %w", err)
+		}
+		if string(p) != string(q) {
+			return nil, errors.New("the two passphrases differ")
+		}
+	}
+	return p, nil
+}
+
+// confirmed asks a yes/no question on the terminal.
+func confirmed(question string) bool {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		return false
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, question+" [type yes]: ")
+	var answer string
+	fmt.Fscanln(tty, &answer)
+	return strings.EqualFold(strings.TrimSpace(answer), "yes")
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// home is a profile folder. Nothing in it holds names, places or message
+// text in clear: the keystore and the store are sealed, the config holds
+// addresses only.
+type home struct{ dir string }
+
+func (h home) keys() string   { return filepath.Join(h.dir, "keys") }
+func (h home) store() string  { return filepath.Join(h.dir, "store.db") }
+func (h home) config() string { return filepath.Join(h.dir, "config.json") }
+func (h home) token() string  { return filepath.Join(h.dir, "api.token") }
+func (h home) socket() string { return filepath.Join(h.dir, "api.sock") }
+
+func (h home) exists() bool {
+	_, err := os.Stat(h.keys())
+	return err == nil
+}
+
+func (h home) mustExist() error {
+	if !h.exists() {
+		return fmt.Errorf("no profile in %s (create one with: takecare init --home %s --name NAME)", h.dir, h.dir)
+	}
+	return nil
+}
+
+// config is the daemon's saved settings.
+type config struct {
+	// Listen are the multiaddrs the node listens on. After the first run
+	// they hold the ports actually used, so that members find the node at
+	// the same place after a restart.
+	Listen []string `json:"listen,omitempty"`
+	// API is an optional loopback address for the web UI and scripts.
+	API string `json:"api,omitempty"`
+	// MDNS turns local network discovery on or off (default on).
+	MDNS *bool `json:"mdns,omitempty"`
+}
+
+func (h home) loadConfig() (config, error) {
+	var c config
+	b, err := os.ReadFile(h.config())
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%s is not valid JSON: %v", h.config(), err)
+	}
+	return c, nil
+}
+
+func (h home) saveConfig(c config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := h.config() + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, h.config())
+}

@@ -1,0 +1,403 @@
+// Package api is the daemon's local API: JSON over HTTP, served on a unix
+// socket in the home folder (mode 0600) and, optionally, on a loopback TCP
+// address that requires a token. [Client] is what the command line uses.
+//
+// Endpoints (all under /v1, JSON in and out, errors as {"error": "..."}):
+//
+//	GET  /v1/status
+//	GET  /v1/groups                      POST /v1/groups {"name"}
+//	POST /v1/groups/{group}/invites      {"uses", "ttl"}
+//	POST /v1/join                        {"code"}
+//	GET  /v1/groups/{group}/members
+//	POST /v1/groups/{group}/alerts       node.AlertRequest
+//	POST /v1/groups/{group}/panic        {"text"}
+//	GET  /v1/feed?group=&region=&follow=1  JSON Lines
+//	POST /v1/shutdown
+//
+// {group} is a group name or a prefix of its id.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/store"
+)
+
+// Server serves the API of one node.
+type Server struct {
+	n        *node.Node
+	log      *slog.Logger
+	token    string
+	mux      *http.ServeMux
+	shutdown func()
+}
+
+// NewServer returns a server for n. token, if not empty, is required on
+// every request that does not arrive on the unix socket. shutdown is called
+// when a client asks the daemon to stop.
+func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *Server {
+	s := &Server{n: n, log: log, token: token, mux: http.NewServeMux(), shutdown: shutdown}
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/groups", s.groups)
+	s.mux.HandleFunc("POST /v1/groups", s.createGroup)
+	s.mux.HandleFunc("POST /v1/groups/{group}/invites", s.invite)
+	s.mux.HandleFunc("POST /v1/join", s.join)
+	s.mux.HandleFunc("GET /v1/groups/{group}/members", s.members)
+	s.mux.HandleFunc("POST /v1/groups/{group}/alerts", s.alert)
+	s.mux.HandleFunc("POST /v1/groups/{group}/panic", s.panic)
+	s.mux.HandleFunc("GET /v1/feed", s.feed)
+	s.mux.HandleFunc("POST /v1/shutdown", s.stop)
+	return s
+}
+
+type ctxKey struct{}
+
+// Serve serves on l until ctx is done. Requests on a TCP listener must carry
+// the token.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	_, isUnix := l.(*net.UnixListener)
+	h := http.Handler(s.mux)
+	if !isUnix {
+		h = s.requireToken(h)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// maxRequest bounds request bodies.
+const maxRequest = 64 << 10
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request: %v", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(errorBody{Error: userMessage(err)})
+}
+
+// userMessage strips package prefixes ("alert: ", "node: ") that mean
+// nothing to a user.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"alert: ", "node: ", "crypto: ", "store: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	return msg
+}
+
+func statusFor(err error) int {
+	switch {
+	case errors.Is(err, node.ErrNoSuchGroup), errors.Is(err, node.ErrNoSuchMember), errors.Is(err, node.ErrNoSuchMessage):
+		return http.StatusNotFound
+	case errors.Is(err, node.ErrNotAdmin):
+		return http.StatusForbidden
+	case errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrFull):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, node.ErrUnreachable):
+		return http.StatusBadGateway
+	case errors.Is(err, alert.ErrInvalid), errors.Is(err, alert.ErrUnknownKind), errors.Is(err, alert.ErrUnknownSeverity),
+		errors.Is(err, alert.ErrNoGroup), errors.Is(err, node.ErrAmbiguous), errors.Is(err, crypto.ErrBadInvite),
+		errors.Is(err, node.ErrAlreadyMember), errors.Is(err, node.ErrJoinRefused), errors.Is(err, node.ErrGroupNameTaken):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := statusFor(err)
+	if code == http.StatusInternalServerError {
+		s.log.Error("api", "err", err)
+	}
+	writeError(w, code, err)
+}
+
+func (s *Server) group(w http.ResponseWriter, r *http.Request) (crypto.GroupID, bool) {
+	gid, err := s.n.ResolveGroup(r.PathValue("group"))
+	if err != nil {
+		s.fail(w, err)
+		return gid, false
+	}
+	return gid, true
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.n.Status()) }
+
+func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
+	gs := s.n.Groups()
+	if gs == nil {
+		gs = []node.GroupInfo{}
+	}
+	writeJSON(w, gs)
+}
+
+// CreateGroupRequest is the body of POST /v1/groups.
+type CreateGroupRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
+	var req CreateGroupRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	info, err := s.n.CreateGroup(r.Context(), req.Name)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, info)
+}
+
+// InviteRequest is the body of POST /v1/groups/{group}/invites.
+type InviteRequest struct {
+	Uses int      `json:"uses,omitempty"`
+	TTL  Duration `json:"ttl,omitempty"`
+}
+
+func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
+	gid, ok := s.group(w, r)
+	if !ok {
+		return
+	}
+	var req InviteRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	inv, err := s.n.CreateInvite(r.Context(), gid, req.Uses, time.Duration(req.TTL))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, inv)
+}
+
+// JoinRequest is the body of POST /v1/join.
+type JoinRequest struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	info, err := s.n.Join(r.Context(), req.Code)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, info)
+}
+
+func (s *Server) members(w http.ResponseWriter, r *http.Request) {
+	gid, ok := s.group(w, r)
+	if !ok {
+		return
+	}
+	ms, err := s.n.Members(gid)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, ms)
+}
+
+// AlertRequest is the body of POST /v1/groups/{group}/alerts.
+type AlertRequest struct {
+	Kind     string   `json:"kind"`
+	Severity string   `json:"severity"`
+	Region   string   `json:"region,omitempty"`
+	Place    string   `json:"place,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	TTL      Duration `json:"ttl,omitempty"`
+}
+
+// SentResponse answers a request that sent a message.
+type SentResponse struct {
+	ID string `json:"id"`
+}
+
+func (s *Server) alert(w http.ResponseWriter, r *http.Request) {
+	gid, ok := s.group(w, r)
+	if !ok {
+		return
+	}
+	var req AlertRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	id, err := s.n.SendAlert(r.Context(), gid, node.AlertRequest{
+		Kind: req.Kind, Severity: req.Severity, Region: req.Region, Place: req.Place, Text: req.Text, TTL: time.Duration(req.TTL),
+	})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, SentResponse{ID: id.String()})
+}
+
+// PanicRequest is the body of POST /v1/groups/{group}/panic.
+type PanicRequest struct {
+	Text string `json:"text,omitempty"`
+}
+
+func (s *Server) panic(w http.ResponseWriter, r *http.Request) {
+	gid, ok := s.group(w, r)
+	if !ok {
+		return
+	}
+	var req PanicRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	id, err := s.n.Panic(r.Context(), gid, req.Text)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, SentResponse{ID: id.String()})
+}
+
+// feed writes matching entries as JSON Lines; with follow=1 it then keeps
+// the response open and writes new entries as they arrive.
+func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
+	q := node.FeedQuery{Region: r.URL.Query().Get("region")}
+	if g := r.URL.Query().Get("group"); g != "" {
+		gid, err := s.n.ResolveGroup(g)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		q.Group = gid
+	}
+	follow := r.URL.Query().Get("follow") == "1"
+	var f *node.Follower
+	if follow {
+		// Subscribe before reading the backlog so nothing falls between.
+		f = s.n.Follow(q)
+		defer f.Stop()
+	}
+	entries, err := s.n.Feed(q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	sent := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		enc.Encode(e)
+		sent[e.ID] = true
+	}
+	if !follow {
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush()
+	}
+	keepalive := time.NewTicker(30 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			// An empty line keeps idle connections from being cut.
+			w.Write([]byte("\n"))
+		case e, ok := <-f.C:
+			if !ok {
+				return
+			}
+			if sent[e.ID] && len(e.Acks) == 0 {
+				continue // already in the backlog
+			}
+			sent[e.ID] = true
+			enc.Encode(e)
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, struct{}{})
+	if s.shutdown != nil {
+		go s.shutdown()
+	}
+}
+
+// Duration is a time.Duration that travels in JSON as a string like "90s".
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
