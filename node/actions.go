@@ -106,6 +106,16 @@ type Status struct {
 	Messages int         `json:"messages"`
 	Peers    int         `json:"peers"` // connected member nodes
 	Since    time.Time   `json:"since"`
+	// Received counts envelopes received since the node started, by
+	// outcome of the validation pipeline.
+	Received Received `json:"received"`
+}
+
+// Received counts pipeline outcomes.
+type Received struct {
+	Accepted int64 `json:"accepted"`
+	Ignored  int64 `json:"ignored"`  // duplicates, stale, not yet known
+	Rejected int64 `json:"rejected"` // provably bad: would not open, bad signature, malformed, removed member
 }
 
 // Status reports who this node is and how connected each group is.
@@ -113,6 +123,9 @@ func (n *Node) Status() Status {
 	st := Status{
 		Name: n.id.Name(), MemberID: n.me.String(), Peer: n.host.ID().String(),
 		Groups: n.Groups(), Messages: n.store.Count(), Since: n.started.UTC(),
+		Received: Received{
+			Accepted: n.stats.accepted.Load(), Ignored: n.stats.ignored.Load(), Rejected: n.stats.rejected.Load(),
+		},
 	}
 	if st.Groups == nil {
 		st.Groups = []GroupInfo{}

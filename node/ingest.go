@@ -133,6 +133,7 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		return pubsub.ValidationAccept
 	}
 	msg, err := n.ingest(m.Data, fromGossip, from)
+	n.count(err)
 	switch {
 	case err == nil:
 		n.log.Debug("received", "group", msg.Group.String()[:8], "msg_id", msg.ID.Short())
@@ -143,6 +144,17 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 	default:
 		n.log.Debug("ignored a message", "peer", from, "err", err)
 		return pubsub.ValidationIgnore
+	}
+}
+
+func (n *Node) count(err error) {
+	switch {
+	case err == nil:
+		n.stats.accepted.Add(1)
+	case errors.Is(err, errReject):
+		n.stats.rejected.Add(1)
+	default:
+		n.stats.ignored.Add(1)
 	}
 }
 

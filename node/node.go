@@ -122,10 +122,16 @@ type Node struct {
 	closed bool
 
 	joinMu  sync.Mutex
+	stats   stats
 	feed    *broadcaster
 	acks    ackIndex
 	dialer  *dialer
 	started time.Time
+}
+
+// stats counts the pipeline's outcomes for received envelopes.
+type stats struct {
+	accepted, ignored, rejected atomic.Int64
 }
 
 type rateKey struct {

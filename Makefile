@@ -1,0 +1,44 @@
+# takecare — see README.md.
+GO      ?= go
+BIN     := bin/takecare
+PKGS    := ./...
+FUZZTIME ?= 10s
+
+.PHONY: all build demo test test-short lint fuzz bench proto clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/takecare
+
+# A small real network on this machine, narrated.
+demo: build
+	./$(BIN) demo
+
+# Everything CI runs.
+test: lint
+	$(GO) test -race -timeout 30m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	 if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# Regenerates the protobuf code (needs protoc and protoc-gen-go).
+proto:
+	cd alert/internal/wire && protoc --go_out=. --go_opt=paths=source_relative wire.proto
+	cd node/internal/wire && protoc --go_out=. --go_opt=paths=source_relative node.proto
+
+clean:
+	rm -rf bin

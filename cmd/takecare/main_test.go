@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"context"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/api"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"takecare": func() { main() },
+	})
+}
+
+// TestScripts runs the command-line scripts in testdata/script: real
+// daemons as separate processes, driven by the real command line.
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("TAKECARE_PASSPHRASE", "correct horse battery staple")
+			e.Setenv("HOME", e.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitdaemon":  waitDaemon,
+			"stdoutvar":   stdoutVar,
+			"waitfeed":    waitFeed,
+			"waitmembers": waitMembers,
+			"nocleartext": noClearText,
+		},
+	})
+}
+
+// waitdaemon HOME: wait until the daemon of HOME answers.
+func waitDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitdaemon HOME")
+	}
+	c := api.NewClient(ts.MkAbs(args[0]))
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.Running(context.Background()) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("daemon of %s did not start", args[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stdoutvar NAME: set NAME to the last line of the previous command's
+// standard output.
+func stdoutVar(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: stdoutvar NAME")
+	}
+	lines := strings.Split(strings.TrimSpace(ts.ReadFile("stdout")), "\n")
+	ts.Setenv(args[0], strings.TrimSpace(lines[len(lines)-1]))
+}
+
+// waitfeed HOME REGEXP: wait until an entry of HOME's feed, as JSON,
+// matches REGEXP.
+func waitFeed(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitfeed HOME REGEXP")
+	}
+	re := regexp.MustCompile(args[1])
+	c := api.NewClient(ts.MkAbs(args[0]))
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		found := false
+		c.Feed(context.Background(), api.FeedOptions{}, func(e node.Entry) error {
+			b, _ := json.Marshal(e)
+			if re.Match(b) {
+				found = true
+			}
+			return nil
+		})
+		if found {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("no feed entry of %s matched %s", args[0], args[1])
+}
+
+// waitmembers HOME GROUP N: wait until HOME sees N members in GROUP, each
+// reachable.
+func waitMembers(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: waitmembers HOME GROUP N")
+	}
+	want, _ := strconv.Atoi(args[2])
+	c := api.NewClient(ts.MkAbs(args[0]))
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		gs, _ := c.Groups(context.Background())
+		for _, g := range gs {
+			if g.Name == args[1] && g.Members == want && g.Reachable == want-1 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("%s never saw %d reachable members in %s", args[0], want, args[1])
+}
+
+// nocleartext DIR WORD...: no file under DIR contains any WORD.
+func noClearText(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: nocleartext DIR WORD...")
+	}
+	dir := ts.MkAbs(args[0])
+	if _, err := os.Stat(dir); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	found, files, err := grepTree(dir, args[1:])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if files == 0 {
+		ts.Fatalf("no files under %s", dir)
+	}
+	if len(found) > 0 {
+		ts.Fatalf("plaintext at rest: %s", strings.Join(found, "; "))
+	}
+}
