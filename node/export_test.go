@@ -11,3 +11,6 @@ func (n *Node) KeysForTest(gid crypto.GroupID) *crypto.EpochKeys {
 	}
 	return g.currentKeys()
 }
+
+// PruneForTest runs retention now.
+func (n *Node) PruneForTest() { n.prune() }

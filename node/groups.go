@@ -177,6 +177,7 @@ func (n *Node) addGroup(g *group) error {
 		return err
 	}
 	n.dialer.poke()
+	n.syncer.kickAll()
 	return nil
 }
 

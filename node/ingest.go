@@ -271,6 +271,8 @@ func (n *Node) handle(g *group, m *alert.Message) {
 func (n *Node) rosterChanged(g *group) {
 	n.refreshAccess()
 	n.dialer.poke()
+	// Messages ignored while the author was unknown can come now.
+	n.syncer.kickAll()
 	me, ok := g.roster.Member(n.me)
 	if ok && me.Removed {
 		n.log.Warn("this member was removed from a group", "group", g.id.String()[:8])

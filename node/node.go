@@ -84,6 +84,9 @@ type Config struct {
 	// DialInterval is how often the node tries to reach member nodes it is
 	// not connected to (default 10 s).
 	DialInterval time.Duration
+	// SyncInterval is how often the node syncs with each connected member
+	// node, besides on every new connection (default 1 minute).
+	SyncInterval time.Duration
 }
 
 // Default values of [Config].
@@ -126,6 +129,7 @@ type Node struct {
 	feed    *broadcaster
 	acks    ackIndex
 	dialer  *dialer
+	syncer  *syncer
 	started time.Time
 }
 
@@ -163,6 +167,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.DialInterval <= 0 {
 		cfg.DialInterval = DefaultDialInterval
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = DefaultSyncInterval
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
@@ -232,7 +239,9 @@ func (n *Node) start() error {
 	}
 	n.ps = ps
 	n.dialer = newDialer(n)
+	n.syncer = newSyncer(n)
 	h.SetStreamHandler(JoinProtocol, n.handleJoin)
+	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	if err := n.loadGroups(); err != nil {
 		return err
 	}
@@ -288,7 +297,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
+	resync := time.NewTicker(n.cfg.SyncInterval)
+	defer resync.Stop()
 	n.prune()
+	n.syncer.kickAll()
 	for {
 		select {
 		case <-ctx.Done():
@@ -297,6 +309,8 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case <-prune.C:
 			n.prune()
+		case <-resync.C:
+			n.syncer.kickAll()
 		case e := <-sub.Out():
 			switch e := e.(type) {
 			case event.EvtPeerIdentificationCompleted:

@@ -64,6 +64,11 @@ func (n *Node) peerConnected(p peer.ID) {
 	}
 	n.dialer.setSeen(p, n.now())
 	n.dialer.connected(p)
+	// Store and forward: every new connection to a member node starts a
+	// sync. The node with the lower peer id starts it; the other answers.
+	if n.host.ID() < p {
+		n.syncer.kick(p)
+	}
 }
 
 func (n *Node) savePeer(p peer.ID) {

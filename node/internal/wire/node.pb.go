@@ -277,6 +277,348 @@ func (x *PeerAddrs) GetAddrs() [][]byte {
 	return nil
 }
 
+// /takecare/sync/1.0.0: see docs/PROTOCOL.md, "Sync". The initiator and the
+// responder each send a SyncHello, then each a SyncScopes proving which
+// epoch keys they hold, then they exchange SyncMessages until one side
+// receives an empty message and has nothing left to send.
+type SyncHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // 1
+	Nonce         []byte                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`      // 32 random bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncHello) Reset() {
+	*x = SyncHello{}
+	mi := &file_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncHello) ProtoMessage() {}
+
+func (x *SyncHello) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncHello.ProtoReflect.Descriptor instead.
+func (*SyncHello) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SyncHello) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SyncHello) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+type SyncScopes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scopes        []*ScopeProof          `protobuf:"bytes,1,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncScopes) Reset() {
+	*x = SyncScopes{}
+	mi := &file_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncScopes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncScopes) ProtoMessage() {}
+
+func (x *SyncScopes) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncScopes.ProtoReflect.Descriptor instead.
+func (*SyncScopes) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SyncScopes) GetScopes() []*ScopeProof {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+type ScopeProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tag           []byte                 `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`     // key tag of an epoch (8 bytes)
+	Proof         []byte                 `protobuf:"bytes,2,opt,name=proof,proto3" json:"proof,omitempty"` // HMAC-SHA256 with that epoch's sync key over the transcript
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopeProof) Reset() {
+	*x = ScopeProof{}
+	mi := &file_node_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopeProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopeProof) ProtoMessage() {}
+
+func (x *ScopeProof) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopeProof.ProtoReflect.Descriptor instead.
+func (*ScopeProof) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ScopeProof) GetTag() []byte {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
+}
+
+func (x *ScopeProof) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+type SyncMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scopes        []*ScopeMessage        `protobuf:"bytes,1,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncMessage) Reset() {
+	*x = SyncMessage{}
+	mi := &file_node_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncMessage) ProtoMessage() {}
+
+func (x *SyncMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncMessage.ProtoReflect.Descriptor instead.
+func (*SyncMessage) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SyncMessage) GetScopes() []*ScopeMessage {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+type ScopeMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tag           []byte                 `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	Ranges        []*Range               `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`       // reconciliation, in ascending order
+	Want          [][]byte               `protobuf:"bytes,3,rep,name=want,proto3" json:"want,omitempty"`           // ids of messages the sender asks for
+	Envelopes     [][]byte               `protobuf:"bytes,4,rep,name=envelopes,proto3" json:"envelopes,omitempty"` // envelopes the other side lacks or asked for, most urgent first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopeMessage) Reset() {
+	*x = ScopeMessage{}
+	mi := &file_node_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopeMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopeMessage) ProtoMessage() {}
+
+func (x *ScopeMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopeMessage.ProtoReflect.Descriptor instead.
+func (*ScopeMessage) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ScopeMessage) GetTag() []byte {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
+}
+
+func (x *ScopeMessage) GetRanges() []*Range {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *ScopeMessage) GetWant() [][]byte {
+	if x != nil {
+		return x.Want
+	}
+	return nil
+}
+
+func (x *ScopeMessage) GetEnvelopes() [][]byte {
+	if x != nil {
+		return x.Envelopes
+	}
+	return nil
+}
+
+// Range covers the items from the previous range's upper bound (or the
+// start) up to, not including, this upper bound: (created, id prefix).
+type Range struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UpperCreated  int64                  `protobuf:"varint,1,opt,name=upper_created,json=upperCreated,proto3" json:"upper_created,omitempty"` // Unix milliseconds; the largest int64 means the end
+	UpperId       []byte                 `protobuf:"bytes,2,opt,name=upper_id,json=upperId,proto3" json:"upper_id,omitempty"`                 // shortest id prefix that separates the bound
+	Mode          uint32                 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`                                     // 0 skip, 1 fingerprint, 2 id list
+	Fingerprint   []byte                 `protobuf:"bytes,4,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`                        // mode 1: 16 bytes
+	Ids           [][]byte               `protobuf:"bytes,5,rep,name=ids,proto3" json:"ids,omitempty"`                                        // mode 2: every id the sender holds in the range
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Range) Reset() {
+	*x = Range{}
+	mi := &file_node_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Range) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Range) ProtoMessage() {}
+
+func (x *Range) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Range.ProtoReflect.Descriptor instead.
+func (*Range) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Range) GetUpperCreated() int64 {
+	if x != nil {
+		return x.UpperCreated
+	}
+	return 0
+}
+
+func (x *Range) GetUpperId() []byte {
+	if x != nil {
+		return x.UpperId
+	}
+	return nil
+}
+
+func (x *Range) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *Range) GetFingerprint() []byte {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return nil
+}
+
+func (x *Range) GetIds() [][]byte {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -299,7 +641,30 @@ const file_node_proto_rawDesc = "" +
 	"\x05inner\x18\x02 \x01(\fR\x05inner\"5\n" +
 	"\tPeerAddrs\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x14\n" +
-	"\x05addrs\x18\x02 \x03(\fR\x05addrsB9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
+	"\x05addrs\x18\x02 \x03(\fR\x05addrs\";\n" +
+	"\tSyncHello\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\"B\n" +
+	"\n" +
+	"SyncScopes\x124\n" +
+	"\x06scopes\x18\x01 \x03(\v2\x1c.takecare.node.v1.ScopeProofR\x06scopes\"4\n" +
+	"\n" +
+	"ScopeProof\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\fR\x03tag\x12\x14\n" +
+	"\x05proof\x18\x02 \x01(\fR\x05proof\"E\n" +
+	"\vSyncMessage\x126\n" +
+	"\x06scopes\x18\x01 \x03(\v2\x1e.takecare.node.v1.ScopeMessageR\x06scopes\"\x83\x01\n" +
+	"\fScopeMessage\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\fR\x03tag\x12/\n" +
+	"\x06ranges\x18\x02 \x03(\v2\x17.takecare.node.v1.RangeR\x06ranges\x12\x12\n" +
+	"\x04want\x18\x03 \x03(\fR\x04want\x12\x1c\n" +
+	"\tenvelopes\x18\x04 \x03(\fR\tenvelopes\"\x8f\x01\n" +
+	"\x05Range\x12#\n" +
+	"\rupper_created\x18\x01 \x01(\x03R\fupperCreated\x12\x19\n" +
+	"\bupper_id\x18\x02 \x01(\fR\aupperId\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\x12 \n" +
+	"\vfingerprint\x18\x04 \x01(\fR\vfingerprint\x12\x10\n" +
+	"\x03ids\x18\x05 \x03(\fR\x03idsB9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -313,21 +678,30 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_node_proto_goTypes = []any{
 	(*JoinRequest)(nil),  // 0: takecare.node.v1.JoinRequest
 	(*JoinResponse)(nil), // 1: takecare.node.v1.JoinResponse
 	(*SignedOp)(nil),     // 2: takecare.node.v1.SignedOp
 	(*PeerAddrs)(nil),    // 3: takecare.node.v1.PeerAddrs
+	(*SyncHello)(nil),    // 4: takecare.node.v1.SyncHello
+	(*SyncScopes)(nil),   // 5: takecare.node.v1.SyncScopes
+	(*ScopeProof)(nil),   // 6: takecare.node.v1.ScopeProof
+	(*SyncMessage)(nil),  // 7: takecare.node.v1.SyncMessage
+	(*ScopeMessage)(nil), // 8: takecare.node.v1.ScopeMessage
+	(*Range)(nil),        // 9: takecare.node.v1.Range
 }
 var file_node_proto_depIdxs = []int32{
 	2, // 0: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
 	3, // 1: takecare.node.v1.JoinResponse.peers:type_name -> takecare.node.v1.PeerAddrs
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	6, // 2: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
+	8, // 3: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
+	9, // 4: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -341,7 +715,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,664 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/wire"
+	"github.com/takecare-network/takecare/node/reconcile"
+)
+
+// SyncProtocol is the libp2p protocol id of store-and-forward sync.
+const SyncProtocol protocol.ID = "/takecare/sync/1.0.0"
+
+// Limits of one sync session.
+const (
+	syncVersion          = 1
+	maxSyncMessage       = 8 << 20 // bytes of one protocol message
+	syncEnvelopeBudget   = 2 << 20 // bytes of envelopes per message
+	maxSyncScopes        = 256
+	maxSyncWants         = 16384 // ids asked for in one message
+	maxSyncEnvelopes     = 50000 // envelopes received in one session
+	maxSyncRejects       = 64    // rejected envelopes before giving up on a peer
+	syncSessionTimeout   = 10 * time.Minute
+	maxInboundSyncs      = 16
+	DefaultSyncInterval  = time.Minute
+	syncKickDebounce     = 200 * time.Millisecond
+	syncProofLabel       = "takecare/v1/sync-proof\x00"
+	syncRoleInitiator    = 'I'
+	syncRoleResponder    = 'R'
+	syncNonceSize        = 32
+	syncErrTooManyReject = "too many rejected envelopes"
+)
+
+// SyncStats describes one sync session.
+type SyncStats struct {
+	Scopes        int           `json:"scopes"`          // epochs reconciled
+	Messages      int           `json:"messages"`        // protocol messages, both directions, after the handshake
+	BytesSent     int64         `json:"bytes_sent"`      // on the stream, all included
+	BytesReceived int64         `json:"bytes_received"`  //
+	Sent          int           `json:"sent"`            // envelopes sent
+	Received      int           `json:"received"`        // envelopes received
+	Accepted      int           `json:"accepted"`        // received envelopes that were new and valid
+	EnvelopeBytes int64         `json:"envelope_bytes"`  // bytes of the envelopes received
+	Duration      time.Duration `json:"duration"`
+}
+
+// ErrSyncBusy means a session with that peer is already running.
+var ErrSyncBusy = errors.New("a sync with that node is already running")
+
+// syncer schedules sessions: one at a time per peer.
+type syncer struct {
+	n        *Node
+	mu       sync.Mutex
+	active   map[peer.ID]bool
+	inbound  int
+	kickOnce map[peer.ID]bool
+}
+
+func newSyncer(n *Node) *syncer {
+	return &syncer{n: n, active: make(map[peer.ID]bool), kickOnce: make(map[peer.ID]bool)}
+}
+
+func (s *syncer) begin(p peer.ID, inbound bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[p] || (inbound && s.inbound >= maxInboundSyncs) {
+		return false
+	}
+	s.active[p] = true
+	if inbound {
+		s.inbound++
+	}
+	return true
+}
+
+func (s *syncer) end(p peer.ID, inbound bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.active, p)
+	if inbound {
+		s.inbound--
+	}
+}
+
+// kick starts a session with p soon, unless one is running or already
+// scheduled.
+func (s *syncer) kick(p peer.ID) {
+	s.mu.Lock()
+	if s.kickOnce[p] {
+		s.mu.Unlock()
+		return
+	}
+	s.kickOnce[p] = true
+	s.mu.Unlock()
+	s.n.wg.Add(1)
+	go func() {
+		defer s.n.wg.Done()
+		select {
+		case <-time.After(syncKickDebounce):
+		case <-s.n.ctx.Done():
+			return
+		}
+		s.mu.Lock()
+		delete(s.kickOnce, p)
+		s.mu.Unlock()
+		if !s.n.connected(p) {
+			return
+		}
+		st, err := s.n.SyncWith(s.n.ctx, p)
+		switch {
+		case errors.Is(err, ErrSyncBusy):
+		case err != nil:
+			s.n.log.Debug("sync failed", "peer", p, "err", err)
+		case st.Accepted > 0 || st.Sent > 0:
+			s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
+		}
+	}()
+}
+
+// kickAll syncs with every connected member node.
+func (s *syncer) kickAll() {
+	for p := range s.n.access.Load().members {
+		if p != s.n.host.ID() && s.n.connected(p) {
+			s.kick(p)
+		}
+	}
+}
+
+// countingStream counts bytes both ways and buffers reads.
+type countingStream struct {
+	s        network.Stream
+	r        *bufio.Reader
+	sent     int64
+	received int64
+}
+
+func (c *countingStream) Read(p []byte) (int, error) {
+	n, err := c.s.Read(p)
+	c.received += int64(n)
+	return n, err
+}
+
+func (c *countingStream) Write(p []byte) (int, error) {
+	n, err := c.s.Write(p)
+	c.sent += int64(n)
+	return n, err
+}
+
+func newCountingStream(s network.Stream) *countingStream {
+	c := &countingStream{s: s}
+	c.r = bufio.NewReaderSize(readerFunc(c.Read), 64<<10)
+	return c
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func (c *countingStream) send(m proto.Message) error {
+	_, err := protodelim.MarshalTo(c, m)
+	return err
+}
+
+func (c *countingStream) recv(m proto.Message) error {
+	return protodelim.UnmarshalOptions{MaxSize: maxSyncMessage}.UnmarshalFrom(c.r, m)
+}
+
+// syncSession is one side of one session.
+type syncSession struct {
+	n         *Node
+	peer      peer.ID
+	initiator bool
+	cs        *countingStream
+	scopes    map[crypto.KeyTag]*syncScope
+	order     []crypto.KeyTag
+	stats     SyncStats
+	rejects   int
+}
+
+type syncScope struct {
+	ref    epochRef
+	set    *reconcile.Set
+	queue  []alert.ID // envelopes to send
+	queued map[alert.ID]bool
+	wants  []alert.ID // ids to ask for
+	asked  map[alert.ID]bool
+}
+
+// SyncWith runs a sync session with a connected member node and returns
+// what it did. Both sides end up with the union of their messages in every
+// epoch both hold the key of.
+func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncStats, error) {
+	if !n.syncer.begin(p, false) {
+		return SyncStats{}, ErrSyncBusy
+	}
+	defer n.syncer.end(p, false)
+	ctx, cancel := context.WithTimeout(ctx, syncSessionTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
+	if err != nil {
+		return SyncStats{}, fmt.Errorf("opening sync stream: %w", err)
+	}
+	dl, _ := ctx.Deadline()
+	s.SetDeadline(dl)
+	sess := &syncSession{n: n, peer: p, initiator: true, cs: newCountingStream(s)}
+	start := time.Now()
+	err = sess.run()
+	sess.stats.Duration = time.Since(start)
+	sess.stats.BytesSent, sess.stats.BytesReceived = sess.cs.sent, sess.cs.received
+	if err != nil {
+		s.Reset()
+		return sess.stats, err
+	}
+	s.Close()
+	return sess.stats, nil
+}
+
+// handleSync serves a session another member node started.
+func (n *Node) handleSync(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	if !n.isMemberPeer(p) || !n.syncer.begin(p, true) {
+		s.Reset()
+		return
+	}
+	defer n.syncer.end(p, true)
+	s.SetDeadline(time.Now().Add(syncSessionTimeout))
+	sess := &syncSession{n: n, peer: p, cs: newCountingStream(s)}
+	if err := sess.run(); err != nil {
+		n.log.Debug("sync session ended badly", "peer", p, "err", err)
+		s.Reset()
+		return
+	}
+	s.Close()
+	if sess.stats.Accepted > 0 {
+		n.log.Info("synced", "peer", p, "received", sess.stats.Accepted, "sent", sess.stats.Sent)
+	}
+}
+
+func (ss *syncSession) run() error {
+	if err := ss.handshake(); err != nil {
+		return err
+	}
+	var out *wire.SyncMessage
+	if ss.initiator {
+		out = ss.initial()
+		if err := ss.cs.send(out); err != nil {
+			return err
+		}
+		ss.stats.Messages++
+	}
+	for {
+		var in wire.SyncMessage
+		if err := ss.cs.recv(&in); err != nil {
+			if errors.Is(err, io.EOF) && out != nil && isEmpty(out) {
+				return nil // we said we were done, and so was the other side
+			}
+			return fmt.Errorf("reading: %w", err)
+		}
+		ss.stats.Messages++
+		next, err := ss.process(&in)
+		if err != nil {
+			return err
+		}
+		if isEmpty(&in) && isEmpty(next) {
+			return nil
+		}
+		if err := ss.cs.send(next); err != nil {
+			return err
+		}
+		ss.stats.Messages++
+		out = next
+	}
+}
+
+func isEmpty(m *wire.SyncMessage) bool {
+	for _, s := range m.Scopes {
+		if len(s.Ranges) > 0 || len(s.Want) > 0 || len(s.Envelopes) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// handshake exchanges nonces and proofs of the epoch keys each side holds,
+// bound to both peer ids and both nonces. A side that cannot prove a key
+// learns nothing about that epoch, not even whether the other holds it.
+func (ss *syncSession) handshake() error {
+	mine := make([]byte, syncNonceSize)
+	rand.Read(mine)
+	hello := &wire.SyncHello{Version: syncVersion, Nonce: mine}
+	var theirs wire.SyncHello
+	if ss.initiator {
+		if err := ss.cs.send(hello); err != nil {
+			return err
+		}
+		if err := ss.cs.recv(&theirs); err != nil {
+			return err
+		}
+	} else {
+		if err := ss.cs.recv(&theirs); err != nil {
+			return err
+		}
+		if err := ss.cs.send(hello); err != nil {
+			return err
+		}
+	}
+	if theirs.Version != syncVersion || len(theirs.Nonce) != syncNonceSize {
+		return errors.New("sync: bad hello")
+	}
+	nonceI, nonceR := mine, theirs.Nonce
+	peerI, peerR := ss.n.host.ID(), ss.peer
+	if !ss.initiator {
+		nonceI, nonceR = nonceR, nonceI
+		peerI, peerR = peerR, peerI
+	}
+	proof := func(keys *crypto.EpochKeys, role byte) []byte {
+		m := hmac.New(sha256.New, keys.SyncKey())
+		m.Write([]byte(syncProofLabel))
+		m.Write([]byte{role})
+		m.Write(nonceI)
+		m.Write(nonceR)
+		for _, p := range []peer.ID{peerI, peerR} {
+			m.Write([]byte{byte(len(p))})
+			m.Write([]byte(p))
+		}
+		tag := keys.Tag()
+		m.Write(tag[:])
+		return m.Sum(nil)
+	}
+	myRole, theirRole := byte(syncRoleResponder), byte(syncRoleInitiator)
+	if ss.initiator {
+		myRole, theirRole = theirRole, myRole
+	}
+	ss.scopes = make(map[crypto.KeyTag]*syncScope)
+	if ss.initiator {
+		offer := &wire.SyncScopes{}
+		for _, ref := range ss.n.sharedEpochs(ss.peer) {
+			tag := ref.keys.Tag()
+			offer.Scopes = append(offer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: proof(ref.keys, myRole)})
+		}
+		if err := ss.cs.send(offer); err != nil {
+			return err
+		}
+		var answer wire.SyncScopes
+		if err := ss.cs.recv(&answer); err != nil {
+			return err
+		}
+		offered := make(map[crypto.KeyTag]epochRef)
+		for _, ref := range ss.n.sharedEpochs(ss.peer) {
+			offered[ref.keys.Tag()] = ref
+		}
+		for _, sp := range answer.Scopes {
+			tag, ok := tagOf(sp.Tag)
+			ref, offeredIt := offered[tag]
+			if !ok || !offeredIt || !hmac.Equal(sp.Proof, proof(ref.keys, theirRole)) {
+				return errors.New("sync: the other node's proof of membership does not verify")
+			}
+			ss.addScope(ref)
+		}
+		return nil
+	}
+	var offer wire.SyncScopes
+	if err := ss.cs.recv(&offer); err != nil {
+		return err
+	}
+	if len(offer.Scopes) > maxSyncScopes {
+		return errors.New("sync: too many scopes")
+	}
+	shared := make(map[crypto.KeyTag]epochRef)
+	for _, ref := range ss.n.sharedEpochs(ss.peer) {
+		shared[ref.keys.Tag()] = ref
+	}
+	answer := &wire.SyncScopes{}
+	for _, sp := range offer.Scopes {
+		tag, ok := tagOf(sp.Tag)
+		ref, have := shared[tag]
+		if !ok || !have || !hmac.Equal(sp.Proof, proof(ref.keys, theirRole)) {
+			continue // say nothing about epochs the other cannot prove
+		}
+		if _, dup := ss.scopes[tag]; dup {
+			continue
+		}
+		ss.addScope(ref)
+		answer.Scopes = append(answer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: proof(ref.keys, myRole)})
+	}
+	return ss.cs.send(answer)
+}
+
+func tagOf(b []byte) (crypto.KeyTag, bool) {
+	var t crypto.KeyTag
+	if len(b) != len(t) {
+		return t, false
+	}
+	copy(t[:], b)
+	return t, true
+}
+
+// sharedEpochs returns the epochs of every group in which p is a member
+// node, that this node holds the key of.
+func (n *Node) sharedEpochs(p peer.ID) []epochRef {
+	var out []epochRef
+	for _, g := range n.groupList() {
+		member := false
+		for _, m := range g.roster.Members() {
+			if m.Peer == p {
+				member = true
+				break
+			}
+		}
+		if !member {
+			continue
+		}
+		g.mu.Lock()
+		epochs := make([]uint64, 0, len(g.epochs))
+		for e := range g.epochs {
+			epochs = append(epochs, e)
+		}
+		slices.Sort(epochs)
+		for _, e := range epochs {
+			out = append(out, epochRef{g: g, keys: g.epochs[e]})
+		}
+		g.mu.Unlock()
+	}
+	return out
+}
+
+func (ss *syncSession) addScope(ref epochRef) {
+	tag := ref.keys.Tag()
+	now := ss.n.now()
+	cut := now.Add(-ss.n.cfg.Retention).UnixMilli()
+	var items []reconcile.Item
+	for _, it := range ss.n.store.Items(tag) {
+		if it.Created < cut {
+			continue
+		}
+		if h, ok := ss.n.store.Header(it.ID); ok && !h.Expires.IsZero() && !h.Expires.After(now) {
+			continue
+		}
+		items = append(items, reconcile.Item{Created: it.Created, ID: reconcile.ID(it.ID)})
+	}
+	ss.scopes[tag] = &syncScope{
+		ref: ref, set: reconcile.NewSet(items),
+		queued: make(map[alert.ID]bool), asked: make(map[alert.ID]bool),
+	}
+	ss.order = append(ss.order, tag)
+	ss.stats.Scopes++
+}
+
+func (ss *syncSession) initial() *wire.SyncMessage {
+	m := &wire.SyncMessage{}
+	for _, tag := range ss.order {
+		sc := ss.scopes[tag]
+		m.Scopes = append(m.Scopes, &wire.ScopeMessage{Tag: tag[:], Ranges: rangesToWire(sc.set.Initiate())})
+	}
+	return m
+}
+
+// process handles one incoming message and builds the reply.
+func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) {
+	if len(in.Scopes) > maxSyncScopes {
+		return nil, errors.New("sync: too many scopes")
+	}
+	replies := make(map[crypto.KeyTag]*wire.ScopeMessage)
+	for _, sm := range in.Scopes {
+		tag, ok := tagOf(sm.Tag)
+		sc := ss.scopes[tag]
+		if !ok || sc == nil {
+			return nil, errors.New("sync: message for an epoch not agreed on")
+		}
+		// Envelopes first: each takes the same path as gossip.
+		for _, env := range sm.Envelopes {
+			ss.stats.Received++
+			ss.stats.EnvelopeBytes += int64(len(env))
+			if ss.stats.Received > maxSyncEnvelopes {
+				return nil, errors.New("sync: too many envelopes")
+			}
+			_, err := ss.n.ingest(env, fromSync, ss.peer)
+			ss.n.count(err)
+			switch {
+			case err == nil:
+				ss.stats.Accepted++
+			case errors.Is(err, errReject):
+				ss.rejects++
+				ss.n.log.Info("rejected a synced message", "peer", ss.peer, "err", err)
+				if ss.rejects > maxSyncRejects {
+					return nil, errors.New("sync: " + syncErrTooManyReject)
+				}
+			default:
+				ss.n.log.Debug("ignored a synced message", "peer", ss.peer, "err", err)
+			}
+		}
+		if len(sm.Want) > maxSyncWants {
+			return nil, errors.New("sync: too many wants")
+		}
+		for _, w := range sm.Want {
+			id, err := idOf(w)
+			if err != nil {
+				return nil, err
+			}
+			if h, ok := ss.n.store.Header(id); ok && h.Tag == tag {
+				sc.enqueue(id)
+			}
+		}
+		rs, err := rangesFromWire(sm.Ranges)
+		if err != nil {
+			return nil, err
+		}
+		out, have, need, err := sc.set.Respond(rs)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range have {
+			sc.enqueue(alert.ID(id))
+		}
+		for _, id := range need {
+			if aid := alert.ID(id); !sc.asked[aid] && !ss.n.store.Has(aid) {
+				sc.asked[aid] = true
+				sc.wants = append(sc.wants, aid)
+			}
+		}
+		if len(out) > 0 {
+			replies[tag] = &wire.ScopeMessage{Tag: tag[:], Ranges: rangesToWire(out)}
+		}
+	}
+	// Build the reply: ranges, then wants, then as many queued envelopes as
+	// the budget allows, most urgent first, across all scopes.
+	budget := syncEnvelopeBudget
+	next := &wire.SyncMessage{}
+	for _, tag := range ss.order {
+		sc := ss.scopes[tag]
+		r := replies[tag]
+		if r == nil {
+			r = &wire.ScopeMessage{Tag: append([]byte(nil), tag[:]...)}
+		}
+		n := min(len(sc.wants), maxSyncWants)
+		for _, id := range sc.wants[:n] {
+			r.Want = append(r.Want, append([]byte(nil), id[:]...))
+		}
+		sc.wants = sc.wants[n:]
+		ss.sortQueue(sc)
+		for len(sc.queue) > 0 && budget > 0 {
+			id := sc.queue[0]
+			env, err := ss.n.store.Envelope(id)
+			sc.queue = sc.queue[1:]
+			if err != nil {
+				continue // pruned meanwhile
+			}
+			budget -= len(env)
+			r.Envelopes = append(r.Envelopes, env)
+			ss.stats.Sent++
+		}
+		if len(r.Ranges) > 0 || len(r.Want) > 0 || len(r.Envelopes) > 0 {
+			next.Scopes = append(next.Scopes, r)
+		}
+	}
+	return next, nil
+}
+
+func (sc *syncScope) enqueue(id alert.ID) {
+	if !sc.queued[id] {
+		sc.queued[id] = true
+		sc.queue = append(sc.queue, id)
+	}
+}
+
+// sortQueue puts the most urgent first, then the newest.
+func (ss *syncSession) sortQueue(sc *syncScope) {
+	key := func(id alert.ID) (uint8, int64) {
+		h, _ := ss.n.store.Header(id)
+		return h.Priority, h.Created.UnixMilli()
+	}
+	slices.SortStableFunc(sc.queue, func(a, b alert.ID) int {
+		pa, ca := key(a)
+		pb, cb := key(b)
+		if pa != pb {
+			return int(pb) - int(pa)
+		}
+		switch {
+		case ca > cb:
+			return -1
+		case ca < cb:
+			return 1
+		}
+		return 0
+	})
+}
+
+func idOf(b []byte) (alert.ID, error) {
+	var id alert.ID
+	if len(b) != len(id) {
+		return id, errors.New("sync: bad id")
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func rangesToWire(rs []reconcile.Range) []*wire.Range {
+	out := make([]*wire.Range, 0, len(rs))
+	for _, r := range rs {
+		w := &wire.Range{UpperCreated: r.Upper.Created, UpperId: r.Upper.ID, Mode: uint32(r.Mode)}
+		switch r.Mode {
+		case reconcile.Fingerprint:
+			w.Fingerprint = append([]byte(nil), r.Fingerprint[:]...)
+		case reconcile.IDList:
+			w.Ids = make([][]byte, len(r.IDs))
+			for i, id := range r.IDs {
+				w.Ids[i] = append([]byte(nil), id[:]...)
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func rangesFromWire(ws []*wire.Range) ([]reconcile.Range, error) {
+	if len(ws) > reconcile.MaxRanges {
+		return nil, errors.New("sync: too many ranges")
+	}
+	out := make([]reconcile.Range, 0, len(ws))
+	for _, w := range ws {
+		r := reconcile.Range{Upper: reconcile.Bound{Created: w.UpperCreated, ID: w.UpperId}, Mode: reconcile.Mode(w.Mode)}
+		if w.Mode > math.MaxUint8 {
+			return nil, errors.New("sync: bad range mode")
+		}
+		switch r.Mode {
+		case reconcile.Fingerprint:
+			if len(w.Fingerprint) != reconcile.FingerprintLen {
+				return nil, errors.New("sync: bad fingerprint")
+			}
+			copy(r.Fingerprint[:], w.Fingerprint)
+		case reconcile.IDList:
+			if len(w.Ids) > reconcile.MaxListedIDs {
+				return nil, errors.New("sync: id list too long")
+			}
+			r.IDs = make([]reconcile.ID, len(w.Ids))
+			for i, b := range w.Ids {
+				if len(b) != len(reconcile.ID{}) {
+					return nil, errors.New("sync: bad id")
+				}
+				copy(r.IDs[i][:], b)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,290 @@
+package node_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/internal/wire"
+	"github.com/takecare-network/takecare/node/nodetest"
+)
+
+func sendAlerts(t testing.TB, nd *nodetest.Node, gid crypto.GroupID, n int, prefix string) []alert.ID {
+	t.Helper()
+	ids := make([]alert.ID, 0, n)
+	for i := range n {
+		req := node.AlertRequest{Kind: "danger", Severity: "warning", Region: "istmo", Text: fmt.Sprintf("%s %d", prefix, i)}
+		if i%50 == 7 {
+			req.Kind, req.Severity = "panic", "critical"
+		}
+		id, err := nd.SendAlert(context.Background(), gid, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func holdsAll(nd *nodetest.Node, ids []alert.ID) bool {
+	for _, id := range ids {
+		if !nd.Store.Has(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOfflineNodeCatchesUpFromAnyMember is the heart of store and forward:
+// C is stopped, A sends 200 alerts, A is stopped, C comes back and, meeting
+// only B, receives all 200, in order of creation, none twice.
+func TestOfflineNodeCatchesUpFromAnyMember(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 3, nodetest.Options{Latency: 5 * time.Millisecond})
+	gid := net.Group("juchitan")
+	a, b, c := net.Nodes[0], net.Nodes[1], net.Nodes[2]
+
+	c.Stop()
+	ids := sendAlerts(t, a, gid, 200, "alert")
+	net.WaitFor(20*time.Second, "B holds all 200", func() bool { return holdsAll(b, ids) })
+	a.Stop()
+
+	c.Start() // reconnects by itself, from the addresses it saved
+	net.WaitFor(20*time.Second, "C holds all 200", func() bool { return holdsAll(c, ids) })
+
+	feed, err := c.Feed(node.FeedQuery{Group: gid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range feed {
+		got = append(got, e.ID)
+	}
+	want := make([]string, len(ids))
+	for i, id := range ids {
+		want[i] = id.String()
+	}
+	if !slices.IsSortedFunc(feed, func(x, y node.Entry) int { return x.Created.Compare(y.Created) }) {
+		t.Error("feed not in order of creation")
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("feed has %d entries, want exactly the 200 alerts", len(got))
+	}
+}
+
+// TestSplitAndHeal splits six nodes into two halves that each send alerts,
+// then heals the network: every node ends with the union.
+func TestSplitAndHeal(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 6, nodetest.Options{Latency: 5 * time.Millisecond})
+	gid := net.Group("istmo")
+	left, right := net.Nodes[:3], net.Nodes[3:]
+	for _, l := range left {
+		for _, r := range right {
+			net.Mock.UnlinkPeers(l.Host().ID(), r.Host().ID())
+			net.Mock.DisconnectPeers(l.Host().ID(), r.Host().ID())
+		}
+	}
+	var all []alert.ID
+	all = append(all, sendAlerts(t, left[0], gid, 20, "left")...)
+	all = append(all, sendAlerts(t, right[1], gid, 20, "right")...)
+	time.Sleep(300 * time.Millisecond)
+	if holdsAll(left[1], all) {
+		t.Fatal("the split did not split")
+	}
+	healed := time.Now()
+	for _, l := range left {
+		for _, r := range right {
+			net.Mock.LinkPeers(l.Host().ID(), r.Host().ID())
+		}
+	}
+	for _, nd := range net.Nodes {
+		net.WaitFor(20*time.Second, "every node holds the union", func() bool { return holdsAll(nd, all) })
+	}
+	t.Logf("union everywhere %s after healing", time.Since(healed).Round(time.Millisecond))
+}
+
+// TestSyncRefusesNonMembers: a node outside the group that opens a sync
+// stream gets nothing, not even a hello.
+func TestSyncRefusesNonMembers(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{})
+	gid := net.Group("g")
+	sendAlerts(t, net.Nodes[0], gid, 3, "secret")
+	h, err := net.Mock.GenPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Mock.LinkAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, net.Nodes[0].AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewStream(ctx, net.Nodes[0].Host().ID(), node.SyncProtocol)
+	if err != nil {
+		return // refused outright: fine
+	}
+	protodelim.MarshalTo(s, helloForTest())
+	buf := make([]byte, 1)
+	n, _ := s.Read(buf)
+	if n != 0 {
+		t.Errorf("a non-member got %d bytes back", n)
+	}
+}
+
+// TestSyncSurvivesGarbage: a member node that sends garbage on the sync
+// stream has its stream closed, and the node keeps working.
+func TestSyncSurvivesGarbage(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 3, nodetest.Options{})
+	gid := net.Group("g")
+	victim, liar := net.Nodes[0], net.Nodes[2]
+	ctx := context.Background()
+	for _, junk := range [][]byte{
+		{0xff, 0xff, 0xff, 0xff, 0x0f}, // a length far over the cap
+		{0x05, 1, 2, 3, 4, 5},          // not a hello
+		append(protoBytes(t, helloForTest()), 0x03, 0xff, 0xff, 0xff), // hello, then junk
+	} {
+		s, err := liar.Host().NewStream(ctx, victim.Host().ID(), node.SyncProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write(junk)
+		s.CloseWrite()
+		r := bufio.NewReader(s)
+		_, err = r.ReadByte()
+		for err == nil {
+			_, err = r.ReadByte()
+		}
+		s.Close()
+	}
+	// Still fine: an alert crosses, and a real sync works.
+	id, err := net.Nodes[1].SendAlert(ctx, gid, node.AlertRequest{Kind: "info", Severity: "info", Text: "still here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "victim still receives", func() bool { return victim.Store.Has(id) })
+	if _, err := liar.SyncWith(ctx, victim.Host().ID()); err != nil {
+		t.Errorf("a real sync after the garbage: %v", err)
+	}
+}
+
+// TestSyncSendsUrgentFirst: with little time, what matters arrives first.
+func TestSyncSendsUrgentFirst(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{})
+	gid := net.Group("g")
+	a, b := net.Nodes[0], net.Nodes[1]
+	net.Disconnect(1)
+	ids := sendAlerts(t, a, gid, 100, "mixed") // every 50th from index 7 is a panic
+	var order []alert.ID
+	f := b.Follow(node.FeedQuery{})
+	defer f.Stop()
+	net.Reconnect(1)
+	net.WaitFor(10*time.Second, "B holds all", func() bool { return holdsAll(b, ids) })
+	for len(order) < 100 {
+		select {
+		case e := <-f.C:
+			id, _ := alert.ParseID(e.ID)
+			order = append(order, id)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d entries followed", len(order))
+		}
+	}
+	panics := map[alert.ID]bool{ids[7]: true, ids[57]: true}
+	for i, id := range order[:2] {
+		if !panics[id] {
+			t.Errorf("entry %d to arrive was not a panic", i)
+		}
+	}
+	// After the panics, newest first.
+	if order[2] != ids[99] {
+		t.Errorf("the third entry to arrive is not the newest alert")
+	}
+}
+
+// TestRetentionDeletesAndDoesNotOffer: an alert past its expiry is deleted
+// from disk and a node that joins later never receives it.
+func TestRetentionDeletesAndDoesNotOffer(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	net := nodetest.New(t, 3, nodetest.Options{Config: func(i int, c *node.Config) { c.Now = clock }})
+	a, b, c := net.Nodes[0], net.Nodes[1], net.Nodes[2]
+	c.Stop()
+	net.Nodes = net.Nodes[:2]
+	gid := net.Group("g")
+	short, err := a.SendAlert(context.Background(), gid, node.AlertRequest{Kind: "info", Severity: "info", Text: "brief", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := a.SendAlert(context.Background(), gid, node.AlertRequest{Kind: "info", Severity: "info", Text: "lasting", TTL: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "B holds both", func() bool { return b.Store.Has(short) && b.Store.Has(long) })
+	skew.Store(int64(2 * time.Hour))
+	a.PruneForTest()
+	b.PruneForTest()
+	if a.Store.Has(short) || b.Store.Has(short) {
+		t.Fatal("expired alert still on disk")
+	}
+	net.Nodes = append(net.Nodes, c)
+	c.Start()
+	inv, err := a.CreateInvite(context.Background(), gid, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(context.Background(), inv.Code); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "C receives the lasting alert", func() bool { return c.Store.Has(long) })
+	if c.Store.Has(short) {
+		t.Error("expired alert was offered")
+	}
+}
+
+// TestRestartReconnectsWithoutInvite: a restarted node finds its group from
+// the addresses it saved.
+func TestRestartReconnectsWithoutInvite(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 3, nodetest.Options{})
+	gid := net.Group("g")
+	c := net.Nodes[2]
+	net.WaitFor(10*time.Second, "C connected to both", func() bool {
+		return c.Status().Peers == 2
+	})
+	c.Stop()
+	c.Start()
+	net.WaitFor(15*time.Second, "C reconnects to both", func() bool { return c.Status().Peers == 2 })
+	id, err := net.Nodes[0].SendAlert(context.Background(), gid, node.AlertRequest{Kind: "info", Severity: "info", Text: "welcome back"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "C receives", func() bool { return c.Store.Has(id) })
+}
+
+func helloForTest() *wire.SyncHello { return &wire.SyncHello{Version: 1, Nonce: make([]byte, 32)} }
+
+func protoBytes(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := protodelim.MarshalTo(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
