@@ -117,7 +117,14 @@ func DecodeMember(b []byte) (MemberInfo, error) {
 	if err := unmarshalCanonical(b, &w); err != nil {
 		return MemberInfo{}, err
 	}
-	return memberFromWire(&w)
+	m, err := memberFromWire(&w)
+	if err != nil {
+		return MemberInfo{}, err
+	}
+	if again, err := EncodeMember(m); err != nil || !bytes.Equal(again, b) {
+		return MemberInfo{}, fmt.Errorf("%w: member record not in canonical form", ErrMalformed)
+	}
+	return m, nil
 }
 
 func unmarshalCanonical(b []byte, m proto.Message) error {
@@ -152,9 +159,12 @@ func Decode(group crypto.GroupID, epoch uint64, author crypto.MemberID, body []b
 	var err error
 	switch c := b.Content.(type) {
 	case *wire.Body_Alert:
-		m.Content, err = alertFromWire(c.Alert)
-		if a, ok := m.Content.(*Alert); ok && a.Kind == KindOverdue {
-			m.ID = OverdueID(group, a.CheckIn, a.Level)
+		var a *Alert
+		if a, err = alertFromWire(c.Alert); err == nil {
+			m.Content = a
+			if a.Kind == KindOverdue {
+				m.ID = OverdueID(group, a.CheckIn, a.Level)
+			}
 		}
 	case *wire.Body_Checkin:
 		m.Content, err = checkInFromWire(c.Checkin)
@@ -177,6 +187,12 @@ func Decode(group crypto.GroupID, epoch uint64, author crypto.MemberID, body []b
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The wire decoder keeps unknown fields and narrows or scales some
+	// integers (severity, status, durations), so a body can decode to the
+	// same content as another: only the bytes Encode writes are canonical.
+	if again, err := Encode(m.Created, m.Content); err != nil || !bytes.Equal(again, body) {
+		return nil, fmt.Errorf("%w: not in canonical form", ErrMalformed)
 	}
 	return m, nil
 }

@@ -109,7 +109,8 @@ func NewRoster(group crypto.GroupID) *Roster {
 	return r
 }
 
-// LoadRoster builds a roster from ops in any order, verifying each.
+// LoadRoster builds a roster from ops in any order, verifying each. Ops
+// whose parents are not among them are kept pending, as [Roster.Add] does.
 func LoadRoster(group crypto.GroupID, ops []SignedOp) (*Roster, error) {
 	r := NewRoster(group)
 	// Creation first, then repeatedly whatever now verifies: an author's
@@ -134,9 +135,9 @@ func LoadRoster(group crypto.GroupID, ops []SignedOp) (*Roster, error) {
 		}
 		left = next
 	}
-	if len(r.pending) > 0 {
-		return nil, fmt.Errorf("alert: %d roster ops miss their parents", len(r.pending))
-	}
+	// Ops whose parents are missing stay pending, as in Add: they verified,
+	// and a node that saved its roster while waiting for a parent must be
+	// able to load it again.
 	return r, nil
 }
 

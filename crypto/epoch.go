@@ -39,7 +39,9 @@ func EpochSecretFromBytes(b []byte) (EpochSecret, error) {
 func (s EpochSecret) Bytes() []byte { return append([]byte(nil), s.k[:]...) }
 
 // Equal reports whether s and o are the same secret, in constant time.
-func (s EpochSecret) Equal(o EpochSecret) bool { return subtle.ConstantTimeCompare(s.k[:], o.k[:]) == 1 }
+func (s EpochSecret) Equal(o EpochSecret) bool {
+	return subtle.ConstantTimeCompare(s.k[:], o.k[:]) == 1
+}
 
 // String never prints the secret.
 func (s EpochSecret) String() string { return "EpochSecret(redacted)" }

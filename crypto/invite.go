@@ -132,6 +132,12 @@ func ParseInviteCode(code string) (Invite, error) {
 	if err != nil || len(b) < 1+16+8+16+1+1+4 {
 		return inv, ErrBadInvite
 	}
+	// The last character may carry unused bits that the decoder ignores;
+	// only the canonical encoding is accepted, so that a mistyped character
+	// there is caught like anywhere else.
+	if inviteEncoding.EncodeToString(b) != code[len(invitePrefix):] {
+		return inv, ErrBadInvite
+	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
 		return inv, ErrBadInvite

@@ -33,6 +33,11 @@ type KeystoreParams struct {
 	Threads   uint8
 }
 
+// valid reports whether p is within the bounds [OpenKeystore] accepts.
+func (p KeystoreParams) valid() bool {
+	return p.Time >= 1 && p.Time <= 64 && p.MemoryKiB >= 8 && p.MemoryKiB <= 4<<20 && p.Threads >= 1
+}
+
 // DefaultKeystoreParams follow the second recommendation of RFC 9106: t=3,
 // 64 MiB, 4 lanes. About a quarter of a second on a phone-class core.
 var DefaultKeystoreParams = KeystoreParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
@@ -80,6 +85,9 @@ func CreateKeystore(path string, passphrase []byte, p Profile, params KeystorePa
 	if len(passphrase) == 0 {
 		return errors.New("crypto: empty passphrase")
 	}
+	if !params.valid() {
+		return fmt.Errorf("crypto: keystore parameters %+v out of range", params)
+	}
 	if _, err := os.Stat(path); err == nil {
 		return ErrKeystoreExists
 	}
@@ -120,7 +128,7 @@ func OpenKeystore(path string, passphrase []byte) (*Profile, error) {
 		MemoryKiB: binary.BigEndian.Uint32(hdr[9:13]),
 		Threads:   hdr[13],
 	}
-	if params.Time == 0 || params.Time > 64 || params.MemoryKiB < 8 || params.MemoryKiB > 4<<20 || params.Threads == 0 {
+	if !params.valid() {
 		return nil, ErrCorruptKeystore
 	}
 	// Try both slots every time, so timing does not tell which one matched.

@@ -153,9 +153,9 @@ type Store struct {
 	seal *crypto.AtRest
 	opts Options
 
-	mu      sync.RWMutex
-	headers map[alert.ID]Header
-	tags    map[crypto.KeyTag]*tagSet
+	mu       sync.RWMutex
+	headers  map[alert.ID]Header
+	tags     map[crypto.KeyTag]*tagSet
 	authors  map[authorKey]int
 	inflight map[alert.ID]bool
 	closed   bool
@@ -171,11 +171,11 @@ func Open(path string, key crypto.StorageKey, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
 	s := &Store{
-		db:      db,
-		seal:    crypto.NewAtRest(key),
-		opts:    opts.withDefaults(),
-		headers: make(map[alert.ID]Header),
-		tags:    make(map[crypto.KeyTag]*tagSet),
+		db:       db,
+		seal:     crypto.NewAtRest(key),
+		opts:     opts.withDefaults(),
+		headers:  make(map[alert.ID]Header),
+		tags:     make(map[crypto.KeyTag]*tagSet),
 		authors:  make(map[authorKey]int),
 		inflight: make(map[alert.ID]bool),
 	}
@@ -541,7 +541,10 @@ func Wipe(path string) error {
 	if fi, err := f.Stat(); err == nil {
 		zero := make([]byte, 1<<16)
 		for off := int64(0); off < fi.Size(); off += int64(len(zero)) {
-			if _, err := f.WriteAt(zero, off); err != nil {
+			// Overwrite the file's blocks only: growing it could fail on a
+			// full disk before the old data is covered.
+			n := min(int64(len(zero)), fi.Size()-off)
+			if _, err := f.WriteAt(zero[:n], off); err != nil {
 				break
 			}
 		}

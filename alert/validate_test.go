@@ -1,0 +1,291 @@
+package alert_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// now is the receiver's clock in these tests; messages are created a minute
+// before it.
+var now = t0.Add(time.Minute)
+
+func msg(c alert.Content) *alert.Message {
+	return &alert.Message{ID: alert.ID{1}, Group: crypto.GroupID{1}, Epoch: 1, Author: crypto.MemberID{2}, Created: t0, Content: c}
+}
+
+func validAlert() *alert.Alert {
+	return &alert.Alert{Kind: alert.KindDanger, Severity: alert.SevWarning, Region: "Istmo", Place: "Juchitán", Text: "línea 1\nlínea 2", Expires: t0.Add(alert.DefaultTTL)}
+}
+
+func validOverdue() *alert.Alert {
+	return &alert.Alert{Kind: alert.KindOverdue, Severity: alert.SevCritical, Expires: t0.Add(alert.DefaultTTL), CheckIn: alert.ID{5}, Level: 1}
+}
+
+func validCheckIn() *alert.CheckIn {
+	return &alert.CheckIn{From: "Juchitán", To: "Ixtepec", Due: t0.Add(2 * time.Hour), Grace: alert.DefaultGrace, EscalateAfter: alert.DefaultEscalate}
+}
+
+func validRekey() *alert.Rekey {
+	return &alert.Rekey{Epoch: 2, Keys: []alert.SealedKey{{Member: crypto.MemberID{3}, Sealed: make([]byte, crypto.SealedSecretSize)}}}
+}
+
+func op(parents int, c alert.RosterChange) *alert.RosterOp {
+	o := &alert.RosterOp{Change: c}
+	for i := range parents {
+		o.Parents = append(o.Parents, alert.ID{byte(i), 1})
+	}
+	return o
+}
+
+func TestValidateAccepts(t *testing.T) {
+	t.Parallel()
+	ana := newIdentity(t, "ana")
+	tests := []struct {
+		name string
+		m    *alert.Message
+	}{
+		{"alert", msg(validAlert())},
+		{"every user kind", nil},
+		{"every system kind", nil},
+		{"every severity", nil},
+		{"alert of the longest text", msg(func() *alert.Alert { a := validAlert(); a.Text = strings.Repeat("a", alert.MaxText); return a }())},
+		{"text with accents and punctuation", msg(func() *alert.Alert { a := validAlert(); a.Text = "¡Cuidado! Señor Núñez — 5 km"; return a }())},
+		{"alert of the longest lifetime", msg(func() *alert.Alert { a := validAlert(); a.Expires = t0.Add(alert.MaxTTL); return a }())},
+		{"created at the skew limit", func() *alert.Message {
+			m := msg(validAlert())
+			m.Created = now.Add(alert.MaxSkew)
+			m.Content.(*alert.Alert).Expires = m.Created.Add(time.Hour)
+			return m
+		}()},
+		{"overdue level 1", msg(validOverdue())},
+		{"overdue level 2", msg(func() *alert.Alert { a := validOverdue(); a.Level = 2; return a }())},
+		{"check-in", msg(validCheckIn())},
+		{"check-in without grace", msg(func() *alert.CheckIn { c := validCheckIn(); c.Grace = 0; return c }())},
+		{"check-in at the longest", msg(func() *alert.CheckIn {
+			c := validCheckIn()
+			c.Due, c.Grace, c.EscalateAfter = t0.Add(alert.MaxCheckInAhead), alert.MaxGrace, alert.MaxEscalateAfter
+			return c
+		}())},
+		{"check-in done", msg(&alert.CheckInDone{CheckIn: alert.ID{1}})},
+		{"ack", msg(&alert.Ack{Ref: alert.ID{1}, Status: alert.AckResponding})},
+		{"rekey", msg(validRekey())},
+		{"roster create", msg(op(0, &alert.Create{GroupName: "Red Istmo", Founder: info(ana)}))},
+		{"roster add", msg(op(1, &alert.AddMember{Member: info(ana)}))},
+		{"roster remove", msg(op(2, &alert.RemoveMember{Member: ana.ID()}))},
+		{"roster promote", msg(op(alert.MaxRosterParents, &alert.SetRole{Member: ana.ID(), Role: alert.RoleAdmin}))},
+		{"roster invite", msg(op(1, &alert.NewInvite{Key: make([]byte, 32), Uses: 1000, Expires: t0.Add(time.Hour)}))},
+		{"roster revoke", msg(op(1, &alert.RevokeInvite{}))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var ms []*alert.Message
+			switch tt.name {
+			case "every user kind":
+				for _, k := range alert.UserKinds {
+					a := validAlert()
+					a.Kind = k
+					ms = append(ms, msg(a))
+				}
+			case "every system kind":
+				for _, k := range []alert.Kind{alert.KindPanic, alert.KindDuress} {
+					a := validAlert()
+					a.Kind = k
+					ms = append(ms, msg(a))
+				}
+			case "every severity":
+				for _, s := range []alert.Severity{alert.SevInfo, alert.SevWarning, alert.SevUrgent, alert.SevCritical} {
+					a := validAlert()
+					a.Severity = s
+					ms = append(ms, msg(a))
+				}
+			default:
+				ms = []*alert.Message{tt.m}
+			}
+			for _, m := range ms {
+				if err := m.Validate(now); err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	t.Parallel()
+	ana := newIdentity(t, "ana")
+	withAlert := func(f func(a *alert.Alert)) *alert.Message { a := validAlert(); f(a); return msg(a) }
+	withOverdue := func(f func(a *alert.Alert)) *alert.Message { a := validOverdue(); f(a); return msg(a) }
+	withCheckIn := func(f func(c *alert.CheckIn)) *alert.Message { c := validCheckIn(); f(c); return msg(c) }
+	withRekey := func(f func(r *alert.Rekey)) *alert.Message { r := validRekey(); f(r); return msg(r) }
+	withMsg := func(m *alert.Message, f func(m *alert.Message)) *alert.Message { f(m); return m }
+	manyKeys := make([]alert.SealedKey, alert.MaxRekeyKeys+1)
+	for i := range manyKeys {
+		manyKeys[i] = alert.SealedKey{Member: crypto.MemberID{byte(i), byte(i >> 8)}, Sealed: make([]byte, crypto.SealedSecretSize)}
+	}
+	longName := info(ana)
+	longName.Name = strings.Repeat("n", alert.MaxName+1)
+	blankName := info(ana)
+	blankName.Name = "  "
+
+	tests := []struct {
+		name string
+		m    *alert.Message
+		want error
+	}{
+		{"zero group", withMsg(msg(validAlert()), func(m *alert.Message) { m.Group = crypto.GroupID{} }), alert.ErrNoGroup},
+		{"no content", msg(nil), alert.ErrInvalid},
+		{"unknown kind", withAlert(func(a *alert.Alert) { a.Kind = "tsunami" }), alert.ErrUnknownKind},
+		{"empty kind", withAlert(func(a *alert.Alert) { a.Kind = "" }), alert.ErrUnknownKind},
+		{"upper-case kind", withAlert(func(a *alert.Alert) { a.Kind = "DANGER" }), alert.ErrUnknownKind},
+		{"severity 0", withAlert(func(a *alert.Alert) { a.Severity = 0 }), alert.ErrInvalid},
+		{"severity 5", withAlert(func(a *alert.Alert) { a.Severity = 5 }), alert.ErrInvalid},
+		{"text too long", withAlert(func(a *alert.Alert) { a.Text = strings.Repeat("a", alert.MaxText+1) }), alert.ErrInvalid},
+		{"text too long in bytes", withAlert(func(a *alert.Alert) { a.Text = strings.Repeat("ñ", alert.MaxText/2+1) }), alert.ErrInvalid},
+		{"region too long", withAlert(func(a *alert.Alert) { a.Region = strings.Repeat("r", alert.MaxRegion+1) }), alert.ErrInvalid},
+		{"place too long", withAlert(func(a *alert.Alert) { a.Place = strings.Repeat("p", alert.MaxPlace+1) }), alert.ErrInvalid},
+		{"bell in region", withAlert(func(a *alert.Alert) { a.Region = "Istmo\a" }), alert.ErrInvalid},
+		{"newline in place", withAlert(func(a *alert.Alert) { a.Place = "Juchitán\nIxtepec" }), alert.ErrInvalid},
+		{"escape in text", withAlert(func(a *alert.Alert) { a.Text = "\x1b[31mrojo" }), alert.ErrInvalid},
+		{"carriage return in text", withAlert(func(a *alert.Alert) { a.Text = "a\rb" }), alert.ErrInvalid},
+		{"NUL in text", withAlert(func(a *alert.Alert) { a.Text = "a\x00b" }), alert.ErrInvalid},
+		{"C1 control in text", withAlert(func(a *alert.Alert) { a.Text = "a\u0085b" }), alert.ErrInvalid},
+		{"invalid UTF-8 in text", withAlert(func(a *alert.Alert) { a.Text = "caf\xe9" }), alert.ErrInvalid},
+		{"expired", withAlert(func(a *alert.Alert) { a.Expires = now.Add(-time.Second) }), alert.ErrExpired},
+		{"expires now", withAlert(func(a *alert.Alert) { a.Expires = now }), alert.ErrExpired},
+		{"created too far ahead", withMsg(msg(validAlert()), func(m *alert.Message) {
+			m.Created = now.Add(alert.MaxSkew + time.Millisecond)
+			m.Content.(*alert.Alert).Expires = m.Created.Add(time.Hour)
+		}), alert.ErrFuture},
+		{"expires before it was created", withMsg(msg(validAlert()), func(m *alert.Message) {
+			m.Created = now.Add(4 * time.Minute)
+			m.Content.(*alert.Alert).Expires = now.Add(2 * time.Minute)
+		}), alert.ErrInvalid},
+		{"lifetime too long", withAlert(func(a *alert.Alert) { a.Expires = t0.Add(alert.MaxTTL + time.Millisecond) }), alert.ErrInvalid},
+		{"overdue without check-in", withOverdue(func(a *alert.Alert) { a.CheckIn = alert.ID{} }), alert.ErrInvalid},
+		{"overdue level 0", withOverdue(func(a *alert.Alert) { a.Level = 0 }), alert.ErrInvalid},
+		{"overdue level 3", withOverdue(func(a *alert.Alert) { a.Level = 3 }), alert.ErrInvalid},
+		{"overdue level 257", withOverdue(func(a *alert.Alert) { a.Level = 257 }), alert.ErrInvalid},
+		{"danger naming a check-in", withAlert(func(a *alert.Alert) { a.CheckIn = alert.ID{5} }), alert.ErrInvalid},
+		{"danger with a level", withAlert(func(a *alert.Alert) { a.Level = 1 }), alert.ErrInvalid},
+		{"check-in due before creation", withCheckIn(func(c *alert.CheckIn) { c.Due = t0.Add(-time.Minute) }), alert.ErrInvalid},
+		{"check-in due at creation", withCheckIn(func(c *alert.CheckIn) { c.Due = t0 }), alert.ErrInvalid},
+		{"check-in due more than 7 days ahead", withCheckIn(func(c *alert.CheckIn) { c.Due = t0.Add(alert.MaxCheckInAhead + time.Millisecond) }), alert.ErrInvalid},
+		{"check-in without destination", withCheckIn(func(c *alert.CheckIn) { c.To = "" }), alert.ErrInvalid},
+		{"check-in destination too long", withCheckIn(func(c *alert.CheckIn) { c.To = strings.Repeat("t", alert.MaxPlace+1) }), alert.ErrInvalid},
+		{"check-in origin with a tab", withCheckIn(func(c *alert.CheckIn) { c.From = "a\tb" }), alert.ErrInvalid},
+		{"check-in text too long", withCheckIn(func(c *alert.CheckIn) { c.Text = strings.Repeat("x", alert.MaxText+1) }), alert.ErrInvalid},
+		{"negative grace", withCheckIn(func(c *alert.CheckIn) { c.Grace = -time.Millisecond }), alert.ErrInvalid},
+		{"grace too long", withCheckIn(func(c *alert.CheckIn) { c.Grace = alert.MaxGrace + time.Millisecond }), alert.ErrInvalid},
+		{"no escalation delay", withCheckIn(func(c *alert.CheckIn) { c.EscalateAfter = 0 }), alert.ErrInvalid},
+		{"negative escalation delay", withCheckIn(func(c *alert.CheckIn) { c.EscalateAfter = -time.Minute }), alert.ErrInvalid},
+		{"escalation delay too long", withCheckIn(func(c *alert.CheckIn) { c.EscalateAfter = alert.MaxEscalateAfter + time.Millisecond }), alert.ErrInvalid},
+		{"check-in long over", withMsg(msg(validCheckIn()), func(m *alert.Message) {
+			m.Created = now.Add(-72 * time.Hour)
+			m.Content.(*alert.CheckIn).Due = m.Created.Add(time.Hour)
+		}), alert.ErrExpired},
+		{"check-in done without id", msg(&alert.CheckInDone{}), alert.ErrInvalid},
+		{"ack without id", msg(&alert.Ack{Status: alert.AckSeen}), alert.ErrInvalid},
+		{"ack status 0", msg(&alert.Ack{Ref: alert.ID{1}}), alert.ErrInvalid},
+		{"ack status 4", msg(&alert.Ack{Ref: alert.ID{1}, Status: 4}), alert.ErrInvalid},
+		{"ack older than the longest lifetime", withMsg(msg(&alert.Ack{Ref: alert.ID{1}, Status: alert.AckSeen}), func(m *alert.Message) {
+			m.Created = now.Add(-alert.MaxTTL)
+		}), alert.ErrExpired},
+		{"rekey to epoch 0", withRekey(func(r *alert.Rekey) { r.Epoch = 0 }), alert.ErrInvalid},
+		{"rekey for nobody", withRekey(func(r *alert.Rekey) { r.Keys = nil }), alert.ErrInvalid},
+		{"rekey for too many", withRekey(func(r *alert.Rekey) { r.Keys = manyKeys }), alert.ErrInvalid},
+		{"rekey key too short", withRekey(func(r *alert.Rekey) { r.Keys[0].Sealed = r.Keys[0].Sealed[1:] }), alert.ErrInvalid},
+		{"rekey key too long", withRekey(func(r *alert.Rekey) { r.Keys[0].Sealed = append(r.Keys[0].Sealed, 0) }), alert.ErrInvalid},
+		{"create with parents", msg(op(1, &alert.Create{GroupName: "g", Founder: info(ana)})), alert.ErrInvalid},
+		{"add without parents", msg(op(0, &alert.AddMember{Member: info(ana)})), alert.ErrInvalid},
+		{"too many parents", msg(op(alert.MaxRosterParents+1, &alert.RemoveMember{})), alert.ErrInvalid},
+		{"empty group name", msg(op(0, &alert.Create{GroupName: "", Founder: info(ana)})), alert.ErrInvalid},
+		{"blank group name", msg(op(0, &alert.Create{GroupName: " \u00a0 ", Founder: info(ana)})), alert.ErrInvalid},
+		{"group name too long", msg(op(0, &alert.Create{GroupName: strings.Repeat("g", alert.MaxName+1), Founder: info(ana)})), alert.ErrInvalid},
+		{"group name with newline", msg(op(0, &alert.Create{GroupName: "a\nb", Founder: info(ana)})), alert.ErrInvalid},
+		{"founder name too long", msg(op(0, &alert.Create{GroupName: "g", Founder: longName})), alert.ErrInvalid},
+		{"added member without name", msg(op(1, &alert.AddMember{Member: blankName})), alert.ErrInvalid},
+		{"unknown role", msg(op(1, &alert.SetRole{Role: 3})), alert.ErrInvalid},
+		{"role 0", msg(op(1, &alert.SetRole{Role: 0})), alert.ErrInvalid},
+		{"invite key short", msg(op(1, &alert.NewInvite{Key: make([]byte, 31), Uses: 1})), alert.ErrInvalid},
+		{"invite without uses", msg(op(1, &alert.NewInvite{Key: make([]byte, 32)})), alert.ErrInvalid},
+		{"invite for too many", msg(op(1, &alert.NewInvite{Key: make([]byte, 32), Uses: 1001})), alert.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.m.Validate(now)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Validate: error = %v, want %v", err, tt.want)
+			}
+			stale := tt.want == alert.ErrExpired || tt.want == alert.ErrFuture
+			if alert.IsStale(err) != stale {
+				t.Fatalf("IsStale(%v) = %v, want %v", err, !stale, stale)
+			}
+		})
+	}
+}
+
+func TestIsStale(t *testing.T) {
+	t.Parallel()
+	for err, want := range map[error]bool{
+		alert.ErrExpired: true,
+		alert.ErrFuture:  true,
+		errors.Join(errors.New("x"), alert.ErrFuture): true,
+		alert.ErrInvalid:     false,
+		alert.ErrMalformed:   false,
+		alert.ErrUnknownKind: false,
+		nil:                  false,
+	} {
+		if got := alert.IsStale(err); got != want {
+			t.Errorf("IsStale(%v) = %v, want %v", err, got, want)
+		}
+	}
+}
+
+func TestExpires(t *testing.T) {
+	t.Parallel()
+	ci := validCheckIn()
+	tests := []struct {
+		name string
+		c    alert.Content
+		want time.Time
+	}{
+		{"alert", validAlert(), t0.Add(alert.DefaultTTL)},
+		{"check-in", ci, ci.Due.Add(ci.Grace).Add(ci.EscalateAfter).Add(24 * time.Hour)},
+		{"check-in done", &alert.CheckInDone{CheckIn: alert.ID{1}}, t0.Add(alert.MaxTTL)},
+		{"ack", &alert.Ack{Ref: alert.ID{1}, Status: alert.AckSeen}, t0.Add(alert.MaxTTL)},
+		{"roster op", op(1, &alert.RevokeInvite{}), time.Time{}},
+		{"rekey", validRekey(), time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := msg(tt.c).Expires(); !got.Equal(tt.want) {
+				t.Fatalf("Expires = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if d := ci.Deadline(); !d.Equal(ci.Due.Add(ci.Grace)) {
+		t.Fatalf("Deadline = %v", d)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"ana", "Doña Lucía", strings.Repeat("x", alert.MaxName), "李"} {
+		if err := alert.ValidName("name", ok); err != nil {
+			t.Errorf("ValidName(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", " ", "\t", strings.Repeat("x", alert.MaxName+1), "a\nb", "a\x7fb", "\xff"} {
+		if err := alert.ValidName("name", bad); !errors.Is(err, alert.ErrInvalid) {
+			t.Errorf("ValidName(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
