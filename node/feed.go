@@ -34,6 +34,9 @@ type Entry struct {
 	To      string     `json:"to,omitempty"`
 	Due     *time.Time `json:"due,omitempty"`
 	Level   int        `json:"level,omitempty"`
+	// Overdue alarms: the person who has not arrived.
+	Subject   string `json:"subject,omitempty"`
+	SubjectID string `json:"subject_id,omitempty"`
 	// Acks are the acknowledgements of this message, latest per member.
 	Acks []AckEntry `json:"acks"`
 	// Mine is true for messages this node's member sent.
@@ -51,7 +54,7 @@ type AckEntry struct {
 // FeedQuery selects feed entries. Zero fields select everything.
 type FeedQuery struct {
 	Group  crypto.GroupID // zero: every group
-	Region string        // case-insensitive exact match
+	Region string         // case-insensitive exact match
 	Since  time.Time
 }
 
@@ -143,6 +146,9 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 			e.Kind, e.Severity = string(alert.KindDuress), alert.SevCritical.String()
 		}
 	default:
+		return Entry{}, false
+	}
+	if !n.enrich(m, &e) {
 		return Entry{}, false
 	}
 	e.Acks = n.acks.list(n, g, m.ID)

@@ -90,6 +90,9 @@ func (n *Node) open(env []byte) (*opened, error) {
 	case err != nil:
 		return nil, reject("%v", err)
 	}
+	if err := n.checkRefs(g, msg, now); err != nil {
+		return nil, err
+	}
 	return &opened{g: g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
 }
 
@@ -264,6 +267,7 @@ func (n *Node) handle(g *group, m *alert.Message) {
 	case *alert.RosterOp:
 		n.rosterChanged(g)
 	}
+	n.noteCheckIn(m)
 	n.feed.publish(n, g, m)
 }
 

@@ -87,6 +87,15 @@ type Config struct {
 	// SyncInterval is how often the node syncs with each connected member
 	// node, besides on every new connection (default 1 minute).
 	SyncInterval time.Duration
+	// AlarmJitter is the longest random wait before this node raises an
+	// overdue alarm itself, so that usually one of the members watching a
+	// check-in raises it and the others receive it (default 3 s; negative:
+	// no wait).
+	AlarmJitter time.Duration
+	// CatchUp is how long a node that starts after a check-in's deadline
+	// gives its peers to deliver the "arrived" or the alarm it missed before
+	// raising the alarm itself (default 15 s; negative: no wait).
+	CatchUp time.Duration
 }
 
 // Default values of [Config].
@@ -131,6 +140,9 @@ type Node struct {
 	dialer  *dialer
 	syncer  *syncer
 	started time.Time
+
+	// checkins indexes check-ins for the watchdog (checkin.go).
+	checkins checkinIndex
 }
 
 // stats counts the pipeline's outcomes for received envelopes.
@@ -171,6 +183,13 @@ func New(cfg Config) (*Node, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
+	if cfg.AlarmJitter == 0 {
+		cfg.AlarmJitter = DefaultAlarmJitter
+	}
+	if cfg.CatchUp == 0 {
+		cfg.CatchUp = DefaultCatchUp
+	}
+	cfg.CatchUp = max(cfg.CatchUp, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg:     cfg,
@@ -253,7 +272,7 @@ func (n *Node) start() error {
 }
 
 // scan reads every stored message once at start to rebuild the in-memory
-// indexes (acknowledgements).
+// indexes (acknowledgements, check-ins).
 func (n *Node) scan() {
 	for _, h := range n.store.Headers(nil) {
 		m, err := n.loadMessage(h)
@@ -263,6 +282,7 @@ func (n *Node) scan() {
 		if ack, ok := m.Content.(*alert.Ack); ok {
 			n.acks.add(m, ack)
 		}
+		n.checkins.add(m)
 	}
 }
 
@@ -294,6 +314,11 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() {
 		defer n.wg.Done()
 		n.dialer.run(n.ctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.runWatchdog(n.ctx)
 	}()
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()

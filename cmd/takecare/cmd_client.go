@@ -338,17 +338,28 @@ func printEntry(w io.Writer, en node.Entry) {
 		head += " (" + en.Severity + ")"
 	}
 	where := strings.Trim(strings.Join([]string{en.Region, en.Place}, ", "), ", ")
+	who := en.Author
 	switch en.Kind {
 	case "checkin":
-		where = fmt.Sprintf("%s → %s, due %s", en.From, en.To, en.Due.Local().Format("15:04"))
+		where = fmt.Sprintf("%s, due %s", route(en.From, en.To), en.Due.Local().Format("15:04"))
+	case "overdue", "arrived", "duress":
+		if en.Due != nil {
+			where = fmt.Sprintf("%s, due %s", route(en.From, en.To), en.Due.Local().Format("15:04"))
+		}
+		if en.Subject != "" {
+			who = en.Subject
+		}
 	}
-	line := fmt.Sprintf("%s  %-8s %s  %s", when, en.Group, head, en.Author)
+	line := fmt.Sprintf("%s  %-8s %s  %s", when, en.Group, head, who)
 	if where != "" {
 		line += " · " + where
 	}
 	fmt.Fprintln(w, line)
 	if en.Text != "" {
 		fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(en.Text, "\n", "\n    "))
+	}
+	if en.Kind == "duress" {
+		fmt.Fprintf(w, "    %s was forced to report arriving: they are not safe.\n", en.Author)
 	}
 	fmt.Fprintf(w, "    id %s\n", en.ID[:12])
 	printAcks(w, en)

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"os"
 	"regexp"
 	"strconv"
@@ -36,6 +36,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitdaemon":  waitDaemon,
 			"stdoutvar":   stdoutVar,
+			"stdoutfind":  stdoutFind,
 			"waitfeed":    waitFeed,
 			"waitmembers": waitMembers,
 			"nocleartext": noClearText,
@@ -66,6 +67,19 @@ func stdoutVar(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	lines := strings.Split(strings.TrimSpace(ts.ReadFile("stdout")), "\n")
 	ts.Setenv(args[0], strings.TrimSpace(lines[len(lines)-1]))
+}
+
+// stdoutfind NAME REGEXP: set NAME to the first group that REGEXP captures
+// in the previous command's standard output.
+func stdoutFind(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: stdoutfind NAME REGEXP")
+	}
+	m := regexp.MustCompile(args[1]).FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("stdout does not match %s", args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }
 
 // waitfeed HOME REGEXP: wait until an entry of HOME's feed, as JSON,

@@ -12,9 +12,14 @@
 //	POST /v1/groups/{group}/alerts       node.AlertRequest
 //	POST /v1/groups/{group}/panic        {"text"}
 //	GET  /v1/feed?group=&region=&follow=1  JSON Lines
+//	POST /v1/groups/{group}/checkins     CheckInRequest
+//	POST /v1/checkins/{id}/done          {"duress"}   (/v1/checkins/done: your only open one)
+//	GET  /v1/checkins?group=
+//	POST /v1/messages/{id}/acks          {"status"}
 //	POST /v1/shutdown
 //
-// {group} is a group name or a prefix of its id.
+// {group} is a group name or a prefix of its id; {id} is a message id or a
+// unique prefix of at least 6 hex digits.
 package api
 
 import (
@@ -58,6 +63,7 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.mux.HandleFunc("POST /v1/groups/{group}/alerts", s.alert)
 	s.mux.HandleFunc("POST /v1/groups/{group}/panic", s.panic)
 	s.mux.HandleFunc("GET /v1/feed", s.feed)
+	s.routeCheckIns()
 	s.mux.HandleFunc("POST /v1/shutdown", s.stop)
 	return s
 }
@@ -141,10 +147,16 @@ func userMessage(err error) string {
 
 func statusFor(err error) int {
 	switch {
-	case errors.Is(err, node.ErrNoSuchGroup), errors.Is(err, node.ErrNoSuchMember), errors.Is(err, node.ErrNoSuchMessage):
+	case errors.Is(err, node.ErrNoSuchGroup), errors.Is(err, node.ErrNoSuchMember), errors.Is(err, node.ErrNoSuchMessage),
+		errors.Is(err, node.ErrNoSuchCheckIn), errors.Is(err, node.ErrNoOpenCheckIn):
 		return http.StatusNotFound
-	case errors.Is(err, node.ErrNotAdmin):
+	case errors.Is(err, node.ErrNotAdmin), errors.Is(err, node.ErrNotYourCheckIn):
 		return http.StatusForbidden
+	case errors.Is(err, node.ErrCheckInEnded):
+		return http.StatusConflict
+	case errors.Is(err, node.ErrCheckInRefused), errors.Is(err, node.ErrBadMessageID), errors.Is(err, node.ErrNotAckable),
+		errors.Is(err, node.ErrBadAckStatus):
+		return http.StatusBadRequest
 	case errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrFull):
 		return http.StatusInsufficientStorage
 	case errors.Is(err, node.ErrUnreachable):

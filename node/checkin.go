@@ -1,0 +1,698 @@
+package node
+
+// Check-ins, their endings, overdue alarms and acknowledgements: what a
+// member asks for ([Node.StartCheckIn], [Node.DoneCheckIn], [Node.Ack]),
+// the index of check-ins the watchdog works from, and the rules the
+// pipeline applies to messages that name another message. The watchdog
+// itself is in watchdog.go; docs/PROTOCOL.md, "Check-ins" and
+// "Acknowledgements", describes the behaviour.
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
+)
+
+// Errors of check-ins and acknowledgements that the API reports as they are.
+var (
+	ErrCheckInRefused = errors.New("check-in refused")
+	ErrNoSuchCheckIn  = errors.New("no such check-in")
+	ErrNoOpenCheckIn  = errors.New("you have no open check-in")
+	ErrNotYourCheckIn = errors.New("only the person who started a check-in can mark it done")
+	ErrCheckInEnded   = errors.New("that check-in is already marked arrived")
+	ErrBadMessageID   = errors.New("bad message id")
+	ErrNotAckable     = errors.New("only alerts, alarms and check-ins can be acknowledged")
+	ErrBadAckStatus   = errors.New("unknown status")
+)
+
+// choiceError asks the user to choose among several matches.
+type choiceError struct{ msg string }
+
+func (e choiceError) Error() string { return e.msg }
+func (e choiceError) Unwrap() error { return ErrAmbiguous }
+
+// MinIDPrefix is the fewest hex digits of a message id that commands accept.
+const MinIDPrefix = 6
+
+// overdueTTL is how long an overdue alarm stays in the feed.
+const overdueTTL = 7 * 24 * time.Hour
+
+// CheckInRequest is what a member fills in to start a check-in.
+type CheckInRequest struct {
+	From string
+	To   string // required
+	Due  time.Time
+	// Grace is how long after Due the alarm waits; nil means
+	// alert.DefaultGrace.
+	Grace *time.Duration
+	// EscalateAfter is how long an unanswered alarm waits before it
+	// escalates; zero means alert.DefaultEscalate.
+	EscalateAfter time.Duration
+	// EscalateTo optionally names a second group that receives the
+	// escalation: a name or id prefix of one of this node's groups, or the
+	// full id of any group.
+	EscalateTo string
+	Text       string
+}
+
+// StartCheckIn announces to a group that this node's member is on the move
+// and expects to reach r.To by r.Due. It returns the check-in's id.
+func (n *Node) StartCheckIn(ctx context.Context, gid crypto.GroupID, r CheckInRequest) (alert.ID, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return alert.ID{}, err
+	}
+	c := &alert.CheckIn{
+		From: strings.TrimSpace(r.From), To: strings.TrimSpace(r.To), Due: r.Due,
+		Grace: alert.DefaultGrace, EscalateAfter: alert.DefaultEscalate, Text: r.Text,
+	}
+	if r.Grace != nil {
+		c.Grace = *r.Grace
+	}
+	if r.EscalateAfter != 0 {
+		c.EscalateAfter = r.EscalateAfter
+	}
+	now := n.now()
+	switch {
+	case c.To == "":
+		return alert.ID{}, fmt.Errorf("%w: say where you are going", ErrCheckInRefused)
+	case c.Due.IsZero():
+		return alert.ID{}, fmt.Errorf("%w: say by when you expect to arrive", ErrCheckInRefused)
+	case !c.Due.After(now):
+		return alert.ID{}, fmt.Errorf("%w: the due time %s has already passed (it is %s now)", ErrCheckInRefused, clock(c.Due, now), clock(now, now))
+	case c.Due.Sub(now) > alert.MaxCheckInAhead:
+		return alert.ID{}, fmt.Errorf("%w: the due time %s is more than %d days ahead", ErrCheckInRefused, clock(c.Due, now), int(alert.MaxCheckInAhead/(24*time.Hour)))
+	case c.Grace < 0 || c.Grace > alert.MaxGrace:
+		return alert.ID{}, fmt.Errorf("%w: the grace period must be between 0 and %s", ErrCheckInRefused, shortDur(alert.MaxGrace))
+	case c.EscalateAfter <= 0 || c.EscalateAfter > alert.MaxEscalateAfter:
+		return alert.ID{}, fmt.Errorf("%w: the escalation delay must be between 1s and %s", ErrCheckInRefused, shortDur(alert.MaxEscalateAfter))
+	}
+	if s := strings.TrimSpace(r.EscalateTo); s != "" {
+		other, err := crypto.ParseGroupID(s)
+		if err != nil {
+			if other, err = n.ResolveGroup(s); err != nil {
+				return alert.ID{}, fmt.Errorf("escalation group: %w", err)
+			}
+		}
+		if other == gid {
+			return alert.ID{}, fmt.Errorf("%w: the escalation group must be another group", ErrCheckInRefused)
+		}
+		c.EscalateGroup = other
+	}
+	m, err := n.send(ctx, g, c)
+	if err != nil {
+		return alert.ID{}, err
+	}
+	n.log.Info("check-in started", "group", gid.String()[:8], "msg_id", m.ID.Short())
+	return m.ID, nil
+}
+
+// DoneResult says which check-in a [Node.DoneCheckIn] closed.
+type DoneResult struct {
+	ID      string      `json:"id"` // the "arrived" message
+	CheckIn CheckInView `json:"checkin"`
+}
+
+// DoneCheckIn marks one of this member's check-ins as arrived safe. ref is
+// the check-in's id or a unique prefix of it; empty means the member's only
+// open check-in. With duress the group is told that the member is under
+// coercion, while everything this node shows (the result, its feed, its
+// list of check-ins) looks exactly like a normal arrival.
+func (n *Node) DoneCheckIn(ctx context.Context, ref string, duress bool) (DoneResult, error) {
+	t, err := n.resolveCheckIn(ref)
+	if err != nil {
+		return DoneResult{}, err
+	}
+	if t.author != n.me {
+		return DoneResult{}, ErrNotYourCheckIn
+	}
+	if t.done {
+		return DoneResult{}, ErrCheckInEnded
+	}
+	g, err := n.group(t.group)
+	if err != nil {
+		return DoneResult{}, err
+	}
+	m, err := n.send(ctx, g, &alert.CheckInDone{CheckIn: t.id, Duress: duress})
+	if err != nil {
+		return DoneResult{}, err
+	}
+	// Logged alike with or without duress: logs may be read by whoever
+	// holds the device.
+	n.log.Info("check-in done", "group", t.group.String()[:8], "msg_id", m.ID.Short())
+	t.done = true
+	return DoneResult{ID: m.ID.String(), CheckIn: n.checkInView(g, t, n.now())}, nil
+}
+
+// resolveCheckIn finds a check-in this node holds by id or unique prefix,
+// or, for an empty ref, this member's only open check-in.
+func (n *Node) resolveCheckIn(ref string) (tracked, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	now := n.now()
+	if ref == "" {
+		var mine []tracked
+		for _, t := range n.checkins.snapshot() {
+			if t.author == n.me && !t.done && t.expires.After(now) {
+				mine = append(mine, t)
+			}
+		}
+		switch len(mine) {
+		case 0:
+			return tracked{}, ErrNoOpenCheckIn
+		case 1:
+			return mine[0], nil
+		}
+		var c []string
+		for _, t := range mine {
+			c = append(c, fmt.Sprintf("%s (to %s, due %s)", t.id.Short(), t.ci.To, clock(t.ci.Due, now)))
+		}
+		return tracked{}, choiceError{fmt.Sprintf("you have %d open check-ins; give the id of one: %s", len(mine), strings.Join(c, ", "))}
+	}
+	if err := checkPrefix(ref); err != nil {
+		return tracked{}, err
+	}
+	var found []tracked
+	for _, t := range n.checkins.snapshot() {
+		if strings.HasPrefix(t.id.String(), ref) {
+			if _, err := n.group(t.group); err == nil {
+				found = append(found, t)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return tracked{}, fmt.Errorf("%w %s", ErrNoSuchCheckIn, ref)
+	case 1:
+		return found[0], nil
+	}
+	var c []string
+	for _, t := range found {
+		c = append(c, t.id.Short())
+	}
+	return tracked{}, fmt.Errorf("check-in id %s is %w: %s; give more of it", ref, ErrAmbiguous, strings.Join(c, ", "))
+}
+
+func checkPrefix(ref string) error {
+	if len(ref) < MinIDPrefix {
+		return fmt.Errorf("%w %q: give at least %d characters of it", ErrBadMessageID, ref, MinIDPrefix)
+	}
+	if len(ref) > 64 {
+		return fmt.Errorf("%w: longer than 64 characters", ErrBadMessageID)
+	}
+	if strings.Trim(ref, "0123456789abcdef") != "" {
+		return fmt.Errorf("%w %q: ids are hexadecimal (0-9, a-f)", ErrBadMessageID, ref)
+	}
+	return nil
+}
+
+// CheckInView describes an open check-in for `takecare checkin list`.
+type CheckInView struct {
+	ID       string    `json:"id"`
+	Group    string    `json:"group"`
+	GroupID  string    `json:"group_id"`
+	Author   string    `json:"author"`
+	AuthorID string    `json:"author_id"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Text     string    `json:"text"`
+	Created  time.Time `json:"created"`
+	Due      time.Time `json:"due"`
+	// Deadline is Due plus the grace period: when the alarm goes off.
+	Deadline             time.Time `json:"deadline"`
+	GraceSeconds         int64     `json:"grace_seconds"`
+	EscalateAfterSeconds int64     `json:"escalate_after_seconds"`
+	// EscalateGroup is the second group named for the escalation: its name
+	// if this node is a member, else its id.
+	EscalateGroup string `json:"escalate_group,omitempty"`
+	// State is "open" (before the due time), "late" (past the due time,
+	// within the grace period), "overdue" (past the deadline) or
+	// "escalated"; "arrived" only in the answer to a done.
+	State string `json:"state"`
+	// Alarm is the id of the latest overdue alarm, once one is raised.
+	Alarm string `json:"alarm,omitempty"`
+	Mine  bool   `json:"mine"`
+}
+
+// CheckIns lists the open check-ins of a group (zero: of every group),
+// soonest deadline first. A check-in stays listed until its author marks
+// it done or it expires, a day after its last possible escalation.
+func (n *Node) CheckIns(gid crypto.GroupID) ([]CheckInView, error) {
+	if !gid.IsZero() {
+		if _, err := n.group(gid); err != nil {
+			return nil, err
+		}
+	}
+	now := n.now()
+	out := []CheckInView{}
+	for _, t := range n.checkins.snapshot() {
+		if t.done || !t.expires.After(now) || (!gid.IsZero() && t.group != gid) {
+			continue
+		}
+		g, err := n.group(t.group)
+		if err != nil {
+			continue
+		}
+		out = append(out, n.checkInView(g, t, now))
+	}
+	slices.SortFunc(out, func(a, b CheckInView) int {
+		if c := a.Deadline.Compare(b.Deadline); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func (n *Node) checkInView(g *group, t tracked, now time.Time) CheckInView {
+	v := CheckInView{
+		ID: t.id.String(), Group: g.roster.Name(), GroupID: g.id.String(),
+		Author: n.memberName(g, t.author), AuthorID: t.author.String(),
+		From: t.ci.From, To: t.ci.To, Text: t.ci.Text,
+		Created: t.created.UTC(), Due: t.ci.Due.UTC(), Deadline: t.ci.Deadline().UTC(),
+		GraceSeconds: int64(t.ci.Grace / time.Second), EscalateAfterSeconds: int64(t.ci.EscalateAfter / time.Second),
+		Mine: t.author == n.me,
+	}
+	if eg := t.ci.EscalateGroup; !eg.IsZero() {
+		v.EscalateGroup = eg.String()
+		if other, err := n.group(eg); err == nil {
+			v.EscalateGroup = other.roster.Name()
+		}
+	}
+	switch {
+	case t.done:
+		v.State = "arrived"
+	case n.store.Has(alert.OverdueID(g.id, t.id, 2)):
+		v.State, v.Alarm = "escalated", alert.OverdueID(g.id, t.id, 2).String()
+	case n.store.Has(alert.OverdueID(g.id, t.id, 1)):
+		v.State, v.Alarm = "overdue", alert.OverdueID(g.id, t.id, 1).String()
+	case !now.Before(t.ci.Deadline()):
+		v.State = "overdue"
+	case !now.Before(t.ci.Due):
+		v.State = "late"
+	default:
+		v.State = "open"
+	}
+	return v
+}
+
+// AckResult describes an acknowledgement just sent.
+type AckResult struct {
+	ID    string `json:"id"`    // the acknowledgement
+	Entry Entry  `json:"entry"` // the acknowledged message, with its acks
+}
+
+// Ack acknowledges an alert, alarm or check-in. ref is the message's id or
+// a unique prefix of it, in any of this node's groups; status is seen (the
+// default), responding or unable. The acknowledgement goes to the message's
+// group, where everyone, the sender included, sees it on the message.
+func (n *Node) Ack(ctx context.Context, ref, status string) (AckResult, error) {
+	st := alert.AckSeen
+	if strings.TrimSpace(status) != "" {
+		var err error
+		if st, err = alert.ParseAckStatus(status); err != nil {
+			return AckResult{}, fmt.Errorf("%w %q (one of: seen, responding, unable)", ErrBadAckStatus, status)
+		}
+	}
+	id, err := n.ResolveMessage(ref)
+	if err != nil {
+		return AckResult{}, err
+	}
+	h, _ := n.store.Header(id)
+	g, err := n.group(h.Group)
+	if err != nil {
+		return AckResult{}, err
+	}
+	m, err := n.loadMessage(h)
+	if err != nil {
+		return AckResult{}, fmt.Errorf("reading message %s: %w", id.Short(), err)
+	}
+	if !ackable(m) {
+		return AckResult{}, ErrNotAckable
+	}
+	sent, err := n.send(ctx, g, &alert.Ack{Ref: id, Status: st})
+	if err != nil {
+		return AckResult{}, err
+	}
+	n.log.Info("acknowledged", "group", g.id.String()[:8], "msg_id", sent.ID.Short())
+	e, _ := n.entry(g, m)
+	return AckResult{ID: sent.ID.String(), Entry: e}, nil
+}
+
+func ackable(m *alert.Message) bool {
+	switch m.Content.(type) {
+	case *alert.Alert, *alert.CheckIn, *alert.CheckInDone:
+		return true
+	}
+	return false
+}
+
+// ResolveMessage finds a message of one of this node's groups by its full id
+// or a unique prefix of at least [MinIDPrefix] hex digits. If a prefix
+// matches several messages but only one of them is shown in the feed, that
+// one is meant.
+func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	if err := checkPrefix(ref); err != nil {
+		return alert.ID{}, err
+	}
+	mine := func(h store.Header) bool { _, err := n.group(h.Group); return err == nil }
+	if len(ref) == 64 {
+		var id alert.ID
+		hex.Decode(id[:], []byte(ref))
+		if h, ok := n.store.Header(id); ok && mine(h) {
+			return id, nil
+		}
+		return alert.ID{}, fmt.Errorf("%w %s", ErrNoSuchMessage, id.Short())
+	}
+	hs := n.store.Headers(func(h store.Header) bool { return strings.HasPrefix(h.ID.String(), ref) && mine(h) })
+	if len(hs) > 1 {
+		var shown []store.Header
+		for _, h := range hs {
+			if m, err := n.loadMessage(h); err == nil && ackable(m) {
+				shown = append(shown, h)
+			}
+		}
+		if len(shown) == 1 {
+			hs = shown
+		}
+	}
+	switch len(hs) {
+	case 0:
+		return alert.ID{}, fmt.Errorf("%w with an id starting %s", ErrNoSuchMessage, ref)
+	case 1:
+		return hs[0].ID, nil
+	}
+	var c []string
+	for _, h := range hs {
+		c = append(c, h.ID.Short())
+	}
+	return alert.ID{}, fmt.Errorf("message id %s is %w: %s; give more of it", ref, ErrAmbiguous, strings.Join(c, ", "))
+}
+
+// tracked is a check-in as the index holds it. Copies are handed out; the
+// index's own copy changes only under its lock.
+type tracked struct {
+	id      alert.ID
+	group   crypto.GroupID
+	author  crypto.MemberID
+	created time.Time
+	expires time.Time
+	ci      alert.CheckIn
+	done    bool      // marked done by its author
+	doneAt  time.Time // the earliest such done, author's clock
+}
+
+// earlyDone is a done that arrived before its check-in.
+type earlyDone struct {
+	author  crypto.MemberID
+	created time.Time
+}
+
+// checkinIndex holds every check-in this node has stored, until it expires,
+// and whether its author has marked it done. It is rebuilt from the store
+// at start. The zero value is ready to use.
+type checkinIndex struct {
+	mu    sync.Mutex
+	byID  map[alert.ID]*tracked
+	early map[alert.ID][]earlyDone
+	wake  chan struct{}
+}
+
+func (x *checkinIndex) wakeup() chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.wake == nil {
+		x.wake = make(chan struct{}, 1)
+	}
+	return x.wake
+}
+
+// poke wakes the watchdog.
+func (x *checkinIndex) poke() {
+	select {
+	case x.wakeup() <- struct{}{}:
+	default:
+	}
+}
+
+// add records a stored check-in or done and reports whether it changed
+// anything the watchdog cares about.
+func (x *checkinIndex) add(m *alert.Message) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.byID == nil {
+		x.byID = make(map[alert.ID]*tracked)
+		x.early = make(map[alert.ID][]earlyDone)
+	}
+	switch c := m.Content.(type) {
+	case *alert.CheckIn:
+		if x.byID[m.ID] != nil {
+			return false
+		}
+		t := &tracked{id: m.ID, group: m.Group, author: m.Author, created: m.Created, expires: m.Expires(), ci: *c}
+		for _, d := range x.early[m.ID] {
+			t.markDone(d)
+		}
+		delete(x.early, m.ID)
+		x.byID[m.ID] = t
+		return true
+	case *alert.CheckInDone:
+		d := earlyDone{author: m.Author, created: m.Created}
+		if t := x.byID[c.CheckIn]; t != nil {
+			return t.markDone(d)
+		}
+		x.early[c.CheckIn] = append(x.early[c.CheckIn], d)
+		return false
+	}
+	return false
+}
+
+// markDone applies a done if it is by the check-in's author; any other
+// author's done has no effect.
+func (t *tracked) markDone(d earlyDone) bool {
+	if d.author != t.author {
+		return false
+	}
+	if !t.done || d.created.Before(t.doneAt) {
+		t.done, t.doneAt = true, d.created
+		return true
+	}
+	return false
+}
+
+func (x *checkinIndex) get(id alert.ID) (tracked, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.byID[id]
+	if t == nil {
+		return tracked{}, false
+	}
+	return *t, true
+}
+
+func (x *checkinIndex) snapshot() []tracked {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]tracked, 0, len(x.byID))
+	for _, t := range x.byID {
+		out = append(out, *t)
+	}
+	return out
+}
+
+// prune forgets expired check-ins and dones older than their lifetime, as
+// the store deletes them.
+func (x *checkinIndex) prune(now time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, t := range x.byID {
+		if !t.expires.After(now) {
+			delete(x.byID, id)
+		}
+	}
+	for id, ds := range x.early {
+		ds = slices.DeleteFunc(ds, func(d earlyDone) bool { return !d.created.Add(alert.MaxTTL).After(now) })
+		if len(ds) == 0 {
+			delete(x.early, id)
+		} else {
+			x.early[id] = ds
+		}
+	}
+}
+
+// noteCheckIn updates the check-in index and the acknowledgements with a
+// new, stored message, and wakes the watchdog if it may care.
+func (n *Node) noteCheckIn(m *alert.Message) {
+	switch c := m.Content.(type) {
+	case *alert.CheckIn, *alert.CheckInDone:
+		n.checkins.add(m)
+	case *alert.Ack:
+		n.acks.add(m, c)
+	case *alert.Alert:
+		if c.Kind != alert.KindOverdue {
+			return
+		}
+	default:
+		return
+	}
+	n.checkins.poke()
+}
+
+// answered reports whether anyone but the subject of an alarm acknowledged
+// it as seen or responding. "Unable" does not stop an escalation: it says
+// that this person cannot help.
+func (a *ackIndex) answered(ref alert.ID, subject crypto.MemberID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, r := range a.acks[ref] {
+		if id != subject && r.status != alert.AckUnable {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupCheckIn returns a check-in this node holds. It reports false if the
+// node does not hold the message, and an error if the message it holds under
+// that id is not a check-in.
+func (n *Node) lookupCheckIn(id alert.ID) (tracked, bool, error) {
+	if t, ok := n.checkins.get(id); ok {
+		return t, true, nil
+	}
+	h, ok := n.store.Header(id)
+	if !ok {
+		return tracked{}, false, nil
+	}
+	m, err := n.loadMessage(h)
+	if err != nil {
+		return tracked{}, false, nil // cannot tell
+	}
+	c, ok := m.Content.(*alert.CheckIn)
+	if !ok {
+		return tracked{}, false, errors.New("not a check-in")
+	}
+	return tracked{id: m.ID, group: m.Group, author: m.Author, created: m.Created, expires: m.Expires(), ci: *c}, true, nil
+}
+
+// checkRefs is the pipeline's step for messages that name another message
+// (docs/PROTOCOL.md, "Check-ins"). What the node does not hold yet cannot
+// be checked and passes: sync may deliver a done before its check-in, and
+// the index ignores dones by anyone but the check-in's author.
+func (n *Node) checkRefs(g *group, m *alert.Message, now time.Time) error {
+	switch c := m.Content.(type) {
+	case *alert.CheckInDone:
+		t, held, err := n.lookupCheckIn(c.CheckIn)
+		switch {
+		case err != nil:
+			return reject("check-in done names a message that is not a check-in")
+		case !held:
+			return nil
+		case t.group != g.id:
+			return reject("check-in done sent to another group than its check-in")
+		case t.author != m.Author:
+			return reject("check-in done by %s for a check-in of %s", m.Author.Short(), t.author.Short())
+		}
+	case *alert.Ack:
+		if h, ok := n.store.Header(c.Ref); ok && h.Group != g.id {
+			return reject("acknowledgement sent to another group than its message")
+		}
+	case *alert.Alert:
+		if c.Kind != alert.KindOverdue {
+			return nil
+		}
+		t, held, err := n.lookupCheckIn(c.CheckIn)
+		switch {
+		case err != nil:
+			return reject("overdue alarm names a message that is not a check-in")
+		case !held:
+			return nil
+		case t.group != g.id && !(c.Level == alert.MaxOverdueLevel && t.ci.EscalateGroup == g.id):
+			return reject("overdue alarm in a group its check-in does not name")
+		}
+		due := alarmTime(t.ci, c.Level)
+		if m.Created.Before(due) {
+			return reject("overdue alarm made before its deadline")
+		}
+		if now.Before(due.Add(-alert.MaxSkew)) {
+			return ignore("overdue alarm early by this clock")
+		}
+		if t.done && !t.doneAt.After(m.Created) {
+			return ignore("overdue alarm for a check-in that had ended")
+		}
+	}
+	return nil
+}
+
+// alarmTime is the earliest time, on the author's clock, at which an alarm
+// of the level may be raised.
+func alarmTime(c alert.CheckIn, level int) time.Time {
+	return c.Deadline().Add(time.Duration(level-1) * c.EscalateAfter)
+}
+
+// enrich adds what the check-in says to the feed entry of a done or an
+// overdue alarm. It returns false for a done by someone other than the
+// check-in's author, which is not shown.
+func (n *Node) enrich(m *alert.Message, e *Entry) bool {
+	var ref alert.ID
+	switch c := m.Content.(type) {
+	case *alert.CheckInDone:
+		ref = c.CheckIn
+	case *alert.Alert:
+		if c.Kind != alert.KindOverdue {
+			return true
+		}
+		ref = c.CheckIn
+	default:
+		return true
+	}
+	t, ok := n.checkins.get(ref)
+	if !ok {
+		return true
+	}
+	if _, isDone := m.Content.(*alert.CheckInDone); isDone && t.author != m.Author {
+		return false
+	}
+	due := t.ci.Due.UTC()
+	e.From, e.To, e.Due = t.ci.From, t.ci.To, &due
+	if _, isAlarm := m.Content.(*alert.Alert); isAlarm {
+		e.SubjectID = t.author.String()
+		if cg, err := n.group(t.group); err == nil {
+			e.Subject = n.memberName(cg, t.author)
+		}
+	}
+	return true
+}
+
+// clock formats a time for messages to people: the time of day, with the
+// date when it is not the day of now, in the node's local time.
+func clock(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if t.Year() == now.Year() && t.YearDay() == now.YearDay() {
+		return t.Format("15:04")
+	}
+	if t.Year() == now.Year() {
+		return t.Format("Jan 2 15:04")
+	}
+	return t.Format("Jan 2 2006 15:04")
+}
+
+// shortDur formats a duration without zero units ("5m", "1h30m", "24h").
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
