@@ -46,6 +46,14 @@ const MinIDPrefix = 6
 // overdueTTL is how long an overdue alarm stays in the feed.
 const overdueTTL = 7 * 24 * time.Hour
 
+// alarmEarly is how long before its time, by this node's clock, an overdue
+// alarm may arrive and still be accepted. An honest node raises the alarm
+// when its own clock passes the deadline; if that clock is fast, its copy
+// is ignored here and this node raises its own (same id) on time, so a
+// wrong clock changes only what its own node shows, and no member can get
+// an alarm accepted earlier than this.
+const alarmEarly = 30 * time.Second
+
 // CheckInRequest is what a member fills in to start a check-in.
 type CheckInRequest struct {
 	From string
@@ -609,6 +617,9 @@ func (n *Node) checkRefs(g *group, m *alert.Message, now time.Time) error {
 		if c.Kind != alert.KindOverdue {
 			return nil
 		}
+		if c.Severity < alarmSeverity(c.Level) {
+			return reject("overdue alarm of level %d with severity %s", c.Level, c.Severity)
+		}
 		t, held, err := n.lookupCheckIn(c.CheckIn)
 		switch {
 		case err != nil:
@@ -622,7 +633,7 @@ func (n *Node) checkRefs(g *group, m *alert.Message, now time.Time) error {
 		if m.Created.Before(due) {
 			return reject("overdue alarm made before its deadline")
 		}
-		if now.Before(due.Add(-alert.MaxSkew)) {
+		if now.Before(due.Add(-alarmEarly)) {
 			return ignore("overdue alarm early by this clock")
 		}
 		if t.done && !t.doneAt.After(m.Created) {
@@ -630,6 +641,14 @@ func (n *Node) checkRefs(g *group, m *alert.Message, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// alarmSeverity is the severity of an overdue alarm of a level.
+func alarmSeverity(level int) alert.Severity {
+	if level > 1 {
+		return alert.SevCritical
+	}
+	return alert.SevUrgent
 }
 
 // alarmTime is the earliest time, on the author's clock, at which an alarm

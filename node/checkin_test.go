@@ -392,8 +392,10 @@ func TestAcksVisibleToSender(t *testing.T) {
 
 // TestForeignDoneIsRejected: only a check-in's author can end it. A done by
 // another member is rejected when the node holds the check-in, and has no
-// effect when it arrives first. An alarm made before the deadline is
-// rejected too.
+// effect when it arrives first. Alarms that no honest node makes are
+// rejected too (made before the deadline, too low a severity), and one
+// that arrives well before the deadline by the receiver's clock is
+// ignored, so that no member can pre-empt the real alarm.
 func TestForeignDoneIsRejected(t *testing.T) {
 	t.Parallel()
 	net := checkinNet(t, 3, 100*time.Millisecond, nil)
@@ -431,12 +433,32 @@ func TestForeignDoneIsRejected(t *testing.T) {
 		Kind: alert.KindOverdue, Severity: alert.SevUrgent, Text: "false alarm", Expires: now.Add(time.Hour), CheckIn: ci, Level: 1,
 	})
 	att.publish(t, alarmEnv)
-	net.WaitFor(5*time.Second, "both are rejected", func() bool { return victim.Status().Received.Rejected-before >= 2 })
-	if victim.Store.Has(late) || victim.Store.Has(alarm) {
+	mildEnv, mild := signed(mallory.Identity, now, &alert.Alert{
+		Kind: alert.KindOverdue, Severity: alert.SevInfo, Text: "all fine", Expires: now.Add(time.Hour), CheckIn: alert.ID{1}, Level: 1,
+	})
+	att.publish(t, mildEnv)
+	net.WaitFor(5*time.Second, "all three are rejected", func() bool { return victim.Status().Received.Rejected-before >= 3 })
+	if victim.Store.Has(late) || victim.Store.Has(alarm) || victim.Store.Has(mild) {
 		t.Error("a rejected message was stored")
 	}
+
+	// A check-in due in two minutes, and an alarm for it dated at its
+	// deadline but sent now: ignored, and the real one can still come.
+	soon := now.Add(2 * time.Minute)
+	soonEnv, soonID := signed(beto.Identity, now, &alert.CheckIn{To: "Espinal", Due: soon, EscalateAfter: time.Minute})
+	att.publish(t, soonEnv)
+	net.WaitFor(5*time.Second, "the second check-in arrives", func() bool { return victim.Store.Has(soonID) })
+	ignored := victim.Status().Received.Ignored
+	earlyEnv2, early2 := signed(mallory.Identity, soon, &alert.Alert{
+		Kind: alert.KindOverdue, Severity: alert.SevUrgent, Text: "arrived, all fine", Expires: soon.Add(time.Hour), CheckIn: soonID, Level: 1,
+	})
+	att.publish(t, earlyEnv2)
+	net.WaitFor(5*time.Second, "the early alarm is ignored", func() bool { return victim.Status().Received.Ignored > ignored })
+	if victim.Store.Has(early2) {
+		t.Error("an alarm two minutes early was kept")
+	}
 	open, err := victim.CheckIns(gid)
-	if err != nil || len(open) != 1 || open[0].ID != ci.String() || open[0].State != "open" {
+	if err != nil || len(open) != 2 || open[1].ID != ci.String() || open[1].State != "open" {
 		t.Errorf("Beto's check-in should still be open: %+v, %v", open, err)
 	}
 	if got := entries(t, victim, "arrived"); len(got) != 0 {

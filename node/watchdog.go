@@ -186,12 +186,8 @@ func (w *watchdog) raise(ctx context.Context, g *group, t tracked, level int) er
 		return nil
 	}
 	now := n.now()
-	sev := alert.SevUrgent
-	if level > 1 {
-		sev = alert.SevCritical
-	}
 	a := &alert.Alert{
-		Kind: alert.KindOverdue, Severity: sev, Place: t.ci.To,
+		Kind: alert.KindOverdue, Severity: alarmSeverity(level), Place: t.ci.To,
 		Text: n.overdueText(g, t, level), Expires: now.Add(overdueTTL),
 		CheckIn: t.id, Level: level,
 	}
