@@ -312,9 +312,18 @@ func TestDuressLooksLikeArrivalToTheTraveller(t *testing.T) {
 			t.Errorf("node %d: duress entry %+v", nd.Index, e)
 		}
 	}
+	// Ana answers the duress. Her answer must not show on Beto's screen.
+	duressEntry := entries(t, net.Nodes[0], "duress")[0]
+	if _, err := net.Nodes[0].Ack(context.Background(), duressEntry.ID, "responding"); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(5*time.Second, "Carmen sees Ana responding", func() bool {
+		e := entries(t, net.Nodes[2], "duress")[0]
+		return len(e.Acks) == 1 && e.Acks[0].Author == "member-00"
+	})
 	time.Sleep(time.Second) // past the deadline: no alarm either
 	mine := entries(t, beto, "arrived")
-	if len(mine) != 1 || mine[0].Severity != "info" || len(entries(t, beto, "duress")) != 0 {
+	if len(mine) != 1 || mine[0].Severity != "info" || len(mine[0].Acks) != 0 || len(entries(t, beto, "duress")) != 0 {
 		t.Errorf("the traveller's feed shows %+v", mine)
 	}
 	for _, nd := range net.Nodes {
