@@ -136,6 +136,9 @@ type DoneResult struct {
 // coercion, while everything this node shows (the result, its feed, its
 // list of check-ins) looks exactly like a normal arrival.
 func (n *Node) DoneCheckIn(ctx context.Context, ref string, duress bool) (DoneResult, error) {
+	// One at a time, so that a repeated request cannot send two.
+	n.checkins.doneMu.Lock()
+	defer n.checkins.doneMu.Unlock()
 	t, err := n.resolveCheckIn(ref)
 	if err != nil {
 		return DoneResult{}, err
@@ -429,6 +432,8 @@ type earlyDone struct {
 // and whether its author has marked it done. It is rebuilt from the store
 // at start. The zero value is ready to use.
 type checkinIndex struct {
+	doneMu sync.Mutex // serializes DoneCheckIn
+
 	mu    sync.Mutex
 	byID  map[alert.ID]*tracked
 	early map[alert.ID][]earlyDone
@@ -452,9 +457,8 @@ func (x *checkinIndex) poke() {
 	}
 }
 
-// add records a stored check-in or done and reports whether it changed
-// anything the watchdog cares about.
-func (x *checkinIndex) add(m *alert.Message) bool {
+// add records a stored check-in or done.
+func (x *checkinIndex) add(m *alert.Message) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.byID == nil {
@@ -464,7 +468,7 @@ func (x *checkinIndex) add(m *alert.Message) bool {
 	switch c := m.Content.(type) {
 	case *alert.CheckIn:
 		if x.byID[m.ID] != nil {
-			return false
+			return
 		}
 		t := &tracked{id: m.ID, group: m.Group, author: m.Author, created: m.Created, expires: m.Expires(), ci: *c}
 		for _, d := range x.early[m.ID] {
@@ -472,29 +476,22 @@ func (x *checkinIndex) add(m *alert.Message) bool {
 		}
 		delete(x.early, m.ID)
 		x.byID[m.ID] = t
-		return true
 	case *alert.CheckInDone:
 		d := earlyDone{author: m.Author, created: m.Created}
 		if t := x.byID[c.CheckIn]; t != nil {
-			return t.markDone(d)
+			t.markDone(d)
+			return
 		}
 		x.early[c.CheckIn] = append(x.early[c.CheckIn], d)
-		return false
 	}
-	return false
 }
 
 // markDone applies a done if it is by the check-in's author; any other
 // author's done has no effect.
-func (t *tracked) markDone(d earlyDone) bool {
-	if d.author != t.author {
-		return false
-	}
-	if !t.done || d.created.Before(t.doneAt) {
+func (t *tracked) markDone(d earlyDone) {
+	if d.author == t.author && (!t.done || d.created.Before(t.doneAt)) {
 		t.done, t.doneAt = true, d.created
-		return true
 	}
-	return false
 }
 
 func (x *checkinIndex) get(id alert.ID) (tracked, bool) {
