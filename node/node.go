@@ -20,6 +20,14 @@
 // envelope. Topic names derive from the epoch secret. Pubsub meshes only with
 // member nodes ([pubsub.WithPeerFilter]) and tracks only our topics.
 //
+// # Check-ins
+//
+// Every node watches the open check-ins of its groups and, when one's
+// deadline passes without an arrival, raises the overdue alarm itself, then
+// escalates it if nobody answers (watchdog.go, checkin.go). The alarm's id
+// is derived from the check-in and the level, so the many raisers collapse
+// into one alarm in every feed.
+//
 // A Node is safe for concurrent use.
 package node
 
