@@ -51,7 +51,7 @@ type AckEntry struct {
 // FeedQuery selects feed entries. Zero fields select everything.
 type FeedQuery struct {
 	Group  crypto.GroupID // zero: every group
-	Region string        // case-insensitive exact match
+	Region string         // case-insensitive exact match
 	Since  time.Time
 }
 
