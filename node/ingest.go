@@ -135,6 +135,10 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		// Our own publication: sealed, stored and handled before publishing.
 		return pubsub.ValidationAccept
 	}
+	if !n.enter() {
+		return pubsub.ValidationIgnore
+	}
+	defer n.leave()
 	msg, err := n.ingest(m.Data, fromGossip, from)
 	n.count(err)
 	switch {
@@ -274,6 +278,7 @@ func (n *Node) handle(g *group, m *alert.Message) {
 // rosterChanged updates who we mesh with and dial after a roster change.
 func (n *Node) rosterChanged(g *group) {
 	n.refreshAccess()
+	n.saveConnectedMembers()
 	n.dialer.poke()
 	// Messages ignored while the author was unknown can come now.
 	n.syncer.kickAll()

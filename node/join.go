@@ -159,11 +159,13 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 		if err != nil || p == n.host.ID() {
 			continue
 		}
+		var addrs []ma.Multiaddr
 		for _, ab := range pa.Addrs {
 			if a, err := ma.NewMultiaddrBytes(ab); err == nil {
-				n.host.Peerstore().AddAddr(p, a, addrTTL)
+				addrs = append(addrs, a)
 			}
 		}
+		n.rememberPeer(p, addrs)
 	}
 	if err := n.saveGroup(g); err != nil {
 		return GroupInfo{}, err
@@ -177,6 +179,11 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 
 // handleJoin serves the join protocol on an admin's node.
 func (n *Node) handleJoin(s network.Stream) {
+	if !n.enter() {
+		s.Reset()
+		return
+	}
+	defer n.leave()
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(joinTimeout))
 	resp := n.redeem(s)

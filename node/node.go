@@ -132,9 +132,10 @@ type Node struct {
 
 	access atomic.Pointer[access]
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // background goroutines
+	inflight sync.WaitGroup // stream handlers and validators using the store
 
 	mu     sync.RWMutex
 	groups map[crypto.GroupID]*group
@@ -267,8 +268,6 @@ func (n *Node) start() error {
 	n.ps = ps
 	n.dialer = newDialer(n)
 	n.syncer = newSyncer(n)
-	h.SetStreamHandler(JoinProtocol, n.handleJoin)
-	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	if err := n.loadGroups(); err != nil {
 		return err
 	}
@@ -276,6 +275,10 @@ func (n *Node) start() error {
 		return err
 	}
 	n.scan()
+	// Serve only once the groups are loaded, so that a peer is never
+	// turned away for being unknown while we start.
+	h.SetStreamHandler(JoinProtocol, n.handleJoin)
+	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	return nil
 }
 
@@ -310,6 +313,10 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("node: %w", err)
 	}
 	defer sub.Close()
+	// Connections made before we subscribed get the same treatment.
+	for _, p := range n.host.Network().Peers() {
+		n.peerConnected(p)
+	}
 	if n.cfg.MDNS {
 		svc := mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n})
 		if err := svc.Start(); err != nil {
@@ -357,7 +364,8 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
-// Close stops the node and its host. It is safe to call more than once.
+// Close stops the node and its host, and waits until nothing uses the
+// store any more. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -370,8 +378,23 @@ func (n *Node) Close() error {
 	n.feed.close()
 	err := n.host.Close()
 	n.wg.Wait()
+	n.inflight.Wait()
 	return err
 }
+
+// enter marks the start of work that uses the store from a libp2p
+// goroutine; it returns false once the node is closing. Call leave after.
+func (n *Node) enter() bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return false
+	}
+	n.inflight.Add(1)
+	return true
+}
+
+func (n *Node) leave() { n.inflight.Done() }
 
 // Host returns the libp2p host.
 func (n *Node) Host() host.Host { return n.host }

@@ -40,11 +40,13 @@ func (n *Node) loadPeers() error {
 			continue
 		}
 		n.dialer.setSeen(p, st.LastSeen)
+		var addrs []ma.Multiaddr
 		for _, s := range st.Addrs {
 			if a, err := ma.NewMultiaddr(s); err == nil {
-				n.host.Peerstore().AddAddr(p, a, addrTTL)
+				addrs = append(addrs, a)
 			}
 		}
+		n.dialer.learn(p, addrs)
 	}
 	return nil
 }
@@ -71,17 +73,34 @@ func (n *Node) peerConnected(p peer.ID) {
 	}
 }
 
+// savePeer records where a connected member node can be reached, in memory
+// and on disk.
 func (n *Node) savePeer(p peer.ID) {
-	st := peerState{LastSeen: n.now()}
-	n.dialer.setSeen(p, st.LastSeen)
-	for _, a := range n.host.Peerstore().Addrs(p) {
-		if len(st.Addrs) < maxPeerAddrs {
-			st.Addrs = append(st.Addrs, a.String())
-		}
+	n.dialer.setSeen(p, n.now())
+	n.rememberPeer(p, n.host.Peerstore().Addrs(p))
+}
+
+// rememberPeer adds addresses of a member node to the address book and
+// saves it.
+func (n *Node) rememberPeer(p peer.ID, addrs []ma.Multiaddr) {
+	n.dialer.learn(p, addrs)
+	st := peerState{LastSeen: n.dialer.seen(p)}
+	for _, a := range n.dialer.addrsOf(p) {
+		st.Addrs = append(st.Addrs, a.String())
 	}
 	b, _ := json.Marshal(st)
 	if err := n.store.PutBlob(blobPeer, []byte(p), b); err != nil {
 		n.log.Warn("saving a peer address", "err", err)
+	}
+}
+
+// saveConnectedMembers records the addresses of member nodes we are
+// connected to, for nodes that became members after we connected.
+func (n *Node) saveConnectedMembers() {
+	for p := range n.access.Load().members {
+		if p != n.host.ID() && n.connected(p) && len(n.dialer.addrsOf(p)) == 0 {
+			n.savePeer(p)
+		}
 	}
 }
 
@@ -121,6 +140,7 @@ type dialer struct {
 	wake chan struct{}
 
 	mu    sync.Mutex
+	book  map[peer.ID][]ma.Multiaddr // where member nodes were seen, newest first
 	next  map[peer.ID]time.Time
 	delay map[peer.ID]time.Duration
 	last  map[peer.ID]time.Time
@@ -137,6 +157,7 @@ func newDialer(n *Node) *dialer {
 	return &dialer{
 		n:     n,
 		wake:  make(chan struct{}, 1),
+		book:  make(map[peer.ID][]ma.Multiaddr),
 		next:  make(map[peer.ID]time.Time),
 		delay: make(map[peer.ID]time.Duration),
 		last:  make(map[peer.ID]time.Time),
@@ -150,6 +171,39 @@ func (d *dialer) poke() {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// learn adds addresses for p to the book, newest first, at most
+// maxPeerAddrs.
+func (d *dialer) learn(p peer.ID, addrs []ma.Multiaddr) {
+	if len(addrs) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	merged := append([]ma.Multiaddr(nil), addrs...)
+	for _, old := range d.book[p] {
+		dup := false
+		for _, a := range merged {
+			if a.Equal(old) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			merged = append(merged, old)
+		}
+	}
+	if len(merged) > maxPeerAddrs {
+		merged = merged[:maxPeerAddrs]
+	}
+	d.book[p] = merged
+}
+
+func (d *dialer) addrsOf(p peer.ID) []ma.Multiaddr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]ma.Multiaddr(nil), d.book[p]...)
 }
 
 func (d *dialer) setSeen(p peer.ID, t time.Time) {
@@ -193,7 +247,7 @@ func (d *dialer) round(ctx context.Context) {
 		if p == d.n.host.ID() || d.n.connected(p) {
 			continue
 		}
-		if len(d.n.host.Peerstore().Addrs(p)) == 0 {
+		if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 {
 			continue
 		}
 		d.mu.Lock()
@@ -212,7 +266,7 @@ func (d *dialer) round(ctx context.Context) {
 func (d *dialer) dial(ctx context.Context, p peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	err := d.n.host.Connect(ctx, peer.AddrInfo{ID: p})
+	err := d.n.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: d.addrsOf(p)})
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.busy, p)

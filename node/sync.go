@@ -51,58 +51,75 @@ const (
 
 // SyncStats describes one sync session.
 type SyncStats struct {
-	Scopes        int           `json:"scopes"`          // epochs reconciled
-	Messages      int           `json:"messages"`        // protocol messages, both directions, after the handshake
-	BytesSent     int64         `json:"bytes_sent"`      // on the stream, all included
-	BytesReceived int64         `json:"bytes_received"`  //
-	Sent          int           `json:"sent"`            // envelopes sent
-	Received      int           `json:"received"`        // envelopes received
-	Accepted      int           `json:"accepted"`        // received envelopes that were new and valid
-	EnvelopeBytes int64         `json:"envelope_bytes"`  // bytes of the envelopes received
+	Scopes        int           `json:"scopes"`         // epochs reconciled
+	Messages      int           `json:"messages"`       // protocol messages, both directions, after the handshake
+	BytesSent     int64         `json:"bytes_sent"`     // on the stream, all included
+	BytesReceived int64         `json:"bytes_received"` //
+	Sent          int           `json:"sent"`           // envelopes sent
+	Received      int           `json:"received"`       // envelopes received
+	Accepted      int           `json:"accepted"`       // received envelopes that were new and valid
+	EnvelopeBytes int64         `json:"envelope_bytes"` // bytes of the envelopes received
 	Duration      time.Duration `json:"duration"`
 }
 
 // ErrSyncBusy means a session with that peer is already running.
 var ErrSyncBusy = errors.New("a sync with that node is already running")
 
-// syncer schedules sessions: one at a time per peer.
+// syncer schedules sessions: at most one per pair of nodes. When both
+// nodes start one at the same moment, the one started by the node with the
+// lower peer id goes on and the other is refused.
 type syncer struct {
 	n        *Node
 	mu       sync.Mutex
-	active   map[peer.ID]bool
+	out      map[peer.ID]bool // sessions we started
+	in       map[peer.ID]bool // sessions the peer started
 	inbound  int
 	kickOnce map[peer.ID]bool
+	retry    map[peer.ID]time.Duration
 }
 
 func newSyncer(n *Node) *syncer {
-	return &syncer{n: n, active: make(map[peer.ID]bool), kickOnce: make(map[peer.ID]bool)}
+	return &syncer{
+		n: n, out: make(map[peer.ID]bool), in: make(map[peer.ID]bool),
+		kickOnce: make(map[peer.ID]bool), retry: make(map[peer.ID]time.Duration),
+	}
 }
 
 func (s *syncer) begin(p peer.ID, inbound bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active[p] || (inbound && s.inbound >= maxInboundSyncs) {
+	if inbound {
+		if s.in[p] || s.inbound >= maxInboundSyncs || (s.out[p] && s.n.host.ID() < p) {
+			return false
+		}
+		s.in[p] = true
+		s.inbound++
+		return true
+	}
+	if s.out[p] || s.in[p] {
 		return false
 	}
-	s.active[p] = true
-	if inbound {
-		s.inbound++
-	}
+	s.out[p] = true
 	return true
 }
 
 func (s *syncer) end(p peer.ID, inbound bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.active, p)
 	if inbound {
+		delete(s.in, p)
 		s.inbound--
+		return
 	}
+	delete(s.out, p)
 }
 
 // kick starts a session with p soon, unless one is running or already
-// scheduled.
-func (s *syncer) kick(p peer.ID) {
+// scheduled. A session that fails is retried with a growing delay while
+// the peer stays connected.
+func (s *syncer) kick(p peer.ID) { s.kickAfter(p, syncKickDebounce) }
+
+func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 	s.mu.Lock()
 	if s.kickOnce[p] {
 		s.mu.Unlock()
@@ -114,7 +131,7 @@ func (s *syncer) kick(p peer.ID) {
 	go func() {
 		defer s.n.wg.Done()
 		select {
-		case <-time.After(syncKickDebounce):
+		case <-time.After(delay):
 		case <-s.n.ctx.Done():
 			return
 		}
@@ -128,11 +145,38 @@ func (s *syncer) kick(p peer.ID) {
 		switch {
 		case errors.Is(err, ErrSyncBusy):
 		case err != nil:
-			s.n.log.Debug("sync failed", "peer", p, "err", err)
-		case st.Accepted > 0 || st.Sent > 0:
-			s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
+			retry := s.backoff(p)
+			s.n.log.Debug("sync failed", "peer", p, "err", err, "retry_in", retry)
+			if s.n.ctx.Err() == nil {
+				s.kickAfter(p, retry)
+			}
+		default:
+			s.resetBackoff(p)
+			if st.Accepted > 0 || st.Sent > 0 {
+				s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
+			}
 		}
 	}()
+}
+
+func (s *syncer) backoff(p peer.ID) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.retry[p] * 2
+	if d < time.Second {
+		d = time.Second
+	}
+	if d > s.n.cfg.SyncInterval {
+		d = s.n.cfg.SyncInterval
+	}
+	s.retry[p] = d
+	return d
+}
+
+func (s *syncer) resetBackoff(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.retry, p)
 }
 
 // kickAll syncs with every connected member node.
@@ -208,6 +252,10 @@ type syncScope struct {
 // what it did. Both sides end up with the union of their messages in every
 // epoch both hold the key of.
 func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncStats, error) {
+	if !n.enter() {
+		return SyncStats{}, errors.New("node closed")
+	}
+	defer n.leave()
 	if !n.syncer.begin(p, false) {
 		return SyncStats{}, ErrSyncBusy
 	}
@@ -235,8 +283,14 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncStats, error) {
 
 // handleSync serves a session another member node started.
 func (n *Node) handleSync(s network.Stream) {
+	if !n.enter() {
+		s.Reset()
+		return
+	}
+	defer n.leave()
 	p := s.Conn().RemotePeer()
 	if !n.isMemberPeer(p) || !n.syncer.begin(p, true) {
+		n.log.Debug("refused a sync", "peer", p, "member", n.isMemberPeer(p))
 		s.Reset()
 		return
 	}

@@ -130,7 +130,7 @@ func TestRejectsWhatIsNotAMembersMessage(t *testing.T) {
 		},
 		{
 			name: "wrong size", reject: true,
-			env:  make([]byte, 1000),
+			env: make([]byte, 1000),
 		},
 		{
 			name: "forged signature: the member's id, someone else's signature", reject: true,
@@ -144,12 +144,12 @@ func TestRejectsWhatIsNotAMembersMessage(t *testing.T) {
 		},
 		{
 			name: "author outside the roster, with the stolen group key", reject: false,
-			env:  seal(t, keys, outsider.SignBody(gid, keys.Epoch(), body(t, now, "stolen key"))),
-			id:   alert.ContentID(gid, outsider.ID(), body(t, now, "stolen key")),
+			env: seal(t, keys, outsider.SignBody(gid, keys.Epoch(), body(t, now, "stolen key"))),
+			id:  alert.ContentID(gid, outsider.ID(), body(t, now, "stolen key")),
 		},
 		{
 			name: "malformed body, validly signed by a member", reject: true,
-			env:  seal(t, keys, member.Identity.SignBody(gid, keys.Epoch(), []byte{0xff, 0xff, 0xff})),
+			env: seal(t, keys, member.Identity.SignBody(gid, keys.Epoch(), []byte{0xff, 0xff, 0xff})),
 		},
 		{
 			name: "signed for another epoch", reject: true,

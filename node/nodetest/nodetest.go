@@ -10,7 +10,9 @@ package nodetest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,7 +28,8 @@ import (
 	"github.com/takecare-network/takecare/store"
 )
 
-// Options shape a test network.
+// Options shape a test network. Set TAKECARE_TEST_LOG=1 in the
+// environment to see every node's debug log on stderr.
 type Options struct {
 	// Latency of every mocknet link.
 	Latency time.Duration
@@ -115,6 +118,10 @@ func (nd *Node) Start() {
 		}
 		cfg.Host = h
 	}
+	if os.Getenv("TAKECARE_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).
+			With("test", nd.net.t.Name(), "node", nd.Index)
+	}
 	if nd.net.opts.Config != nil {
 		nd.net.opts.Config(nd.Index, &cfg)
 	}
@@ -164,6 +171,16 @@ func (nd *Node) Stop() {
 	nd.Node.Close()
 	nd.Store.Close()
 	nd.done = nil
+	if mn := nd.net.Mock; mn != nil {
+		// A stopped node is unreachable (mocknet would otherwise still
+		// accept connections for it).
+		pid := nd.Identity.PeerID()
+		for _, other := range mn.Peers() {
+			if other != pid {
+				mn.UnlinkPeers(pid, other)
+			}
+		}
+	}
 }
 
 // Running reports whether the node is started.
@@ -309,5 +326,49 @@ func (nt *Net) WaitFor(timeout time.Duration, what string, cond func() bool) {
 			nt.t.Fatalf("timed out after %s waiting until %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Partition cuts every mocknet link between nodes of different sides and
+// waits until no connection crosses the cut. Nodes not named stay as they
+// are.
+func (nt *Net) Partition(sides ...[]int) {
+	nt.t.Helper()
+	cross := func(f func(a, b *Node)) {
+		for i, s := range sides {
+			for _, o := range sides[i+1:] {
+				for _, a := range s {
+					for _, b := range o {
+						f(nt.Nodes[a], nt.Nodes[b])
+					}
+				}
+			}
+		}
+	}
+	cross(func(a, b *Node) { nt.Mock.UnlinkPeers(a.Identity.PeerID(), b.Identity.PeerID()) })
+	quiet := 0
+	nt.WaitFor(10*time.Second, "no connection crosses the partition", func() bool {
+		crossing := false
+		cross(func(a, b *Node) {
+			if a.Running() && len(a.Host().Network().ConnsToPeer(b.Identity.PeerID())) > 0 {
+				crossing = true
+				nt.Mock.DisconnectPeers(a.Identity.PeerID(), b.Identity.PeerID())
+			}
+		})
+		if crossing {
+			quiet = 0
+			return false
+		}
+		quiet++
+		return quiet >= 5
+	})
+}
+
+// Heal restores every mocknet link between running nodes; their dialers
+// reconnect.
+func (nt *Net) Heal() {
+	nt.t.Helper()
+	if err := nt.Mock.LinkAll(); err != nil {
+		nt.t.Fatal(err)
 	}
 }
