@@ -139,11 +139,15 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		return pubsub.ValidationIgnore
 	}
 	defer n.leave()
+	if !n.connected(from) {
+		// A stream that outlived its connection: nothing to trust.
+		return pubsub.ValidationIgnore
+	}
 	msg, err := n.ingest(m.Data, fromGossip, from)
 	n.count(err)
 	switch {
 	case err == nil:
-		n.log.Debug("received", "group", msg.Group.String()[:8], "msg_id", msg.ID.Short())
+		n.log.Debug("received", "group", msg.Group.String()[:8], "msg_id", msg.ID.Short(), "peer", from)
 		return pubsub.ValidationAccept
 	case errors.Is(err, errReject):
 		n.log.Info("rejected a message", "peer", from, "err", err)

@@ -49,6 +49,9 @@ type Net struct {
 	opts  Options
 	Mock  mocknet.Mocknet // nil on loopback
 	Nodes []*Node
+
+	healPartition func()
+	building      bool // New links everything once at the end
 }
 
 // Node is one node of a [Net], with what is needed to stop and restart it.
@@ -68,7 +71,7 @@ type Node struct {
 // [Net.ConnectAll] and [Net.ConnectRandom]. Nodes stop when the test ends.
 func New(t testing.TB, n int, opts Options) *Net {
 	t.Helper()
-	nt := &Net{t: t, opts: opts}
+	nt := &Net{t: t, opts: opts, building: true}
 	if !opts.Loopback {
 		nt.Mock = mocknet.New()
 		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
@@ -88,6 +91,7 @@ func New(t testing.TB, n int, opts Options) *Net {
 			t.Fatal(err)
 		}
 	}
+	nt.building = false
 	t.Cleanup(func() {
 		for _, nd := range nt.Nodes {
 			nd.Stop()
@@ -155,8 +159,16 @@ func (nd *Node) mockHost() (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := mn.LinkAll(); err != nil {
-		return nil, err
+	if !nd.net.building {
+		// Link to running nodes only: mocknet keeps stopped nodes' networks
+		// and would accept connections to them.
+		for _, other := range nd.net.Nodes {
+			if other != nd && other.Running() {
+				if _, err := mn.LinkPeers(pid, other.Identity.PeerID()); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	return h, nil
 }
@@ -166,18 +178,27 @@ func (nd *Node) Stop() {
 	if nd.done == nil {
 		return
 	}
+	mn := nd.net.Mock
+	pid := nd.Identity.PeerID()
+	// A stopped node is unreachable: cut its links first, so that no dial
+	// completes while it closes, then drop whatever connection remains on
+	// the other side (mocknet does not always tear both ends down).
+	if mn != nil {
+		for _, other := range mn.Peers() {
+			if other != pid {
+				mn.UnlinkPeers(pid, other)
+			}
+		}
+	}
 	nd.cancel()
 	<-nd.done
 	nd.Node.Close()
 	nd.Store.Close()
 	nd.done = nil
-	if mn := nd.net.Mock; mn != nil {
-		// A stopped node is unreachable (mocknet would otherwise still
-		// accept connections for it).
-		pid := nd.Identity.PeerID()
-		for _, other := range mn.Peers() {
-			if other != pid {
-				mn.UnlinkPeers(pid, other)
+	if mn != nil {
+		for _, other := range nd.net.Nodes {
+			if other != nd && other.Running() {
+				other.Host().Network().ClosePeer(pid)
 			}
 		}
 	}
@@ -330,10 +351,15 @@ func (nt *Net) WaitFor(timeout time.Duration, what string, cond func() bool) {
 }
 
 // Partition cuts every mocknet link between nodes of different sides and
-// waits until no connection crosses the cut. Nodes not named stay as they
+// keeps any connection from crossing the cut until [Net.Heal]. (A dial that
+// was under way when the links went can still complete on mocknet, so the
+// cut is enforced for as long as it lasts.) Nodes not named stay as they
 // are.
 func (nt *Net) Partition(sides ...[]int) {
 	nt.t.Helper()
+	// Cut a settled network: a connection being set up at the moment of the
+	// cut can leave a mocknet stream alive across it.
+	nt.Settle()
 	cross := func(f func(a, b *Node)) {
 		for i, s := range sides {
 			for _, o := range sides[i+1:] {
@@ -346,29 +372,78 @@ func (nt *Net) Partition(sides ...[]int) {
 		}
 	}
 	cross(func(a, b *Node) { nt.Mock.UnlinkPeers(a.Identity.PeerID(), b.Identity.PeerID()) })
-	quiet := 0
-	nt.WaitFor(10*time.Second, "no connection crosses the partition", func() bool {
-		crossing := false
+	enforce := func() (crossed bool) {
 		cross(func(a, b *Node) {
 			if a.Running() && len(a.Host().Network().ConnsToPeer(b.Identity.PeerID())) > 0 {
-				crossing = true
+				crossed = true
 				nt.Mock.DisconnectPeers(a.Identity.PeerID(), b.Identity.PeerID())
 			}
 		})
-		if crossing {
-			quiet = 0
-			return false
+		return crossed
+	}
+	nt.WaitFor(10*time.Second, "no connection crosses the partition", func() bool { return !enforce() })
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				enforce()
+			}
 		}
-		quiet++
-		return quiet >= 5
+	}()
+	nt.healPartition = func() { close(stop); <-done }
+	nt.t.Cleanup(func() {
+		if nt.healPartition != nil {
+			nt.healPartition()
+			nt.healPartition = nil
+		}
 	})
 }
 
-// Heal restores every mocknet link between running nodes; their dialers
-// reconnect.
+// Settle waits until every running node is connected to every other
+// running node.
+func (nt *Net) Settle() {
+	nt.t.Helper()
+	nt.WaitFor(20*time.Second, "every node connected to every other", func() bool {
+		var running []*Node
+		for _, nd := range nt.Nodes {
+			if nd.Running() {
+				running = append(running, nd)
+			}
+		}
+		for _, a := range running {
+			for _, b := range running {
+				if a != b && len(a.Host().Network().ConnsToPeer(b.Identity.PeerID())) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	time.Sleep(50 * time.Millisecond)
+}
+
+// Heal ends a partition and restores every mocknet link between running
+// nodes; their dialers reconnect.
 func (nt *Net) Heal() {
 	nt.t.Helper()
-	if err := nt.Mock.LinkAll(); err != nil {
-		nt.t.Fatal(err)
+	if nt.healPartition != nil {
+		nt.healPartition()
+		nt.healPartition = nil
+	}
+	for i, a := range nt.Nodes {
+		for _, b := range nt.Nodes[i+1:] {
+			if a.Running() && b.Running() && len(nt.Mock.LinksBetweenPeers(a.Identity.PeerID(), b.Identity.PeerID())) == 0 {
+				if _, err := nt.Mock.LinkPeers(a.Identity.PeerID(), b.Identity.PeerID()); err != nil {
+					nt.t.Fatal(err)
+				}
+			}
+		}
 	}
 }
