@@ -114,6 +114,9 @@ const (
 	DefaultDialInterval = 10 * time.Second
 )
 
+// userAgent is what identify tells peers: the generic libp2p string.
+const userAgent = "go-libp2p"
+
 // mdnsService is the DNS-SD service name: the libp2p default, so that a
 // takecare node on a LAN looks like any other libp2p node.
 const mdnsService = "_p2p._udp"
@@ -241,6 +244,9 @@ func (n *Node) start() error {
 			libp2p.ListenAddrStrings(listen...),
 			libp2p.ConnectionGater(n.gate),
 			libp2p.EnableHolePunching(),
+			// The default agent string names the program's Go module; a
+			// peer learns nothing from this one.
+			libp2p.UserAgent(userAgent),
 		}
 		var err error
 		h, err = libp2p.New(append(opts, n.cfg.Libp2p...)...)
