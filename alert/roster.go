@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -40,10 +41,11 @@ type SignedOp struct {
 // Member is a member as the roster sees it.
 type Member struct {
 	MemberInfo
-	Role    Role
-	Removed bool
-	AddedBy crypto.MemberID
-	Added   time.Time
+	Role      Role
+	Removed   bool
+	RemovedAt time.Time // creation time of the op that removed the member
+	AddedBy   crypto.MemberID
+	Added     time.Time
 }
 
 // InviteState is an invite as the roster sees it.
@@ -89,11 +91,12 @@ type Roster struct {
 	keys    map[crypto.MemberID]MemberInfo
 
 	// Computed by recompute.
-	name    string
-	members map[crypto.MemberID]*Member
-	invites map[crypto.InviteID]*InviteState
-	order   []ID
-	heads   []ID
+	everAdmin map[crypto.MemberID]bool
+	name      string
+	members   map[crypto.MemberID]*Member
+	invites   map[crypto.InviteID]*InviteState
+	order     []ID
+	heads     []ID
 }
 
 // NewRoster returns an empty roster for group. Its first op must be the
@@ -190,7 +193,15 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 	}
 	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
 	if len(r.pending) >= maxPendingOps {
-		return false, fmt.Errorf("%w: too many roster ops waiting for their parents", ErrInvalid)
+		// Forget the oldest op still waiting, rather than refuse every new
+		// one: sync offers it again once its parents are here.
+		var oldest ID
+		for id, p := range r.pending {
+			if oldest.IsZero() || p.msg.Created.Before(r.pending[oldest].msg.Created) {
+				oldest = id
+			}
+		}
+		delete(r.pending, oldest)
 	}
 	r.pending[m.ID] = e
 	r.promote()
@@ -230,10 +241,14 @@ func (r *Roster) learnKeys(e *rosterOp) {
 }
 
 // recompute applies every op in the deterministic order.
+//
+// Removal wins over what the removed did concurrently: once an admin's
+// removal (or demotion) is applied, the ops that admin made without having
+// seen it (neither ancestors nor descendants of the removal in the op graph)
+// are skipped, whatever times they claim. This is computed to a fixed point:
+// apply, collect the removals that took effect, apply again skipping the
+// removed members' concurrent ops, until the set of removals is stable.
 func (r *Roster) recompute() {
-	r.name = ""
-	r.members = make(map[crypto.MemberID]*Member)
-	r.invites = make(map[crypto.InviteID]*InviteState)
 	r.order = r.order[:0]
 	children := make(map[ID]int)
 	indeg := make(map[ID]int, len(r.ops))
@@ -264,7 +279,6 @@ func (r *Roster) recompute() {
 		id := ready[0]
 		ready = ready[1:]
 		r.order = append(r.order, id)
-		r.apply(r.ops[id])
 		for _, k := range kids[id] {
 			if indeg[k]--; indeg[k] == 0 {
 				ready = append(ready, k)
@@ -278,6 +292,60 @@ func (r *Roster) recompute() {
 		}
 	}
 	slices.SortFunc(r.heads, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+
+	// related[x] holds the ancestors and descendants of op x.
+	related := make(map[ID]map[ID]bool)
+	relatedTo := func(x ID) map[ID]bool {
+		if m, ok := related[x]; ok {
+			return m
+		}
+		m := map[ID]bool{x: true}
+		var walk func(ID, func(ID) []ID)
+		walk = func(id ID, next func(ID) []ID) {
+			for _, n := range next(id) {
+				if !m[n] {
+					m[n] = true
+					walk(n, next)
+				}
+			}
+		}
+		walk(x, func(id ID) []ID { return r.ops[id].op.Parents })
+		walk(x, func(id ID) []ID { return kids[id] })
+		related[x] = m
+		return m
+	}
+	revoked := map[crypto.MemberID]ID{}
+	for range len(r.ops) + 1 {
+		took := r.applyAll(revoked, relatedTo)
+		if maps.Equal(took, revoked) {
+			break
+		}
+		revoked = took
+	}
+}
+
+// applyAll resets the computed state and applies every op in order,
+// skipping ops by a revoked member that are concurrent with the op that
+// revoked them. It returns, for each member whose removal or demotion took
+// effect, the first op that did it.
+func (r *Roster) applyAll(revoked map[crypto.MemberID]ID, relatedTo func(ID) map[ID]bool) map[crypto.MemberID]ID {
+	r.name = ""
+	r.members = make(map[crypto.MemberID]*Member)
+	r.invites = make(map[crypto.InviteID]*InviteState)
+	r.everAdmin = make(map[crypto.MemberID]bool)
+	took := map[crypto.MemberID]ID{}
+	for _, id := range r.order {
+		e := r.ops[id]
+		if by, ok := revoked[e.msg.Author]; ok && !relatedTo(by)[id] {
+			continue
+		}
+		if target, ok := r.apply(e); ok && !target.IsZero() {
+			if _, first := took[target]; !first {
+				took[target] = id
+			}
+		}
+	}
+	return took
 }
 
 func (r *Roster) current(id crypto.MemberID) *Member {
@@ -298,25 +366,27 @@ func (r *Roster) admins() int {
 }
 
 // apply applies one op to the computed state, or skips it if its author has
-// no right to it at this point of the order.
-func (r *Roster) apply(e *rosterOp) {
+// no right to it at this point of the order. When the op removes or demotes
+// an admin, it returns that admin and true.
+func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 	author := e.msg.Author
 	if c, ok := e.op.Change.(*Create); ok {
 		if e.msg.ID != r.root {
-			return
+			return revokes, false
 		}
 		r.name = c.GroupName
 		r.members[author] = &Member{MemberInfo: c.Founder, Role: RoleAdmin, AddedBy: author, Added: e.msg.Created}
-		return
+		r.everAdmin[author] = true
+		return revokes, true
 	}
 	if a := r.current(author); a == nil || a.Role != RoleAdmin {
-		return
+		return revokes, false
 	}
 	switch c := e.op.Change.(type) {
 	case *AddMember:
 		id := c.Member.ID()
 		if m := r.current(id); m != nil {
-			return
+			return revokes, false
 		}
 		r.members[id] = &Member{MemberInfo: c.Member, Role: RoleMember, AddedBy: author, Added: e.msg.Created}
 		if inv, ok := r.invites[c.Invite]; ok {
@@ -325,15 +395,25 @@ func (r *Roster) apply(e *rosterOp) {
 	case *RemoveMember:
 		m := r.current(c.Member)
 		if m == nil || (m.Role == RoleAdmin && r.admins() == 1) {
-			return
+			return revokes, false
 		}
 		m.Removed = true
+		m.RemovedAt = e.msg.Created
+		if m.Role == RoleAdmin {
+			revokes = c.Member
+		}
 	case *SetRole:
 		m := r.current(c.Member)
 		if m == nil || (m.Role == RoleAdmin && c.Role != RoleAdmin && r.admins() == 1) {
-			return
+			return revokes, false
+		}
+		if m.Role == RoleAdmin && c.Role != RoleAdmin {
+			revokes = c.Member
 		}
 		m.Role = c.Role
+		if c.Role == RoleAdmin {
+			r.everAdmin[c.Member] = true
+		}
 	case *NewInvite:
 		if _, ok := r.invites[c.ID]; !ok {
 			r.invites[c.ID] = &InviteState{NewInvite: *c, By: author}
@@ -343,6 +423,7 @@ func (r *Roster) apply(e *rosterOp) {
 			inv.Revoked = true
 		}
 	}
+	return revokes, true
 }
 
 // Authorize reports whether m's author may send m now. It returns
@@ -358,6 +439,17 @@ func (r *Roster) Authorize(m *Message) error {
 			}
 			return ErrSecondRoot
 		}
+		// Whether a roster op takes effect is decided by the deterministic
+		// order, not by when it arrives: accept any op by someone who has
+		// been an admin, so that every node holds the same ops. An author
+		// who never was an admin is refused.
+		if _, known := r.keys[m.Author]; !known {
+			return ErrUnknownAuthor
+		}
+		if !r.everAdmin[m.Author] {
+			return ErrNotAdmin
+		}
+		return nil
 	}
 	mem, ok := r.members[m.Author]
 	if !ok {
@@ -370,7 +462,7 @@ func (r *Roster) Authorize(m *Message) error {
 	if mem.Removed {
 		return ErrRemoved
 	}
-	if isOp && mem.Role != RoleAdmin {
+	if _, isRekey := m.Content.(*Rekey); isRekey && mem.Role != RoleAdmin {
 		return ErrNotAdmin
 	}
 	return nil
@@ -493,6 +585,17 @@ func (r *Roster) RemovedMembers() []Member {
 		if m.Removed {
 			out = append(out, *m)
 		}
+	}
+	return out
+}
+
+// AllInvites returns every invite the roster knows, open or not.
+func (r *Roster) AllInvites() []InviteState {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]InviteState, 0, len(r.invites))
+	for _, inv := range r.invites {
+		out = append(out, *inv)
 	}
 	return out
 }

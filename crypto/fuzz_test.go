@@ -37,7 +37,7 @@ func FuzzParseInviteCode(f *testing.F) {
 			t.Fatalf("re-encoded code does not parse: %v", err)
 		}
 		if back.Group != inv.Group || back.ID != inv.ID || back.Peer != inv.Peer ||
-			len(back.Addrs) != len(inv.Addrs) || !bytes.Equal(back.PublicKey(), inv.PublicKey()) {
+			len(back.Addrs) != len(inv.Addrs) || len(back.Also) != len(inv.Also) || !bytes.Equal(back.PublicKey(), inv.PublicKey()) {
 			t.Fatal("invite changed through Code and ParseInviteCode")
 		}
 	})

@@ -31,8 +31,12 @@ type Invite struct {
 	Group  GroupID
 	ID     InviteID
 	secret [16]byte
-	Peer   peer.ID
-	Addrs  []ma.Multiaddr
+	// Peer and Addrs name the node that made the invite.
+	Peer  peer.ID
+	Addrs []ma.Multiaddr
+	// Also lists other admins' nodes that can redeem the invite if the
+	// first cannot be reached (at most 3, with at most 4 addresses each).
+	Also []peer.AddrInfo
 }
 
 // NewInvite makes an invite for group with a fresh id and secret, redeemable
@@ -86,13 +90,36 @@ func VerifyJoin(inviteKey []byte, group GroupID, id InviteID, member, sig []byte
 
 // Invite code layout (PROTOCOL.md, "Invites"), before base32:
 //
-//	version 1 | group(16) | id(8) | secret(16) | peer len u8 | peer
-//	| n u8 | (addr len u8 | addr)*n | crc32(IEEE) of all before
+//	version 1 | group(16) | id(8) | secret(16) | node
+//	| m u8 | node*m | crc32(IEEE) of all before
+//	node = peer len u8 | peer | n u8 | (addr len u8 | addr)*n
+//
+// The first node has at most 8 addresses; the m ≤ 3 others at most 4.
 const (
 	invitePrefix   = "TC1-"
 	inviteVersion  = 1
 	maxInviteAddrs = 8
+	maxInviteAlso  = 3
+	maxAlsoAddrs   = 4
 )
+
+func appendNode(b []byte, p peer.ID, addrs []ma.Multiaddr, max int) []byte {
+	pid := []byte(p)
+	b = append(b, byte(len(pid)))
+	b = append(b, pid...)
+	var enc [][]byte
+	for _, a := range addrs {
+		if ab := a.Bytes(); len(ab) <= 255 && len(enc) < max {
+			enc = append(enc, ab)
+		}
+	}
+	b = append(b, byte(len(enc)))
+	for _, a := range enc {
+		b = append(b, byte(len(a)))
+		b = append(b, a...)
+	}
+	return b
+}
 
 var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
@@ -102,19 +129,14 @@ func (inv Invite) Code() string {
 	b = append(b, inv.Group[:]...)
 	b = append(b, inv.ID[:]...)
 	b = append(b, inv.secret[:]...)
-	pid := []byte(inv.Peer)
-	b = append(b, byte(len(pid)))
-	b = append(b, pid...)
-	var addrs [][]byte
-	for _, a := range inv.Addrs {
-		if ab := a.Bytes(); len(ab) <= 255 && len(addrs) < maxInviteAddrs {
-			addrs = append(addrs, ab)
-		}
+	b = appendNode(b, inv.Peer, inv.Addrs, maxInviteAddrs)
+	also := inv.Also
+	if len(also) > maxInviteAlso {
+		also = also[:maxInviteAlso]
 	}
-	b = append(b, byte(len(addrs)))
-	for _, a := range addrs {
-		b = append(b, byte(len(a)))
-		b = append(b, a...)
+	b = append(b, byte(len(also)))
+	for _, ai := range also {
+		b = appendNode(b, ai.ID, ai.Addrs, maxAlsoAddrs)
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return invitePrefix + inviteEncoding.EncodeToString(b)
@@ -129,7 +151,7 @@ func ParseInviteCode(code string) (Invite, error) {
 		return inv, fmt.Errorf("%w: it should start with %s", ErrBadInvite, invitePrefix)
 	}
 	b, err := inviteEncoding.DecodeString(code[len(invitePrefix):])
-	if err != nil || len(b) < 1+16+8+16+1+1+4 {
+	if err != nil || len(b) < 1+16+8+16+1+1+1+4 {
 		return inv, ErrBadInvite
 	}
 	// The last character may carry unused bits that the decoder ignores;
@@ -157,35 +179,54 @@ func ParseInviteCode(code string) (Invite, error) {
 	copy(inv.Group[:], next(16))
 	copy(inv.ID[:], next(8))
 	copy(inv.secret[:], next(16))
-	pl := next(1)
-	if pl == nil {
-		return inv, ErrBadInvite
-	}
-	pid := next(int(pl[0]))
-	if pid == nil {
-		return inv, ErrBadInvite
-	}
-	if inv.Peer, err = peer.IDFromBytes(pid); err != nil {
-		return inv, fmt.Errorf("%w: peer id", ErrBadInvite)
-	}
-	n := next(1)
-	if n == nil || n[0] > maxInviteAddrs {
-		return inv, ErrBadInvite
-	}
-	for range n[0] {
-		l := next(1)
-		if l == nil {
-			return inv, ErrBadInvite
+	readNode := func(max byte) (peer.ID, []ma.Multiaddr, error) {
+		pl := next(1)
+		if pl == nil {
+			return "", nil, ErrBadInvite
 		}
-		ab := next(int(l[0]))
-		if ab == nil {
-			return inv, ErrBadInvite
+		pid := next(int(pl[0]))
+		if pid == nil {
+			return "", nil, ErrBadInvite
 		}
-		a, err := ma.NewMultiaddrBytes(ab)
+		p, err := peer.IDFromBytes(pid)
 		if err != nil {
-			return inv, fmt.Errorf("%w: address", ErrBadInvite)
+			return "", nil, fmt.Errorf("%w: peer id", ErrBadInvite)
 		}
-		inv.Addrs = append(inv.Addrs, a)
+		n := next(1)
+		if n == nil || n[0] > max {
+			return "", nil, ErrBadInvite
+		}
+		var addrs []ma.Multiaddr
+		for range n[0] {
+			l := next(1)
+			if l == nil {
+				return "", nil, ErrBadInvite
+			}
+			ab := next(int(l[0]))
+			if ab == nil {
+				return "", nil, ErrBadInvite
+			}
+			a, err := ma.NewMultiaddrBytes(ab)
+			if err != nil {
+				return "", nil, fmt.Errorf("%w: address", ErrBadInvite)
+			}
+			addrs = append(addrs, a)
+		}
+		return p, addrs, nil
+	}
+	if inv.Peer, inv.Addrs, err = readNode(maxInviteAddrs); err != nil {
+		return inv, err
+	}
+	m := next(1)
+	if m == nil || m[0] > maxInviteAlso {
+		return inv, ErrBadInvite
+	}
+	for range m[0] {
+		p, addrs, err := readNode(maxAlsoAddrs)
+		if err != nil {
+			return inv, err
+		}
+		inv.Also = append(inv.Also, peer.AddrInfo{ID: p, Addrs: addrs})
 	}
 	if len(r) != 0 {
 		return inv, ErrBadInvite

@@ -327,3 +327,27 @@ func TestInviteIDString(t *testing.T) {
 		t.Fatalf("String = %q", got)
 	}
 }
+
+// TestInviteCodeNamesOtherAdmins: a code carries up to three more admin
+// nodes that can redeem it, with up to four addresses each.
+func TestInviteCodeNamesOtherAdmins(t *testing.T) {
+	t.Parallel()
+	inv := crypto.NewInvite(crypto.NewGroupID(), newPeerID(t), addrs(t, "/ip4/192.0.2.1/tcp/4001"))
+	for i := range 5 {
+		inv.Also = append(inv.Also, peer.AddrInfo{ID: newPeerID(t), Addrs: addrs(t,
+			fmt.Sprintf("/ip4/192.0.2.%d/tcp/4001", 10+i), "/ip4/198.51.100.1/udp/4001/quic-v1",
+			"/ip4/198.51.100.2/tcp/1", "/ip4/198.51.100.3/tcp/2", "/ip4/198.51.100.4/tcp/3")})
+	}
+	got, err := crypto.ParseInviteCode(inv.Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Also) != 3 {
+		t.Fatalf("%d other nodes, want the first 3", len(got.Also))
+	}
+	for i, ai := range got.Also {
+		if ai.ID != inv.Also[i].ID || len(ai.Addrs) != 4 || !ai.Addrs[0].Equal(inv.Also[i].Addrs[0]) {
+			t.Fatalf("node %d = %v, want %v with its first 4 addresses", i, ai, inv.Also[i])
+		}
+	}
+}

@@ -77,16 +77,10 @@ func (n *Node) Members(gid crypto.GroupID) ([]MemberView, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.mu.Lock()
-	verified := make(map[crypto.MemberID]bool, len(g.verified))
-	for k, v := range g.verified {
-		verified[k] = v
-	}
-	g.mu.Unlock()
 	var out []MemberView
 	for _, m := range g.roster.Members() {
 		id := m.ID()
-		v := MemberView{Name: m.Name, ID: id.String(), Role: m.Role.String(), Verified: verified[id], You: id == n.me, Peer: m.Peer.String()}
+		v := MemberView{Name: m.Name, ID: id.String(), Role: m.Role.String(), Verified: n.isVerified(id), You: id == n.me, Peer: m.Peer.String()}
 		if seen := n.lastSeen(m.Peer); !seen.IsZero() {
 			t := seen.UTC().Truncate(time.Second)
 			v.LastSeen = &t

@@ -35,8 +35,8 @@ func (n *Node) refreshAccess() {
 			a.members[m.Peer] = true
 		}
 		g.mu.Lock()
-		for _, k := range g.epochs {
-			a.byTopic[k.Topic()] = set
+		for _, e := range g.epochs {
+			a.byTopic[e.keys.Topic()] = set
 		}
 		g.mu.Unlock()
 		if me, ok := g.roster.Member(n.me); ok && me.Role == alert.RoleAdmin && !me.Removed {

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/takecare-network/takecare/alert"
@@ -34,13 +33,11 @@ type group struct {
 	roster *alert.Roster
 	joined time.Time
 
-	mu       sync.Mutex
-	epochs   map[uint64]*crypto.EpochKeys
-	since    map[uint64]time.Time
-	current  uint64
-	topic    *pubsub.Topic
-	sub      *pubsub.Subscription
-	verified map[crypto.MemberID]bool
+	mu        sync.Mutex
+	epochs    map[crypto.KeyTag]*epoch // every epoch key held
+	current   *epoch                   // the epoch messages are sent in
+	topics    map[crypto.KeyTag]*topicSub
+	repairing bool // a repair rekey is scheduled
 }
 
 // epochRef finds the group and keys for a key tag.
@@ -52,22 +49,24 @@ type epochRef struct {
 func (g *group) currentKeys() *crypto.EpochKeys {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.epochs[g.current]
+	return g.current.keys
 }
 
 // groupState is how a group is saved in the store (sealed, as a blob).
 type groupState struct {
-	Joined   time.Time    `json:"joined"`
-	Current  uint64       `json:"current"`
-	Epochs   []epochState `json:"epochs"`
-	Roster   []opState    `json:"roster"`
-	Verified []string     `json:"verified,omitempty"`
+	Joined  time.Time    `json:"joined"`
+	Current []byte       `json:"current"` // key tag of the current epoch
+	Epochs  []epochState `json:"epochs"`
+	Roster  []opState    `json:"roster"`
 }
 
 type epochState struct {
-	Epoch  uint64    `json:"epoch"`
-	Secret []byte    `json:"secret"`
-	Since  time.Time `json:"since"`
+	Epoch      uint64    `json:"epoch"`
+	Secret     []byte    `json:"secret"`
+	Rekey      []byte    `json:"rekey,omitempty"`
+	Recipients [][]byte  `json:"recipients"`
+	Since      time.Time `json:"since"`
+	Retired    time.Time `json:"retired,omitzero"`
 }
 
 type opState struct {
@@ -79,12 +78,17 @@ const blobGroup = "group"
 
 func (n *Node) saveGroup(g *group) error {
 	g.mu.Lock()
-	st := groupState{Joined: g.joined, Current: g.current}
-	for e, k := range g.epochs {
-		st.Epochs = append(st.Epochs, epochState{Epoch: e, Secret: k.Secret().Bytes(), Since: g.since[e]})
-	}
-	for m := range g.verified {
-		st.Verified = append(st.Verified, m.String())
+	tag := g.current.keys.Tag()
+	st := groupState{Joined: g.joined, Current: tag[:]}
+	for _, e := range g.epochs {
+		es := epochState{Epoch: e.keys.Epoch(), Secret: e.keys.Secret().Bytes(), Since: e.since, Retired: e.retired}
+		if !e.rekey.IsZero() {
+			es.Rekey = e.rekey[:]
+		}
+		for _, m := range e.recipients {
+			es.Recipients = append(es.Recipients, m[:])
+		}
+		st.Epochs = append(st.Epochs, es)
 	}
 	g.mu.Unlock()
 	for _, op := range g.roster.Ops() {
@@ -127,21 +131,15 @@ func (n *Node) loadGroups() error {
 			return fmt.Errorf("node: loading group %s: %w", gid, err)
 		}
 		g := newGroup(gid, roster, st.Joined)
-		for _, e := range st.Epochs {
-			s, err := crypto.EpochSecretFromBytes(e.Secret)
+		for _, es := range st.Epochs {
+			e, err := epochFromState(gid, es)
 			if err != nil {
 				return fmt.Errorf("node: loading group %s: %w", gid, err)
 			}
-			g.epochs[e.Epoch] = crypto.NewEpochKeys(gid, e.Epoch, s)
-			g.since[e.Epoch] = e.Since
+			g.epochs[e.keys.Tag()] = e
 		}
-		g.current = st.Current
-		for _, v := range st.Verified {
-			if m, err := crypto.ParseMemberID(v); err == nil {
-				g.verified[m] = true
-			}
-		}
-		if g.epochs[g.current] == nil {
+		cur, ok := tagOf(st.Current)
+		if g.current = g.epochs[cur]; !ok || g.current == nil {
 			return fmt.Errorf("node: loading group %s: no key for its current epoch", gid)
 		}
 		if err := n.addGroup(g); err != nil {
@@ -153,12 +151,11 @@ func (n *Node) loadGroups() error {
 
 func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group {
 	return &group{
-		id:       id,
-		roster:   roster,
-		joined:   joined,
-		epochs:   make(map[uint64]*crypto.EpochKeys),
-		since:    make(map[uint64]time.Time),
-		verified: make(map[crypto.MemberID]bool),
+		id:     id,
+		roster: roster,
+		joined: joined,
+		epochs: make(map[crypto.KeyTag]*epoch),
+		topics: make(map[crypto.KeyTag]*topicSub),
 	}
 }
 
@@ -167,49 +164,16 @@ func (n *Node) addGroup(g *group) error {
 	n.mu.Lock()
 	n.groups[g.id] = g
 	g.mu.Lock()
-	for _, k := range g.epochs {
-		n.tags[k.Tag()] = epochRef{g: g, keys: k}
+	for tag, e := range g.epochs {
+		n.tags[tag] = epochRef{g: g, keys: e.keys}
 	}
 	g.mu.Unlock()
 	n.mu.Unlock()
-	n.refreshAccess()
-	if err := n.joinTopic(g); err != nil {
+	if err := n.updateTopics(g); err != nil {
 		return err
 	}
 	n.dialer.poke()
 	n.syncer.kickAll()
-	return nil
-}
-
-// joinTopic subscribes to the group's current epoch topic.
-func (n *Node) joinTopic(g *group) error {
-	keys := g.currentKeys()
-	name := keys.Topic()
-	if err := n.ps.RegisterTopicValidator(name, n.validate); err != nil {
-		return fmt.Errorf("node: registering validator: %w", err)
-	}
-	t, err := n.ps.Join(name)
-	if err != nil {
-		return fmt.Errorf("node: joining group topic: %w", err)
-	}
-	sub, err := t.Subscribe()
-	if err != nil {
-		return fmt.Errorf("node: subscribing to group topic: %w", err)
-	}
-	g.mu.Lock()
-	g.topic, g.sub = t, sub
-	g.mu.Unlock()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		// The validator already stored and handled each message; the
-		// subscription only keeps us in the mesh.
-		for {
-			if _, err := sub.Next(n.ctx); err != nil {
-				return
-			}
-		}
-	}()
 	return nil
 }
 
@@ -283,6 +247,9 @@ type GroupInfo struct {
 
 func (n *Node) groupInfo(g *group) GroupInfo {
 	info := GroupInfo{ID: g.id.String(), Name: g.roster.Name(), Epoch: g.currentKeys().Epoch()}
+	if me, ok := g.roster.Member(n.me); ok && me.Removed {
+		info.Role = "removed"
+	}
 	for _, m := range g.roster.Members() {
 		info.Members++
 		if m.ID() == n.me {
@@ -328,8 +295,8 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 		return GroupInfo{}, fmt.Errorf("node: founding group: %w", err)
 	}
 	g := newGroup(gid, roster, n.now())
-	g.epochs[0] = keys
-	g.since[0] = n.now()
+	g.current = &epoch{keys: keys, recipients: []crypto.MemberID{n.me}, since: n.now()}
+	g.epochs[keys.Tag()] = g.current
 	if err := n.saveGroup(g); err != nil {
 		return GroupInfo{}, err
 	}

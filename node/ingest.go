@@ -93,7 +93,35 @@ func (n *Node) open(env []byte) (*opened, error) {
 	if err := n.checkRefs(g, msg, now); err != nil {
 		return nil, err
 	}
+	if rk, ok := msg.Content.(*alert.Rekey); ok {
+		if err := checkRekey(g, ref.keys.Epoch(), rk); err != nil {
+			return nil, err
+		}
+	}
 	return &opened{g: g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
+}
+
+// maxEpochStep bounds how far a Rekey may jump ahead of the epoch it is
+// sealed in.
+const maxEpochStep = 8
+
+// checkRekey checks a Rekey against the roster: it moves the epoch forward,
+// by a little, and seals keys only to members, each once.
+func checkRekey(g *group, sealedIn uint64, rk *alert.Rekey) error {
+	if rk.Epoch <= sealedIn || rk.Epoch > sealedIn+maxEpochStep {
+		return reject("rekey to epoch %d sent in epoch %d", rk.Epoch, sealedIn)
+	}
+	seen := make(map[crypto.MemberID]bool, len(rk.Keys))
+	for _, k := range rk.Keys {
+		if seen[k.Member] {
+			return reject("rekey seals twice to one member")
+		}
+		seen[k.Member] = true
+		if _, known := g.roster.Keys(k.Member); !known {
+			return ignore("rekey for a member not in the roster yet")
+		}
+	}
+	return nil
 }
 
 // ingest takes an envelope through the whole pipeline and, if it is valid
@@ -221,6 +249,9 @@ func (n *Node) storeOwn(g *group, keys *crypto.EpochKeys, inner crypto.Inner) ([
 // node's member. The message is on disk before it is published: if no member
 // is online, sync delivers it later.
 func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Message, error) {
+	if me, ok := g.roster.Member(n.me); ok && me.Removed {
+		return nil, ErrRemovedFromGroup
+	}
 	keys := g.currentKeys()
 	now := n.now()
 	body, err := alert.Encode(now, c)
@@ -255,25 +286,37 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	return msg, nil
 }
 
-// publish gossips an envelope. A failure is logged, not returned: the
-// message is stored, and sync delivers it.
+// publish gossips an envelope on the current epoch's topic. A failure is
+// logged, not returned: the message is stored, and sync delivers it.
 func (n *Node) publish(ctx context.Context, g *group, env []byte) {
-	g.mu.Lock()
-	t := g.topic
-	g.mu.Unlock()
-	if t == nil {
+	tag, err := crypto.EnvelopeTag(env)
+	if err != nil {
 		return
 	}
-	if err := t.Publish(ctx, env); err != nil {
+	n.publishIn(ctx, g, tag, env)
+}
+
+// publishIn gossips an envelope on the topic of the epoch with the given
+// key tag, if this node is subscribed to it.
+func (n *Node) publishIn(ctx context.Context, g *group, tag crypto.KeyTag, env []byte) {
+	g.mu.Lock()
+	ts := g.topics[tag]
+	g.mu.Unlock()
+	if ts == nil {
+		return
+	}
+	if err := ts.topic.Publish(ctx, env); err != nil {
 		n.log.Warn("publishing", "group", g.id.String()[:8], "err", err)
 	}
 }
 
 // handle acts on a new, stored message.
 func (n *Node) handle(g *group, m *alert.Message) {
-	switch m.Content.(type) {
+	switch c := m.Content.(type) {
 	case *alert.RosterOp:
 		n.rosterChanged(g)
+	case *alert.Rekey:
+		n.handleRekey(g, m, c)
 	}
 	n.noteCheckIn(m)
 	n.feed.publish(n, g, m)
@@ -282,8 +325,15 @@ func (n *Node) handle(g *group, m *alert.Message) {
 // rosterChanged updates who we mesh with and dial after a roster change.
 func (n *Node) rosterChanged(g *group) {
 	n.refreshAccess()
+	// Nodes of removed members (in no other shared group) are cut off.
+	for p := range n.access.Load().removed {
+		if n.connected(p) && p != n.host.ID() {
+			n.host.Network().ClosePeer(p)
+		}
+	}
 	n.saveConnectedMembers()
 	n.dialer.poke()
+	n.reconsiderEpoch(g)
 	// Messages ignored while the author was unknown can come now.
 	n.syncer.kickAll()
 	me, ok := g.roster.Member(n.me)

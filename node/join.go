@@ -75,6 +75,15 @@ func (n *Node) CreateInvite(ctx context.Context, gid crypto.GroupID, uses int, t
 		return Invite{}, fmt.Errorf("an invite must last between 1s and %s", MaxInviteTTL)
 	}
 	inv := crypto.NewInvite(gid, n.host.ID(), n.shareableAddrs())
+	// Other admins' nodes can redeem it too, if this one is off.
+	for _, m := range g.roster.Members() {
+		if m.Role != alert.RoleAdmin || m.ID() == n.me || len(inv.Also) == 3 {
+			continue
+		}
+		if addrs := n.dialer.addrsOf(m.Peer); len(addrs) > 0 {
+			inv.Also = append(inv.Also, peer.AddrInfo{ID: m.Peer, Addrs: addrs})
+		}
+	}
 	expires := n.now().Add(ttl)
 	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.NewInvite{ID: inv.ID, Key: inv.PublicKey(), Uses: uses, Expires: expires}}
 	if _, err := n.send(ctx, g, op); err != nil {
@@ -102,32 +111,48 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	if err != nil {
 		return GroupInfo{}, err
 	}
+	req := &wire.JoinRequest{Group: inv.Group[:], Invite: inv.ID[:], Member: member, Proof: inv.SignJoin(member)}
+	// The node that made the invite first, then the other admins' nodes
+	// the code names, until one answers.
+	var errs []error
+	for _, ai := range append([]peer.AddrInfo{{ID: inv.Peer, Addrs: inv.Addrs}}, inv.Also...) {
+		resp, err := n.askToJoin(ctx, ai, req)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if resp.Error != "" {
+			return GroupInfo{}, fmt.Errorf("%w: %s", ErrJoinRefused, resp.Error)
+		}
+		return n.acceptJoin(inv, resp)
+	}
+	return GroupInfo{}, fmt.Errorf("%w: %v", ErrUnreachable, errors.Join(errs...))
+}
+
+// askToJoin runs the join protocol with one node.
+func (n *Node) askToJoin(ctx context.Context, ai peer.AddrInfo, req *wire.JoinRequest) (*wire.JoinResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	if err := n.host.Connect(ctx, peer.AddrInfo{ID: inv.Peer, Addrs: inv.Addrs}); err != nil {
-		return GroupInfo{}, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return nil, err
 	}
-	s, err := n.host.NewStream(ctx, inv.Peer, JoinProtocol)
+	s, err := n.host.NewStream(ctx, ai.ID, JoinProtocol)
 	if err != nil {
-		return GroupInfo{}, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, err
 	}
 	defer s.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
-	req := &wire.JoinRequest{Group: inv.Group[:], Invite: inv.ID[:], Member: member, Proof: inv.SignJoin(member)}
 	if _, err := protodelim.MarshalTo(s, req); err != nil {
-		return GroupInfo{}, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, err
 	}
 	s.CloseWrite()
 	var resp wire.JoinResponse
 	if err := readDelimited(s, &resp, maxJoinResponse); err != nil {
-		return GroupInfo{}, fmt.Errorf("%w: no answer: %v", ErrUnreachable, err)
+		return nil, fmt.Errorf("no answer: %v", err)
 	}
-	if resp.Error != "" {
-		return GroupInfo{}, fmt.Errorf("%w: %s", ErrJoinRefused, resp.Error)
-	}
-	return n.acceptJoin(inv, &resp)
+	return &resp, nil
 }
 
 func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo, error) {
@@ -146,14 +171,13 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 	if m, ok := roster.Member(n.me); !ok || m.Removed {
 		return GroupInfo{}, fmt.Errorf("%w: the roster does not include you", ErrJoinRefused)
 	}
-	secret, err := n.id.OpenEpochSecret(inv.Group, resp.Epoch, resp.SealedSecret)
+	e, err := n.joinedEpoch(inv.Group, roster, resp)
 	if err != nil {
 		return GroupInfo{}, fmt.Errorf("%w: %v", ErrJoinRefused, err)
 	}
 	g := newGroup(inv.Group, roster, n.now())
-	g.epochs[resp.Epoch] = crypto.NewEpochKeys(inv.Group, resp.Epoch, secret)
-	g.since[resp.Epoch] = n.now()
-	g.current = resp.Epoch
+	g.epochs[e.keys.Tag()] = e
+	g.current = e
 	for _, pa := range resp.Peers {
 		p, err := peer.IDFromBytes(pa.Peer)
 		if err != nil || p == n.host.ID() {
@@ -175,6 +199,48 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 	}
 	n.log.Info("joined a group", "group", g.id.String()[:8])
 	return n.groupInfo(g), nil
+}
+
+// joinedEpoch checks the Rekey an admin started for a joiner and opens the
+// joiner's key in it.
+func (n *Node) joinedEpoch(gid crypto.GroupID, roster *alert.Roster, resp *wire.JoinResponse) (*epoch, error) {
+	if resp.Rekey == nil {
+		return nil, errors.New("no group key")
+	}
+	in, err := crypto.ParseInner(resp.Rekey.Inner)
+	if err != nil {
+		return nil, err
+	}
+	author, ok := roster.Member(in.Author)
+	if !ok || author.Removed || author.Role != alert.RoleAdmin {
+		return nil, errors.New("the group key is not from an admin")
+	}
+	if err := in.Verify(author.Keys, gid, resp.Rekey.Epoch); err != nil {
+		return nil, err
+	}
+	m, err := alert.Decode(gid, resp.Rekey.Epoch, in.Author, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := m.Content.(*alert.Rekey)
+	if !ok || rk.Epoch != resp.Epoch {
+		return nil, errors.New("the group key is not for the announced epoch")
+	}
+	e := &epoch{rekey: m.ID, since: m.Created}
+	for _, k := range rk.Keys {
+		e.recipients = append(e.recipients, k.Member)
+		if k.Member == n.me {
+			secret, err := n.id.OpenEpochSecret(gid, rk.Epoch, k.Sealed)
+			if err != nil {
+				return nil, err
+			}
+			e.keys = crypto.NewEpochKeys(gid, rk.Epoch, secret)
+		}
+	}
+	if e.keys == nil {
+		return nil, errors.New("the group key was not sealed to you")
+	}
+	return e, nil
 }
 
 // handleJoin serves the join protocol on an admin's node.
@@ -245,12 +311,13 @@ func (n *Node) redeem(s network.Stream) *wire.JoinResponse {
 		}
 		n.log.Info("member joined", "group", gid.String()[:8])
 	}
-	keys := g.currentKeys()
-	sealed, err := crypto.SealEpochSecret(member.Keys, gid, keys.Epoch(), keys.Secret())
+	// A new epoch for everyone, the joiner included: the joiner reads
+	// nothing sent before it joined.
+	signed, next, err := n.rekey(n.ctx, g)
 	if err != nil {
-		return refuse("could not seal the group key")
+		return refuse("could not start a new group key: %v", err)
 	}
-	resp := &wire.JoinResponse{Epoch: keys.Epoch(), SealedSecret: sealed}
+	resp := &wire.JoinResponse{Epoch: next, Rekey: &wire.SignedOp{Epoch: signed.Epoch, Inner: signed.Inner.Marshal()}}
 	for _, op := range g.roster.Ops() {
 		resp.Roster = append(resp.Roster, &wire.SignedOp{Epoch: op.Epoch, Inner: op.Inner.Marshal()})
 	}

@@ -95,6 +95,13 @@ type Config struct {
 	// SyncInterval is how often the node syncs with each connected member
 	// node, besides on every new connection (default 1 minute).
 	SyncInterval time.Duration
+	// RotateEvery is how old a group's epoch may get before an admin's node
+	// starts a new one (default 24 hours). Membership changes start one at
+	// once.
+	RotateEvery time.Duration
+	// TopicGrace is how long the node keeps listening on a retired epoch's
+	// topic for members who have not switched yet (default 10 minutes).
+	TopicGrace time.Duration
 	// AlarmJitter is the longest random wait before this node raises an
 	// overdue alarm itself, so that usually one of the members watching a
 	// check-in raises it and the others receive it (default 3 s; negative:
@@ -145,13 +152,16 @@ type Node struct {
 	tags   map[crypto.KeyTag]epochRef
 	closed bool
 
-	joinMu  sync.Mutex
-	stats   stats
-	feed    *broadcaster
-	acks    ackIndex
-	dialer  *dialer
-	syncer  *syncer
-	started time.Time
+	joinMu sync.Mutex
+	// verified holds the members whose safety number this member compared.
+	verifiedMu sync.Mutex
+	verified   map[crypto.MemberID]bool
+	stats      stats
+	feed       *broadcaster
+	acks       ackIndex
+	dialer     *dialer
+	syncer     *syncer
+	started    time.Time
 
 	// checkins indexes check-ins for the watchdog (checkin.go).
 	checkins checkinIndex
@@ -194,6 +204,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if cfg.RotateEvery <= 0 {
+		cfg.RotateEvery = DefaultRotateEvery
+	}
+	if cfg.TopicGrace <= 0 {
+		cfg.TopicGrace = DefaultTopicGrace
 	}
 	if cfg.AlarmJitter == 0 {
 		cfg.AlarmJitter = DefaultAlarmJitter
@@ -280,6 +296,9 @@ func (n *Node) start() error {
 	if err := n.loadPeers(); err != nil {
 		return err
 	}
+	if err := n.loadVerified(); err != nil {
+		return err
+	}
 	n.scan()
 	// Serve only once the groups are loaded, so that a peer is never
 	// turned away for being unknown while we start.
@@ -355,6 +374,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case <-prune.C:
 			n.prune()
+			n.maintainEpochs()
 		case <-resync.C:
 			n.syncer.kickAll()
 		case e := <-sub.Out():

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -483,15 +484,15 @@ func (n *Node) sharedEpochs(p peer.ID) []epochRef {
 			continue
 		}
 		g.mu.Lock()
-		epochs := make([]uint64, 0, len(g.epochs))
-		for e := range g.epochs {
-			epochs = append(epochs, e)
-		}
-		slices.Sort(epochs)
-		for _, e := range epochs {
-			out = append(out, epochRef{g: g, keys: g.epochs[e]})
+		var es []*epoch
+		for _, e := range g.epochs {
+			es = append(es, e)
 		}
 		g.mu.Unlock()
+		slices.SortFunc(es, func(a, b *epoch) int { return cmp.Compare(b.number(), a.number()) })
+		for _, e := range es {
+			out = append(out, epochRef{g: g, keys: e.keys})
+		}
 	}
 	return out
 }

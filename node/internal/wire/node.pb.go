@@ -99,11 +99,11 @@ func (x *JoinRequest) GetProof() []byte {
 
 type JoinResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                                   // set when refused; nothing else is
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`                                  // current epoch
-	SealedSecret  []byte                 `protobuf:"bytes,3,opt,name=sealed_secret,json=sealedSecret,proto3" json:"sealed_secret,omitempty"` // its secret, sealed to the joiner's HPKE key
-	Roster        []*SignedOp            `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"`                                 // every roster op, in application order
-	Peers         []*PeerAddrs           `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`                                   // where member nodes were last seen
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`   // set when refused; nothing else is
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`  // the epoch started for the joiner
+	Roster        []*SignedOp            `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"` // every roster op, in application order
+	Peers         []*PeerAddrs           `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`   // where member nodes were last seen
+	Rekey         *SignedOp              `protobuf:"bytes,6,opt,name=rekey,proto3" json:"rekey,omitempty"`   // the Rekey that started it, as signed; it holds the
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,13 +152,6 @@ func (x *JoinResponse) GetEpoch() uint64 {
 	return 0
 }
 
-func (x *JoinResponse) GetSealedSecret() []byte {
-	if x != nil {
-		return x.SealedSecret
-	}
-	return nil
-}
-
 func (x *JoinResponse) GetRoster() []*SignedOp {
 	if x != nil {
 		return x.Roster
@@ -169,6 +162,13 @@ func (x *JoinResponse) GetRoster() []*SignedOp {
 func (x *JoinResponse) GetPeers() []*PeerAddrs {
 	if x != nil {
 		return x.Peers
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetRekey() *SignedOp {
+	if x != nil {
+		return x.Rekey
 	}
 	return nil
 }
@@ -629,13 +629,13 @@ const file_node_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\fR\x05group\x12\x16\n" +
 	"\x06invite\x18\x02 \x01(\fR\x06invite\x12\x16\n" +
 	"\x06member\x18\x03 \x01(\fR\x06member\x12\x14\n" +
-	"\x05proof\x18\x04 \x01(\fR\x05proof\"\xc6\x01\n" +
+	"\x05proof\x18\x04 \x01(\fR\x05proof\"\xd9\x01\n" +
 	"\fJoinResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12#\n" +
-	"\rsealed_secret\x18\x03 \x01(\fR\fsealedSecret\x122\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x122\n" +
 	"\x06roster\x18\x04 \x03(\v2\x1a.takecare.node.v1.SignedOpR\x06roster\x121\n" +
-	"\x05peers\x18\x05 \x03(\v2\x1b.takecare.node.v1.PeerAddrsR\x05peers\"6\n" +
+	"\x05peers\x18\x05 \x03(\v2\x1b.takecare.node.v1.PeerAddrsR\x05peers\x120\n" +
+	"\x05rekey\x18\x06 \x01(\v2\x1a.takecare.node.v1.SignedOpR\x05rekeyJ\x04\b\x03\x10\x04\"6\n" +
 	"\bSignedOp\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05inner\x18\x02 \x01(\fR\x05inner\"5\n" +
@@ -694,14 +694,15 @@ var file_node_proto_goTypes = []any{
 var file_node_proto_depIdxs = []int32{
 	2, // 0: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
 	3, // 1: takecare.node.v1.JoinResponse.peers:type_name -> takecare.node.v1.PeerAddrs
-	6, // 2: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
-	8, // 3: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
-	9, // 4: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2, // 2: takecare.node.v1.JoinResponse.rekey:type_name -> takecare.node.v1.SignedOp
+	6, // 3: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
+	8, // 4: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
+	9, // 5: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }

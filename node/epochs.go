@@ -1,0 +1,450 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Epochs. A group's messages are sealed with the key of its current epoch.
+// An admin starts a new epoch with a Rekey: a fresh secret sealed with HPKE
+// to each current member. That happens on every membership change (a
+// removed member gets no key and so reads nothing sent after it), on a
+// schedule (Config.RotateEvery), and to repair an epoch that includes a
+// removed member or misses a current one. PROTOCOL.md, "Epochs".
+//
+// Two admins may start the same epoch number at once. Every node then
+// holds both keys and sends in the same one: among the epochs that were
+// sealed to no removed member, the highest number, then the lowest rekey id.
+// Old keys are kept for the retention window, so that older messages still
+// open and sync, and then erased.
+
+// Defaults for the epoch schedule.
+const (
+	DefaultRotateEvery = 24 * time.Hour
+	DefaultTopicGrace  = 10 * time.Minute
+	// repairDelay is how long each admin, in order of member id, waits
+	// before repairing an epoch, so that usually only the first does.
+	repairDelay = 2 * time.Second
+)
+
+// ErrRemovedFromGroup is returned when this node's member was removed.
+var ErrRemovedFromGroup = errors.New("you were removed from this group")
+
+// epoch is one epoch key a group's node holds.
+type epoch struct {
+	keys       *crypto.EpochKeys
+	rekey      alert.ID          // the Rekey that started it; zero for the founding epoch
+	recipients []crypto.MemberID // who its secret was sealed to
+	since      time.Time         // when it started (the Rekey's creation time)
+	retired    time.Time         // when another epoch became current here; zero while current
+}
+
+func (e *epoch) number() uint64 { return e.keys.Epoch() }
+
+// better reports whether e should be current rather than o.
+func (e *epoch) better(o *epoch) bool {
+	if e.number() != o.number() {
+		return e.number() > o.number()
+	}
+	return bytes.Compare(e.rekey[:], o.rekey[:]) < 0
+}
+
+func epochFromState(gid crypto.GroupID, es epochState) (*epoch, error) {
+	s, err := crypto.EpochSecretFromBytes(es.Secret)
+	if err != nil {
+		return nil, err
+	}
+	e := &epoch{keys: crypto.NewEpochKeys(gid, es.Epoch, s), since: es.Since, retired: es.Retired}
+	if es.Rekey != nil {
+		if e.rekey, err = idOf(es.Rekey); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range es.Recipients {
+		m, err := crypto.MemberIDFromBytes(r)
+		if err != nil {
+			return nil, err
+		}
+		e.recipients = append(e.recipients, m)
+	}
+	return e, nil
+}
+
+// sealedToRemoved reports whether the epoch's secret went to someone the
+// roster now says was removed: then it must not be used.
+func (g *group) sealedToRemoved(e *epoch) bool {
+	for _, m := range e.recipients {
+		if mem, ok := g.roster.Member(m); ok && mem.Removed {
+			return true
+		}
+	}
+	return false
+}
+
+// missing returns current members the epoch's secret did not go to.
+func (g *group) missing(e *epoch) []crypto.MemberID {
+	var out []crypto.MemberID
+	for _, m := range g.roster.Members() {
+		if !slices.Contains(e.recipients, m.ID()) {
+			out = append(out, m.ID())
+		}
+	}
+	return out
+}
+
+// chooseCurrent picks the epoch to send in. It returns true if it changed.
+// The caller holds g.mu.
+func (g *group) chooseCurrentLocked(now time.Time) bool {
+	var best *epoch
+	for _, e := range g.epochs {
+		if g.sealedToRemoved(e) {
+			continue
+		}
+		if best == nil || e.better(best) {
+			best = e
+		}
+	}
+	if best == nil || best == g.current {
+		return false
+	}
+	if g.current != nil {
+		g.current.retired = now
+	}
+	best.retired = time.Time{}
+	g.current = best
+	return true
+}
+
+// addEpoch records an epoch key and makes it current if it should be.
+func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
+	g.mu.Lock()
+	if _, dup := g.epochs[e.keys.Tag()]; dup {
+		g.mu.Unlock()
+		return false, nil
+	}
+	g.epochs[e.keys.Tag()] = e
+	e.retired = n.now() // until chosen
+	changed = g.chooseCurrentLocked(n.now())
+	g.mu.Unlock()
+	n.mu.Lock()
+	n.tags[e.keys.Tag()] = epochRef{g: g, keys: e.keys}
+	n.mu.Unlock()
+	if err := n.saveGroup(g); err != nil {
+		return changed, err
+	}
+	if changed {
+		n.log.Info("new group key", "group", g.id.String()[:8], "epoch", e.number())
+	}
+	return changed, n.updateTopics(g)
+}
+
+// topicSub is a subscription to one epoch's topic.
+type topicSub struct {
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	name  string
+}
+
+// updateTopics subscribes to the topics of the current epoch and of the
+// epochs retired less than Config.TopicGrace ago (members who have not yet
+// heard of the new epoch still publish there), and leaves the others.
+func (n *Node) updateTopics(g *group) error {
+	now := n.now()
+	g.mu.Lock()
+	want := make(map[crypto.KeyTag]*crypto.EpochKeys)
+	for tag, e := range g.epochs {
+		if e == g.current || (!e.retired.IsZero() && now.Sub(e.retired) < n.cfg.TopicGrace && e.number()+1 >= g.current.number()) {
+			want[tag] = e.keys
+		}
+	}
+	var leave []*topicSub
+	for tag, ts := range g.topics {
+		if want[tag] == nil {
+			leave = append(leave, ts)
+			delete(g.topics, tag)
+		}
+	}
+	var join []*crypto.EpochKeys
+	for tag, k := range want {
+		if g.topics[tag] == nil {
+			join = append(join, k)
+		}
+	}
+	g.mu.Unlock()
+	for _, ts := range leave {
+		ts.sub.Cancel()
+		ts.topic.Close()
+		n.ps.UnregisterTopicValidator(ts.name)
+	}
+	for _, k := range join {
+		ts, err := n.subscribe(k)
+		if err != nil {
+			return err
+		}
+		g.mu.Lock()
+		g.topics[k.Tag()] = ts
+		g.mu.Unlock()
+	}
+	n.refreshAccess()
+	return nil
+}
+
+// subscribe joins one epoch topic with the validator and drains it.
+func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
+	name := k.Topic()
+	if err := n.ps.RegisterTopicValidator(name, n.validate); err != nil {
+		return nil, fmt.Errorf("node: registering validator: %w", err)
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		n.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("node: joining group topic: %w", err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		t.Close()
+		n.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("node: subscribing to group topic: %w", err)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		// The validator already stored and handled each message; the
+		// subscription only keeps us in the mesh.
+		for {
+			if _, err := sub.Next(n.ctx); err != nil {
+				return
+			}
+		}
+	}()
+	return &topicSub{topic: t, sub: sub, name: name}, nil
+}
+
+// rekey starts a new epoch: a fresh secret sealed to every current member,
+// sent in the current epoch (and in any other epoch held with the same or a
+// higher number, so that members on a concurrent epoch receive it too). It
+// returns the Rekey as it was signed in the current epoch, and the new
+// epoch's number.
+func (n *Node) rekey(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
+	if !n.isAdmin(g) {
+		return alert.SignedOp{}, 0, ErrNotAdmin
+	}
+	g.mu.Lock()
+	cur := g.current
+	var also []*epoch
+	for _, e := range g.epochs {
+		if e != cur && e.number() >= cur.number() && !g.sealedToRemoved(e) {
+			also = append(also, e)
+		}
+	}
+	g.mu.Unlock()
+	next := cur.number() + 1
+	for _, e := range also {
+		next = max(next, e.number()+1)
+	}
+	secret := crypto.NewEpochSecret()
+	members := g.roster.Members()
+	if len(members) > alert.MaxRekeyKeys {
+		return alert.SignedOp{}, 0, fmt.Errorf("a group of %d members is larger than a new key can reach (%d)", len(members), alert.MaxRekeyKeys)
+	}
+	rk := &alert.Rekey{Epoch: next, Covers: g.roster.Heads()}
+	var recipients []crypto.MemberID
+	for _, m := range members {
+		sealed, err := crypto.SealEpochSecret(m.Keys, g.id, next, secret)
+		if err != nil {
+			return alert.SignedOp{}, 0, err
+		}
+		rk.Keys = append(rk.Keys, alert.SealedKey{Member: m.ID(), Sealed: sealed})
+		recipients = append(recipients, m.ID())
+	}
+	now := n.now()
+	body, err := alert.Encode(now, rk)
+	if err != nil {
+		return alert.SignedOp{}, 0, err
+	}
+	msg, err := alert.Decode(g.id, cur.number(), n.me, body)
+	if err != nil {
+		return alert.SignedOp{}, 0, fmt.Errorf("node: bug: %w", err)
+	}
+	if err := msg.Validate(now); err != nil {
+		return alert.SignedOp{}, 0, err
+	}
+	signed := alert.SignedOp{Epoch: cur.number(), Inner: n.id.SignBody(g.id, cur.number(), body)}
+	env, err := n.storeOwn(g, cur.keys, signed.Inner)
+	if err != nil {
+		return alert.SignedOp{}, 0, err
+	}
+	var extra [][]byte
+	for _, e := range also {
+		x, err := e.keys.Seal(n.id.SignBody(g.id, e.number(), body))
+		if err == nil {
+			extra = append(extra, x)
+		}
+	}
+	if _, err := n.addEpoch(g, &epoch{keys: crypto.NewEpochKeys(g.id, next, secret), rekey: msg.ID, recipients: recipients, since: now}); err != nil {
+		return signed, next, err
+	}
+	n.publishIn(ctx, g, cur.keys.Tag(), env)
+	for i, e := range also {
+		if i < len(extra) {
+			n.publishIn(ctx, g, e.keys.Tag(), extra[i])
+		}
+	}
+	n.log.Info("sent a new group key", "group", g.id.String()[:8], "epoch", next, "members", len(recipients))
+	n.syncer.kickAll()
+	return signed, next, nil
+}
+
+// handleRekey takes our key out of a Rekey another admin sent.
+func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
+	var recipients []crypto.MemberID
+	var mine []byte
+	for _, k := range rk.Keys {
+		recipients = append(recipients, k.Member)
+		if k.Member == n.me {
+			mine = k.Sealed
+		}
+	}
+	if mine == nil {
+		if me, ok := g.roster.Member(n.me); ok && me.Removed {
+			n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on", "group", g.id.String()[:8])
+		}
+		return
+	}
+	secret, err := n.id.OpenEpochSecret(g.id, rk.Epoch, mine)
+	if err != nil {
+		n.log.Warn("a new group key does not open", "group", g.id.String()[:8], "msg_id", m.ID.Short(), "err", err)
+		return
+	}
+	if _, err := n.addEpoch(g, &epoch{keys: crypto.NewEpochKeys(g.id, rk.Epoch, secret), rekey: m.ID, recipients: recipients, since: m.Created}); err != nil {
+		n.log.Error("saving a new group key", "group", g.id.String()[:8], "err", err)
+	}
+	// Messages in the new epoch may already wait on other members.
+	n.syncer.kickAll()
+}
+
+// reconsiderEpoch runs after a roster change: it switches away from an epoch
+// sealed to someone now removed, and, on an admin's node, schedules a repair
+// if the current epoch includes a removed member or misses a current one.
+func (n *Node) reconsiderEpoch(g *group) {
+	g.mu.Lock()
+	changed := g.chooseCurrentLocked(n.now())
+	g.mu.Unlock()
+	if changed {
+		if err := n.saveGroup(g); err != nil {
+			n.log.Error("saving group", "err", err)
+		}
+		if err := n.updateTopics(g); err != nil {
+			n.log.Error("switching topics", "err", err)
+		}
+	}
+	if n.needsRekey(g) && n.isAdmin(g) {
+		n.scheduleRepair(g)
+	}
+}
+
+// needsRekey reports whether the current epoch went to a removed member or
+// not to a current one.
+func (n *Node) needsRekey(g *group) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sealedToRemoved(g.current) || len(g.missing(g.current)) > 0
+}
+
+// scheduleRepair rekeys after a delay that depends on this admin's rank
+// among the admins, unless the repair is no longer needed by then.
+func (n *Node) scheduleRepair(g *group) {
+	g.mu.Lock()
+	if g.repairing {
+		g.mu.Unlock()
+		return
+	}
+	g.repairing = true
+	g.mu.Unlock()
+	delay := repairDelay/4 + time.Duration(n.adminRank(g))*repairDelay + time.Duration(rand.Int64N(int64(repairDelay/2)))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer func() {
+			g.mu.Lock()
+			g.repairing = false
+			g.mu.Unlock()
+		}()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		if !n.needsRekey(g) || !n.isAdmin(g) {
+			return
+		}
+		if _, _, err := n.rekey(n.ctx, g); err != nil {
+			n.log.Warn("repairing the group key", "group", g.id.String()[:8], "err", err)
+		}
+	}()
+}
+
+// adminRank is this member's position among the group's admins, by member
+// id: 0 for the first.
+func (n *Node) adminRank(g *group) int {
+	rank := 0
+	for _, m := range g.roster.Members() {
+		id := m.ID()
+		if m.Role == alert.RoleAdmin && bytes.Compare(id[:], n.me[:]) < 0 {
+			rank++
+		}
+	}
+	return rank
+}
+
+// maintainEpochs runs periodically: it erases keys of epochs retired longer
+// than the retention window, leaves stale topics, and on an admin's node
+// starts a new epoch when the current one is older than Config.RotateEvery.
+func (n *Node) maintainEpochs() {
+	now := n.now()
+	for _, g := range n.groupList() {
+		g.mu.Lock()
+		var erase []crypto.KeyTag
+		for tag, e := range g.epochs {
+			if e != g.current && !e.retired.IsZero() && now.Sub(e.retired) > n.cfg.Retention {
+				erase = append(erase, tag)
+			}
+		}
+		for _, tag := range erase {
+			delete(g.epochs, tag)
+		}
+		age := now.Sub(g.current.since)
+		g.mu.Unlock()
+		if len(erase) > 0 {
+			n.mu.Lock()
+			for _, tag := range erase {
+				delete(n.tags, tag)
+			}
+			n.mu.Unlock()
+			if err := n.saveGroup(g); err != nil {
+				n.log.Error("saving group", "err", err)
+			}
+			n.log.Info("erased old group keys", "group", g.id.String()[:8], "count", len(erase))
+		}
+		if err := n.updateTopics(g); err != nil {
+			n.log.Error("updating topics", "err", err)
+		}
+		// Admins take turns: the first after RotateEvery, the next a little
+		// later if the first did not, and so on.
+		if n.isAdmin(g) && age > n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute {
+			if _, _, err := n.rekey(n.ctx, g); err != nil {
+				n.log.Warn("rotating the group key", "group", g.id.String()[:8], "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Membership: removing members (with a new epoch that leaves them out),
+// admin roles, invites, and safety numbers.
+
+// resolveMember finds a current member of g by display name or by a prefix
+// of the member id (at least 4 hex digits). An ambiguous name is an error
+// that lists the candidates.
+func resolveMember(g *group, s string) (alert.Member, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return alert.Member{}, fmt.Errorf("%w: no member named", ErrNoSuchMember)
+	}
+	members := g.roster.Members()
+	var matches []alert.Member
+	for _, m := range members {
+		if strings.EqualFold(m.Name, s) {
+			matches = append(matches, m)
+		}
+	}
+	if len(matches) == 0 && len(s) >= 4 {
+		for _, m := range members {
+			if strings.HasPrefix(m.ID().String(), strings.ToLower(s)) {
+				matches = append(matches, m)
+			}
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return alert.Member{}, fmt.Errorf("%w %q in %s", ErrNoSuchMember, s, g.roster.Name())
+	case 1:
+		return matches[0], nil
+	}
+	return alert.Member{}, ambiguousMembers(s, matches)
+}
+
+func ambiguousMembers(s string, ms []alert.Member) error {
+	var c []string
+	for _, m := range ms {
+		c = append(c, fmt.Sprintf("%s (%s)", m.Name, m.ID().Short()))
+	}
+	return fmt.Errorf("member %q is %w: %s; give a prefix of the member id instead", s, ErrAmbiguous, strings.Join(c, ", "))
+}
+
+// Removal describes what a removal did.
+type Removal struct {
+	Name     string `json:"name"`
+	ID       string `json:"id"`
+	Epoch    uint64 `json:"epoch"`   // the new epoch, which the removed member cannot read
+	KeptFrom int    `json:"members"` // members who received the new key
+}
+
+// Remove removes a member from a group (admins only) and starts a new
+// epoch whose key goes to every remaining member and not to the removed
+// one. From then on the removed member's node reads nothing new, and its
+// messages are rejected everywhere the removal has arrived.
+func (n *Node) Remove(ctx context.Context, gid crypto.GroupID, member string) (Removal, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return Removal{}, err
+	}
+	if !n.isAdmin(g) {
+		return Removal{}, ErrNotAdmin
+	}
+	m, err := resolveMember(g, member)
+	if err != nil {
+		return Removal{}, err
+	}
+	if m.ID() == n.me {
+		return Removal{}, fmt.Errorf("you cannot remove yourself; ask another admin")
+	}
+	if m.Role == alert.RoleAdmin && n.adminCount(g) == 1 {
+		return Removal{}, fmt.Errorf("%s is the group's only admin", m.Name)
+	}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RemoveMember{Member: m.ID()}}
+	if _, err := n.send(ctx, g, op); err != nil {
+		return Removal{}, err
+	}
+	if after, ok := g.roster.Member(m.ID()); !ok || !after.Removed {
+		return Removal{}, fmt.Errorf("the removal of %s did not take effect (a concurrent change won)", m.Name)
+	}
+	_, next, err := n.rekey(ctx, g)
+	if err != nil {
+		return Removal{}, fmt.Errorf("removed %s, but the new group key could not be sent: %w", m.Name, err)
+	}
+	n.log.Info("member removed", "group", gid.String()[:8], "epoch", next)
+	return Removal{Name: m.Name, ID: m.ID().String(), Epoch: next, KeptFrom: len(g.roster.Members())}, nil
+}
+
+func (n *Node) adminCount(g *group) int {
+	c := 0
+	for _, m := range g.roster.Members() {
+		if m.Role == alert.RoleAdmin {
+			c++
+		}
+	}
+	return c
+}
+
+// SetRole promotes a member to admin or demotes an admin to member.
+func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, role alert.Role) (MemberView, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return MemberView{}, err
+	}
+	if !n.isAdmin(g) {
+		return MemberView{}, ErrNotAdmin
+	}
+	m, err := resolveMember(g, member)
+	if err != nil {
+		return MemberView{}, err
+	}
+	if m.Role == role {
+		return MemberView{}, fmt.Errorf("%s is already %s", m.Name, role)
+	}
+	if m.Role == alert.RoleAdmin && n.adminCount(g) == 1 {
+		return MemberView{}, fmt.Errorf("%s is the group's only admin", m.Name)
+	}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.SetRole{Member: m.ID(), Role: role}}
+	if _, err := n.send(ctx, g, op); err != nil {
+		return MemberView{}, err
+	}
+	after, _ := g.roster.Member(m.ID())
+	if after.Role != role {
+		return MemberView{}, fmt.Errorf("the change of role of %s did not take effect (a concurrent change won)", m.Name)
+	}
+	return MemberView{Name: after.Name, ID: after.ID().String(), Role: after.Role.String(), Verified: n.isVerified(after.ID()), You: after.ID() == n.me, Peer: after.Peer.String()}, nil
+}
+
+// InviteView describes an invite of a group.
+type InviteView struct {
+	ID      string    `json:"id"`
+	By      string    `json:"by"`
+	Uses    int       `json:"uses"`
+	Used    int       `json:"used"`
+	Expires time.Time `json:"expires"`
+	Revoked bool      `json:"revoked"`
+	Open    bool      `json:"open"` // can still be redeemed
+}
+
+// Invites lists a group's invites, newest first.
+func (n *Node) Invites(gid crypto.GroupID) ([]InviteView, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil, err
+	}
+	var out []InviteView
+	now := n.now()
+	for _, inv := range g.roster.AllInvites() {
+		out = append(out, InviteView{
+			ID: inv.ID.String(), By: n.memberName(g, inv.By), Uses: inv.Uses, Used: inv.Used,
+			Expires: inv.Expires.UTC(), Revoked: inv.Revoked, Open: inv.Usable(now) == nil,
+		})
+	}
+	slices.SortFunc(out, func(a, b InviteView) int { return b.Expires.Compare(a.Expires) })
+	return out, nil
+}
+
+// RevokeInvite withdraws an invite (admins only) so that no admin's node
+// redeems it any more. id is the invite id or a prefix of it.
+func (n *Node) RevokeInvite(ctx context.Context, gid crypto.GroupID, id string) (InviteView, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return InviteView{}, err
+	}
+	if !n.isAdmin(g) {
+		return InviteView{}, ErrNotAdmin
+	}
+	var found []alert.InviteState
+	for _, inv := range g.roster.AllInvites() {
+		if id != "" && strings.HasPrefix(inv.ID.String(), strings.ToLower(strings.TrimSpace(id))) {
+			found = append(found, inv)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return InviteView{}, fmt.Errorf("no invite %q in %s", id, g.roster.Name())
+	case len(found) > 1:
+		return InviteView{}, fmt.Errorf("invite %q is %w; give more of its id", id, ErrAmbiguous)
+	case found[0].Revoked:
+		return InviteView{}, fmt.Errorf("invite %s is already revoked", found[0].ID)
+	}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RevokeInvite{ID: found[0].ID}}
+	if _, err := n.send(ctx, g, op); err != nil {
+		return InviteView{}, err
+	}
+	inv, _ := g.roster.Invite(found[0].ID)
+	return InviteView{ID: inv.ID.String(), By: n.memberName(g, inv.By), Uses: inv.Uses, Used: inv.Used, Expires: inv.Expires.UTC(), Revoked: inv.Revoked}, nil
+}
+
+// Verification is a safety number between this member and another.
+type Verification struct {
+	Name         string `json:"name"`
+	ID           string `json:"id"`
+	SafetyNumber string `json:"safety_number"`
+	Verified     bool   `json:"verified"`
+}
+
+// Verify returns the safety number this member and another compare in
+// person: if both screens show the same number, each holds the other's
+// real keys. member is a name or id prefix, looked up in every group. With
+// confirm, the member is marked verified.
+func (n *Node) Verify(member string, confirm bool) (Verification, error) {
+	var matches []alert.Member
+	seen := map[crypto.MemberID]bool{}
+	var lastErr error
+	for _, g := range n.groupList() {
+		m, err := resolveMember(g, member)
+		if err != nil {
+			lastErr = err
+			if strings.Contains(err.Error(), ErrAmbiguous.Error()) {
+				return Verification{}, err
+			}
+			continue
+		}
+		if !seen[m.ID()] {
+			seen[m.ID()] = true
+			matches = append(matches, m)
+		}
+	}
+	switch {
+	case len(matches) == 0 && lastErr != nil:
+		return Verification{}, fmt.Errorf("%w %q in any of your groups", ErrNoSuchMember, member)
+	case len(matches) == 0:
+		return Verification{}, fmt.Errorf("%w %q: you are in no group", ErrNoSuchMember, member)
+	case len(matches) > 1:
+		return Verification{}, ambiguousMembers(member, matches)
+	}
+	m := matches[0]
+	if m.ID() == n.me {
+		return Verification{}, fmt.Errorf("that is you; compare safety numbers with someone else")
+	}
+	if confirm {
+		if err := n.setVerified(m.ID()); err != nil {
+			return Verification{}, err
+		}
+	}
+	return Verification{Name: m.Name, ID: m.ID().String(), SafetyNumber: crypto.SafetyNumber(n.id.Public(), m.Keys), Verified: n.isVerified(m.ID())}, nil
+}
+
+const blobVerified = "verified"
+
+func (n *Node) loadVerified() error {
+	blobs, err := n.store.Blobs(blobVerified)
+	if err != nil {
+		return err
+	}
+	n.verified = make(map[crypto.MemberID]bool)
+	var ids []string
+	if b, ok := blobs["all"]; ok {
+		if err := json.Unmarshal(b, &ids); err != nil {
+			return fmt.Errorf("node: verified members: %w", err)
+		}
+	}
+	for _, s := range ids {
+		if id, err := crypto.ParseMemberID(s); err == nil {
+			n.verified[id] = true
+		}
+	}
+	return nil
+}
+
+func (n *Node) isVerified(id crypto.MemberID) bool {
+	n.verifiedMu.Lock()
+	defer n.verifiedMu.Unlock()
+	return n.verified[id]
+}
+
+func (n *Node) setVerified(id crypto.MemberID) error {
+	n.verifiedMu.Lock()
+	defer n.verifiedMu.Unlock()
+	n.verified[id] = true
+	var ids []string
+	for v := range n.verified {
+		ids = append(ids, v.String())
+	}
+	slices.Sort(ids)
+	b, _ := json.Marshal(ids)
+	return n.store.PutBlob(blobVerified, []byte("all"), b)
+}
