@@ -13,7 +13,10 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
 )
+
+type storeHeader = store.Header
 
 // Epochs. A group's messages are sealed with the key of its current epoch.
 // An admin starts a new epoch with a Rekey: a fresh secret sealed with HPKE
@@ -134,7 +137,9 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 	}
 	g.epochs[e.keys.Tag()] = e
 	e.retired = n.now() // until chosen
+	old := g.current
 	changed = g.chooseCurrentLocked(n.now())
+	cur := g.current
 	g.mu.Unlock()
 	n.mu.Lock()
 	n.tags[e.keys.Tag()] = epochRef{g: g, keys: e.keys}
@@ -145,7 +150,58 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 	if changed {
 		n.log.Info("new group key", "group", g.id.String()[:8], "epoch", e.number())
 	}
-	return changed, n.updateTopics(g)
+	err = n.updateTopics(g)
+	if changed {
+		n.switched(g, old, cur)
+	}
+	return changed, err
+}
+
+// resealWindow is how far before a new epoch's start this node's own
+// messages in the previous epoch are sent again in the new one (clocks
+// differ a little).
+const resealWindow = time.Minute
+
+// switched runs after the current epoch changed from old to cur: this
+// node's own messages sealed in old since shortly before cur started are
+// sent again in cur, for members who hold only cur's key (a member who
+// joined, or any member once old's key is erased). The message ids do not
+// change, so nobody sees them twice.
+func (n *Node) switched(g *group, old, cur *epoch) {
+	if old == nil || old == cur {
+		return
+	}
+	from := cur.since.Add(-resealWindow)
+	for _, h := range n.store.Headers(func(h storeHeader) bool {
+		return h.Group == g.id && h.Author == n.me && h.Tag == old.keys.Tag() && !h.Created.Before(from)
+	}) {
+		n.reseal(n.ctx, g, h.ID, old.keys, cur.keys)
+	}
+}
+
+// reseal sends one of this node's own messages again, sealed in epoch to.
+func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *crypto.EpochKeys) {
+	env, err := n.store.EnvelopeIn(id, from.Tag())
+	if err != nil {
+		return
+	}
+	in, err := from.Open(env)
+	if err != nil || in.Author != n.me {
+		return
+	}
+	if m, err := alert.Decode(g.id, from.Epoch(), in.Author, in.Body); err != nil {
+		return
+	} else if _, isRekey := m.Content.(*alert.Rekey); isRekey {
+		return // a rekey belongs to the epoch it leaves
+	}
+	again, err := to.Seal(n.id.SignBody(g.id, to.Epoch(), in.Body))
+	if err != nil {
+		return
+	}
+	if added, err := n.store.PutAlias(id, to.Tag(), again); err != nil || !added {
+		return
+	}
+	n.publishIn(ctx, g, to.Tag(), again)
 }
 
 // topicSub is a subscription to one epoch's topic.
@@ -338,7 +394,9 @@ func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
 // if the current epoch includes a removed member or misses a current one.
 func (n *Node) reconsiderEpoch(g *group) {
 	g.mu.Lock()
+	old := g.current
 	changed := g.chooseCurrentLocked(n.now())
+	cur := g.current
 	g.mu.Unlock()
 	if changed {
 		if err := n.saveGroup(g); err != nil {
@@ -347,6 +405,7 @@ func (n *Node) reconsiderEpoch(g *group) {
 		if err := n.updateTopics(g); err != nil {
 			n.log.Error("switching topics", "err", err)
 		}
+		n.switched(g, old, cur)
 	}
 	if n.needsRekey(g) && n.isAdmin(g) {
 		n.scheduleRepair(g)

@@ -132,6 +132,14 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 		return nil, err
 	}
 	if n.store.Has(o.msg.ID) {
+		// Held already. If this copy is sealed in another epoch (its author
+		// sent it again after a new epoch started), keep it too, for the
+		// members who hold only that epoch's key, and pass it on.
+		if tag := o.keys.Tag(); !n.store.HasIn(o.msg.ID, tag) {
+			if added, err := n.store.PutAlias(o.msg.ID, tag, env); err == nil && added {
+				return o.msg, nil
+			}
+		}
 		return nil, ignore("duplicate")
 	}
 	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
@@ -283,6 +291,11 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	}
 	n.handle(g, msg)
 	n.publish(ctx, g, env)
+	// A new epoch may have started while this was sealed: send it in the
+	// new one too, for members who only hold that key.
+	if cur := g.currentKeys(); cur.Tag() != keys.Tag() {
+		n.reseal(ctx, g, msg.ID, keys, cur)
+	}
 	return msg, nil
 }
 

@@ -570,7 +570,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			if err != nil {
 				return nil, err
 			}
-			if h, ok := ss.n.store.Header(id); ok && h.Tag == tag {
+			if ss.n.store.HasIn(id, tag) {
 				sc.enqueue(id)
 			}
 		}
@@ -586,7 +586,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			sc.enqueue(alert.ID(id))
 		}
 		for _, id := range need {
-			if aid := alert.ID(id); !sc.asked[aid] && !ss.n.store.Has(aid) {
+			if aid := alert.ID(id); !sc.asked[aid] && !ss.n.store.HasIn(aid, tag) {
 				sc.asked[aid] = true
 				sc.wants = append(sc.wants, aid)
 			}
@@ -613,7 +613,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 		ss.sortQueue(sc)
 		for len(sc.queue) > 0 && budget > 0 {
 			id := sc.queue[0]
-			env, err := ss.n.store.Envelope(id)
+			env, err := ss.n.store.EnvelopeIn(id, tag)
 			sc.queue = sc.queue[1:]
 			if err != nil {
 				continue // pruned meanwhile

@@ -157,6 +157,7 @@ type Store struct {
 	headers  map[alert.ID]Header
 	tags     map[crypto.KeyTag]*tagSet
 	authors  map[authorKey]int
+	aliases  map[alert.ID][]crypto.KeyTag
 	inflight map[alert.ID]bool
 	closed   bool
 }
@@ -178,6 +179,7 @@ func Open(path string, key crypto.StorageKey, opts Options) (*Store, error) {
 		tags:     make(map[crypto.KeyTag]*tagSet),
 		authors:  make(map[authorKey]int),
 		inflight: make(map[alert.ID]bool),
+		aliases:  make(map[alert.ID][]crypto.KeyTag),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -201,10 +203,19 @@ func (s *Store) init() error {
 		} else if _, err := s.seal.Open(metaCheck, c); err != nil {
 			return ErrWrongKey
 		}
-		return tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
+		var aliases []alias
+		err := tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
 			pt, err := s.seal.Open(k, v)
 			if err != nil {
 				return ErrCorrupt
+			}
+			if len(pt) == aliasSize {
+				a, err := unmarshalAlias(pt)
+				if err != nil {
+					return err
+				}
+				aliases = append(aliases, a)
+				return nil
 			}
 			h, err := unmarshalHeader(pt)
 			if err != nil {
@@ -213,7 +224,133 @@ func (s *Store) init() error {
 			s.index(h)
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		for _, a := range aliases {
+			if h, ok := s.headers[a.id]; ok {
+				s.indexAlias(h, a.tag)
+			}
+		}
+		return nil
 	})
+}
+
+// An alias is a second envelope of a message held, sealed under another
+// epoch's key: its author sent it again in a new epoch for the members who
+// only hold that epoch's key. Sync offers a message in every epoch it is
+// held in. Alias header layout: 0xA1 | id(32) | tag(8).
+type alias struct {
+	id  alert.ID
+	tag crypto.KeyTag
+}
+
+const aliasSize = 1 + 32 + 8
+
+func (a alias) marshal() []byte {
+	b := make([]byte, 0, aliasSize)
+	b = append(b, 0xA1)
+	b = append(b, a.id[:]...)
+	return append(b, a.tag[:]...)
+}
+
+func unmarshalAlias(b []byte) (alias, error) {
+	var a alias
+	if len(b) != aliasSize || b[0] != 0xA1 {
+		return a, ErrCorrupt
+	}
+	copy(a.id[:], b[1:33])
+	copy(a.tag[:], b[33:])
+	return a, nil
+}
+
+func (s *Store) aliasKey(id alert.ID, tag crypto.KeyTag) []byte {
+	return s.seal.Index("alias", append(id[:len(id):len(id)], tag[:]...))
+}
+
+func (s *Store) indexAlias(h Header, tag crypto.KeyTag) {
+	if slices.Contains(s.aliases[h.ID], tag) || tag == h.Tag {
+		return
+	}
+	s.aliases[h.ID] = append(s.aliases[h.ID], tag)
+	ts := s.tags[tag]
+	if ts == nil {
+		ts = &tagSet{sorted: true}
+		s.tags[tag] = ts
+	}
+	ts.items = append(ts.items, Item{Created: h.Created.UnixMilli(), ID: h.ID})
+	ts.sorted = false
+}
+
+// PutAlias stores a second envelope of a message already held, sealed
+// under another epoch's key (tag). It reports whether it was new.
+func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, error) {
+	if len(env) > crypto.MaxEnvelopeSize {
+		return false, ErrTooBig
+	}
+	s.mu.RLock()
+	h, ok := s.headers[id]
+	dup := ok && (h.Tag == tag || slices.Contains(s.aliases[id], tag))
+	s.mu.RUnlock()
+	if !ok {
+		return false, ErrNotFound
+	}
+	if dup {
+		return false, nil
+	}
+	k := s.aliasKey(id, tag)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketHeaders).Put(k, s.seal.Seal(k, alias{id, tag}.marshal())); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEnvelope).Put(k, s.seal.Seal(k, env))
+	})
+	if err != nil {
+		return false, diskErr(err)
+	}
+	s.mu.Lock()
+	if h, ok := s.headers[id]; ok {
+		s.indexAlias(h, tag)
+	}
+	s.mu.Unlock()
+	return true, nil
+}
+
+// HasIn reports whether a message is held with an envelope under tag.
+func (s *Store) HasIn(id alert.ID, tag crypto.KeyTag) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, ok := s.headers[id]
+	return ok && (h.Tag == tag || slices.Contains(s.aliases[id], tag))
+}
+
+// EnvelopeIn returns a message's envelope sealed under tag: the original or
+// an alias.
+func (s *Store) EnvelopeIn(id alert.ID, tag crypto.KeyTag) ([]byte, error) {
+	s.mu.RLock()
+	h, ok := s.headers[id]
+	s.mu.RUnlock()
+	if ok && h.Tag == tag {
+		return s.Envelope(id)
+	}
+	if !s.HasIn(id, tag) {
+		return nil, ErrNotFound
+	}
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k := s.aliasKey(id, tag)
+		v := tx.Bucket(bucketEnvelope).Get(k)
+		if v == nil {
+			return ErrNotFound
+		}
+		pt, err := s.seal.Open(k, v)
+		if err != nil {
+			return ErrCorrupt
+		}
+		out = pt
+		return nil
+	})
+	return out, err
 }
 
 // Close closes the file.
@@ -243,12 +380,15 @@ func (s *Store) index(h Header) {
 
 func (s *Store) unindex(h Header) {
 	delete(s.headers, h.ID)
-	if ts := s.tags[h.Tag]; ts != nil {
-		ts.items = slices.DeleteFunc(ts.items, func(it Item) bool { return it.ID == h.ID })
-		if len(ts.items) == 0 {
-			delete(s.tags, h.Tag)
+	for _, tag := range append([]crypto.KeyTag{h.Tag}, s.aliases[h.ID]...) {
+		if ts := s.tags[tag]; ts != nil {
+			ts.items = slices.DeleteFunc(ts.items, func(it Item) bool { return it.ID == h.ID })
+			if len(ts.items) == 0 {
+				delete(s.tags, tag)
+			}
 		}
 	}
+	delete(s.aliases, h.ID)
 	ak := authorKey{h.Group, h.Author}
 	if s.authors[ak]--; s.authors[ak] <= 0 {
 		delete(s.authors, ak)
@@ -430,10 +570,18 @@ func (s *Store) Delete(ids []alert.ID) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	s.mu.RLock()
+	keys := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, s.msgKey(id))
+		for _, tag := range s.aliases[id] {
+			keys = append(keys, s.aliasKey(id, tag))
+		}
+	}
+	s.mu.RUnlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
-		for _, id := range ids {
-			k := s.msgKey(id)
+		for _, k := range keys {
 			if err := hb.Delete(k); err != nil {
 				return err
 			}
