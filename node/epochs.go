@@ -105,12 +105,16 @@ func (g *group) missing(e *epoch) []crypto.MemberID {
 	return out
 }
 
-// chooseCurrent picks the epoch to send in. It returns true if it changed.
-// The caller holds g.mu.
+// chooseCurrent picks the epoch to send in: among the epochs not sealed to
+// a removed member, the highest number, then the lowest rekey id; never one
+// numbered below the current one (members who joined since would lack it).
+// If the current epoch went to a member since removed and nothing newer is
+// held, it stays current until an admin's new epoch arrives. It returns
+// true if the current epoch changed. The caller holds g.mu.
 func (g *group) chooseCurrentLocked(now time.Time) bool {
 	var best *epoch
 	for _, e := range g.epochs {
-		if g.sealedToRemoved(e) {
+		if g.sealedToRemoved(e) || (g.current != nil && e.number() < g.current.number()) {
 			continue
 		}
 		if best == nil || e.better(best) {

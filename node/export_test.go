@@ -14,3 +14,14 @@ func (n *Node) KeysForTest(gid crypto.GroupID) *crypto.EpochKeys {
 
 // PruneForTest runs retention now.
 func (n *Node) PruneForTest() { n.prune() }
+
+// HasKeyForTest reports whether the node holds the epoch key with this tag.
+func (n *Node) HasKeyForTest(tag crypto.KeyTag) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	_, ok := n.tags[tag]
+	return ok
+}
+
+// MaintainForTest runs the periodic epoch upkeep now.
+func (n *Node) MaintainForTest() { n.maintainEpochs() }

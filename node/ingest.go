@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -335,15 +336,39 @@ func (n *Node) handle(g *group, m *alert.Message) {
 	n.feed.publish(n, g, m)
 }
 
+// cutOffDelay is how long a removed member's node stays connected after the
+// removal is known.
+const cutOffDelay = 5 * time.Second
+
+func (n *Node) cutOffRemoved() {
+	removed := n.access.Load().removed
+	if len(removed) == 0 {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(cutOffDelay):
+		}
+		for p := range n.access.Load().removed {
+			if p != n.host.ID() && n.connected(p) {
+				n.host.Network().ClosePeer(p)
+			}
+		}
+	}()
+}
+
 // rosterChanged updates who we mesh with and dial after a roster change.
 func (n *Node) rosterChanged(g *group) {
 	n.refreshAccess()
-	// Nodes of removed members (in no other shared group) are cut off.
-	for p := range n.access.Load().removed {
-		if n.connected(p) && p != n.host.ID() {
-			n.host.Network().ClosePeer(p)
-		}
-	}
+	// Nodes of removed members (in no other shared group) are cut off: at
+	// once from the mesh and new connections, and after a few seconds from
+	// existing connections, so that the removal and the new epoch (which
+	// they cannot open) still reach them and their node stops sending.
+	n.cutOffRemoved()
 	n.saveConnectedMembers()
 	n.dialer.poke()
 	n.reconsiderEpoch(g)

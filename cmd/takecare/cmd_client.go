@@ -118,6 +118,8 @@ func cmdInvite(ctx context.Context, e *env, args []string) error {
 	ttl := f.Duration("ttl", node.DefaultInviteTTL, "how long the code stays valid")
 	qr := f.Bool("qr", false, "also show the code as a QR code")
 	asJSON := f.Bool("json", false, "print JSON")
+	list := f.Bool("list", false, "list the group's invites instead of making one")
+	revoke := f.String("revoke", "", "revoke the invite with this id (or a prefix of it)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -128,6 +130,42 @@ func cmdInvite(ctx context.Context, e *env, args []string) error {
 	c, err := f.client()
 	if err != nil {
 		return err
+	}
+	switch {
+	case *list:
+		invs, err := c.Invites(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.stdout, invs)
+		}
+		if len(invs) == 0 {
+			fmt.Fprintln(e.stderr, "no invites")
+		}
+		for _, inv := range invs {
+			state := "open"
+			switch {
+			case inv.Revoked:
+				state = "revoked"
+			case inv.Used >= inv.Uses:
+				state = "used up"
+			case !inv.Open:
+				state = "expired"
+			}
+			fmt.Fprintf(e.stdout, "%s  by %-12s used %d of %d, until %s  %s\n", inv.ID, inv.By, inv.Used, inv.Uses, inv.Expires.Local().Format("2006-01-02 15:04"), state)
+		}
+		return nil
+	case *revoke != "":
+		inv, err := c.RevokeInvite(ctx, pos[0], *revoke)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.stdout, inv)
+		}
+		fmt.Fprintf(e.stdout, "revoked invite %s\n", inv.ID)
+		return nil
 	}
 	inv, err := c.Invite(ctx, pos[0], *uses, *ttl)
 	if err != nil {
@@ -184,6 +222,8 @@ func cmdJoin(ctx context.Context, e *env, args []string) error {
 func cmdMembers(ctx context.Context, e *env, args []string) error {
 	f := newFlags("members", e)
 	asJSON := f.Bool("json", false, "print JSON Lines, one member per line")
+	promote := f.String("promote", "", "make this member an admin (admins only)")
+	demote := f.String("demote", "", "make this admin a plain member (admins only)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -194,6 +234,16 @@ func cmdMembers(ctx context.Context, e *env, args []string) error {
 	c, err := f.client()
 	if err != nil {
 		return err
+	}
+	for _, change := range []struct{ who, role string }{{*promote, "admin"}, {*demote, "member"}} {
+		if change.who == "" {
+			continue
+		}
+		m, err := c.SetRole(ctx, pos[0], change.who, change.role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "%s is now %s of %s\n", m.Name, map[string]string{"admin": "an admin", "member": "a member"}[m.Role], pos[0])
 	}
 	ms, err := c.Members(ctx, pos[0])
 	if err != nil {

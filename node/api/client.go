@@ -239,3 +239,44 @@ func SocketExists(home string) bool {
 	_, err := os.Stat(filepath.Join(home, SocketName))
 	return err == nil
 }
+
+// Remove removes a member from a group.
+func (c *Client) Remove(ctx context.Context, group, member string) (node.Removal, error) {
+	var r node.Removal
+	err := c.do(ctx, "POST", groupPath(group, "/members/"+url.PathEscape(member)+"/remove"), struct{}{}, &r)
+	return r, err
+}
+
+// SetRole makes a member "admin" or "member".
+func (c *Client) SetRole(ctx context.Context, group, member, role string) (node.MemberView, error) {
+	var m node.MemberView
+	err := c.do(ctx, "POST", groupPath(group, "/members/"+url.PathEscape(member)+"/role"), RoleRequest{Role: role}, &m)
+	return m, err
+}
+
+// Invites lists a group's invites.
+func (c *Client) Invites(ctx context.Context, group string) ([]node.InviteView, error) {
+	var invs []node.InviteView
+	err := c.do(ctx, "GET", groupPath(group, "/invites"), nil, &invs)
+	return invs, err
+}
+
+// RevokeInvite revokes an invite by id or prefix.
+func (c *Client) RevokeInvite(ctx context.Context, group, id string) (node.InviteView, error) {
+	var inv node.InviteView
+	err := c.do(ctx, "POST", groupPath(group, "/invites/"+url.PathEscape(id)+"/revoke"), struct{}{}, &inv)
+	return inv, err
+}
+
+// Verify returns the safety number with a member; confirm marks the member
+// verified.
+func (c *Client) Verify(ctx context.Context, member string, confirm bool) (node.Verification, error) {
+	var v node.Verification
+	method := "GET"
+	var body any
+	if confirm {
+		method, body = "POST", struct{}{}
+	}
+	err := c.do(ctx, method, "/v1/verify/"+url.PathEscape(member), body, &v)
+	return v, err
+}

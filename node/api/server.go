@@ -65,6 +65,7 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.mux.HandleFunc("GET /v1/feed", s.feed)
 	s.routeCheckIns()
 	s.mux.HandleFunc("POST /v1/shutdown", s.stop)
+	s.registerMembers()
 	return s
 }
 
@@ -145,8 +146,12 @@ func userMessage(err error) string {
 	return msg
 }
 
+var errBadRole = errors.New(`role must be "admin" or "member"`)
+
 func statusFor(err error) int {
 	switch {
+	case errors.Is(err, node.ErrRemovedFromGroup):
+		return http.StatusForbidden
 	case errors.Is(err, node.ErrNoSuchGroup), errors.Is(err, node.ErrNoSuchMember), errors.Is(err, node.ErrNoSuchMessage),
 		errors.Is(err, node.ErrNoSuchCheckIn), errors.Is(err, node.ErrNoOpenCheckIn):
 		return http.StatusNotFound
