@@ -12,6 +12,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// inviteDoorGrace is how long after an invite closes its redeeming nodes
+// still accept connections from unknown peers.
+const inviteDoorGrace = 7 * 24 * time.Hour
+
 // access is a snapshot of which peers are member nodes, rebuilt whenever a
 // roster or an epoch changes.
 type access struct {
@@ -27,7 +31,6 @@ func (n *Node) refreshAccess() {
 		members: make(map[peer.ID]bool),
 		removed: make(map[peer.ID]bool),
 	}
-	now := n.now()
 	for _, g := range n.groupList() {
 		set := make(map[peer.ID]bool)
 		for _, m := range g.roster.Members() {
@@ -39,10 +42,14 @@ func (n *Node) refreshAccess() {
 			a.byTopic[e.keys.Topic()] = set
 		}
 		g.mu.Unlock()
+		// While an invite this node can redeem is open, and for a week
+		// after it closed (so that a late joiner hears why it is refused
+		// rather than finding the node unreachable), unknown peers may
+		// connect; they can use the join protocol and nothing else.
 		if me, ok := g.roster.Member(n.me); ok && me.Role == alert.RoleAdmin && !me.Removed {
-			for _, inv := range g.roster.OpenInvites(now) {
-				if inv.Expires.After(a.invitesOpen) {
-					a.invitesOpen = inv.Expires
+			for _, inv := range g.roster.AllInvites() {
+				if until := inv.Expires.Add(inviteDoorGrace); until.After(a.invitesOpen) {
+					a.invitesOpen = until
 				}
 			}
 		}

@@ -39,7 +39,7 @@ const (
 var (
 	ErrAlreadyMember = errors.New("you are already a member of this group")
 	ErrJoinRefused   = errors.New("the invite was refused")
-	ErrUnreachable   = errors.New("could not reach the inviting node")
+	ErrUnreachable   = errors.New("could not reach a node that can redeem the invite (it may be offline)")
 )
 
 // Invite describes a new invite.

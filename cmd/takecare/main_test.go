@@ -34,12 +34,14 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitdaemon":  waitDaemon,
-			"stdoutvar":   stdoutVar,
-			"stdoutfind":  stdoutFind,
-			"waitfeed":    waitFeed,
-			"waitmembers": waitMembers,
-			"nocleartext": noClearText,
+			"waitdaemon":   waitDaemon,
+			"stdoutvar":    stdoutVar,
+			"stdoutfind":   stdoutFind,
+			"waitfeed":     waitFeed,
+			"waitmembers":  waitMembers,
+			"nocleartext":  noClearText,
+			"waitrole":     waitRole,
+			"stdoutinvite": stdoutInvite,
 		},
 	})
 }
@@ -148,4 +150,38 @@ func noClearText(ts *testscript.TestScript, neg bool, args []string) {
 	if len(found) > 0 {
 		ts.Fatalf("plaintext at rest: %s", strings.Join(found, "; "))
 	}
+}
+
+// waitrole HOME GROUP ROLE: wait until HOME's role in GROUP is ROLE.
+func waitRole(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: waitrole HOME GROUP ROLE")
+	}
+	c := api.NewClient(ts.MkAbs(args[0]))
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		gs, _ := c.Groups(context.Background())
+		for _, g := range gs {
+			if g.Name == args[1] && g.Role == args[2] {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("%s never became %s in %s", args[0], args[2], args[1])
+}
+
+// stdoutinvite NAME: set NAME to the first 8 characters of the id of the
+// first invite in the previous command's JSON list.
+func stdoutInvite(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: stdoutinvite NAME")
+	}
+	var invs []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &invs); err != nil || len(invs) == 0 {
+		ts.Fatalf("no invite list in stdout: %v", err)
+	}
+	ts.Setenv(args[0], invs[0].ID[:8])
 }

@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -139,12 +140,10 @@ func writeError(w http.ResponseWriter, code int, err error) {
 // userMessage strips package prefixes ("alert: ", "node: ") that mean
 // nothing to a user.
 func userMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"alert: ", "node: ", "crypto: ", "store: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return msg
+	return pkgPrefix.ReplaceAllString(err.Error(), "$1")
 }
+
+var pkgPrefix = regexp.MustCompile(`(^|: )(?:alert|node|crypto|store): `)
 
 var errBadRole = errors.New(`role must be "admin" or "member"`)
 
