@@ -34,8 +34,11 @@ type KeystoreParams struct {
 }
 
 // valid reports whether p is within the bounds [OpenKeystore] accepts.
+// valid bounds the parameters a keystore file may ask for: a tampered file
+// must not make unlocking take minutes or exhaust a phone's memory. The
+// bounds are 16 passes and 512 MiB, eight times the defaults.
 func (p KeystoreParams) valid() bool {
-	return p.Time >= 1 && p.Time <= 64 && p.MemoryKiB >= 8 && p.MemoryKiB <= 4<<20 && p.Threads >= 1
+	return p.Time >= 1 && p.Time <= 16 && p.MemoryKiB >= 8 && p.MemoryKiB <= 512<<10 && p.Threads >= 1 && p.Threads <= 64
 }
 
 // DefaultKeystoreParams follow the second recommendation of RFC 9106: t=3,

@@ -799,3 +799,61 @@ func TestWipe(t *testing.T) {
 		t.Fatal("new store is not empty")
 	}
 }
+
+// TestAliases: a second envelope of a held message, under another epoch's
+// key, is kept, listed in that epoch's set, returned for that epoch, survives
+// a reopen, and goes with the message when it is deleted.
+func TestAliases(t *testing.T) {
+	t.Parallel()
+	s, path, key := newStore(t, store.Options{})
+	g := crypto.NewGroupID()
+	oldTag, newTag := crypto.KeyTag{1}, crypto.KeyTag{2}
+	r := record(g, oldTag, randomMember(), t0)
+	put(t, s, r)
+	again := randomBytes(crypto.EnvelopeSizes[0])
+	if added, err := s.PutAlias(r.Header.ID, newTag, again); err != nil || !added {
+		t.Fatalf("PutAlias = %v, %v", added, err)
+	}
+	if added, _ := s.PutAlias(r.Header.ID, newTag, again); added {
+		t.Error("the same alias added twice")
+	}
+	if added, _ := s.PutAlias(r.Header.ID, oldTag, again); added {
+		t.Error("an alias under the original tag")
+	}
+	if _, err := s.PutAlias(randomID(), newTag, again); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("alias of a message not held: %v", err)
+	}
+	check := func(s *store.Store) {
+		t.Helper()
+		if !s.HasIn(r.Header.ID, oldTag) || !s.HasIn(r.Header.ID, newTag) || s.HasIn(r.Header.ID, crypto.KeyTag{3}) {
+			t.Error("HasIn")
+		}
+		for _, tag := range []crypto.KeyTag{oldTag, newTag} {
+			if items := s.Items(tag); len(items) != 1 || items[0].ID != r.Header.ID {
+				t.Errorf("Items(%s) = %v", tag, items)
+			}
+		}
+		if env, err := s.EnvelopeIn(r.Header.ID, newTag); err != nil || !bytes.Equal(env, again) {
+			t.Errorf("EnvelopeIn(new) = %v", err)
+		}
+		if env, err := s.EnvelopeIn(r.Header.ID, oldTag); err != nil || !bytes.Equal(env, r.Envelope) {
+			t.Errorf("EnvelopeIn(old) = %v", err)
+		}
+		if s.Count() != 1 {
+			t.Errorf("Count = %d, want 1: an alias is not another message", s.Count())
+		}
+	}
+	check(s)
+	s.Close()
+	s = open(t, path, key, store.Options{NoSync: true})
+	check(s)
+	if err := s.Delete([]alert.ID{r.Header.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if s.HasIn(r.Header.ID, newTag) || len(s.Items(newTag)) != 0 {
+		t.Error("the alias outlived its message")
+	}
+	if _, err := s.EnvelopeIn(r.Header.ID, newTag); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("EnvelopeIn after delete: %v", err)
+	}
+}
