@@ -31,6 +31,7 @@ type person struct {
 	home       string
 	proc       *exec.Cmd
 	api        *api.Client
+	started    bool
 }
 
 var demoPeople = []struct{ name, role string }{
@@ -188,6 +189,12 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.checkIns(ctx); err != nil {
 		return err
 	}
+	if err := d.offline(ctx); err != nil {
+		return err
+	}
+	if err := d.removal(ctx); err != nil {
+		return err
+	}
 
 	beto := d.people[1]
 	d.step("%s's feed (takecare feed)", beto.name)
@@ -233,12 +240,18 @@ func (d *demo) cli(ctx context.Context, args ...string) (string, error) {
 }
 
 func (d *demo) startNode(ctx context.Context, p *person) error {
-	logf, err := os.Create(p.home + ".log")
+	logf, err := os.OpenFile(p.home+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(d.exe, "run", "--home", p.home, "--mdns=false",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
+	args := []string{"run", "--home", p.home, "--mdns=false"}
+	if p.proc == nil && !p.started {
+		// First start: loopback, ports the system picks. A restart listens
+		// where the node did before, as saved in its config.
+		args = append(args, "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
+	}
+	p.started = true
+	cmd := exec.Command(d.exe, args...)
 	cmd.Env = append(os.Environ(), "TAKECARE_PASSPHRASE="+d.pass)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
@@ -262,24 +275,29 @@ func (d *demo) startNode(ctx context.Context, p *person) error {
 func (d *demo) stopAll() {
 	var wg sync.WaitGroup
 	for _, p := range d.people {
-		if p.proc == nil || p.proc.Process == nil {
-			continue
-		}
 		wg.Add(1)
 		go func(p *person) {
 			defer wg.Done()
-			p.proc.Process.Signal(syscall.SIGTERM)
-			deadline := time.Now().Add(5 * time.Second)
-			for api.SocketExists(p.home) && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-			if api.SocketExists(p.home) {
-				p.proc.Process.Kill()
-			}
-			p.proc = nil
+			d.stopNode(p)
 		}(p)
 	}
 	wg.Wait()
+}
+
+// stopNode stops one node as Ctrl-C would, and waits until it is gone.
+func (d *demo) stopNode(p *person) {
+	if p.proc == nil || p.proc.Process == nil {
+		return
+	}
+	p.proc.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for api.SocketExists(p.home) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if api.SocketExists(p.home) {
+		p.proc.Process.Kill()
+	}
+	p.proc = nil
 }
 
 // waitMesh waits until every node knows all members and reaches all others.
