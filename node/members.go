@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -220,7 +221,7 @@ func (n *Node) Verify(member string, confirm bool) (Verification, error) {
 		m, err := resolveMember(g, member)
 		if err != nil {
 			lastErr = err
-			if strings.Contains(err.Error(), ErrAmbiguous.Error()) {
+			if errors.Is(err, ErrAmbiguous) {
 				return Verification{}, err
 			}
 			continue
