@@ -24,12 +24,19 @@ var (
 	ErrNotAdmin = errors.New("alert: only admins change the roster")
 	// ErrSecondRoot: a second group creation for a group that already has one.
 	ErrSecondRoot = errors.New("alert: group already created")
+	// ErrRosterBusy: too many roster ops wait for their parents; this one
+	// is not kept and should be fetched again later.
+	ErrRosterBusy = errors.New("alert: too many roster ops wait for their parents")
 )
 
 // MaxRosterOps bounds the roster graph of one group.
 const MaxRosterOps = 10000
 
 const maxPendingOps = 256
+
+// maxLateOps bounds the roster ops accepted from an admin after their
+// removal is known.
+const maxLateOps = 16
 
 // SignedOp is a roster op as it was signed: the epoch it was sent in and the
 // signed inner message. It verifies on its own, without an envelope.
@@ -89,6 +96,7 @@ type Roster struct {
 	ops     map[ID]*rosterOp
 	pending map[ID]*rosterOp // verified, waiting for parents
 	keys    map[crypto.MemberID]MemberInfo
+	late    map[crypto.MemberID]int // ops accepted from removed authors
 
 	// Computed by recompute.
 	everAdmin map[crypto.MemberID]bool
@@ -107,6 +115,7 @@ func NewRoster(group crypto.GroupID) *Roster {
 		ops:     make(map[ID]*rosterOp),
 		pending: make(map[ID]*rosterOp),
 		keys:    make(map[crypto.MemberID]MemberInfo),
+		late:    make(map[crypto.MemberID]int),
 	}
 	r.recompute()
 	return r
@@ -192,16 +201,25 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 		r.root = m.ID
 	}
 	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
-	if len(r.pending) >= maxPendingOps {
-		// Forget the oldest op still waiting, rather than refuse every new
-		// one: sync offers it again once its parents are here.
-		var oldest ID
-		for id, p := range r.pending {
-			if oldest.IsZero() || p.msg.Created.Before(r.pending[oldest].msg.Created) {
-				oldest = id
-			}
+	waiting := false
+	for _, p := range op.Parents {
+		if _, ok := r.ops[p]; !ok {
+			waiting = true
+			break
 		}
-		delete(r.pending, oldest)
+	}
+	if waiting && len(r.pending) >= maxPendingOps {
+		// The op is not kept; whoever stores it unapplied would never be
+		// offered it again. It comes back by sync once its parents are here.
+		return false, ErrRosterBusy
+	}
+	if mem, ok := r.members[m.Author]; ok && mem.Removed {
+		// A removed admin's ops are accepted (their effect is decided by
+		// the order), but only a few: they cannot fill the roster.
+		if r.late[m.Author] >= maxLateOps {
+			return false, ErrRemoved
+		}
+		r.late[m.Author]++
 	}
 	r.pending[m.ID] = e
 	r.promote()
@@ -316,36 +334,74 @@ func (r *Roster) recompute() {
 	}
 	revoked := map[crypto.MemberID]ID{}
 	for range len(r.ops) + 1 {
-		took := r.applyAll(revoked, relatedTo)
-		if maps.Equal(took, revoked) {
+		next := r.applyAll(revoked, relatedTo)
+		if maps.Equal(next, revoked) {
 			break
 		}
-		revoked = took
+		revoked = next
 	}
+}
+
+// revocation is an op that removes or demotes a member.
+type revocation struct {
+	op             ID
+	author, target crypto.MemberID
 }
 
 // applyAll resets the computed state and applies every op in order,
 // skipping ops by a revoked member that are concurrent with the op that
-// revoked them. It returns, for each member whose removal or demotion took
-// effect, the first op that did it.
+// revoked them. It returns the revocations for the next pass: for each
+// admin, the op that removed or demoted them, if it took effect or if it
+// came from a more senior admin (one who became admin earlier in the
+// order). Seniority settles conflicts between admins whatever times their
+// ops claim: a junior admin who was removed cannot undo it by signing,
+// with old parents and an old date, the removal of whoever removed them.
 func (r *Roster) applyAll(revoked map[crypto.MemberID]ID, relatedTo func(ID) map[ID]bool) map[crypto.MemberID]ID {
 	r.name = ""
 	r.members = make(map[crypto.MemberID]*Member)
 	r.invites = make(map[crypto.InviteID]*InviteState)
 	r.everAdmin = make(map[crypto.MemberID]bool)
-	took := map[crypto.MemberID]ID{}
-	for _, id := range r.order {
+	seniority := make(map[crypto.MemberID]int) // order position at which each first became admin
+	next := make(map[crypto.MemberID]ID)
+	var revs []revocation
+	for i, id := range r.order {
 		e := r.ops[id]
-		if by, ok := revoked[e.msg.Author]; ok && !relatedTo(by)[id] {
+		author := e.msg.Author
+		switch c := e.op.Change.(type) {
+		case *RemoveMember:
+			revs = append(revs, revocation{op: id, author: author, target: c.Member})
+		case *SetRole:
+			if c.Role != RoleAdmin {
+				revs = append(revs, revocation{op: id, author: author, target: c.Member})
+			}
+		}
+		if by, ok := revoked[author]; ok && !relatedTo(by)[id] {
 			continue
 		}
-		if target, ok := r.apply(e); ok && !target.IsZero() {
-			if _, first := took[target]; !first {
-				took[target] = id
+		target, ok := r.apply(e)
+		if !ok {
+			continue
+		}
+		if _, first := next[target]; !target.IsZero() && !first {
+			next[target] = id
+		}
+		for mid := range r.everAdmin {
+			if _, known := seniority[mid]; !known {
+				seniority[mid] = i
 			}
 		}
 	}
-	return took
+	for _, v := range revs {
+		if _, done := next[v.target]; done {
+			continue
+		}
+		ra, okA := seniority[v.author]
+		rt, okT := seniority[v.target]
+		if okA && okT && ra < rt {
+			next[v.target] = v.op
+		}
+	}
+	return next
 }
 
 func (r *Roster) current(id crypto.MemberID) *Member {

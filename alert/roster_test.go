@@ -470,8 +470,9 @@ func TestRosterSavedWithPendingOps(t *testing.T) {
 }
 
 // TestRosterPendingLimit: ops waiting for parents that never come are
-// bounded (the oldest are forgotten), and an op whose parents are present
-// still applies when the waiting room is full.
+// bounded: beyond the limit they are refused (not kept, so that sync
+// fetches them again later), and an op whose parents are present still
+// applies.
 func TestRosterPendingLimit(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -479,14 +480,14 @@ func TestRosterPendingLimit(t *testing.T) {
 	c := f.create(ana)
 	r := alert.NewRoster(f.group)
 	add(t, r, c)
-	for n := range 1000 {
+	var err error
+	n := 0
+	for ; n < 1000 && err == nil; n++ {
 		missing := alert.ID{0xde, 0xad, byte(n), byte(n >> 8)}
-		if _, err := r.Add(f.sign(ana, at(n+1), []alert.ID{missing}, &alert.RevokeInvite{ID: crypto.InviteID{byte(n)}}).op); err != nil {
-			t.Fatalf("op %d waiting for its parent: %v", n, err)
-		}
+		_, err = r.Add(f.sign(ana, at(n+1), []alert.ID{missing}, &alert.RevokeInvite{ID: crypto.InviteID{byte(n)}}).op)
 	}
-	if got := len(r.Ops()); got > 1+300 {
-		t.Fatalf("%d ops held after 1000 that wait for parents", got)
+	if !errors.Is(err, alert.ErrRosterBusy) || n > 300 {
+		t.Fatalf("after %d ops waiting for parents: %v; want ErrRosterBusy before 300", n, err)
 	}
 	inv := f.sign(ana, at(2000), []alert.ID{c.id}, &alert.NewInvite{ID: crypto.InviteID{9, 9}, Key: make([]byte, 32), Uses: 1, Expires: at(3000)})
 	add(t, r, inv)
@@ -688,22 +689,21 @@ func TestRosterConvergence(t *testing.T) {
 				f.sign(ana, at(11), []alert.ID{h}, &alert.RemoveMember{Member: beto.ID()}),
 			}
 		})
-		scenarios = append(scenarios, scenario{"each removes the other, beto first", f.group, ops, map[*crypto.Identity]alert.Role{beto: alert.RoleAdmin}})
+		// Beto's op comes first, but Ana has been an admin longer: between
+		// admins removing each other, seniority wins, not claimed time.
+		scenarios = append(scenarios, scenario{"each removes the other, beto first", f.group, ops, map[*crypto.Identity]alert.Role{ana: alert.RoleAdmin}})
 	}
 	{
-		// Same creation time: the op with the smaller id goes first.
+		// Same creation time, whichever id sorts first: the senior admin
+		// wins.
 		f := newFixture(t)
-		var rmBeto, rmAna signed
 		ops := build(f, false, func(h alert.ID) []signed {
-			rmBeto = f.sign(ana, at(10), []alert.ID{h}, &alert.RemoveMember{Member: beto.ID()})
-			rmAna = f.sign(beto, at(10), []alert.ID{h}, &alert.RemoveMember{Member: ana.ID()})
-			return []signed{rmBeto, rmAna}
+			return []signed{
+				f.sign(ana, at(10), []alert.ID{h}, &alert.RemoveMember{Member: beto.ID()}),
+				f.sign(beto, at(10), []alert.ID{h}, &alert.RemoveMember{Member: ana.ID()}),
+			}
 		})
-		want := map[*crypto.Identity]alert.Role{ana: alert.RoleAdmin}
-		if bytes.Compare(rmAna.id[:], rmBeto.id[:]) < 0 {
-			want = map[*crypto.Identity]alert.Role{beto: alert.RoleAdmin}
-		}
-		scenarios = append(scenarios, scenario{"each removes the other, same time", f.group, ops, want})
+		scenarios = append(scenarios, scenario{"each removes the other, same time", f.group, ops, map[*crypto.Identity]alert.Role{ana: alert.RoleAdmin}})
 	}
 	{
 		f := newFixture(t)
@@ -855,5 +855,40 @@ func TestRosterConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if n := len(r.Members()); n != 21 {
 		t.Fatalf("%d members after concurrent adds, want 21", n)
+	}
+}
+
+// TestRemovedAdminCannotUndoItsRemoval: an admin removed by a more senior
+// admin signs, after the fact, ops that claim to come before the removal
+// (old parents, an earlier time): the removal of the senior admin and the
+// addition of an accomplice. Neither takes effect, in any order of arrival.
+func TestRemovedAdminCannotUndoItsRemoval(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ana, beto, carla, accomplice := newIdentity(t, "ana"), newIdentity(t, "beto"), newIdentity(t, "carla"), newIdentity(t, "accomplice")
+	c := f.create(ana)
+	addBeto := f.sign(ana, at(1), []alert.ID{c.id}, &alert.AddMember{Member: info(beto)})
+	promote := f.sign(ana, at(2), []alert.ID{addBeto.id}, &alert.SetRole{Member: beto.ID(), Role: alert.RoleAdmin})
+	rmBeto := f.sign(ana, at(20), []alert.ID{promote.id}, &alert.RemoveMember{Member: beto.ID()})
+	addCarla := f.sign(ana, at(21), []alert.ID{rmBeto.id}, &alert.AddMember{Member: info(carla)})
+	// Beto, removed, backdates two ops onto the state before his removal.
+	rmAna := f.sign(beto, at(15), []alert.ID{promote.id}, &alert.RemoveMember{Member: ana.ID()})
+	addAcc := f.sign(beto, at(16), []alert.ID{rmAna.id}, &alert.AddMember{Member: info(accomplice)})
+	all := []signed{c, addBeto, promote, rmBeto, addCarla, rmAna, addAcc}
+	for _, perm := range [][]int{{0, 1, 2, 3, 4, 5, 6}, {0, 1, 2, 5, 6, 3, 4}, {0, 1, 2, 6, 5, 4, 3}} {
+		r := alert.NewRoster(f.group)
+		for _, i := range perm {
+			if _, err := r.Add(all[i].op); err != nil {
+				t.Fatalf("order %v, op %d: %v", perm, i, err)
+			}
+		}
+		got := map[string]alert.Role{}
+		for _, m := range r.Members() {
+			got[m.Name] = m.Role
+		}
+		want := map[string]alert.Role{"ana": alert.RoleAdmin, "carla": alert.RoleMember}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("order %v: members %v, want %v", perm, got, want)
+		}
 	}
 }

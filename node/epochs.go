@@ -219,6 +219,8 @@ type topicSub struct {
 // epochs retired less than Config.TopicGrace ago (members who have not yet
 // heard of the new epoch still publish there), and leaves the others.
 func (n *Node) updateTopics(g *group) error {
+	g.topicMu.Lock()
+	defer g.topicMu.Unlock()
 	now := n.now()
 	g.mu.Lock()
 	want := make(map[crypto.KeyTag]*crypto.EpochKeys)
@@ -276,9 +278,7 @@ func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
 		n.ps.UnregisterTopicValidator(name)
 		return nil, fmt.Errorf("node: subscribing to group topic: %w", err)
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		// The validator already stored and handled each message; the
 		// subscription only keeps us in the mesh.
 		for {
@@ -286,7 +286,7 @@ func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
 				return
 			}
 		}
-	}()
+	})
 	return &topicSub{topic: t, sub: sub, name: name}, nil
 }
 
@@ -435,9 +435,7 @@ func (n *Node) scheduleRepair(g *group) {
 	g.repairing = true
 	g.mu.Unlock()
 	delay := repairDelay/4 + time.Duration(n.adminRank(g))*repairDelay + time.Duration(rand.Int64N(int64(repairDelay/2)))
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		defer func() {
 			g.mu.Lock()
 			g.repairing = false
@@ -454,7 +452,7 @@ func (n *Node) scheduleRepair(g *group) {
 		if _, _, err := n.rekey(n.ctx, g); err != nil {
 			n.log.Warn("repairing the group key", "group", g.id.String()[:8], "err", err)
 		}
-	}()
+	})
 }
 
 // adminRank is this member's position among the group's admins, by member

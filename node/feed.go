@@ -93,21 +93,26 @@ func (n *Node) Feed(q FeedQuery) ([]Entry, error) {
 // loadMessage opens a stored envelope. Its signature was checked when it
 // arrived; the store is sealed, so it is not checked again.
 func (n *Node) loadMessage(h store.Header) (*alert.Message, error) {
-	env, err := n.store.Envelope(h.ID)
-	if err != nil {
-		return nil, err
+	// The first envelope held, or a copy in a later epoch if the first
+	// one's key was erased.
+	for _, tag := range n.store.Tags(h.ID) {
+		n.mu.RLock()
+		ref, ok := n.tags[tag]
+		n.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		env, err := n.store.EnvelopeIn(h.ID, tag)
+		if err != nil {
+			return nil, err
+		}
+		inner, err := ref.keys.Open(env)
+		if err != nil {
+			return nil, err
+		}
+		return alert.Decode(ref.g.id, ref.keys.Epoch(), inner.Author, inner.Body)
 	}
-	n.mu.RLock()
-	ref, ok := n.tags[h.Tag]
-	n.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("no key for epoch %s", h.Tag)
-	}
-	inner, err := ref.keys.Open(env)
-	if err != nil {
-		return nil, err
-	}
-	return alert.Decode(ref.g.id, ref.keys.Epoch(), inner.Author, inner.Body)
+	return nil, fmt.Errorf("no key for message %s", h.ID.Short())
 }
 
 // entry turns a message into a feed entry; messages that are not shown in

@@ -38,6 +38,8 @@ type group struct {
 	current   *epoch                   // the epoch messages are sent in
 	topics    map[crypto.KeyTag]*topicSub
 	repairing bool // a repair rekey is scheduled
+
+	topicMu sync.Mutex // serialises joining and leaving topics
 }
 
 // epochRef finds the group and keys for a key tag.

@@ -86,7 +86,9 @@ func (n *Node) open(env []byte) (*opened, error) {
 		return nil, ignore("older than the retention window")
 	}
 	switch err := g.roster.Authorize(msg); {
-	case errors.Is(err, alert.ErrUnknownAuthor):
+	case errors.Is(err, alert.ErrUnknownAuthor), errors.Is(err, alert.ErrRemoved):
+		// A removed member's message is dropped, but the peer that passed
+		// it on may have done so before it heard of the removal.
 		return nil, ignore("%v", err)
 	case err != nil:
 		return nil, reject("%v", err)
@@ -132,6 +134,9 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 	if err != nil {
 		return nil, err
 	}
+	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
+		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
+	}
 	if n.store.Has(o.msg.ID) {
 		// Held already. If this copy is sealed in another epoch (its author
 		// sent it again after a new epoch started), keep it too, for the
@@ -143,11 +148,11 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 		}
 		return nil, ignore("duplicate")
 	}
-	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
-		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
-	}
 	if _, ok := o.msg.Content.(*alert.RosterOp); ok {
 		if _, err := o.g.roster.Add(alert.SignedOp{Epoch: o.keys.Epoch(), Inner: o.inner}); err != nil {
+			if errors.Is(err, alert.ErrRosterBusy) || errors.Is(err, alert.ErrRemoved) {
+				return nil, ignore("roster op: %v", err)
+			}
 			return nil, reject("roster op: %v", err)
 		}
 		if err := n.saveGroup(o.g); err != nil {
@@ -345,9 +350,7 @@ func (n *Node) cutOffRemoved() {
 	if len(removed) == 0 {
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		select {
 		case <-n.ctx.Done():
 			return
@@ -358,7 +361,7 @@ func (n *Node) cutOffRemoved() {
 				n.host.Network().ClosePeer(p)
 			}
 		}
-	}()
+	})
 }
 
 // rosterChanged updates who we mesh with and dial after a roster change.

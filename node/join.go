@@ -37,9 +37,8 @@ const (
 
 // Errors a joiner sees.
 var (
-	ErrAlreadyMember = errors.New("you are already a member of this group")
-	ErrJoinRefused   = errors.New("the invite was refused")
-	ErrUnreachable   = errors.New("could not reach a node that can redeem the invite (it may be offline)")
+	ErrJoinRefused = errors.New("the invite was refused")
+	ErrUnreachable = errors.New("could not reach a node that can redeem the invite (it may be offline)")
 )
 
 // Invite describes a new invite.
@@ -104,9 +103,9 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	if err != nil {
 		return GroupInfo{}, err
 	}
-	if _, err := n.group(inv.Group); err == nil {
-		return GroupInfo{}, ErrAlreadyMember
-	}
+	// Joining a group this node is already in is allowed: a member who was
+	// removed and invited again, or a node off for so long that no member
+	// holds its epochs any more, joins again and keeps its history.
 	member, err := alert.EncodeMember(n.memberInfo())
 	if err != nil {
 		return GroupInfo{}, err
@@ -178,6 +177,9 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 	g := newGroup(inv.Group, roster, n.now())
 	g.epochs[e.keys.Tag()] = e
 	g.current = e
+	if old, err := n.group(inv.Group); err == nil {
+		n.mergeOld(g, old)
+	}
 	for _, pa := range resp.Peers {
 		p, err := peer.IDFromBytes(pa.Peer)
 		if err != nil || p == n.host.ID() {
@@ -199,6 +201,35 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 	}
 	n.log.Info("joined a group", "group", g.id.String()[:8])
 	return n.groupInfo(g), nil
+}
+
+// mergeOld carries the epoch keys of a group this node held before into the
+// group it joined again, so that its history still opens, and leaves the
+// old group's topics.
+func (n *Node) mergeOld(g, old *group) {
+	now := n.now()
+	old.mu.Lock()
+	for tag, e := range old.epochs {
+		if _, ok := g.epochs[tag]; !ok {
+			if e.retired.IsZero() {
+				e.retired = now
+			}
+			g.epochs[tag] = e
+		}
+	}
+	g.joined = old.joined
+	old.mu.Unlock()
+	old.topicMu.Lock()
+	defer old.topicMu.Unlock()
+	old.mu.Lock()
+	topics := old.topics
+	old.topics = make(map[crypto.KeyTag]*topicSub)
+	old.mu.Unlock()
+	for _, ts := range topics {
+		ts.sub.Cancel()
+		ts.topic.Close()
+		n.ps.UnregisterTopicValidator(ts.name)
+	}
 }
 
 // joinedEpoch checks the Rekey an admin started for a joiner and opens the

@@ -46,6 +46,8 @@ func TestRemovedMemberCannotReadOrWrite(t *testing.T) {
 	net := nodetest.New(t, 3, nodetest.Options{Latency: 2 * time.Millisecond})
 	gid := net.Group("istmo")
 	ana, beto, carmen := net.Nodes[0], net.Nodes[1], net.Nodes[2]
+	history := sendOne(t, beto, gid, "before the removal")
+	net.WaitFor(10*time.Second, "Carmen has it", func() bool { return carmen.Store.Has(history) })
 	before := ana.KeysForTest(gid)
 	r, err := ana.Remove(context.Background(), gid, "member-02")
 	if err != nil {
@@ -83,10 +85,10 @@ func TestRemovedMemberCannotReadOrWrite(t *testing.T) {
 	}
 	// And what she forges with the old key, from any peer, is rejected.
 	att := newAttacker(t, net, before.Topic(), ana)
-	rejected := ana.Status().Received.Rejected
+	dropped := ana.Status().Received.Ignored
 	forged := seal(t, before, carmen.Identity.SignBody(gid, before.Epoch(), body(t, time.Now(), "forged by the removed member")))
 	att.publish(t, forged)
-	net.WaitFor(5*time.Second, "Ana rejects the removed member's message", func() bool { return ana.Status().Received.Rejected > rejected })
+	net.WaitFor(5*time.Second, "Ana drops the removed member's message", func() bool { return ana.Status().Received.Ignored > dropped })
 	if ana.Store.Has(alert.ContentID(gid, carmen.Identity.ID(), body(t, time.Now(), "forged by the removed member"))) {
 		t.Error("stored a message from the removed member")
 	}
@@ -94,6 +96,29 @@ func TestRemovedMemberCannotReadOrWrite(t *testing.T) {
 		if g.Role != "removed" {
 			t.Errorf("the removed member's node shows role %q", g.Role)
 		}
+	}
+	// Sync between the others goes on working.
+	if _, err := ana.SyncWith(context.Background(), beto.Host().ID()); err != nil {
+		t.Errorf("sync after the removal: %v", err)
+	}
+
+	// Invited again, she reads the group again, and keeps her history.
+	inv, err := ana.CreateInvite(context.Background(), gid, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carmen.Join(context.Background(), inv.Code); err != nil {
+		t.Fatalf("joining again: %v", err)
+	}
+	back := sendOne(t, beto, gid, "welcome back")
+	net.WaitFor(10*time.Second, "Carmen reads the group again", func() bool { return carmen.Store.Has(back) })
+	feed, _ := carmen.Feed(node.FeedQuery{Group: gid})
+	kept := false
+	for _, e := range feed {
+		kept = kept || e.ID == history.String()
+	}
+	if !kept {
+		t.Error("Carmen's history did not survive joining again")
 	}
 }
 

@@ -350,16 +350,12 @@ func (n *Node) Run(ctx context.Context) error {
 			defer svc.Close()
 		}
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		n.dialer.run(n.ctx)
-	}()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	})
+	n.spawn(func() {
 		n.runWatchdog(n.ctx)
-	}()
+	})
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
 	resync := time.NewTicker(n.cfg.SyncInterval)
@@ -421,6 +417,21 @@ func (n *Node) enter() bool {
 }
 
 func (n *Node) leave() { n.inflight.Done() }
+
+// spawn runs f in a goroutine that Close waits for, unless the node is
+// closing.
+func (n *Node) spawn(f func()) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
 
 // Host returns the libp2p host.
 func (n *Node) Host() host.Host { return n.host }

@@ -128,9 +128,7 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 	}
 	s.kickOnce[p] = true
 	s.mu.Unlock()
-	s.n.wg.Add(1)
-	go func() {
-		defer s.n.wg.Done()
+	s.n.spawn(func() {
 		select {
 		case <-time.After(delay):
 		case <-s.n.ctx.Done():
@@ -157,7 +155,7 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 				s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
 			}
 		}
-	}()
+	})
 }
 
 func (s *syncer) backoff(p peer.ID) time.Duration {
@@ -407,7 +405,11 @@ func (ss *syncSession) handshake() error {
 	ss.scopes = make(map[crypto.KeyTag]*syncScope)
 	if ss.initiator {
 		offer := &wire.SyncScopes{}
-		for _, ref := range ss.n.sharedEpochs(ss.peer) {
+		shared := ss.n.sharedEpochs(ss.peer)
+		if len(shared) > maxSyncScopes {
+			shared = shared[:maxSyncScopes] // the newest of each group first
+		}
+		for _, ref := range shared {
 			tag := ref.keys.Tag()
 			offer.Scopes = append(offer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: proof(ref.keys, myRole)})
 		}
@@ -419,7 +421,7 @@ func (ss *syncSession) handshake() error {
 			return err
 		}
 		offered := make(map[crypto.KeyTag]epochRef)
-		for _, ref := range ss.n.sharedEpochs(ss.peer) {
+		for _, ref := range shared {
 			offered[ref.keys.Tag()] = ref
 		}
 		for _, sp := range answer.Scopes {
@@ -469,9 +471,11 @@ func tagOf(b []byte) (crypto.KeyTag, bool) {
 }
 
 // sharedEpochs returns the epochs of every group in which p is a member
-// node, that this node holds the key of.
+// node, that this node holds the key of: the newest of each group first,
+// then the next newest of each, and so on, so that a cap on their number
+// drops old epochs rather than whole groups.
 func (n *Node) sharedEpochs(p peer.ID) []epochRef {
-	var out []epochRef
+	var perGroup [][]epochRef
 	for _, g := range n.groupList() {
 		member := false
 		for _, m := range g.roster.Members() {
@@ -490,11 +494,25 @@ func (n *Node) sharedEpochs(p peer.ID) []epochRef {
 		}
 		g.mu.Unlock()
 		slices.SortFunc(es, func(a, b *epoch) int { return cmp.Compare(b.number(), a.number()) })
+		var refs []epochRef
 		for _, e := range es {
-			out = append(out, epochRef{g: g, keys: e.keys})
+			refs = append(refs, epochRef{g: g, keys: e.keys})
+		}
+		perGroup = append(perGroup, refs)
+	}
+	var out []epochRef
+	for depth := 0; ; depth++ {
+		added := false
+		for _, refs := range perGroup {
+			if depth < len(refs) {
+				out = append(out, refs[depth])
+				added = true
+			}
+		}
+		if !added {
+			return out
 		}
 	}
-	return out
 }
 
 func (ss *syncSession) addScope(ref epochRef) {
@@ -506,8 +524,16 @@ func (ss *syncSession) addScope(ref epochRef) {
 		if it.Created < cut {
 			continue
 		}
-		if h, ok := ss.n.store.Header(it.ID); ok && !h.Expires.IsZero() && !h.Expires.After(now) {
+		h, ok := ss.n.store.Header(it.ID)
+		if ok && !h.Expires.IsZero() && !h.Expires.After(now) {
 			continue
+		}
+		// What a removed member wrote stays where it is, but is not passed
+		// on: nodes that learned of the removal would not take it.
+		if ok {
+			if m, known := ref.g.roster.Member(h.Author); known && m.Removed {
+				continue
+			}
 		}
 		items = append(items, reconcile.Item{Created: it.Created, ID: reconcile.ID(it.ID)})
 	}

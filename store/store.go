@@ -153,13 +153,14 @@ type Store struct {
 	seal *crypto.AtRest
 	opts Options
 
-	mu       sync.RWMutex
-	headers  map[alert.ID]Header
-	tags     map[crypto.KeyTag]*tagSet
-	authors  map[authorKey]int
-	aliases  map[alert.ID][]crypto.KeyTag
-	inflight map[alert.ID]bool
-	closed   bool
+	mu         sync.RWMutex
+	headers    map[alert.ID]Header
+	tags       map[crypto.KeyTag]*tagSet
+	authors    map[authorKey]int
+	aliases    map[alert.ID][]crypto.KeyTag
+	aliasCount int
+	inflight   map[alert.ID]bool
+	closed     bool
 }
 
 // Open opens or creates the store at path, sealed with key.
@@ -273,6 +274,7 @@ func (s *Store) indexAlias(h Header, tag crypto.KeyTag) {
 		return
 	}
 	s.aliases[h.ID] = append(s.aliases[h.ID], tag)
+	s.aliasCount++
 	ts := s.tags[tag]
 	if ts == nil {
 		ts = &tagSet{sorted: true}
@@ -291,12 +293,17 @@ func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, erro
 	s.mu.RLock()
 	h, ok := s.headers[id]
 	dup := ok && (h.Tag == tag || slices.Contains(s.aliases[id], tag))
+	full := len(s.headers)+s.aliasCount >= s.opts.MaxMessages
 	s.mu.RUnlock()
 	if !ok {
 		return false, ErrNotFound
 	}
 	if dup {
 		return false, nil
+	}
+	if full {
+		// Aliases count against the bound like messages.
+		return false, fmt.Errorf("%w: %d envelopes held", ErrFull, s.opts.MaxMessages)
 	}
 	k := s.aliasKey(id, tag)
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -388,6 +395,7 @@ func (s *Store) unindex(h Header) {
 			}
 		}
 	}
+	s.aliasCount -= len(s.aliases[h.ID])
 	delete(s.aliases, h.ID)
 	ak := authorKey{h.Group, h.Author}
 	if s.authors[ak]--; s.authors[ak] <= 0 {
@@ -488,6 +496,18 @@ func (s *Store) PutBatch(rs []Record) ([]bool, error) {
 	}
 	s.mu.Unlock()
 	return added, nil
+}
+
+// Tags returns every key tag under which a message's envelope is held, the
+// original first.
+func (s *Store) Tags(id alert.ID) []crypto.KeyTag {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, ok := s.headers[id]
+	if !ok {
+		return nil
+	}
+	return append([]crypto.KeyTag{h.Tag}, s.aliases[id]...)
 }
 
 // Has reports whether a message is held.

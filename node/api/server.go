@@ -167,7 +167,7 @@ func statusFor(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, alert.ErrInvalid), errors.Is(err, alert.ErrUnknownKind), errors.Is(err, alert.ErrUnknownSeverity),
 		errors.Is(err, alert.ErrNoGroup), errors.Is(err, node.ErrAmbiguous), errors.Is(err, crypto.ErrBadInvite),
-		errors.Is(err, node.ErrAlreadyMember), errors.Is(err, node.ErrJoinRefused), errors.Is(err, node.ErrGroupNameTaken):
+		errors.Is(err, node.ErrJoinRefused), errors.Is(err, node.ErrGroupNameTaken):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
