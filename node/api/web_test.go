@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +34,15 @@ func webServer(t testing.TB, n *node.Node) (base, token string) {
 	b := make([]byte, 24)
 	rand.Read(b)
 	token = hex.EncodeToString(b)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, _ := serveAt(t, n, "127.0.0.1:0", token)
+	return "http://" + addr, token
+}
+
+// serveAt serves n's API and web UI on addr until the test ends or stop is
+// called, and returns the address it listens on.
+func serveAt(t testing.TB, n *node.Node, addr, token string) (string, func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +50,17 @@ func webServer(t testing.TB, n *node.Node) (base, token string) {
 	srv := api.NewServer(n, nil, token, nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + l.Addr().String(), token
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return l.Addr().String(), stop
 }
 
 // call sends a request and returns the response with its body read.

@@ -114,7 +114,12 @@
     return o;
   }
 
+  // fillSelect sets the options of a select, leaving it alone (open, or
+  // being chosen from) when they have not changed.
   function fillSelect(sel, items, keep) {
+    var sig = JSON.stringify(items);
+    if (sel.tcSig === sig) { return; }
+    sel.tcSig = sig;
     var old = sel.value;
     clear(sel);
     items.forEach(function (it) { sel.appendChild(option(it[0], it[1])); });
@@ -125,14 +130,37 @@
     }
   }
 
-  function formStatus(form, text, isError) {
-    var p = form.querySelector('.status');
-    p.textContent = text || '';
-    p.className = 'status' + (isError ? ' error' : (text ? ' ok' : ''));
+  // say shows the message key (with vars) in e, and shows it again in the
+  // other language when the language changes; sayText shows a text as is.
+  var said = [];
+  function say(e, key, vars, cls) {
+    e.tcMsg = key ? { key: key, vars: vars } : null;
+    e.textContent = key ? t(key, vars) : '';
+    if (cls !== undefined) { e.className = cls; }
+    if (said.indexOf(e) < 0) { said.push(e); }
   }
 
-  function notice(text) {
-    $('notice-text').textContent = text;
+  function sayText(e, text, cls) {
+    e.tcMsg = null;
+    e.textContent = text;
+    if (cls !== undefined) { e.className = cls; }
+  }
+
+  function resay() {
+    said.forEach(function (e) { if (e.tcMsg) { e.textContent = t(e.tcMsg.key, e.tcMsg.vars); } });
+  }
+
+  function formStatus(form, key, vars, isError) {
+    say(form.querySelector('.status'), key, vars, 'status' + (isError ? ' error' : (key && key !== 'common.sending' ? ' ok' : '')));
+  }
+
+  function notice(key, vars) {
+    say($('notice-text'), key, vars);
+    $('notice').hidden = !key;
+  }
+
+  function noticeText(text) {
+    sayText($('notice-text'), text);
     $('notice').hidden = !text;
   }
 
@@ -157,7 +185,7 @@
     if (body !== undefined) { opts.body = JSON.stringify(body); }
     return fetch(path, opts).then(function (res) {
       if (res.status === 401) {
-        signOut(t('login.refused'));
+        signOut('login.refused');
         throw new ApiError(401, t('login.refused'));
       }
       if (!res.ok) {
@@ -190,13 +218,18 @@
     try { token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { token = ''; }
   }
 
+  function stopAll() {
+    if (feedAbort) { feedAbort.abort(); }
+    feedAbort = null;
+    timers.forEach(clearInterval);
+    timers = [];
+  }
+
   function signOut(why) {
     token = '';
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing to remove */ }
-    if (feedAbort) { feedAbort.abort(); feedAbort = null; }
-    timers.forEach(clearInterval);
-    timers = [];
-    $('login-error').textContent = why || '';
+    stopAll();
+    say($('login-error'), why || '');
     $('login-error').hidden = !why;
     setConn('');
     show('login');
@@ -207,7 +240,7 @@
     var v = $('login-token').value.trim();
     var m = /token=([0-9a-fA-F]+)/.exec(v) || /^([0-9a-fA-F]{32,})$/.exec(v);
     if (!m) {
-      $('login-error').textContent = t('login.bad');
+      say($('login-error'), 'login.bad');
       $('login-error').hidden = false;
       return;
     }
@@ -262,6 +295,7 @@
     renderAllCards();
     renderCheckIns();
     previewCheckIn();
+    resay();
     if (view === 'group') { loadGroup(); }
     if (status) { renderStatus(); }
     setConn(connState, connRetry);
@@ -321,7 +355,7 @@
       groups = st.groups || [];
       renderGroups();
       renderStatus();
-    }, function (e) { if (e.status !== 401) { notice(errText(e)); } });
+    }, function (e) { if (e.status !== 401) { noticeText(errText(e)); } });
   }
 
   function groupName(g) { return g.name; }
@@ -341,14 +375,22 @@
     var esc = [['', t('checkin.escalate_none')]].concat(items);
     fillSelect($('checkin-escalate'), esc, true);
 
-    // Panic buttons, one per group.
+    // Panic buttons, one per group, made again only when the groups
+    // change, so that a refresh never cuts a press short.
     var pb = $('panic-buttons');
-    clear(pb);
-    active.forEach(function (g) { pb.appendChild(panicButton(g)); });
+    var psig = lang + JSON.stringify(items);
+    if (pb.tcSig !== psig) {
+      pb.tcSig = psig;
+      clear(pb);
+      active.forEach(function (g) { pb.appendChild(panicButton(g)); });
+    }
     $('panic-box').hidden = active.length === 0;
 
-    // Group cards.
+    // Group cards, likewise made again only when something changed.
     var list = $('group-list');
+    var gsig = lang + JSON.stringify(groups);
+    if (list.tcSig === gsig) { filterFeed(); return; }
+    list.tcSig = gsig;
     clear(list);
     groups.forEach(function (g) {
       var card = el('article', 'card group');
@@ -387,7 +429,7 @@
       if (ev) { ev.preventDefault(); }
       sentThisPress = false;
       b.classList.add('holding');
-      $('panic-status').textContent = t('panic.holding');
+      say($('panic-status'), 'panic.holding', null, 'status');
       timer = setTimeout(function () {
         timer = null;
         sentThisPress = true;
@@ -400,7 +442,7 @@
       clearTimeout(timer);
       timer = null;
       b.classList.remove('holding');
-      if (!sentThisPress) { $('panic-status').textContent = t('panic.too_short'); }
+      if (!sentThisPress) { say($('panic-status'), 'panic.too_short', null, 'status error'); }
     }
     b.addEventListener('pointerdown', begin);
     b.addEventListener('pointerup', end);
@@ -416,18 +458,15 @@
   function sendPanic(g, b) {
     b.disabled = true;
     var st = $('panic-status');
-    st.className = 'status';
-    st.textContent = t('panic.sending', { group: g.name });
+    say(st, 'panic.sending', { group: g.name }, 'status');
     api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: $('panic-text').value.trim() }).then(function () {
-      st.className = 'status ok';
-      st.textContent = t('panic.sent', { group: g.name, time: clock(new Date()) });
+      say(st, 'panic.sent', { group: g.name, time: clock(new Date()) }, 'status ok');
       $('panic-text').value = '';
       lastPanic = g;
       $('panic-undo').hidden = false;
       if (navigator.vibrate) { navigator.vibrate(200); }
     }, function (e) {
-      st.className = 'status error';
-      st.textContent = t('panic.failed', { error: errText(e) });
+      say(st, 'panic.failed', { error: errText(e) }, 'status error');
     }).then(function () { b.disabled = false; });
   }
 
@@ -439,11 +478,9 @@
     api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/alerts', {
       kind: 'allclear', severity: 'info', text: t('panic.mistake_text')
     }).then(function () {
-      $('panic-status').className = 'status ok';
-      $('panic-status').textContent = t('panic.undone', { group: g.name });
+      say($('panic-status'), 'panic.undone', { group: g.name }, 'status ok');
     }, function (e) {
-      $('panic-status').className = 'status error';
-      $('panic-status').textContent = errText(e);
+      sayText($('panic-status'), errText(e), 'status error');
       lastPanic = g;
       $('panic-undo').hidden = false;
     });
@@ -462,7 +499,7 @@
     var streaming = window.ReadableStream && window.TextDecoder && 'body' in Response.prototype;
     fetch('/v1/feed' + (streaming ? '?follow=1' : ''), { headers: headers(false), cache: 'no-store', credentials: 'omit', signal: ctl ? ctl.signal : undefined })
       .then(function (res) {
-        if (res.status === 401) { signOut(t('login.refused')); return 'stop'; }
+        if (res.status === 401) { signOut('login.refused'); return 'stop'; }
         if (!res.ok) { throw new Error('status ' + res.status); }
         setConn('live');
         feedSince = Date.now();
@@ -644,7 +681,7 @@
       if (r && r.entry && r.entry.id) { upsert(r.entry); }
     }, function (err) {
       for (var i = 0; i < bs.length; i++) { bs[i].disabled = false; }
-      notice(t('ack.failed', { error: errText(err) }));
+      notice('ack.failed', { error: errText(err) });
     });
   }
 
@@ -654,23 +691,23 @@
     ev.preventDefault();
     var f = ev.target;
     var sev = f.querySelector('input[name=severity]:checked');
-    if (!f.group.value) { formStatus(f, t('err.no_group'), true); return; }
-    if (!sev) { formStatus(f, t('alert.need_severity'), true); return; }
+    if (!f.group.value) { formStatus(f, 'err.no_group', null, true); return; }
+    if (!sev) { formStatus(f, 'alert.need_severity', null, true); return; }
     var body = {
       kind: f.kind.value, severity: sev.value, region: f.region.value.trim(), place: f.place.value.trim(),
       text: f.text.value.trim(), ttl: f.ttl.value
     };
     var b = f.querySelector('button[type=submit]');
     b.disabled = true;
-    formStatus(f, t('common.sending'));
+    formStatus(f, 'common.sending');
     var gname = f.group.options[f.group.selectedIndex].text;
     api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/alerts', body).then(function () {
-      formStatus(f, t('alert.sent', { group: gname, time: clock(new Date()) }));
+      formStatus(f, 'alert.sent', { group: gname, time: clock(new Date()) });
       f.place.value = '';
       f.text.value = '';
       sev.checked = false;
     }, function (e) {
-      formStatus(f, t('alert.failed', { error: errText(e) }), true);
+      formStatus(f, 'alert.failed', { error: errText(e) }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -681,13 +718,18 @@
     api('GET', '/v1/checkins').then(function (cs) {
       checkins = cs || [];
       renderCheckIns();
-    }, function (e) { if (e.status !== 401) { notice(errText(e)); } });
+    }, function (e) { if (e.status !== 401) { noticeText(errText(e)); } });
   }
 
+  // renderCheckIns lists the open check-ins. The cards are made again only
+  // when the check-ins change; otherwise only the time left is updated,
+  // so that a refresh never swallows a tap.
   function renderCheckIns() {
     var list = $('checkin-list');
+    var sig = lang + JSON.stringify(checkins);
+    if (list.tcSig === sig) { tickCheckIns(); return; }
+    list.tcSig = sig;
     clear(list);
-    var now = Date.now();
     checkins.forEach(function (c) {
       var card = el('article', 'card checkin state-' + c.state);
       var head = el('div', 'head');
@@ -695,15 +737,9 @@
       head.appendChild(el('span', 'grp', c.group));
       card.appendChild(head);
       card.appendChild(el('p', 'where', route(c.from, c.to)));
-      var due = Date.parse(c.due), deadline = Date.parse(c.deadline);
-      var left;
-      if (c.state === 'overdue' || c.state === 'escalated' || now >= deadline) {
-        left = el('p', 'warn', t('checkin.overdue', { time: when(c.deadline) }));
-      } else if (now >= due) {
-        left = el('p', 'warn', t('checkin.late', { late: span(now - due), time: clock(new Date(deadline)) }));
-      } else {
-        left = el('p', 'left', t('checkin.left', { time: when(c.due), left: span(due - now) }));
-      }
+      var left = el('p');
+      left.tcCheckin = c;
+      timeLeft(left);
       card.appendChild(left);
       if (c.text) { card.appendChild(el('p', 'text', c.text)); }
       if (c.mine) {
@@ -712,6 +748,28 @@
       list.appendChild(card);
     });
     $('checkin-empty').hidden = checkins.length > 0;
+  }
+
+  function tickCheckIns() {
+    var ps = $('checkin-list').querySelectorAll('p');
+    for (var i = 0; i < ps.length; i++) { if (ps[i].tcCheckin) { timeLeft(ps[i]); } }
+  }
+
+  // timeLeft says how long is left before a check-in is due, or how late
+  // it is.
+  function timeLeft(p) {
+    var c = p.tcCheckin, now = Date.now();
+    var due = Date.parse(c.due), deadline = Date.parse(c.deadline);
+    if (c.state === 'overdue' || c.state === 'escalated' || now >= deadline) {
+      p.className = 'warn';
+      p.textContent = t('checkin.overdue', { time: when(c.deadline) });
+    } else if (now >= due) {
+      p.className = 'warn';
+      p.textContent = t('checkin.late', { late: span(now - due), time: clock(new Date(deadline)) });
+    } else {
+      p.className = 'left';
+      p.textContent = t('checkin.left', { time: when(c.due), left: span(due - now) });
+    }
   }
 
   // confirmDone asks to confirm an arrival. The sheet has one optional
@@ -739,7 +797,7 @@
       var forced = code.value.trim() !== '';
       code.value = '';
       return api('POST', '/v1/checkins/' + encodeURIComponent(c.id) + '/done', { duress: forced }).then(function () {
-        notice(t('checkin.marked', { route: route(c.from, c.to) }));
+        notice('checkin.marked', { route: route(c.from, c.to) });
         loadCheckIns();
       });
     });
@@ -767,23 +825,23 @@
   function onCheckIn(ev) {
     ev.preventDefault();
     var f = ev.target;
-    if (!f.group.value) { formStatus(f, t('err.no_group'), true); return; }
-    if (!f.to.value.trim()) { formStatus(f, t('checkin.need_to'), true); return; }
+    if (!f.group.value) { formStatus(f, 'err.no_group', null, true); return; }
+    if (!f.to.value.trim()) { formStatus(f, 'checkin.need_to', null, true); return; }
     var due = dueTime(f);
-    if (!due) { formStatus(f, t('checkin.need_time'), true); return; }
+    if (!due) { formStatus(f, 'checkin.need_time', null, true); return; }
     var body = { from: f.from.value.trim(), to: f.to.value.trim(), due: due.toISOString(), grace: f.grace.value, text: f.text.value.trim() };
     if (f.escalate.value && f.escalate.value !== f.group.value) { body.escalate_to = f.escalate.value; }
     var b = f.querySelector('button[type=submit]');
     b.disabled = true;
-    formStatus(f, t('common.sending'));
+    formStatus(f, 'common.sending');
     api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/checkins', body).then(function () {
-      formStatus(f, t('checkin.started', { route: route(body.from, body.to), time: when(body.due) }));
+      formStatus(f, 'checkin.started', { route: route(body.from, body.to), time: when(body.due) });
       f.from.value = '';
       f.to.value = '';
       f.text.value = '';
       loadCheckIns();
     }, function (e) {
-      formStatus(f, t('checkin.failed', { error: errText(e) }), true);
+      formStatus(f, 'checkin.failed', { error: errText(e) }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -796,13 +854,13 @@
     if (!code) { return; }
     var b = f.querySelector('button[type=submit]');
     b.disabled = true;
-    formStatus(f, t('groups.joining'));
+    formStatus(f, 'groups.joining');
     api('POST', '/v1/join', { code: code }).then(function (g) {
       f.code.value = '';
-      formStatus(f, t('groups.joined', { group: g.name, n: g.members }));
+      formStatus(f, 'groups.joined', { group: g.name, n: g.members });
       loadGroups();
     }, function (e) {
-      formStatus(f, t('groups.join_failed', { error: errText(e) }), true);
+      formStatus(f, 'groups.join_failed', { error: errText(e) }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -815,10 +873,10 @@
     b.disabled = true;
     api('POST', '/v1/groups', { name: name }).then(function (g) {
       f.groupname.value = '';
-      formStatus(f, t('groups.created', { group: g.name }));
+      formStatus(f, 'groups.created', { group: g.name });
       loadGroups();
     }, function (e) {
-      formStatus(f, t('groups.create_failed', { error: errText(e) }), true);
+      formStatus(f, 'groups.create_failed', { error: errText(e) }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -840,9 +898,9 @@
     var admin = g.role === 'admin';
     $('invites-box').hidden = !admin;
     $('invites-admins-only').hidden = admin;
-    api('GET', gpath('/members')).then(function (ms) { renderMembers(ms || [], admin); }, function (e) { notice(errText(e)); });
+    api('GET', gpath('/members')).then(function (ms) { renderMembers(ms || [], admin); }, function (e) { noticeText(errText(e)); });
     if (admin) {
-      api('GET', gpath('/invites')).then(renderInvites, function (e) { notice(errText(e)); });
+      api('GET', gpath('/invites')).then(renderInvites, function (e) { noticeText(errText(e)); });
     }
   }
 
@@ -883,9 +941,9 @@
 
   function setRole(m, role) {
     api('POST', gpath('/members/' + encodeURIComponent(m.id) + '/role'), { role: role }).then(function (r) {
-      notice(t(role === 'admin' ? 'members.promoted' : 'members.demoted', { name: r.name }));
+      notice(role === 'admin' ? 'members.promoted' : 'members.demoted', { name: r.name });
       loadGroups().then(loadGroup);
-    }, function (e) { notice(errText(e)); });
+    }, function (e) { noticeText(errText(e)); });
   }
 
   function confirmRemove(m) {
@@ -893,7 +951,7 @@
     var body = el('p', null, t('members.remove_explain', { name: m.name, group: g ? g.name : '' }));
     sheet(t('members.remove_title', { name: m.name }), body, t('members.remove_ok'), 'danger', function () {
       return api('POST', gpath('/members/' + encodeURIComponent(m.id) + '/remove'), {}).then(function (r) {
-        notice(t('members.removed', { name: r.name }));
+        notice('members.removed', { name: r.name });
         loadGroups().then(loadGroup);
       });
     });
@@ -907,11 +965,11 @@
       if (v.verified) { body.appendChild(el('p', 'ok', t('members.already_verified'))); }
       sheet(t('members.safety_title', { name: v.name }), body, v.verified ? '' : t('members.verify_ok'), 'primary', function () {
         return api('POST', '/v1/verify/' + encodeURIComponent(m.id), {}).then(function () {
-          notice(t('members.verified_now', { name: v.name }));
+          notice('members.verified_now', { name: v.name });
           loadGroup();
         });
       });
-    }, function (e) { notice(errText(e)); });
+    }, function (e) { noticeText(errText(e)); });
   }
 
   function inviteState(inv) {
@@ -941,7 +999,7 @@
   function confirmRevoke(inv) {
     sheet(t('invites.revoke_title'), el('p', null, t('invites.revoke_explain', { id: inv.id.slice(0, 8) })), t('invites.revoke_ok'), 'danger', function () {
       return api('POST', gpath('/invites/' + encodeURIComponent(inv.id) + '/revoke'), {}).then(function () {
-        notice(t('invites.revoked_now', { id: inv.id.slice(0, 8) }));
+        notice('invites.revoked_now', { id: inv.id.slice(0, 8) });
         loadGroup();
       });
     });
@@ -952,12 +1010,12 @@
     ev.preventDefault();
     var f = ev.target;
     var uses = parseInt(f.uses.value, 10);
-    if (!(uses >= 1 && uses <= 1000)) { formStatus(f, t('invites.bad_uses'), true); return; }
+    if (!(uses >= 1 && uses <= 1000)) { formStatus(f, 'invites.bad_uses', null, true); return; }
     var b = f.querySelector('button[type=submit]');
     b.disabled = true;
-    formStatus(f, t('common.sending'));
+    formStatus(f, 'common.sending');
     api('POST', gpath('/invites'), { uses: uses, ttl: f.ttl.value }).then(function (inv) {
-      formStatus(f, t('invites.made', { n: inv.uses, time: when(inv.expires) }));
+      formStatus(f, 'invites.made', { n: inv.uses, time: when(inv.expires) });
       hideInvite();
       $('invite-code').textContent = inv.code;
       $('invite-result').hidden = false;
@@ -969,7 +1027,7 @@
         $('invite-qr').hidden = false;
       });
     }).then(null, function (e) {
-      formStatus(f, t('invites.failed', { error: errText(e) }), true);
+      formStatus(f, 'invites.failed', { error: errText(e) }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -983,7 +1041,7 @@
 
   function copyInvite() {
     var code = $('invite-code').textContent;
-    var done = function () { notice(t('invites.copied')); };
+    var done = function () { notice('invites.copied'); };
     if (navigator.clipboard && navigator.clipboard.writeText) {
       navigator.clipboard.writeText(code).then(done, selectCode);
     } else {
@@ -997,7 +1055,7 @@
     var s = window.getSelection();
     s.removeAllRanges();
     s.addRange(r);
-    notice(t('invites.select'));
+    notice('invites.select');
   }
 
   // ---- the sheet (confirmations) ----
@@ -1043,6 +1101,7 @@
   // ---- start ----
 
   function start() {
+    stopAll();
     $('login-error').hidden = true;
     show('feed');
     loadGroups();
@@ -1078,6 +1137,12 @@
     $('sheet-ok').addEventListener('click', onSheetOK);
     $('sheet-cancel').addEventListener('click', closeSheet);
     document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape' && !$('sheet').hidden) { closeSheet(); } });
+    // The address with the token pasted into a tab that is already open.
+    window.addEventListener('hashchange', function () {
+      if (location.hash.indexOf('token=') < 0) { return; }
+      readToken();
+      if (token && strings) { start(); }
+    });
     document.addEventListener('visibilitychange', function () { if (!document.hidden) { document.title = 'takecare'; } });
     var navs = document.querySelectorAll('#nav button');
     for (var i = 0; i < navs.length; i++) {
@@ -1097,7 +1162,7 @@
       applyLang();
       if (token) { start(); } else { show('login'); }
     }, function () {
-      notice('takecare: i18n.json');
+      noticeText('takecare: i18n.json');
     });
   }
 
