@@ -408,7 +408,9 @@ func TestBrowser(t *testing.T) {
 	b.press(`#panic-buttons .panic`, 1300*time.Millisecond)
 	b.waitJS("the page says sent", `document.getElementById('panic-status').textContent.indexOf('PANIC sent to juchitan') === 0`)
 	nt.WaitFor(10*time.Second, "B has the panic", func() bool {
-		return feedHas(B.Node, func(e node.Entry) bool { return e.Kind == "panic" && e.Severity == "critical" && e.Author == "member-00" })
+		return feedHas(B.Node, func(e node.Entry) bool {
+			return e.Kind == "panic" && e.Severity == "critical" && e.Author == "member-00"
+		})
 	})
 	b.screenshot("panic-sent")
 
