@@ -1,10 +1,11 @@
 // Package api is the daemon's local API: JSON over HTTP, served on a unix
 // socket in the home folder (mode 0600) and, optionally, on a loopback TCP
-// address that requires a token. [Client] is what the command line uses.
+// address that requires a token and also serves the web UI. [Client] is
+// what the command line uses.
 //
 // Endpoints (all under /v1, JSON in and out, errors as {"error": "..."}):
 //
-//	GET  /v1/status
+//	GET  /v1/status                      node.Status and "web": the web UI's URL, if served
 //	GET  /v1/groups                      POST /v1/groups {"name"}
 //	POST /v1/groups/{group}/invites      {"uses", "ttl"}
 //	POST /v1/join                        {"code"}
@@ -16,10 +17,34 @@
 //	POST /v1/checkins/{id}/done          {"duress"}   (/v1/checkins/done: your only open one)
 //	GET  /v1/checkins?group=
 //	POST /v1/messages/{id}/acks          {"status"}
+//	POST /v1/qr                          {"text"} → the text's QR code as image/svg+xml
 //	POST /v1/shutdown
 //
 // {group} is a group name or a prefix of its id; {id} is a message id or a
-// unique prefix of at least 6 hex digits.
+// unique prefix of at least 6 hex digits. members.go and checkin.go list
+// the membership and check-in endpoints.
+//
+// # The loopback listener and the web UI
+//
+// On a TCP listener (which `takecare run --api` allows on loopback
+// addresses only) the server also serves the web UI, a single page with
+// its script, style sheet and translations embedded from web/:
+//
+//	GET  /                               the page (also /app.js, /style.css, /i18n.json, /icon.svg)
+//
+// The page is served without the token. Every /v1 request needs
+// "Authorization: Bearer TOKEN" (never a cookie, so other sites cannot
+// make the browser act with it); the page reads the token from its URL
+// fragment (#token=..., which browsers do not send to servers) and keeps
+// it in sessionStorage. Every request whose Host header is not localhost
+// or a loopback address is refused with 403 (DNS rebinding), as is a /v1
+// request whose Origin is another site. Every response carries a
+// Content-Security-Policy of default-src 'self' (no inline script, no
+// eval, no framing), X-Frame-Options DENY, Referrer-Policy no-referrer,
+// X-Content-Type-Options nosniff and Cache-Control no-store. The unix
+// socket serves the API alone, without a token and without the page.
+//
+// A [Server] is safe for concurrent use and may serve several listeners.
 package api
 
 import (
