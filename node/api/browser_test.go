@@ -61,7 +61,8 @@ type cdpMsg struct {
 	} `json:"error,omitempty"`
 }
 
-func startBrowser(t *testing.T) *browser {
+// startBrowser starts a browser whose language is lang (like "en-US").
+func startBrowser(t *testing.T, lang string) *browser {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test skipped with -short")
@@ -80,7 +81,7 @@ func startBrowser(t *testing.T) *browser {
 	}
 	cmd := exec.Command(path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-		"--disable-extensions", "--disable-default-apps", "--mute-audio", "--lang=en-US",
+		"--disable-extensions", "--disable-default-apps", "--mute-audio", "--lang="+lang,
 		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
 	cmd.ExtraFiles = []*os.File{toBrowser, theirEnd}
 	if err := cmd.Start(); err != nil {
@@ -113,6 +114,11 @@ func startBrowser(t *testing.T) *browser {
 	for _, m := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
 		b.call(m, nil)
 	}
+	// The browser's language, as navigator.languages reports it (headless
+	// Chromium does not take it from --lang).
+	var ver struct{ UserAgent string }
+	b.decode(b.call("Browser.getVersion", nil), &ver)
+	b.call("Emulation.setUserAgentOverride", map[string]any{"userAgent": ver.UserAgent, "acceptLanguage": lang})
 	// A small phone's screen.
 	b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true})
 	return b
@@ -317,7 +323,7 @@ func feedHas(n *node.Node, ok func(node.Entry) bool) bool {
 // invite with its QR code, and switches to Spanish.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
-	b := startBrowser(t)
+	b := startBrowser(t, "en-US")
 	nt := nodetest.New(t, 2, nodetest.Options{})
 	nt.ConnectAll()
 	gid := nt.Group("juchitan")
@@ -497,5 +503,25 @@ func TestBrowser(t *testing.T) {
 	b.mu.Unlock()
 	for _, e := range errs {
 		t.Errorf("browser console: %s", e)
+	}
+}
+
+// TestBrowserSpanish: with a Spanish browser the page starts in Spanish,
+// and its check-in form offers due times in Spanish.
+func TestBrowserSpanish(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t, "es-MX")
+	nt := nodetest.New(t, 1, nodetest.Options{})
+	if _, err := nt.Nodes[0].CreateGroup(context.Background(), "juchitan"); err != nil {
+		t.Fatal(err)
+	}
+	base, token := webServer(t, nt.Nodes[0].Node)
+	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
+	b.waitJS("the page is in Spanish", `document.documentElement.lang === 'es' && document.querySelector('#panic-buttons .panic .label').textContent === 'PÁNICO · juchitan'`)
+	b.click(`#nav [data-view=checkins]`)
+	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 h' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)
+	b.screenshot("checkin-es")
+	if l := b.str(`document.getElementById('lang').textContent`); l != "English" {
+		t.Errorf("language button says %q", l)
 	}
 }

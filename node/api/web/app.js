@@ -72,7 +72,8 @@
   function locale() { return lang === 'es' ? 'es-MX' : 'en-GB'; }
 
   function clock(d) {
-    return d.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' });
+    // 24-hour times, as the command line and the guides write them.
+    return d.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', hour12: false });
   }
 
   function when(iso) {
@@ -444,10 +445,20 @@
       b.classList.remove('holding');
       if (!sentThisPress) { say($('panic-status'), 'panic.too_short', null, 'status error'); }
     }
-    b.addEventListener('pointerdown', begin);
-    b.addEventListener('pointerup', end);
-    b.addEventListener('pointerleave', end);
-    b.addEventListener('pointercancel', end);
+    if (window.PointerEvent) {
+      b.addEventListener('pointerdown', begin);
+      b.addEventListener('pointerup', end);
+      b.addEventListener('pointerleave', end);
+      b.addEventListener('pointercancel', end);
+    } else {
+      // Older phone browsers (iOS before 13) have touch and mouse events only.
+      b.addEventListener('touchstart', begin);
+      b.addEventListener('touchend', end);
+      b.addEventListener('touchcancel', end);
+      b.addEventListener('mousedown', begin);
+      b.addEventListener('mouseup', end);
+      b.addEventListener('mouseleave', end);
+    }
     b.addEventListener('keydown', begin);
     b.addEventListener('keyup', end);
     b.addEventListener('blur', end);
