@@ -60,11 +60,18 @@ func NewStorageKey() StorageKey {
 func (StorageKey) String() string { return "StorageKey(redacted)" }
 
 // Profile is what a passphrase unlocks: the member identity and the storage
-// key.
+// key. Duress is true when it was unlocked with the duress passphrase
+// ([SetDuress]): the caller must then warn the group, destroy the profile
+// and show an empty one.
 type Profile struct {
 	Identity   *Identity
 	StorageKey StorageKey
+	Duress     bool
 }
+
+// ErrSamePassphrase is returned when the duress passphrase equals the real
+// one.
+var ErrSamePassphrase = errors.New("the duress passphrase must differ from the passphrase")
 
 // Keystore file layout (PROTOCOL.md, "Keystore"):
 //
@@ -170,7 +177,13 @@ func openSlot(hdr, passphrase []byte, params KeystoreParams, slot []byte) ([]byt
 	return plain, err == nil
 }
 
-// Slot plaintext: version 1 | name len u8 | name | sign seed(32) | kem seed(32)
+// Slot plaintext kinds.
+const (
+	profileNormal = 1
+	profileDuress = 2
+)
+
+// Slot plaintext: kind (1 normal, 2 duress) | name len u8 | name | sign seed(32) | kem seed(32)
 // | storage key(32) | node key len u16 | node key (libp2p protobuf) | zeros.
 func marshalProfile(p Profile) ([]byte, error) {
 	id := p.Identity
@@ -188,7 +201,11 @@ func marshalProfile(p Profile) ([]byte, error) {
 	}
 	defer clear(node)
 	b := make([]byte, 0, slotPlainSize)
-	b = append(b, 1, byte(len(id.name)))
+	kind := byte(profileNormal)
+	if p.Duress {
+		kind = profileDuress
+	}
+	b = append(b, kind, byte(len(id.name)))
 	b = append(b, id.name...)
 	b = append(b, id.sign.Seed()...)
 	b = append(b, kemSeed...)
@@ -204,7 +221,7 @@ func marshalProfile(p Profile) ([]byte, error) {
 func unmarshalProfile(b []byte) (*Profile, error) {
 	r := bytes.NewReader(b)
 	var hdr [2]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil || hdr[0] != 1 {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || (hdr[0] != profileNormal && hdr[0] != profileDuress) {
 		return nil, ErrCorruptKeystore
 	}
 	name := make([]byte, hdr[1])
@@ -238,7 +255,7 @@ func unmarshalProfile(b []byte) (*Profile, error) {
 	if err != nil {
 		return nil, ErrCorruptKeystore
 	}
-	return &Profile{Identity: id, StorageKey: sk}, nil
+	return &Profile{Identity: id, StorageKey: sk, Duress: hdr[0] == profileDuress}, nil
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and
@@ -297,4 +314,87 @@ func DestroyKeystore(path string) error {
 		return fmt.Errorf("crypto: destroying keystore: %w", err)
 	}
 	return nil
+}
+
+// readKeystore reads and checks a keystore file.
+func readKeystore(path string) (file []byte, params KeystoreParams, err error) {
+	file, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, params, ErrNoKeystore
+	}
+	if err != nil {
+		return nil, params, fmt.Errorf("crypto: reading keystore: %w", err)
+	}
+	if len(file) != ksFileSize || string(file[:4]) != ksMagic || file[4] != ksVersion {
+		return nil, params, ErrCorruptKeystore
+	}
+	hdr := file[:ksHeaderSize]
+	params = KeystoreParams{
+		Time:      binary.BigEndian.Uint32(hdr[5:9]),
+		MemoryKiB: binary.BigEndian.Uint32(hdr[9:13]),
+		Threads:   hdr[13],
+	}
+	if !params.valid() {
+		return nil, params, ErrCorruptKeystore
+	}
+	return file, params, nil
+}
+
+// SetDuress adds (or replaces) a duress passphrase to the keystore at path,
+// which must open with passphrase. Opening the keystore with the duress
+// passphrase yields the same identity and storage key with Duress set. The
+// file does not say whether a duress passphrase exists: the second slot is
+// always present.
+func SetDuress(path string, passphrase, duress []byte) error {
+	if len(duress) == 0 {
+		return errors.New("crypto: empty duress passphrase")
+	}
+	if bytes.Equal(passphrase, duress) {
+		return ErrSamePassphrase
+	}
+	file, params, err := readKeystore(path)
+	if err != nil {
+		return err
+	}
+	hdr := file[:ksHeaderSize]
+	plain, ok := openSlot(hdr, passphrase, params, file[ksHeaderSize:ksHeaderSize+slotSize])
+	if !ok {
+		return ErrWrongPassphrase
+	}
+	defer clear(plain)
+	if _, ok := openSlot(hdr, duress, params, file[ksHeaderSize:ksHeaderSize+slotSize]); ok {
+		return ErrSamePassphrase
+	}
+	p, err := unmarshalProfile(plain)
+	if err != nil {
+		return err
+	}
+	p.Duress = true
+	dplain, err := marshalProfile(*p)
+	if err != nil {
+		return err
+	}
+	defer clear(dplain)
+	out := append([]byte(nil), file[:ksHeaderSize+slotSize]...)
+	out = append(out, sealSlot(hdr, duress, params, dplain)...)
+	return writeFileAtomic(path, out, 0o600)
+}
+
+// ClearDuress removes the duress passphrase of the keystore at path, which
+// must open with passphrase, by filling the second slot with random bytes.
+func ClearDuress(path string, passphrase []byte) error {
+	file, params, err := readKeystore(path)
+	if err != nil {
+		return err
+	}
+	hdr := file[:ksHeaderSize]
+	plain, ok := openSlot(hdr, passphrase, params, file[ksHeaderSize:ksHeaderSize+slotSize])
+	if !ok {
+		return ErrWrongPassphrase
+	}
+	clear(plain)
+	out := append([]byte(nil), file[:ksHeaderSize+slotSize]...)
+	unused := make([]byte, slotSize)
+	rand.Read(unused)
+	return writeFileAtomic(path, append(out, unused...), 0o600)
 }

@@ -74,10 +74,15 @@ func TestProfileEncoding(t *testing.T) {
 			t.Errorf("unmarshalProfile accepted the first %d bytes", n)
 		}
 	}
-	v2 := bytes.Clone(b)
-	v2[0] = 2
-	if _, err := unmarshalProfile(v2); err == nil {
-		t.Error("unmarshalProfile accepted version 2")
+	v3 := bytes.Clone(b)
+	v3[0] = 3
+	if _, err := unmarshalProfile(v3); err == nil {
+		t.Error("unmarshalProfile accepted kind 3")
+	}
+	d := bytes.Clone(b)
+	d[0] = profileDuress
+	if p, err := unmarshalProfile(d); err != nil || !p.Duress {
+		t.Errorf("a duress slot: %v", err)
 	}
 }
 

@@ -387,3 +387,50 @@ func TestKeystoreSaltIsFresh(t *testing.T) {
 		t.Fatal("the unused slot is not random")
 	}
 }
+
+// TestDuressPassphrase: a second passphrase opens the same identity marked
+// as duress; the real one still opens it normally; the file keeps its size;
+// the duress passphrase can be removed; it cannot equal the real one.
+func TestDuressPassphrase(t *testing.T) {
+	t.Parallel()
+	params := crypto.KeystoreParams{Time: 1, MemoryKiB: 64, Threads: 1}
+	path := filepath.Join(t.TempDir(), "keys")
+	id, err := crypto.NewIdentity("Beto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crypto.CreateKeystore(path, []byte("real"), crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}, params); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	if err := crypto.SetDuress(path, []byte("wrong"), []byte("under duress")); !errors.Is(err, crypto.ErrWrongPassphrase) {
+		t.Errorf("SetDuress with a wrong passphrase: %v", err)
+	}
+	if err := crypto.SetDuress(path, []byte("real"), []byte("real")); !errors.Is(err, crypto.ErrSamePassphrase) {
+		t.Errorf("SetDuress with the same passphrase: %v", err)
+	}
+	if err := crypto.SetDuress(path, []byte("real"), []byte("under duress")); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(path)
+	if len(after) != len(before) || !bytes.Equal(after[:len(after)/2], before[:len(before)/2]) {
+		t.Error("setting a duress passphrase changed the file's size or its first slot")
+	}
+	real, err := crypto.OpenKeystore(path, []byte("real"))
+	if err != nil || real.Duress {
+		t.Fatalf("real passphrase: %v, duress %v", err, real != nil && real.Duress)
+	}
+	d, err := crypto.OpenKeystore(path, []byte("under duress"))
+	if err != nil || !d.Duress || d.Identity.ID() != id.ID() {
+		t.Fatalf("duress passphrase: %v", err)
+	}
+	if err := crypto.SetDuress(path, []byte("under duress"), []byte("x")); !errors.Is(err, crypto.ErrWrongPassphrase) {
+		t.Errorf("the duress passphrase replaced itself: %v", err)
+	}
+	if err := crypto.ClearDuress(path, []byte("real")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypto.OpenKeystore(path, []byte("under duress")); !errors.Is(err, crypto.ErrWrongPassphrase) {
+		t.Errorf("the cleared duress passphrase still opens: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
@@ -74,8 +75,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	prof, err := crypto.OpenKeystore(h.keys(), pass)
-	clear(pass)
 	if err != nil {
+		clear(pass)
 		return err
 	}
 	level := slog.LevelInfo
@@ -83,6 +84,16 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if prof.Duress {
+		// Opened under duress: warn the groups, destroy the real profile,
+		// and go on with an empty one under the same name and passphrase.
+		// Nothing printed differs from a normal start.
+		if prof, err = duress(ctx, h, cfg, prof, pass); err != nil {
+			clear(pass)
+			return err
+		}
+	}
+	clear(pass)
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("another takecare daemon is already running for %s", dir)
@@ -225,4 +236,40 @@ func apiToken(h home) (string, error) {
 		return "", err
 	}
 	return t, nil
+}
+
+// duressTimeout bounds how long a duress start waits to hand the warning
+// to a member node before wiping anyway.
+const duressTimeout = 20 * time.Second
+
+// duress runs the real profile just long enough to warn its groups, then
+// wipes it and creates an empty profile with the same name, sealed under
+// the passphrase that was given.
+func duress(ctx context.Context, h home, cfg config, prof *crypto.Profile, pass []byte) (*crypto.Profile, error) {
+	if st, err := store.Open(h.store(), prof.StorageKey, store.Options{}); err == nil {
+		n, err := node.New(node.Config{Identity: prof.Identity, Store: st, ListenAddrs: cfg.Listen, MDNS: cfg.MDNS == nil || *cfg.MDNS})
+		if err == nil {
+			rctx, cancel := context.WithTimeout(ctx, duressTimeout)
+			go n.Run(rctx)
+			n.RaiseDuress(rctx)
+			cancel()
+			n.Close()
+		}
+		st.Close()
+	}
+	if err := crypto.DestroyKeystore(h.keys()); err != nil {
+		return nil, err
+	}
+	if err := store.Wipe(h.store()); err != nil {
+		return nil, err
+	}
+	id, err := crypto.NewIdentity(prof.Identity.Name())
+	if err != nil {
+		return nil, err
+	}
+	fresh := &crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}
+	if err := crypto.CreateKeystore(h.keys(), pass, *fresh, crypto.DefaultKeystoreParams); err != nil {
+		return nil, err
+	}
+	return fresh, nil
 }

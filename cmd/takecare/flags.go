@@ -71,6 +71,13 @@ func passphrase(e *env, prompt string, confirm bool) ([]byte, error) {
 	if p := e.getenv("TAKECARE_PASSPHRASE"); p != "" {
 		return []byte(p), nil
 	}
+	return promptTerminal(prompt, confirm)
+}
+
+// promptNew asks on the terminal, twice, for a new secret.
+func promptNew(e *env, prompt string) ([]byte, error) { return promptTerminal(prompt, true) }
+
+func promptTerminal(prompt string, confirm bool) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil || !term.IsTerminal(int(tty.Fd())) {
 		return nil, errors.New("no passphrase: set TAKECARE_PASSPHRASE or run in a terminal")

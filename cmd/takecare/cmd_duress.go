@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// cmdDuress sets or clears a duress passphrase. Opened with it, `takecare
+// run` warns the groups, wipes the real profile and shows an empty one.
+func cmdDuress(ctx context.Context, e *env, args []string) error {
+	f := newFlags("duress", e)
+	clearIt := f.Bool("clear", false, "remove the duress passphrase")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	dir, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	h := home{dir}
+	if err := h.mustExist(); err != nil {
+		return err
+	}
+	pass, err := passphrase(e, "Passphrase", false)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+	if *clearIt {
+		if err := crypto.ClearDuress(h.keys(), pass); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "duress passphrase removed")
+		return nil
+	}
+	var duress []byte
+	if d := e.getenv("TAKECARE_DURESS_PASSPHRASE"); d != "" {
+		duress = []byte(d)
+	} else {
+		p, err := promptNew(e, "Choose a duress passphrase (give it if you are ever forced to unlock)")
+		if err != nil {
+			return err
+		}
+		duress = p
+	}
+	defer clear(duress)
+	if err := crypto.SetDuress(h.keys(), pass, duress); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stderr, "Duress passphrase set. If you are forced to unlock takecare, give it instead of your passphrase:")
+	fmt.Fprintln(e.stderr, "your groups are warned, this profile is wiped, and an empty one opens under the same name.")
+	fmt.Fprintln(e.stdout, "duress passphrase set")
+	return nil
+}
