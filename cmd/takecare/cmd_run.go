@@ -120,26 +120,34 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	srv := api.NewServer(n, log, "", stop)
+	// One server for both listeners: the unix socket serves the API
+	// without a token; the loopback TCP listener serves the web UI and the
+	// API with the token.
+	var token string
+	var tcp net.Listener
+	if cfg.API != "" {
+		if token, err = apiToken(h); err != nil {
+			return err
+		}
+		if tcp, err = net.Listen("tcp", cfg.API); err != nil {
+			return fmt.Errorf("listening for the API on %s: %w", cfg.API, err)
+		}
+	}
+	srv := api.NewServer(n, log, token, stop)
 	sock, err := listenUnix(h.socket())
 	if err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
 		return err
 	}
 	defer os.Remove(h.socket())
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ctx, sock) }()
-	if cfg.API != "" {
-		token, err := apiToken(h)
-		if err != nil {
-			return err
-		}
-		tsrv := api.NewServer(n, log, token, stop)
-		l, err := net.Listen("tcp", cfg.API)
-		if err != nil {
-			return fmt.Errorf("listening for the API on %s: %w", cfg.API, err)
-		}
-		go func() { errc <- tsrv.Serve(ctx, l) }()
-		fmt.Fprintf(e.stderr, "API on http://%s (token in %s)\n", l.Addr(), h.token())
+	if tcp != nil {
+		go func() { errc <- srv.Serve(ctx, tcp) }()
+		fmt.Fprintf(e.stderr, "web UI and API on http://%s (token in %s)\n", tcp.Addr(), h.token())
+		fmt.Fprintf(e.stderr, "open the web UI in a browser on this machine: %s\n", webURL("http://"+tcp.Addr().String()+"/", token))
 	}
 	go func() { errc <- n.Run(ctx) }()
 

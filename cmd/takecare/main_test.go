@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -42,6 +44,7 @@ func TestScripts(t *testing.T) {
 			"nocleartext":  noClearText,
 			"waitrole":     waitRole,
 			"stdoutinvite": stdoutInvite,
+			"webcheck":     webCheck,
 		},
 	})
 }
@@ -184,4 +187,43 @@ func stdoutInvite(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no invite list in stdout: %v", err)
 	}
 	ts.Setenv(args[0], invs[0].ID[:8])
+}
+
+// webcheck stdout NAME: the previous command's standard output is the web
+// UI address that `takecare ui` printed. The page answers there without
+// the token; the API answers with the token from the address (as NAME's
+// node) and refuses without.
+func webCheck(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: webcheck stdout NAME")
+	}
+	base, token, ok := strings.Cut(strings.TrimSpace(ts.ReadFile(args[0])), "#token=")
+	if !ok {
+		ts.Fatalf("no token in the address")
+	}
+	get := func(path, token string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			ts.Fatalf("%v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, page := get("", "")
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "app.js") || resp.Header.Get("Content-Security-Policy") == "" {
+		ts.Fatalf("page: %s", resp.Status)
+	}
+	if resp, _ := get("v1/status", ""); resp.StatusCode != 401 {
+		ts.Fatalf("status without the token: %s", resp.Status)
+	}
+	resp, b := get("v1/status", token)
+	var st struct{ Name string }
+	if resp.StatusCode != 200 || json.Unmarshal(b, &st) != nil || st.Name != args[1] {
+		ts.Fatalf("status with the token: %s %s", resp.Status, b)
+	}
 }

@@ -121,8 +121,8 @@ func (c *Client) Running(ctx context.Context) bool {
 }
 
 // Status returns the node's status.
-func (c *Client) Status(ctx context.Context) (node.Status, error) {
-	var st node.Status
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
 	err := c.do(ctx, "GET", "/v1/status", nil, &st)
 	return st, err
 }

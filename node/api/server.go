@@ -1,10 +1,11 @@
 // Package api is the daemon's local API: JSON over HTTP, served on a unix
 // socket in the home folder (mode 0600) and, optionally, on a loopback TCP
-// address that requires a token. [Client] is what the command line uses.
+// address that requires a token and also serves the web UI. [Client] is
+// what the command line uses.
 //
 // Endpoints (all under /v1, JSON in and out, errors as {"error": "..."}):
 //
-//	GET  /v1/status
+//	GET  /v1/status                      node.Status and "web": the web UI's URL, if served
 //	GET  /v1/groups                      POST /v1/groups {"name"}
 //	POST /v1/groups/{group}/invites      {"uses", "ttl"}
 //	POST /v1/join                        {"code"}
@@ -16,10 +17,34 @@
 //	POST /v1/checkins/{id}/done          {"duress"}   (/v1/checkins/done: your only open one)
 //	GET  /v1/checkins?group=
 //	POST /v1/messages/{id}/acks          {"status"}
+//	POST /v1/qr                          {"text"} → the text's QR code as image/svg+xml
 //	POST /v1/shutdown
 //
 // {group} is a group name or a prefix of its id; {id} is a message id or a
-// unique prefix of at least 6 hex digits.
+// unique prefix of at least 6 hex digits. members.go and checkin.go list
+// the membership and check-in endpoints.
+//
+// # The loopback listener and the web UI
+//
+// On a TCP listener (which `takecare run --api` allows on loopback
+// addresses only) the server also serves the web UI, a single page with
+// its script, style sheet and translations embedded from web/:
+//
+//	GET  /                               the page (also /app.js, /style.css, /i18n.json, /icon.svg)
+//
+// The page is served without the token. Every /v1 request needs
+// "Authorization: Bearer TOKEN" (never a cookie, so other sites cannot
+// make the browser act with it); the page reads the token from its URL
+// fragment (#token=..., which browsers do not send to servers) and keeps
+// it in sessionStorage. Every request whose Host header is not localhost
+// or a loopback address is refused with 403 (DNS rebinding), as is a /v1
+// request whose Origin is another site. Every response carries a
+// Content-Security-Policy of default-src 'self' (no inline script, no
+// eval, no framing), X-Frame-Options DENY, Referrer-Policy no-referrer,
+// X-Content-Type-Options nosniff and Cache-Control no-store. The unix
+// socket serves the API alone, without a token and without the page.
+//
+// A [Server] is safe for concurrent use and may serve several listeners.
 package api
 
 import (
@@ -33,6 +58,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/takecare-network/takecare/alert"
@@ -41,19 +67,25 @@ import (
 	"github.com/takecare-network/takecare/store"
 )
 
-// Server serves the API of one node.
+// Server serves the API of one node. One server may serve several
+// listeners at once.
 type Server struct {
 	n        *node.Node
 	log      *slog.Logger
 	token    string
 	mux      *http.ServeMux
 	shutdown func()
+	web      atomic.Pointer[string] // the web UI's URL, once a TCP listener serves it
 }
 
-// NewServer returns a server for n. token, if not empty, is required on
-// every request that does not arrive on the unix socket. shutdown is called
-// when a client asks the daemon to stop.
+// NewServer returns a server for n. token is required on every API request
+// that does not arrive on a unix socket (with an empty token, TCP listeners
+// refuse every API request). shutdown is called when a client asks the
+// daemon to stop. A nil log discards.
 func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{n: n, log: log, token: token, mux: http.NewServeMux(), shutdown: shutdown}
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/groups", s.groups)
@@ -66,19 +98,24 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.mux.HandleFunc("GET /v1/feed", s.feed)
 	s.routeCheckIns()
 	s.mux.HandleFunc("POST /v1/shutdown", s.stop)
+	s.mux.HandleFunc("POST /v1/qr", s.qr)
 	s.registerMembers()
 	return s
 }
 
 type ctxKey struct{}
 
-// Serve serves on l until ctx is done. Requests on a TCP listener must carry
-// the token.
+// Serve serves on l until ctx is done. A unix socket serves the API alone.
+// A TCP listener (which the caller keeps on a loopback address) also serves
+// the web UI at /, refuses requests whose Host is not a loopback name, and
+// requires the token on every API request.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	_, isUnix := l.(*net.UnixListener)
 	h := http.Handler(s.mux)
 	if !isUnix {
-		h = s.requireToken(h)
+		h = s.tcpHandler()
+		u := "http://" + l.Addr().String() + "/"
+		s.web.CompareAndSwap(nil, &u)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -100,8 +137,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
 			return
 		}
@@ -190,7 +228,21 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) (crypto.GroupID, 
 	return gid, true
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.n.Status()) }
+// Status is the answer to GET /v1/status: the node's status and, when the
+// daemon serves the web UI, its address.
+type Status struct {
+	node.Status
+	// Web is the URL of the web UI (without the token), or empty.
+	Web string `json:"web,omitempty"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st := Status{Status: s.n.Status()}
+	if u := s.web.Load(); u != nil {
+		st.Web = *u
+	}
+	writeJSON(w, st)
+}
 
 func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
 	gs := s.n.Groups()

@@ -1,0 +1,527 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/nodetest"
+)
+
+// This file drives a real headless Chromium through the web UI, talking
+// the Chrome DevTools Protocol over the pipe that --remote-debugging-pipe
+// opens (file descriptors 3 and 4, one JSON message per NUL-terminated
+// record), so that it needs no library. It is skipped when no Chromium is
+// installed (Debian: apt-get install chromium) and with -short. Set
+// TAKECARE_UI_SCREENSHOTS to a folder to keep screenshots of each step.
+
+func findChromium() string {
+	if p := os.Getenv("TAKECARE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browser is a headless Chromium with one page.
+type browser struct {
+	t       *testing.T
+	w       *os.File
+	mu      sync.Mutex
+	next    int
+	pending map[int]chan cdpMsg
+	session string
+	errs    []string // console errors, exceptions, CSP violations
+	shots   string
+	shotN   int
+}
+
+type cdpMsg struct {
+	ID        int             `json:"id,omitempty"`
+	Method    string          `json:"method,omitempty"`
+	Params    json.RawMessage `json:"params,omitempty"`
+	SessionID string          `json:"sessionId,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     *struct {
+		Message string `json:"message"`
+	} `json:"error,omitempty"`
+}
+
+// startBrowser starts a browser whose language is lang (like "en-US").
+func startBrowser(t *testing.T, lang string) *browser {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped with -short")
+	}
+	path := findChromium()
+	if path == "" {
+		t.Skip("no Chromium installed (apt-get install chromium); browser test skipped")
+	}
+	toBrowser, ourEnd, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromBrowser, theirEnd, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+		"--disable-extensions", "--disable-default-apps", "--mute-audio", "--lang="+lang,
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
+	cmd.ExtraFiles = []*os.File{toBrowser, theirEnd}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start %s: %v", path, err)
+	}
+	toBrowser.Close()
+	theirEnd.Close()
+	b := &browser{t: t, w: ourEnd, pending: map[int]chan cdpMsg{}, shots: os.Getenv("TAKECARE_UI_SCREENSHOTS")}
+	done := make(chan struct{})
+	go b.read(fromBrowser, done)
+	t.Cleanup(func() {
+		b.call("Browser.close", nil)
+		ourEnd.Close()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		fromBrowser.Close()
+		<-done
+	})
+	var target struct{ TargetID string }
+	b.decode(b.call("Target.createTarget", map[string]any{"url": "about:blank"}), &target)
+	var att struct{ SessionID string }
+	b.decode(b.call("Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}), &att)
+	b.session = att.SessionID
+	for _, m := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
+		b.call(m, nil)
+	}
+	// The browser's language, as navigator.languages reports it (headless
+	// Chromium does not take it from --lang).
+	var ver struct{ UserAgent string }
+	b.decode(b.call("Browser.getVersion", nil), &ver)
+	b.call("Emulation.setUserAgentOverride", map[string]any{"userAgent": ver.UserAgent, "acceptLanguage": lang})
+	// A small phone's screen.
+	b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true})
+	return b
+}
+
+func (b *browser) read(r *os.File, done chan struct{}) {
+	defer close(done)
+	br := bufio.NewReader(r)
+	for {
+		rec, err := br.ReadBytes(0)
+		if err != nil {
+			b.mu.Lock()
+			for id, c := range b.pending {
+				close(c)
+				delete(b.pending, id)
+			}
+			b.mu.Unlock()
+			return
+		}
+		var m cdpMsg
+		if json.Unmarshal(rec[:len(rec)-1], &m) != nil {
+			continue
+		}
+		b.mu.Lock()
+		if m.ID != 0 {
+			if c, ok := b.pending[m.ID]; ok {
+				c <- m
+				delete(b.pending, m.ID)
+			}
+		} else {
+			b.event(m)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// event records what a user would see go wrong in the developer console.
+func (b *browser) event(m cdpMsg) {
+	switch m.Method {
+	case "Runtime.exceptionThrown":
+		b.errs = append(b.errs, "exception: "+string(m.Params))
+	case "Runtime.consoleAPICalled":
+		var p struct{ Type string }
+		json.Unmarshal(m.Params, &p)
+		if p.Type == "error" || p.Type == "warning" {
+			b.errs = append(b.errs, "console: "+string(m.Params))
+		}
+	case "Log.entryAdded":
+		var p struct {
+			Entry struct{ Level, Source, Text string }
+		}
+		json.Unmarshal(m.Params, &p)
+		if p.Entry.Level == "error" || p.Entry.Source == "security" {
+			b.errs = append(b.errs, p.Entry.Source+": "+p.Entry.Text)
+		}
+	}
+}
+
+func (b *browser) call(method string, params any) json.RawMessage {
+	b.t.Helper()
+	b.mu.Lock()
+	b.next++
+	id := b.next
+	c := make(chan cdpMsg, 1)
+	b.pending[id] = c
+	msg := map[string]any{"id": id, "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	if b.session != "" && !strings.HasPrefix(method, "Target.") && !strings.HasPrefix(method, "Browser.") {
+		msg["sessionId"] = b.session
+	}
+	rec, _ := json.Marshal(msg)
+	_, err := b.w.Write(append(rec, 0))
+	b.mu.Unlock()
+	if err != nil {
+		if method == "Browser.close" {
+			return nil
+		}
+		b.t.Fatalf("%s: %v", method, err)
+	}
+	select {
+	case m, ok := <-c:
+		if !ok {
+			if method == "Browser.close" {
+				return nil
+			}
+			b.t.Fatalf("%s: the browser went away", method)
+		}
+		if m.Error != nil {
+			b.t.Fatalf("%s: %s", method, m.Error.Message)
+		}
+		return m.Result
+	case <-time.After(20 * time.Second):
+		if method == "Browser.close" {
+			return nil
+		}
+		b.t.Fatalf("%s: no answer from the browser", method)
+	}
+	return nil
+}
+
+func (b *browser) decode(raw json.RawMessage, v any) {
+	b.t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		b.t.Fatalf("decoding %s: %v", raw, err)
+	}
+}
+
+// eval runs a JavaScript expression in the page and returns its value.
+func (b *browser) eval(expr string) any {
+	b.t.Helper()
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	b.decode(b.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}), &r)
+	if r.ExceptionDetails != nil {
+		b.t.Fatalf("evaluating %s: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
+	}
+	return r.Result.Value
+}
+
+func (b *browser) str(expr string) string {
+	b.t.Helper()
+	s, _ := b.eval(expr).(string)
+	return s
+}
+
+// waitJS waits until a JavaScript expression is true.
+func (b *browser) waitJS(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if v, _ := b.eval("(function(){try{return !!(" + expr + ")}catch(e){return false}})()").(bool); v {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.screenshot("timeout")
+			b.t.Fatalf("timed out waiting until %s (%s); page says: %s", what, expr, b.str(`document.body.innerText.slice(0, 2000)`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// press presses the element that a CSS selector names for hold, as a
+// finger would: it scrolls it into view and presses at its middle.
+func (b *browser) press(selector string, hold time.Duration) {
+	b.t.Helper()
+	var r struct{ X, Y float64 }
+	v := b.eval(fmt.Sprintf(`(function(){var e=document.querySelector(%q); e.scrollIntoView({block:'center'}); var r=e.getBoundingClientRect(); return JSON.stringify({x:r.left+r.width/2, y:r.top+r.height/2});})()`, selector))
+	json.Unmarshal([]byte(v.(string)), &r)
+	ev := func(typ string) {
+		b.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": r.X, "y": r.Y, "button": "left", "buttons": 1, "clickCount": 1})
+	}
+	ev("mousePressed")
+	time.Sleep(hold)
+	ev("mouseReleased")
+}
+
+func (b *browser) click(selector string) { b.t.Helper(); b.press(selector, 30*time.Millisecond) }
+
+// setValue types into a form field.
+func (b *browser) setValue(selector, value string) {
+	b.t.Helper()
+	b.eval(fmt.Sprintf(`(function(){var e=document.querySelector(%q); e.focus(); e.value=%q; e.dispatchEvent(new Event('input',{bubbles:true})); e.dispatchEvent(new Event('change',{bubbles:true})); return true;})()`, selector, value))
+}
+
+func (b *browser) screenshot(name string) {
+	if b.shots == "" {
+		return
+	}
+	var r struct{ Data string }
+	b.decode(b.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}), &r)
+	png, _ := base64.StdEncoding.DecodeString(r.Data)
+	b.shotN++
+	os.WriteFile(filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.shotN, name)), png, 0o644)
+}
+
+func feedHas(n *node.Node, ok func(node.Entry) bool) bool {
+	es, _ := n.Feed(node.FeedQuery{})
+	for _, e := range es {
+		if ok(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBrowser uses the web UI as a person would, in a real browser: it
+// opens the address that `takecare ui` prints, sends an alert and sees it
+// in the live feed, answers another member's alert, sends a panic by
+// holding the button (and not by tapping it), ends one check-in normally
+// and one under duress and sees the same screen both times, makes an
+// invite with its QR code, and switches to Spanish.
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t, "en-US")
+	nt := nodetest.New(t, 2, nodetest.Options{})
+	nt.ConnectAll()
+	gid := nt.Group("juchitan")
+	A, B := nt.Nodes[0], nt.Nodes[1]
+	token := strings.Repeat("5a", 24)
+	addr, stop := serveAt(t, A.Node, "127.0.0.1:0", token)
+	base := "http://" + addr
+
+	// Without the token, the page asks for the address; a wrong one is
+	// refused with a clear line.
+	b.call("Page.navigate", map[string]any{"url": base + "/"})
+	b.waitJS("the sign-in view shows", `!document.getElementById('view-login').hidden && document.getElementById('nav').hidden`)
+	b.setValue(`#login-token`, base+"/#token="+strings.Repeat("0", 48))
+	b.click(`#login-form button[type=submit]`)
+	b.waitJS("the wrong key is refused", `document.getElementById('login-error').textContent.indexOf('Your node did not accept the key') === 0`)
+	b.screenshot("login")
+	b.mu.Lock()
+	b.errs = nil // the browser logs the 401s just provoked
+	b.mu.Unlock()
+
+	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
+	b.waitJS("the panic button shows", `document.querySelectorAll('#panic-buttons .panic').length === 1`)
+	b.waitJS("the feed is live", `document.getElementById('conn').classList.contains('live')`)
+	if h := b.str(`location.href`); strings.Contains(h, token) {
+		t.Errorf("the token is still in the address bar: %s", h)
+	}
+	if v := b.eval(`sessionStorage.getItem('takecare.token') === ` + fmt.Sprintf("%q", token) + ` && localStorage.length === 0`); v != true {
+		t.Errorf("token not in sessionStorage, or something in localStorage")
+	}
+	if l := b.str(`document.documentElement.lang`); l != "en" {
+		t.Errorf("page language %q with an English browser", l)
+	}
+	b.screenshot("feed")
+
+	// Send an alert from the form; it shows in the live feed, and reaches B.
+	b.click(`#nav [data-view=alert]`)
+	b.eval(`document.getElementById('alert-kind').value = 'checkpoint'`)
+	b.click(`#alert-severity input[value=urgent]`)
+	b.setValue(`#alert-region`, "istmo")
+	b.setValue(`#alert-place`, "crossroads to Ixtepec")
+	b.setValue(`#alert-text`, "Armed men at the crossroads <b>now</b>")
+	b.screenshot("alert-form")
+	b.click(`#alert-form button[type=submit]`)
+	b.waitJS("the form says sent", `document.querySelector('#alert-form .status').textContent.indexOf('Alert sent to juchitan') === 0`)
+	b.click(`#nav [data-view=feed]`)
+	b.waitJS("the alert is in the feed", `[].some.call(document.querySelectorAll('#feed-list .entry .text'), function(e){return e.textContent === 'Armed men at the crossroads <b>now</b>'})`)
+	if k := b.str(`document.querySelector('#feed-list .entry.kind-checkpoint .kind').textContent`); k != "Checkpoint" {
+		t.Errorf("alert shows as %q", k)
+	}
+	nt.WaitFor(10*time.Second, "B has the alert", func() bool {
+		return feedHas(B.Node, func(e node.Entry) bool {
+			return e.Text == "Armed men at the crossroads <b>now</b>" && e.Kind == "checkpoint" && e.Severity == "urgent" && e.Place == "crossroads to Ixtepec"
+		})
+	})
+
+	// B's alert arrives live; answering it from the page reaches B.
+	if _, err := B.Node.SendAlert(context.Background(), gid, node.AlertRequest{Kind: "detention", Severity: "critical", Text: "Carmen detained at the market"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS("B's alert is in the feed", `!!document.querySelector('#feed-list .entry.kind-detention')`)
+	b.click(`#feed-list .entry.kind-detention button.ack-responding`)
+	b.waitJS("the answer shows under the alert", `(document.querySelector('#feed-list .entry.kind-detention .acks') || {textContent:''}).textContent.indexOf('member-00: responding') === 0`)
+	nt.WaitFor(10*time.Second, "B sees the answer", func() bool {
+		return feedHas(B.Node, func(e node.Entry) bool {
+			return e.Kind == "detention" && len(e.Acks) == 1 && e.Acks[0].Author == "member-00" && e.Acks[0].Status == "responding"
+		})
+	})
+	b.screenshot("feed-acks")
+
+	// The daemon stops and comes back: the page says so, reconnects by
+	// itself and shows what arrived meanwhile.
+	stop()
+	b.waitJS("the page says it is not connected", `document.getElementById('conn').classList.contains('retry')`)
+	if _, err := B.Node.SendAlert(context.Background(), gid, node.AlertRequest{Kind: "info", Severity: "info", Text: "Road open again"}); err != nil {
+		t.Fatal(err)
+	}
+	serveAt(t, A.Node, addr, token)
+	b.waitJS("the feed is live again", `document.getElementById('conn').classList.contains('live')`)
+	b.waitJS("the alert sent meanwhile shows", `[].some.call(document.querySelectorAll('#feed-list .entry .text'), function(e){return e.textContent === 'Road open again'})`)
+
+	// A tap on PANIC sends nothing; a one-second hold sends it.
+	b.press(`#panic-buttons .panic`, 150*time.Millisecond)
+	b.waitJS("the page says not sent", `document.getElementById('panic-status').textContent.indexOf('Not sent') === 0`)
+	time.Sleep(1200 * time.Millisecond)
+	if feedHas(A.Node, func(e node.Entry) bool { return e.Kind == "panic" }) {
+		t.Fatal("a tap on the panic button sent a panic")
+	}
+	b.press(`#panic-buttons .panic`, 1300*time.Millisecond)
+	b.waitJS("the page says sent", `document.getElementById('panic-status').textContent.indexOf('PANIC sent to juchitan') === 0`)
+	nt.WaitFor(10*time.Second, "B has the panic", func() bool {
+		return feedHas(B.Node, func(e node.Entry) bool {
+			return e.Kind == "panic" && e.Severity == "critical" && e.Author == "member-00"
+		})
+	})
+	b.screenshot("panic-sent")
+
+	// Two check-ins to the same place: one ended normally, one with a code
+	// typed in. This screen shows the same both times; B learns the
+	// difference.
+	b.click(`#nav [data-view=checkins]`)
+	var notices []string
+	for i, code := range []string{"", "4321"} {
+		b.setValue(`#checkin-from`, "Juchitán")
+		b.setValue(`#checkin-to`, "Ixtepec")
+		b.click(`#checkin-form button[type=submit]`)
+		b.waitJS("the check-in is listed", `!!document.querySelector('#checkin-list .checkin button.done')`)
+		if i == 0 {
+			b.screenshot("checkin")
+		}
+		b.click(`#checkin-list .checkin button.done`)
+		b.waitJS("the sheet is open", `!document.getElementById('sheet').hidden`)
+		if code != "" {
+			b.setValue(`#done-code`, code)
+		}
+		b.screenshot("done-sheet")
+		b.click(`#sheet-ok`)
+		b.waitJS("the sheet closes", `document.getElementById('sheet').hidden`)
+		b.waitJS("the notice shows", `!document.getElementById('notice').hidden`)
+		b.waitJS("the list is empty", `!document.querySelector('#checkin-list .checkin')`)
+		notices = append(notices, b.str(`document.getElementById('notice-text').textContent + '|' + document.getElementById('checkin-list').innerText + '|' + document.getElementById('checkin-empty').hidden`))
+		b.click(`#notice-close`)
+	}
+	if notices[0] != notices[1] {
+		t.Errorf("the screen after a done with a code differs from a normal one:\n%q\n%q", notices[0], notices[1])
+	}
+	if !strings.HasPrefix(notices[0], "Marked safe: Juchitán → Ixtepec.") {
+		t.Errorf("notice after done: %q", notices[0])
+	}
+	nt.WaitFor(10*time.Second, "B sees one arrival and one duress", func() bool {
+		var arrived, duress int
+		es, _ := B.Node.Feed(node.FeedQuery{})
+		for _, e := range es {
+			switch e.Kind {
+			case "arrived":
+				arrived++
+			case "duress":
+				duress++
+			}
+		}
+		return arrived == 1 && duress == 1
+	})
+	b.click(`#nav [data-view=feed]`)
+	b.waitJS("both arrivals are in A's feed", `document.querySelectorAll('#feed-list .entry.kind-arrived').length === 2`)
+	if b.eval(`!!document.querySelector('#feed-list .entry.kind-duress')`) == true {
+		t.Error("A's own feed shows the duress")
+	}
+
+	// An invite with its QR code (an image the page fetched with the token).
+	b.click(`#nav [data-view=groups]`)
+	b.waitJS("the group is listed", `!!document.querySelector('#group-list .group button')`)
+	b.click(`#group-list .group button`)
+	b.waitJS("members are listed", `document.querySelectorAll('#member-list .member').length === 2`)
+	b.click(`#invite-form button[type=submit]`)
+	b.waitJS("the QR code shows", `document.getElementById('invite-qr').complete && document.getElementById('invite-qr').naturalWidth > 0 && !document.getElementById('invite-qr').hidden`)
+	if code := b.str(`document.getElementById('invite-code').textContent`); !strings.HasPrefix(code, "TC1-") {
+		t.Errorf("invite code shown: %q", code)
+	}
+	// Listed with the one B joined with, which is used up.
+	b.waitJS("the invite is listed", `document.querySelectorAll('#invite-list .invite').length === 2 && document.querySelectorAll('#invite-list .invite.closed').length === 1`)
+	b.screenshot("invite")
+
+	// Spanish.
+	b.click(`#lang`)
+	b.waitJS("the page is in Spanish", `document.documentElement.lang === 'es' && document.querySelector('#nav [data-view=feed]').textContent === 'Alertas'`)
+	b.click(`#nav [data-view=feed]`)
+	b.waitJS("the feed is in Spanish", `document.querySelector('#feed-list .entry.kind-checkpoint .kind').textContent === 'Retén'`)
+	if s := b.str(`document.getElementById('panic-status').textContent`); !strings.HasPrefix(s, "PÁNICO enviado a juchitan") {
+		t.Errorf("panic status after switching to Spanish: %q", s)
+	}
+	b.screenshot("feed-es")
+
+	if v := b.eval(`localStorage.length`); v != float64(0) {
+		t.Errorf("localStorage holds %v items", v)
+	}
+	b.mu.Lock()
+	errs := b.errs
+	b.mu.Unlock()
+	for _, e := range errs {
+		t.Errorf("browser console: %s", e)
+	}
+}
+
+// TestBrowserSpanish: with a Spanish browser the page starts in Spanish,
+// and its check-in form offers due times in Spanish.
+func TestBrowserSpanish(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t, "es-MX")
+	nt := nodetest.New(t, 1, nodetest.Options{})
+	if _, err := nt.Nodes[0].CreateGroup(context.Background(), "juchitan"); err != nil {
+		t.Fatal(err)
+	}
+	base, token := webServer(t, nt.Nodes[0].Node)
+	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
+	b.waitJS("the page is in Spanish", `document.documentElement.lang === 'es' && document.querySelector('#panic-buttons .panic .label').textContent === 'PÁNICO · juchitan'`)
+	b.click(`#nav [data-view=checkins]`)
+	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 h' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)
+	b.screenshot("checkin-es")
+	if l := b.str(`document.getElementById('lang').textContent`); l != "English" {
+		t.Errorf("language button says %q", l)
+	}
+}
