@@ -92,6 +92,13 @@ type Config struct {
 	// DialInterval is how often the node tries to reach member nodes it is
 	// not connected to (default 10 s).
 	DialInterval time.Duration
+	// DialTarget bounds the dialer. Zero: the node keeps trying to reach
+	// every member node of its groups. Positive: it dials only while it is
+	// connected to fewer member nodes than that. Negative: it never dials by
+	// itself and keeps only the connections others make or that it is told
+	// to make (Join, [host.Host.Connect]); simulations use this to hold a
+	// given topology.
+	DialTarget int
 	// SyncInterval is how often the node syncs with each connected member
 	// node, besides on every new connection (default 1 minute).
 	SyncInterval time.Duration
@@ -274,16 +281,11 @@ func (n *Node) start() error {
 		return errors.New("node: host key is not the identity's node key")
 	}
 	n.host = h
-	ps, err := pubsub.NewGossipSub(n.ctx, h,
-		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(contentID),
+	ps, err := pubsub.NewGossipSub(n.ctx, h, append(PubSubOptions(),
 		pubsub.WithPeerFilter(n.peerFilter),
 		pubsub.WithSubscriptionFilter(subscriptionFilter),
-		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerExchange(false),
-		pubsub.WithMaxMessageSize(crypto.MaxEnvelopeSize+64*1024),
 		pubsub.WithLogger(n.log.With("part", "pubsub")),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("node: starting pubsub: %w", err)
 	}
@@ -319,6 +321,22 @@ func (n *Node) scan() {
 			n.acks.add(m, ack)
 		}
 		n.checkins.add(m)
+	}
+}
+
+// PubSubOptions are the GossipSub settings every node runs with, apart from
+// the membership filters and the logger: no author, sequence number or
+// signature on the wire, a content-hash message id, flood publishing of our
+// own messages, no peer exchange, and room for the largest envelope. They are
+// exported so that a baseline can run the very same router without takecare
+// on top (see nodetest.NewRaw).
+func PubSubOptions() []pubsub.Option {
+	return []pubsub.Option{
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(contentID),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerExchange(false),
+		pubsub.WithMaxMessageSize(crypto.MaxEnvelopeSize + 64*1024),
 	}
 }
 

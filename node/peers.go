@@ -242,8 +242,28 @@ func (d *dialer) run(ctx context.Context) {
 }
 
 func (d *dialer) round(ctx context.Context) {
+	target := d.n.cfg.DialTarget
+	if target < 0 {
+		return
+	}
+	members := d.n.access.Load().members
+	want := len(members) // zero target: every member node
+	if target > 0 {
+		want = target
+		for p := range members {
+			if p != d.n.host.ID() && d.n.connected(p) {
+				want--
+			}
+		}
+		d.mu.Lock()
+		want -= len(d.busy)
+		d.mu.Unlock()
+	}
 	now := time.Now()
-	for p := range d.n.access.Load().members {
+	for p := range members {
+		if want <= 0 {
+			return
+		}
 		if p == d.n.host.ID() || d.n.connected(p) {
 			continue
 		}
@@ -259,6 +279,7 @@ func (d *dialer) round(ctx context.Context) {
 		if !due {
 			continue
 		}
+		want--
 		go d.dial(ctx, p)
 	}
 }

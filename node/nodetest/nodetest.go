@@ -5,6 +5,16 @@
 // Every node is a real [node.Node] with its own identity, bbolt store in a
 // temporary folder, libp2p host and GossipSub router; only the transport is
 // simulated on mocknet.
+//
+// # Simulations
+//
+// For large networks with a fixed shape, build a [Net] with
+// [Options.Static] (nodes then dial no one by themselves), form the group
+// with [Net.FormGroup] and connect a seeded random graph with
+// [Net.ConnectRandom]. [NewRaw] builds the baseline: the same mocknet,
+// latency and graph ([RandomGraph]) with plain GossipSub routers configured
+// as nodes configure theirs, and nothing of takecare on top. The simbench
+// command compares the two.
 package nodetest
 
 import (
@@ -14,7 +24,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"testing"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -27,6 +37,17 @@ import (
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/store"
 )
+
+// TB is the part of [testing.TB] a network uses. A *testing.T or
+// *testing.B is one; a program can bring its own.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+	Name() string
+}
 
 // Options shape a test network. Set TAKECARE_TEST_LOG=1 in the
 // environment to see every node's debug log on stderr.
@@ -41,17 +62,25 @@ type Options struct {
 	// Sync makes stores fsync (off by default: tests do not survive power
 	// loss).
 	Sync bool
+	// Static keeps the connections exactly those the caller makes: nodes do
+	// not dial member nodes by themselves (node.Config.DialTarget < 0), and
+	// [Net.Reconnect] redials the node's own edges. Simulations use it to
+	// hold a random graph.
+	Static bool
 }
 
 // Net is a network of nodes.
 type Net struct {
-	t     testing.TB
+	t     TB
 	opts  Options
 	Mock  mocknet.Mocknet // nil on loopback
 	Nodes []*Node
 
 	healPartition func()
 	building      bool // New links everything once at the end
+
+	mu    sync.Mutex
+	edges map[[2]int]bool // pairs connected with Connect
 }
 
 // Node is one node of a [Net], with what is needed to stop and restart it.
@@ -69,9 +98,9 @@ type Node struct {
 
 // New builds a network of n nodes. Nothing is connected yet; see
 // [Net.ConnectAll] and [Net.ConnectRandom]. Nodes stop when the test ends.
-func New(t testing.TB, n int, opts Options) *Net {
+func New(t TB, n int, opts Options) *Net {
 	t.Helper()
-	nt := &Net{t: t, opts: opts, building: true}
+	nt := &Net{t: t, opts: opts, building: true, edges: make(map[[2]int]bool)}
 	if !opts.Loopback {
 		nt.Mock = mocknet.New()
 		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
@@ -112,6 +141,9 @@ func (nd *Node) Start() {
 		t.Fatal(err)
 	}
 	cfg := node.Config{Identity: nd.Identity, Store: st, DialInterval: 500 * time.Millisecond}
+	if nd.net.opts.Static {
+		cfg.DialTarget = -1
+	}
 	if nd.net.opts.Loopback {
 		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 		cfg.Libp2p = []libp2p.Option{libp2p.DisableRelay()}
@@ -212,11 +244,30 @@ func (nd *Node) AddrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: nd.Host().ID(), Addrs: nd.Host().Addrs()}
 }
 
-// Connect connects nodes a and b.
+// Connect connects nodes a and b, and remembers the pair as an edge of the
+// network (see [Net.Edges]).
 func (nt *Net) Connect(a, b int) error {
+	nt.mu.Lock()
+	nt.edges[edge(a, b)] = true
+	nt.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return nt.Nodes[a].Host().Connect(ctx, nt.Nodes[b].AddrInfo())
+}
+
+func edge(a, b int) [2]int {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]int{a, b}
+}
+
+// Edges returns the pairs of nodes connected with [Net.Connect],
+// [Net.ConnectAll] or [Net.ConnectRandom], in order.
+func (nt *Net) Edges() [][2]int {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	return sortedEdges(nt.edges)
 }
 
 // ConnectAll connects every pair of running nodes.
@@ -233,31 +284,34 @@ func (nt *Net) ConnectAll() {
 	}
 }
 
-// ConnectRandom connects each node to about degree others, chosen by a
-// seeded random generator, as a connected graph: a ring first, then random
-// chords.
+// ConnectRandom connects the nodes as [RandomGraph](n, degree, seed).
 func (nt *Net) ConnectRandom(degree int, seed uint64) {
 	nt.t.Helper()
-	n := len(nt.Nodes)
-	if n < 2 {
-		return
-	}
-	r := rand.New(rand.NewPCG(seed, seed^0x7a6b))
-	linked := make(map[[2]int]bool)
-	link := func(a, b int) {
-		if a == b {
-			return
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if linked[[2]int{a, b}] {
-			return
-		}
-		linked[[2]int{a, b}] = true
-		if err := nt.Connect(a, b); err != nil {
+	for _, e := range RandomGraph(len(nt.Nodes), degree, seed) {
+		if err := nt.Connect(e[0], e[1]); err != nil {
 			nt.t.Fatal(err)
 		}
+	}
+}
+
+// RandomGraph returns the edges of a connected graph of n nodes in which
+// each node has about degree neighbours (degree on average, for n well
+// above degree), chosen by a generator seeded with seed: a ring first, then
+// degree/2 - 1 random chords from each node. The same arguments give the
+// same edges, in the order they were chosen.
+func RandomGraph(n, degree int, seed uint64) [][2]int {
+	if n < 2 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(seed, seed^0x7a6b))
+	seen := make(map[[2]int]bool)
+	var out [][2]int
+	link := func(a, b int) {
+		if a == b || seen[edge(a, b)] {
+			return
+		}
+		seen[edge(a, b)] = true
+		out = append(out, edge(a, b))
 	}
 	for i := range n {
 		link(i, (i+1)%n)
@@ -267,6 +321,21 @@ func (nt *Net) ConnectRandom(degree int, seed uint64) {
 			link(i, r.IntN(n))
 		}
 	}
+	return out
+}
+
+// neighbours returns the other ends of i's edges.
+func neighbours(edges [][2]int, i int) []int {
+	var out []int
+	for _, e := range edges {
+		switch i {
+		case e[0]:
+			out = append(out, e[1])
+		case e[1]:
+			out = append(out, e[0])
+		}
+	}
+	return out
 }
 
 // Disconnect cuts the mocknet links of node i (and closes its connections)
@@ -283,7 +352,9 @@ func (nt *Net) Disconnect(i int) {
 	}
 }
 
-// Reconnect restores node i's links; the nodes' dialers reconnect.
+// Reconnect restores node i's links; the nodes' dialers reconnect. On a
+// [Options.Static] network, where nodes do not dial, Reconnect connects i to
+// its running neighbours in [Net.Edges] itself.
 func (nt *Net) Reconnect(i int) {
 	nt.t.Helper()
 	nd := nt.Nodes[i]
@@ -292,6 +363,16 @@ func (nt *Net) Reconnect(i int) {
 			continue
 		}
 		nt.Mock.LinkPeers(nd.Host().ID(), other.Host().ID())
+	}
+	if !nt.opts.Static {
+		return
+	}
+	for _, j := range neighbours(nt.Edges(), i) {
+		if nt.Nodes[j].Running() {
+			if err := nt.Connect(i, j); err != nil {
+				nt.t.Fatalf("reconnecting node %d to %d: %v", i, j, err)
+			}
+		}
 	}
 }
 
