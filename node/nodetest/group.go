@@ -19,9 +19,11 @@ const formParallel = 8
 // It does what [Net.Group] does, in far less time on large networks.
 //
 // Joining connects each node to node 0. On a [Options.Static] network those
-// connections are closed once the group is formed, leaving no connection at
-// all: call FormGroup first, then connect the nodes (for example with
-// [Net.ConnectRandom]).
+// connections are closed once the group is formed and every node is
+// restarted, leaving no connection and no trace of the formation in the
+// routers (node 0 had pruned most of its joiners from its GossipSub mesh,
+// and pruned peers refuse to mesh again for a minute): call FormGroup
+// first, then connect the nodes (for example with [Net.ConnectRandom]).
 func (nt *Net) FormGroup(name string) crypto.GroupID {
 	nt.t.Helper()
 	ctx := context.Background()
@@ -77,6 +79,10 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 	}
 	if nt.opts.Static {
 		nt.DisconnectAll()
+		for _, nd := range running {
+			nd.Stop()
+			nd.Start()
+		}
 	}
 	return gid
 }

@@ -136,7 +136,7 @@ func (nd *Node) Start() {
 	if nd.done != nil {
 		t.Fatalf("node %d already running", nd.Index)
 	}
-	st, err := store.Open(filepath.Join(nd.Dir, "store.db"), nd.key, store.Options{NoSync: !nd.net.opts.Sync})
+	st, err := store.Open(nd.StorePath(), nd.key, store.Options{NoSync: !nd.net.opts.Sync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +236,10 @@ func (nd *Node) Stop() {
 	}
 }
 
+// StorePath is where the node's store file is. Copying it while the node
+// is stopped, and back before a restart, takes the node back in time.
+func (nd *Node) StorePath() string { return filepath.Join(nd.Dir, "store.db") }
+
 // Running reports whether the node is started.
 func (nd *Node) Running() bool { return nd.done != nil }
 
@@ -284,14 +288,37 @@ func (nt *Net) ConnectAll() {
 	}
 }
 
-// ConnectRandom connects the nodes as [RandomGraph](n, degree, seed).
+// ConnectRandom connects the nodes as [RandomGraph](n, degree, seed),
+// several connections at a time.
 func (nt *Net) ConnectRandom(degree int, seed uint64) {
 	nt.t.Helper()
-	for _, e := range RandomGraph(len(nt.Nodes), degree, seed) {
-		if err := nt.Connect(e[0], e[1]); err != nil {
-			nt.t.Fatal(err)
-		}
+	if err := connectEdges(RandomGraph(len(nt.Nodes), degree, seed), nt.Connect); err != nil {
+		nt.t.Fatal(err)
 	}
+}
+
+// connectEdges connects the edges, formParallel at a time, and returns the
+// first error.
+func connectEdges(edges [][2]int, connect func(a, b int) error) error {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		sem   = make(chan struct{}, formParallel)
+	)
+	for _, e := range edges {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := connect(e[0], e[1]); err != nil {
+				once.Do(func() { first = fmt.Errorf("connecting %d and %d: %w", e[0], e[1], err) })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // RandomGraph returns the edges of a connected graph of n nodes in which

@@ -98,13 +98,11 @@ func (rn *RawNet) Connect(a, b int) error {
 }
 
 // ConnectRandom connects the routers as [RandomGraph](n, degree, seed),
-// the same graph [Net.ConnectRandom] makes.
+// the same graph [Net.ConnectRandom] makes, several at a time.
 func (rn *RawNet) ConnectRandom(degree int, seed uint64) {
 	rn.t.Helper()
-	for _, e := range RandomGraph(len(rn.Peers), degree, seed) {
-		if err := rn.Connect(e[0], e[1]); err != nil {
-			rn.t.Fatal(err)
-		}
+	if err := connectEdges(RandomGraph(len(rn.Peers), degree, seed), rn.Connect); err != nil {
+		rn.t.Fatal(err)
 	}
 }
 

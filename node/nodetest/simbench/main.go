@@ -62,6 +62,7 @@ type config struct {
 	settle      time.Duration
 	churn       float64
 	churnAlerts int
+	churnWait   time.Duration
 	syncAlerts  int
 	throughput  int
 	fsync       bool
@@ -82,6 +83,7 @@ func main() {
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after connecting a network before publishing")
 	flag.Float64Var(&c.churn, "churn", 0.2, "fraction of the largest network cut off in the churn run (0: skip)")
 	flag.IntVar(&c.churnAlerts, "churn-alerts", 20, "alerts published while nodes are cut off")
+	flag.DurationVar(&c.churnWait, "churn-wait", 2*time.Minute, "how long takecare gets to deliver everything after reconnection")
 	flag.IntVar(&c.syncAlerts, "sync-alerts", 10000, "alerts a node misses before it catches up by sync (0: skip)")
 	flag.IntVar(&c.throughput, "throughput", 10000, "envelopes fed to one node to measure throughput (0: skip)")
 	flag.BoolVar(&c.fsync, "fsync", false, "fsync the stores of simulated nodes (the daemon always does)")
@@ -125,7 +127,9 @@ func run(c config) (err error) {
 		tc := takecareRun(c, base, n, n == largest)
 		t.delivery(n, raw.delivery, tc.delivery)
 		if n == largest {
-			t.churn(n, c, raw.churn, tc.churn)
+			if c.churn > 0 {
+				t.churn(n, c, raw.churn, tc.churn)
+			}
 			t.memory(n, raw.mem, tc.mem)
 		}
 	}
@@ -422,7 +426,7 @@ func churn(c config, off []int, n int, tr *tracker, cut, back func(int), publish
 	for _, i := range off {
 		back(i)
 	}
-	deadline := t0.Add(60 * time.Second)
+	deadline := t0.Add(c.churnWait)
 	if !recovers {
 		deadline = t0.Add(churnRawWait)
 	}
