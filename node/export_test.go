@@ -25,3 +25,11 @@ func (n *Node) HasKeyForTest(tag crypto.KeyTag) bool {
 
 // MaintainForTest runs the periodic epoch upkeep now.
 func (n *Node) MaintainForTest() { n.maintainEpochs() }
+
+// IngestForTest takes an envelope through the pipeline as sync does, and
+// counts the outcome.
+func (n *Node) IngestForTest(env []byte) error {
+	_, err := n.ingest(env, fromSync, "")
+	n.count(err)
+	return err
+}
