@@ -152,6 +152,7 @@ type Store struct {
 	db   *bolt.DB
 	seal *crypto.AtRest
 	opts Options
+	w    writer
 
 	mu         sync.RWMutex
 	headers    map[alert.ID]Header
@@ -472,7 +473,7 @@ func (s *Store) PutBatch(rs []Record) ([]bool, error) {
 	if len(todo) == 0 {
 		return added, nil
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.w.write(s.db, func(tx *bolt.Tx) error {
 		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
 		for _, i := range todo {
 			r := rs[i]
@@ -508,6 +509,77 @@ func (s *Store) Tags(id alert.ID) []crypto.KeyTag {
 		return nil
 	}
 	return append([]crypto.KeyTag{h.Tag}, s.aliases[id]...)
+}
+
+// writer commits concurrent writes together (group commit). A writer that
+// finds no commit under way commits at once; writers that arrive while one
+// runs queue up, and the first of them commits the whole queue in one
+// transaction when it ends. A lone writer never waits (bbolt's DB.Batch
+// waits for a 10 ms timer), and under load one transaction, and one fsync,
+// covers many writes.
+type writer struct {
+	mu      sync.Mutex
+	queue   []*write
+	running bool
+}
+
+type write struct {
+	fn   func(*bolt.Tx) error
+	done chan error // the outcome, or errLead: commit the queue now
+}
+
+var errLead = errors.New("store: bug: leading a commit")
+
+// write runs fn in a read-write transaction, possibly shared with other
+// writers, and returns once it is committed. fn must only write: it may run
+// twice if another write in its transaction fails.
+func (w *writer) write(db *bolt.DB, fn func(*bolt.Tx) error) error {
+	me := &write{fn: fn, done: make(chan error, 1)}
+	w.mu.Lock()
+	w.queue = append(w.queue, me)
+	lead := !w.running
+	w.running = true
+	w.mu.Unlock()
+	if !lead {
+		if err := <-me.done; err != errLead {
+			return err
+		}
+	}
+	w.mu.Lock()
+	batch := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+	commit(db, batch)
+	w.mu.Lock()
+	if len(w.queue) > 0 {
+		w.queue[0].done <- errLead
+	} else {
+		w.running = false
+	}
+	w.mu.Unlock()
+	return <-me.done
+}
+
+// commit runs a batch of writes in one transaction. If it fails, each
+// write is retried alone, so that one bad write fails only itself.
+func commit(db *bolt.DB, batch []*write) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, wr := range batch {
+			if err := wr.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, wr := range batch {
+			wr.done <- db.Update(wr.fn)
+		}
+		return
+	}
+	for _, wr := range batch {
+		wr.done <- err
+	}
 }
 
 // Has reports whether a message is held.
