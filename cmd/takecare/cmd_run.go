@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -94,6 +96,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	clear(pass)
+	// Opening the keystore ran Argon2id over 64 MiB for each of its two
+	// slots (a start under duress, once more to seal the new profile).
+	// Hand that memory back to the system now: left to the garbage
+	// collector, an idle daemon keeps it for minutes.
+	runtime.GC()
+	debug.FreeOSMemory()
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("another takecare daemon is already running for %s", dir)
