@@ -151,6 +151,9 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 			}
 		default:
 			s.resetBackoff(p)
+			if st.Accepted > 0 {
+				s.forward(p)
+			}
 			if st.Accepted > 0 || st.Sent > 0 {
 				s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
 			}
@@ -176,6 +179,20 @@ func (s *syncer) resetBackoff(p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.retry, p)
+}
+
+// forward starts sessions with the other connected member nodes after a
+// session with from brought new messages: they may lack them too, and
+// gossip does not carry what arrived by sync. What a node missed thus
+// crosses a network in which not every member is connected to every other
+// in seconds, not in one sync interval per hop. A session that brings
+// nothing new starts nothing, so the wave dies out.
+func (s *syncer) forward(from peer.ID) {
+	for p := range s.n.access.Load().members {
+		if p != from && p != s.n.host.ID() && s.n.connected(p) {
+			s.kick(p)
+		}
+	}
 }
 
 // kickAll syncs with every connected member node.
@@ -304,6 +321,7 @@ func (n *Node) handleSync(s network.Stream) {
 	s.Close()
 	if sess.stats.Accepted > 0 {
 		n.log.Info("synced", "peer", p, "received", sess.stats.Accepted, "sent", sess.stats.Sent)
+		n.syncer.forward(p)
 	}
 }
 

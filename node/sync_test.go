@@ -119,6 +119,34 @@ func TestSplitAndHeal(t *testing.T) {
 	t.Logf("%d missing node-alert pairs filled in %s after healing", missing, time.Since(healed).Round(time.Millisecond))
 }
 
+// TestSyncCrossesHops: in a line A - B - C, alerts A wrote while alone
+// reach C through B by sync alone, without waiting for the periodic sync
+// (an hour here).
+func TestSyncCrossesHops(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 3, nodetest.Options{Latency: 5 * time.Millisecond, Static: true,
+		Config: func(_ int, c *node.Config) { c.SyncInterval = time.Hour }})
+	gid := net.FormGroup("line")
+	a, c := net.Nodes[0], net.Nodes[2]
+	// FormGroup restarted the nodes. Let them start their background work
+	// before connecting, or both ends of a connection may start a session
+	// and the one refused is retried a second later, carrying what the
+	// test wants to see carried without it.
+	time.Sleep(100 * time.Millisecond)
+	if err := net.Connect(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	ids := sendAlerts(t, a, gid, 5, "alone")
+	// A restart empties A's gossip history, which would otherwise offer
+	// the alerts to B once they connect.
+	a.Stop()
+	a.Start()
+	if err := net.Connect(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "C holds what A wrote", func() bool { return holdsAll(c, ids) })
+}
+
 // TestSyncRefusesNonMembers: a node outside the group that opens a sync
 // stream gets nothing, not even a hello.
 func TestSyncRefusesNonMembers(t *testing.T) {
