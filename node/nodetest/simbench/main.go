@@ -73,7 +73,7 @@ type config struct {
 
 func main() {
 	var c config
-	sizes := flag.String("sizes", "20,50,100", "network sizes, comma-separated")
+	sizes := flag.String("sizes", "20,50,100", "network sizes, comma-separated (empty: no delivery runs)")
 	flag.IntVar(&c.degree, "degree", 6, "average number of neighbours of a node")
 	flag.DurationVar(&c.latency, "latency", 25*time.Millisecond, "one-way latency of every link")
 	flag.IntVar(&c.alerts, "alerts", 100, "alerts published per network size, each from a random node")
@@ -91,7 +91,7 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the largest takecare delivery run to this file")
 	flag.Parse()
-	for _, s := range strings.Split(*sizes, ",") {
+	for _, s := range strings.FieldsFunc(*sizes, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 2 {
 			fmt.Fprintf(os.Stderr, "simbench: bad size %q\n", s)
@@ -121,7 +121,10 @@ func run(c config) (err error) {
 		}
 	}()
 	t := &table{}
-	largest := slices.Max(c.sizes)
+	largest := 0
+	if len(c.sizes) > 0 {
+		largest = slices.Max(c.sizes)
+	}
 	for _, n := range c.sizes {
 		raw := rawRun(c, base, n, n == largest)
 		tc := takecareRun(c, base, n, n == largest)
@@ -423,9 +426,11 @@ func churn(c config, off []int, n int, tr *tracker, cut, back func(int), publish
 	res.after = tr.result(pubs, n, 0)
 	logf("churn: reconnecting")
 	t0 := time.Now()
+	var wg sync.WaitGroup
 	for _, i := range off {
-		back(i)
+		wg.Go(func() { back(i) })
 	}
+	wg.Wait()
 	deadline := t0.Add(c.churnWait)
 	if !recovers {
 		deadline = t0.Add(churnRawWait)
