@@ -221,7 +221,7 @@ func TestSyncSendsUrgentFirst(t *testing.T) {
 	a, b := net.Nodes[0], net.Nodes[1]
 	net.Disconnect(1)
 	ids := sendAlerts(t, a, gid, 100, "mixed") // every 50th from index 7 is a panic
-	var order []alert.ID
+	var order []node.Entry
 	f := b.Follow(node.FeedQuery{})
 	defer f.Stop()
 	net.Reconnect(1)
@@ -229,21 +229,24 @@ func TestSyncSendsUrgentFirst(t *testing.T) {
 	for len(order) < 100 {
 		select {
 		case e := <-f.C:
-			id, _ := alert.ParseID(e.ID)
-			order = append(order, id)
+			order = append(order, e)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("only %d entries followed", len(order))
 		}
 	}
-	panics := map[alert.ID]bool{ids[7]: true, ids[57]: true}
-	for i, id := range order[:2] {
-		if !panics[id] {
+	panics := map[string]bool{ids[7].String(): true, ids[57].String(): true}
+	for i, e := range order[:2] {
+		if !panics[e.ID] {
 			t.Errorf("entry %d to arrive was not a panic", i)
 		}
 	}
-	// After the panics, newest first.
-	if order[2] != ids[99] {
-		t.Errorf("the third entry to arrive is not the newest alert")
+	// After the panics, newest first. Alerts sent in the same millisecond
+	// are equally new.
+	for _, e := range order[3:] {
+		if e.Created.After(order[2].Created) {
+			t.Errorf("the third entry to arrive is not the newest alert")
+			break
+		}
 	}
 }
 
