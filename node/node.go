@@ -327,9 +327,9 @@ func (n *Node) scan() {
 // PubSubOptions are the GossipSub settings every node runs with, apart from
 // the membership filters and the logger: no author, sequence number or
 // signature on the wire, a content-hash message id, flood publishing of our
-// own messages, no peer exchange, and room for the largest envelope. They are
-// exported so that a baseline can run the very same router without takecare
-// on top (see nodetest.NewRaw).
+// own messages, no peer exchange, room for the largest envelope, and queues
+// deep enough for bursts. They are exported so that a baseline can run the
+// very same router without takecare on top (see nodetest.NewRaw).
 func PubSubOptions() []pubsub.Option {
 	return []pubsub.Option{
 		pubsub.WithNoAuthor(),
@@ -337,8 +337,19 @@ func PubSubOptions() []pubsub.Option {
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(false),
 		pubsub.WithMaxMessageSize(crypto.MaxEnvelopeSize + 64*1024),
+		// Messages wait in these queues: received ones for a validation
+		// goroutine, sent ones for each peer's stream. The defaults (32)
+		// overflow, and drop messages without a word, as soon as a burst
+		// comes faster than they drain: a member sending alerts in quick
+		// succession, a gossip reply carrying many. Nearly every message
+		// is a 2048-byte envelope, so a full queue of 256 holds half a
+		// megabyte.
+		pubsub.WithValidateQueueSize(pubsubQueueSize),
+		pubsub.WithPeerOutboundQueueSize(pubsubQueueSize),
 	}
 }
+
+const pubsubQueueSize = 256
 
 // contentID is the pubsub message id: a hash of the envelope and nothing
 // else, since messages carry no author or sequence number.
