@@ -1,6 +1,10 @@
 package node
 
-import "github.com/takecare-network/takecare/crypto"
+import (
+	"errors"
+
+	"github.com/takecare-network/takecare/crypto"
+)
 
 // KeysForTest returns a group's current epoch keys, so that tests can play
 // a member (or someone who stole the key) crafting envelopes by hand.
@@ -33,3 +37,12 @@ func (n *Node) IngestForTest(env []byte) error {
 	n.count(err)
 	return err
 }
+
+// IngestSyncedForTest takes envelopes through the pipeline as the
+// envelopes of one sync message.
+func (n *Node) IngestSyncedForTest(envs [][]byte) []error {
+	return n.ingestSynced(envs, maxSyncRejects)
+}
+
+// Rejected reports whether an outcome of the pipeline is a rejection.
+func Rejected(err error) bool { return errors.Is(err, errReject) }

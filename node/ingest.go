@@ -134,6 +134,11 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 	if err != nil {
 		return nil, err
 	}
+	return n.commit(o, src)
+}
+
+// commit stores an opened envelope, if it is new, and acts on it.
+func (n *Node) commit(o *opened, src source) (*alert.Message, error) {
 	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
 		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
 	}
@@ -142,7 +147,7 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 		// sent it again after a new epoch started), keep it too, for the
 		// members who hold only that epoch's key, and pass it on.
 		if tag := o.keys.Tag(); !n.store.HasIn(o.msg.ID, tag) {
-			if added, err := n.store.PutAlias(o.msg.ID, tag, env); err == nil && added {
+			if added, err := n.store.PutAlias(o.msg.ID, tag, o.env); err == nil && added {
 				return o.msg, nil
 			}
 		}
@@ -159,7 +164,7 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 			return nil, err
 		}
 	}
-	added, err := n.store.Put(store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: env})
+	added, err := n.store.Put(store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: o.env})
 	if err != nil {
 		n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
 		return nil, ignore("store: %v", err)
@@ -169,6 +174,93 @@ func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, err
 	}
 	n.handle(o.g, o.msg)
 	return o.msg, nil
+}
+
+// ingestSynced takes envelopes that arrived together by sync through the
+// pipeline, in order, with the outcome ingest would give each one after the
+// other, but stores them in as few transactions as it can: one fsync for a
+// whole sync message rather than one per envelope. Only plain alerts and
+// check-ins wait to be stored together. A message whose checks or effects
+// depend on what came before it (a roster change, the end of a check-in, an
+// acknowledgement, an overdue alarm, a rekey) is checked again and stored
+// alone once everything before it is stored.
+//
+// It stops after more than rejects envelopes were rejected, leaving the
+// rest untouched, and returns the outcomes of those it took.
+func (n *Node) ingestSynced(envs [][]byte, rejects int) []error {
+	errs := make([]error, len(envs))
+	taken := len(envs)
+	type waiting struct {
+		i int
+		o *opened
+	}
+	var batch []waiting
+	inBatch := make(map[alert.ID]bool)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		recs := make([]store.Record, len(batch))
+		for k, w := range batch {
+			recs[k] = store.Record{Header: n.header(w.o.g, w.o.keys, w.o.msg), Envelope: w.o.env}
+		}
+		added, err := n.store.PutBatch(recs)
+		for k, w := range batch {
+			switch {
+			case errors.Is(err, store.ErrFull):
+				// Store what still fits, as one at a time would.
+				_, errs[w.i] = n.commit(w.o, fromSync)
+			case err != nil:
+				n.log.Error("storing a message", "group", w.o.g.id.String()[:8], "msg_id", w.o.msg.ID.Short(), "err", err)
+				errs[w.i] = ignore("store: %v", err)
+			case !added[k]:
+				errs[w.i] = ignore("duplicate")
+			default:
+				n.handle(w.o.g, w.o.msg)
+			}
+		}
+		batch = batch[:0]
+		clear(inBatch)
+	}
+	for i, env := range envs {
+		o, err := n.open(env)
+		if err == nil && !batchable(o.msg) && len(batch) > 0 {
+			flush()
+			o, err = n.open(env)
+		}
+		switch {
+		case err != nil:
+			errs[i] = err
+		case !batchable(o.msg), n.store.Has(o.msg.ID):
+			_, errs[i] = n.commit(o, fromSync)
+		case inBatch[o.msg.ID]:
+			errs[i] = ignore("duplicate")
+		default:
+			inBatch[o.msg.ID] = true
+			batch = append(batch, waiting{i, o})
+		}
+		if errors.Is(errs[i], errReject) {
+			if rejects--; rejects < 0 {
+				taken = i + 1
+				break
+			}
+		}
+	}
+	flush()
+	return errs[:taken]
+}
+
+// batchable reports whether a message can be stored together with others
+// that arrived before it: nothing about accepting or handling it depends
+// on them.
+func batchable(m *alert.Message) bool {
+	switch c := m.Content.(type) {
+	case *alert.Alert:
+		return c.Kind != alert.KindOverdue
+	case *alert.CheckIn:
+		return true
+	}
+	return false
 }
 
 // validate is the GossipSub validator for every group topic.

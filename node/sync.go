@@ -585,13 +585,14 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			return nil, errors.New("sync: message for an epoch not agreed on")
 		}
 		// Envelopes first: each takes the same path as gossip.
+		ss.stats.Received += len(sm.Envelopes)
+		if ss.stats.Received > maxSyncEnvelopes {
+			return nil, errors.New("sync: too many envelopes")
+		}
 		for _, env := range sm.Envelopes {
-			ss.stats.Received++
 			ss.stats.EnvelopeBytes += int64(len(env))
-			if ss.stats.Received > maxSyncEnvelopes {
-				return nil, errors.New("sync: too many envelopes")
-			}
-			_, err := ss.n.ingest(env, fromSync, ss.peer)
+		}
+		for _, err := range ss.n.ingestSynced(sm.Envelopes, maxSyncRejects-ss.rejects) {
 			ss.n.count(err)
 			switch {
 			case err == nil:
