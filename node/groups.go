@@ -40,6 +40,7 @@ type group struct {
 	repairing bool // a repair rekey is scheduled
 
 	topicMu sync.Mutex // serialises joining and leaving topics
+	saveMu  sync.Mutex // serialises saveGroup
 }
 
 // epochRef finds the group and keys for a key tag.
@@ -78,7 +79,13 @@ type opState struct {
 
 const blobGroup = "group"
 
+// saveGroup writes the group as it is now. Saves are serialised, each one
+// taking its snapshot after the one before it was written: a roster op or
+// rekey applied concurrently can never be overwritten on disk by an older
+// snapshot, which a restarted node would then lack for good.
 func (n *Node) saveGroup(g *group) error {
+	g.saveMu.Lock()
+	defer g.saveMu.Unlock()
 	g.mu.Lock()
 	tag := g.current.keys.Tag()
 	st := groupState{Joined: g.joined, Current: tag[:]}

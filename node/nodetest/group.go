@@ -2,6 +2,7 @@ package nodetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -12,6 +13,9 @@ import (
 
 // formParallel is how many nodes join, or catch up, at once in FormGroup.
 const formParallel = 8
+
+// formWait is how long FormGroup waits for every node to catch up.
+var formWait = 2 * time.Minute
 
 // FormGroup founds a group named name at node 0 and has every other running
 // node join it through one invite, several at a time. It returns once every
@@ -54,28 +58,38 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 	}
 	// Gossip reaches a node only once it has joined the topic; whatever it
 	// missed while joining comes by sync. Help it along rather than wait for
-	// the periodic sync.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		want := founder.Store.Count()
-		var behind []*Node
-		for _, nd := range running[1:] {
-			ms, err := nd.Members(gid)
-			if err != nil || len(ms) != len(running) || nd.Store.Count() < want {
-				behind = append(behind, nd)
-			}
-		}
-		if len(behind) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			nt.t.Fatalf("forming the group: %d of %d nodes still behind after 2 minutes", len(behind), len(running))
-		}
+	// the periodic sync: a node has caught up once it knows every member
+	// and a sync with the founder moves nothing either way. (It never holds
+	// everything the founder holds: messages sealed in epochs before it
+	// joined, such as the rekeys for earlier joiners, stay out of its reach.)
+	deadline := time.Now().Add(formWait)
+	behind := running[1:]
+	for len(behind) > 0 {
+		var (
+			mu    sync.Mutex
+			still []*Node
+			why   string
+		)
 		parallel(behind, func(nd *Node) error {
-			_, err := nd.SyncWith(ctx, founder.Host().ID())
-			return err
+			st, err := nd.SyncWith(ctx, founder.Host().ID())
+			ms, merr := nd.Members(gid)
+			if err == nil && merr == nil && len(ms) == len(running) && st.Sent == 0 && st.Received == 0 {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			still = append(still, nd)
+			why = fmt.Sprintf("node %d knows %d of %d members; its last sync with the founder sent %d and received %d messages (%v)",
+				nd.Index, len(ms), len(running), st.Sent, st.Received, errors.Join(err, merr))
+			return nil
 		})
-		time.Sleep(100 * time.Millisecond)
+		if len(still) > 0 && time.Now().After(deadline) {
+			nt.t.Fatalf("forming the group: %d of %d nodes still behind after %v; %s", len(still), len(running), formWait, why)
+		}
+		behind = still
+		if len(behind) > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	if nt.opts.Static {
 		nt.DisconnectAll()
