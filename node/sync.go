@@ -68,12 +68,15 @@ var ErrSyncBusy = errors.New("a sync with that node is already running")
 
 // syncer schedules sessions: at most one per pair of nodes. When both
 // nodes start one at the same moment, the one started by the node with the
-// lower peer id goes on and the other is refused.
+// lower peer id goes on and the other is refused. A session asked for while
+// one with that node runs starts when it ends: the running one may have
+// begun before whatever prompted the request.
 type syncer struct {
 	n        *Node
 	mu       sync.Mutex
 	out      map[peer.ID]bool // sessions we started
 	in       map[peer.ID]bool // sessions the peer started
+	again    map[peer.ID]bool // asked for while a session ran
 	inbound  int
 	kickOnce map[peer.ID]bool
 	retry    map[peer.ID]time.Duration
@@ -81,7 +84,7 @@ type syncer struct {
 
 func newSyncer(n *Node) *syncer {
 	return &syncer{
-		n: n, out: make(map[peer.ID]bool), in: make(map[peer.ID]bool),
+		n: n, out: make(map[peer.ID]bool), in: make(map[peer.ID]bool), again: make(map[peer.ID]bool),
 		kickOnce: make(map[peer.ID]bool), retry: make(map[peer.ID]time.Duration),
 	}
 }
@@ -98,6 +101,7 @@ func (s *syncer) begin(p peer.ID, inbound bool) bool {
 		return true
 	}
 	if s.out[p] || s.in[p] {
+		s.again[p] = true
 		return false
 	}
 	s.out[p] = true
@@ -106,13 +110,20 @@ func (s *syncer) begin(p peer.ID, inbound bool) bool {
 
 func (s *syncer) end(p peer.ID, inbound bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if inbound {
 		delete(s.in, p)
 		s.inbound--
-		return
+	} else {
+		delete(s.out, p)
 	}
-	delete(s.out, p)
+	again := s.again[p] && !s.in[p] && !s.out[p]
+	if again {
+		delete(s.again, p)
+	}
+	s.mu.Unlock()
+	if again && s.n.ctx.Err() == nil {
+		s.kick(p)
+	}
 }
 
 // kick starts a session with p soon, unless one is running or already
