@@ -4,7 +4,7 @@ BIN     := bin/takecare
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test test-short lint fuzz bench proto clean
+.PHONY: all build demo test test-short lint fuzz bench bench-micro proto clean
 
 all: build
 
@@ -26,6 +26,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# takecare next to raw GossipSub on the same simulated networks, catch-up,
+# throughput and memory: one table on stdout (docs/BENCHMARKS.md).
+# BENCHFLAGS passes flags, e.g. BENCHFLAGS='-sizes 20,50 -alerts 50'.
+bench:
+	$(GO) run ./node/nodetest/simbench $(BENCHFLAGS)
+
+# go test micro-benchmarks, for benchstat: make bench-micro > new.txt
+BENCHCOUNT ?= 6
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./crypto ./alert ./store
+	$(GO) test -run '^$$' -bench 'Ingest' -benchmem -count $(BENCHCOUNT) ./node
+	$(GO) test -run '^$$' -bench 'Sync' -benchtime 3x -count 1 ./node
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
