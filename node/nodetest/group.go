@@ -96,6 +96,9 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 		for _, nd := range running {
 			nd.Stop()
 			nd.Start()
+			if ms, err := nd.Members(gid); err != nil || len(ms) != len(running) {
+				nt.t.Fatalf("after a restart node %d knows %d of %d members (%v)", nd.Index, len(ms), len(running), err)
+			}
 		}
 	}
 	return gid
