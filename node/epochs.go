@@ -167,24 +167,32 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 const resealWindow = time.Minute
 
 // switched runs after the current epoch changed from old to cur: this
-// node's own messages sealed in old since shortly before cur started are
-// sent again in cur, for members who hold only cur's key (a member who
-// joined, or any member once old's key is erased). The message ids do not
-// change, so nobody sees them twice.
+// node's own messages held in old (sealed there first or sent again there)
+// since shortly before cur started are sent again in cur, for members who
+// hold only cur's key (a member who joined, or any member once old's key is
+// erased). So are its roster ops in old of any age: a member on another
+// branch of a fork may have no other way to learn of them (see
+// PROTOCOL.md, "Forks"), and there are few. The message ids do not change,
+// so nobody sees them twice.
 func (n *Node) switched(g *group, old, cur *epoch) {
 	if old == nil || old == cur {
 		return
 	}
 	from := cur.since.Add(-resealWindow)
-	for _, h := range n.store.Headers(func(h storeHeader) bool {
-		return h.Group == g.id && h.Author == n.me && h.Tag == old.keys.Tag() && !h.Created.Before(from)
-	}) {
-		n.reseal(n.ctx, g, h.ID, old.keys, cur.keys)
+	const rosterPriority = 2 // roster ops, check-ins and their ends
+	hs := n.store.Headers(func(h storeHeader) bool {
+		return h.Group == g.id && h.Author == n.me && (h.Priority == rosterPriority || !h.Created.Before(from))
+	})
+	for _, h := range hs {
+		if n.store.HasIn(h.ID, old.keys.Tag()) {
+			n.reseal(n.ctx, g, h.ID, old.keys, cur.keys, h.Created.Before(from))
+		}
 	}
 }
 
-// reseal sends one of this node's own messages again, sealed in epoch to.
-func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *crypto.EpochKeys) {
+// reseal sends one of this node's own messages again, sealed in epoch to;
+// if rosterOnly, only if it is a roster op.
+func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *crypto.EpochKeys, rosterOnly bool) {
 	env, err := n.store.EnvelopeIn(id, from.Tag())
 	if err != nil {
 		return
@@ -193,10 +201,18 @@ func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *cryp
 	if err != nil || in.Author != n.me {
 		return
 	}
-	if m, err := alert.Decode(g.id, from.Epoch(), in.Author, in.Body); err != nil {
+	m, err := alert.Decode(g.id, from.Epoch(), in.Author, in.Body)
+	if err != nil {
 		return
-	} else if _, isRekey := m.Content.(*alert.Rekey); isRekey {
+	}
+	switch m.Content.(type) {
+	case *alert.Rekey:
 		return // a rekey belongs to the epoch it leaves
+	case *alert.RosterOp:
+	default:
+		if rosterOnly {
+			return
+		}
 	}
 	again, err := to.Seal(n.id.SignBody(g.id, to.Epoch(), in.Body))
 	if err != nil {
@@ -296,6 +312,28 @@ func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
 // returns the Rekey as it was signed in the current epoch, and the new
 // epoch's number.
 func (n *Node) rekey(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
+	g.rekeyMu.Lock()
+	defer g.rekeyMu.Unlock()
+	return n.rekeyLocked(ctx, g)
+}
+
+// rekeyIf starts a new epoch if need, asked once no other new epoch of
+// this node's is being started, still reports one is needed. It reports
+// whether it started one.
+func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) (bool, error) {
+	g.rekeyMu.Lock()
+	defer g.rekeyMu.Unlock()
+	if !need() {
+		return false, nil
+	}
+	_, _, err := n.rekeyLocked(ctx, g)
+	return err == nil, err
+}
+
+// rekeyLocked is rekey; the caller holds g.rekeyMu, so that this node never
+// starts two epochs from the same one (a join's and a repair's, say), which
+// would leave members on a fork for nothing.
+func (n *Node) rekeyLocked(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
 	if !n.isAdmin(g) {
 		return alert.SignedOp{}, 0, ErrNotAdmin
 	}
@@ -446,10 +484,8 @@ func (n *Node) scheduleRepair(g *group) {
 			return
 		case <-time.After(delay):
 		}
-		if !n.needsRekey(g) || !n.isAdmin(g) {
-			return
-		}
-		if _, _, err := n.rekey(n.ctx, g); err != nil {
+		need := func() bool { return n.needsRekey(g) && n.isAdmin(g) }
+		if _, err := n.rekeyIf(n.ctx, g, need); err != nil {
 			n.log.Warn("repairing the group key", "group", g.id.String()[:8], "err", err)
 		}
 	})
@@ -484,7 +520,6 @@ func (n *Node) maintainEpochs() {
 		for _, tag := range erase {
 			delete(g.epochs, tag)
 		}
-		age := now.Sub(g.current.since)
 		g.mu.Unlock()
 		if len(erase) > 0 {
 			n.mu.Lock()
@@ -502,10 +537,17 @@ func (n *Node) maintainEpochs() {
 		}
 		// Admins take turns: the first after RotateEvery, the next a little
 		// later if the first did not, and so on.
-		if n.isAdmin(g) && age > n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute {
-			if _, _, err := n.rekey(n.ctx, g); err != nil {
-				n.log.Warn("rotating the group key", "group", g.id.String()[:8], "err", err)
+		due := func() bool {
+			if !n.isAdmin(g) {
+				return false
 			}
+			g.mu.Lock()
+			age := now.Sub(g.current.since)
+			g.mu.Unlock()
+			return age > n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute
+		}
+		if _, err := n.rekeyIf(n.ctx, g, due); err != nil {
+			n.log.Warn("rotating the group key", "group", g.id.String()[:8], "err", err)
 		}
 	}
 }

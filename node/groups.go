@@ -41,6 +41,7 @@ type group struct {
 
 	topicMu sync.Mutex // serialises joining and leaving topics
 	saveMu  sync.Mutex // serialises saveGroup
+	rekeyMu sync.Mutex // serialises this node's new epochs (rekey)
 }
 
 // epochRef finds the group and keys for a key tag.

@@ -97,7 +97,7 @@ func (n *Node) open(env []byte) (*opened, error) {
 		return nil, err
 	}
 	if rk, ok := msg.Content.(*alert.Rekey); ok {
-		if err := checkRekey(g, ref.keys.Epoch(), rk); err != nil {
+		if err := checkRekey(ref.keys.Epoch(), rk); err != nil {
 			return nil, err
 		}
 	}
@@ -108,9 +108,15 @@ func (n *Node) open(env []byte) (*opened, error) {
 // sealed in.
 const maxEpochStep = 8
 
-// checkRekey checks a Rekey against the roster: it moves the epoch forward,
-// by a little, and seals keys only to members, each once.
-func checkRekey(g *group, sealedIn uint64, rk *alert.Rekey) error {
+// checkRekey checks a Rekey: it moves the epoch forward, by a little, and
+// seals at most one key to each member.
+//
+// A rekey may name members this node does not know yet: the roster op that
+// added one may be sealed in an epoch this node lacks and reach it only
+// re-sent in the rekey's new epoch (a fork, see PROTOCOL.md "Forks"), so
+// waiting for it could wait for ever. Only an admin can send a rekey, and
+// an admin holds the secret anyway.
+func checkRekey(sealedIn uint64, rk *alert.Rekey) error {
 	if rk.Epoch <= sealedIn || rk.Epoch > sealedIn+maxEpochStep {
 		return reject("rekey to epoch %d sent in epoch %d", rk.Epoch, sealedIn)
 	}
@@ -120,9 +126,6 @@ func checkRekey(g *group, sealedIn uint64, rk *alert.Rekey) error {
 			return reject("rekey seals twice to one member")
 		}
 		seen[k.Member] = true
-		if _, known := g.roster.Keys(k.Member); !known {
-			return ignore("rekey for a member not in the roster yet")
-		}
 	}
 	return nil
 }
@@ -392,7 +395,7 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	// A new epoch may have started while this was sealed: send it in the
 	// new one too, for members who only hold that key.
 	if cur := g.currentKeys(); cur.Tag() != keys.Tag() {
-		n.reseal(ctx, g, msg.ID, keys, cur)
+		n.reseal(ctx, g, msg.ID, keys, cur, false)
 	}
 	return msg, nil
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -194,6 +195,57 @@ func TestConcurrentAdminOpsConverge(t *testing.T) {
 	if beto.HasKeyForTest(ana.KeysForTest(gid).Tag()) {
 		t.Error("the removed admin holds the current key")
 	}
+}
+
+// TestJoinsOnBothSidesOfASplit: two admins each let someone join while the
+// network is split. Each newcomer holds only the epoch its admin started for
+// it, and the other newcomer's addition is sealed in an epoch it never gets:
+// it learns of it only through the epoch that repairs the fork. Every node
+// ends knowing all four members, on one epoch, and the newcomers hear each
+// other.
+func TestJoinsOnBothSidesOfASplit(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 4, nodetest.Options{Latency: 2 * time.Millisecond})
+	ana, beto, yola, zoe := net.Nodes[0], net.Nodes[1], net.Nodes[2], net.Nodes[3]
+	yola.Stop()
+	zoe.Stop()
+	gid := net.Group("istmo")
+	ctx := context.Background()
+	if _, err := ana.SetRole(ctx, gid, "member-01", alert.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "Beto is an admin", func() bool { return roles(t, beto, gid)["member-01"] == "admin" })
+	net.Partition([]int{0, 3}, []int{1, 2})
+	yola.Start()
+	zoe.Start()
+	join := func(admin, nd *nodetest.Node) {
+		inv, err := admin.CreateInvite(ctx, gid, 1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nd.Join(ctx, inv.Code); err != nil {
+			t.Fatalf("node %d joining: %v", nd.Index, err)
+		}
+	}
+	join(beto, yola)
+	join(ana, zoe)
+	net.Heal()
+	for _, nd := range net.Nodes {
+		net.WaitFor(30*time.Second, fmt.Sprintf("node %d knows all four members", nd.Index), func() bool {
+			return len(roles(t, nd, gid)) == 4
+		})
+	}
+	net.WaitFor(30*time.Second, "one epoch", func() bool {
+		e := epochOf(ana, gid)
+		for _, nd := range net.Nodes[1:] {
+			if epochOf(nd, gid) != e {
+				return false
+			}
+		}
+		return true
+	})
+	y, z := sendOne(t, yola, gid, "from yola"), sendOne(t, zoe, gid, "from zoe")
+	net.WaitFor(10*time.Second, "the newcomers hear each other", func() bool { return zoe.Store.Has(y) && yola.Store.Has(z) })
 }
 
 // TestNonAdminRosterOpRejected: a member who never was an admin cannot

@@ -81,6 +81,12 @@ type Net struct {
 
 	mu    sync.Mutex
 	edges map[[2]int]bool // pairs connected with Connect
+	cut   map[[2]int]bool // pairs a partition keeps apart
+
+	// stateMu guards each Node's running state (Node.done, and Node.Node
+	// as it is replaced on a restart) for goroutines of the harness that
+	// run next to Start and Stop, such as the one enforcing a partition.
+	stateMu sync.RWMutex
 }
 
 // Node is one node of a [Net], with what is needed to stop and restart it.
@@ -100,7 +106,7 @@ type Node struct {
 // [Net.ConnectAll] and [Net.ConnectRandom]. Nodes stop when the test ends.
 func New(t TB, n int, opts Options) *Net {
 	t.Helper()
-	nt := &Net{t: t, opts: opts, building: true, edges: make(map[[2]int]bool)}
+	nt := &Net{t: t, opts: opts, building: true, edges: make(map[[2]int]bool), cut: make(map[[2]int]bool)}
 	if !opts.Loopback {
 		nt.Mock = mocknet.New()
 		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
@@ -167,7 +173,9 @@ func (nd *Node) Start() {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	nd.net.stateMu.Lock()
 	nd.Node, nd.Store, nd.cancel, nd.done = n, st, cancel, make(chan struct{})
+	nd.net.stateMu.Unlock()
 	go func() {
 		defer close(nd.done)
 		n.Run(ctx)
@@ -195,7 +203,7 @@ func (nd *Node) mockHost() (host.Host, error) {
 		// Link to running nodes only: mocknet keeps stopped nodes' networks
 		// and would accept connections to them.
 		for _, other := range nd.net.Nodes {
-			if other != nd && other.Running() {
+			if other != nd && other.Running() && !nd.net.isCut(nd.Index, other.Index) {
 				if _, err := mn.LinkPeers(pid, other.Identity.PeerID()); err != nil {
 					return nil, err
 				}
@@ -226,7 +234,9 @@ func (nd *Node) Stop() {
 	<-nd.done
 	nd.Node.Close()
 	nd.Store.Close()
+	nd.net.stateMu.Lock()
 	nd.done = nil
+	nd.net.stateMu.Unlock()
 	if mn != nil {
 		for _, other := range nd.net.Nodes {
 			if other != nd && other.Running() {
@@ -241,7 +251,17 @@ func (nd *Node) Stop() {
 func (nd *Node) StorePath() string { return filepath.Join(nd.Dir, "store.db") }
 
 // Running reports whether the node is started.
-func (nd *Node) Running() bool { return nd.done != nil }
+func (nd *Node) Running() bool {
+	_, ok := nd.state()
+	return ok
+}
+
+// state returns the node's current takecare node and whether it runs.
+func (nd *Node) state() (*node.Node, bool) {
+	nd.net.stateMu.RLock()
+	defer nd.net.stateMu.RUnlock()
+	return nd.Node, nd.done != nil
+}
 
 // AddrInfo returns where the node can be reached.
 func (nd *Node) AddrInfo() peer.AddrInfo {
@@ -257,6 +277,13 @@ func (nt *Net) Connect(a, b int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return nt.Nodes[a].Host().Connect(ctx, nt.Nodes[b].AddrInfo())
+}
+
+// isCut reports whether a partition keeps nodes i and j apart.
+func (nt *Net) isCut(i, j int) bool {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	return nt.cut[edge(i, j)]
 }
 
 func edge(a, b int) [2]int {
@@ -461,8 +488,9 @@ func (nt *Net) WaitFor(timeout time.Duration, what string, cond func() bool) {
 // Partition cuts every mocknet link between nodes of different sides and
 // keeps any connection from crossing the cut until [Net.Heal]. (A dial that
 // was under way when the links went can still complete on mocknet, so the
-// cut is enforced for as long as it lasts.) Nodes not named stay as they
-// are.
+// cut is enforced for as long as it lasts.) A node named on one side may be
+// stopped, and started during the partition: it is linked only to its own
+// side. Nodes not named stay as they are.
 func (nt *Net) Partition(sides ...[]int) {
 	nt.t.Helper()
 	// Cut a settled network: a connection being set up at the moment of the
@@ -479,10 +507,13 @@ func (nt *Net) Partition(sides ...[]int) {
 			}
 		}
 	}
+	nt.mu.Lock()
+	cross(func(a, b *Node) { nt.cut[edge(a.Index, b.Index)] = true })
+	nt.mu.Unlock()
 	cross(func(a, b *Node) { nt.Mock.UnlinkPeers(a.Identity.PeerID(), b.Identity.PeerID()) })
 	enforce := func() (crossed bool) {
 		cross(func(a, b *Node) {
-			if a.Running() && len(a.Host().Network().ConnsToPeer(b.Identity.PeerID())) > 0 {
+			if an, ok := a.state(); ok && len(an.Host().Network().ConnsToPeer(b.Identity.PeerID())) > 0 {
 				crossed = true
 				nt.Mock.DisconnectPeers(a.Identity.PeerID(), b.Identity.PeerID())
 			}
@@ -505,7 +536,13 @@ func (nt *Net) Partition(sides ...[]int) {
 			}
 		}
 	}()
-	nt.healPartition = func() { close(stop); <-done }
+	nt.healPartition = func() {
+		close(stop)
+		<-done
+		nt.mu.Lock()
+		clear(nt.cut)
+		nt.mu.Unlock()
+	}
 	nt.t.Cleanup(func() {
 		if nt.healPartition != nil {
 			nt.healPartition()
