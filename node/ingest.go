@@ -280,7 +280,7 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		// A stream that outlived its connection: nothing to trust.
 		return pubsub.ValidationIgnore
 	}
-	msg, err := n.ingest(m.Data, fromGossip, from)
+	msg, err := n.validateGossip(m.Data)
 	n.count(err)
 	switch {
 	case err == nil:
@@ -292,6 +292,80 @@ func (n *Node) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 	default:
 		n.log.Debug("ignored a message", "peer", from, "err", err)
 		return pubsub.ValidationIgnore
+	}
+}
+
+// storeQueue bounds how many accepted gossip messages wait to be stored.
+const storeQueue = 64
+
+// validateGossip decides on an envelope that came by gossip. GossipSub
+// passes a message on only once its validator returns, so what can wait
+// does: a plain alert or check-in that passes every check is accepted at
+// once and stored just after (storeGossip), by its own goroutine, with
+// others that arrived meanwhile in one transaction. Every other message
+// (roster changes, rekeys, acknowledgements, the ends of check-ins,
+// overdue alarms, copies of messages already held) is stored and handled
+// before the validator returns, because what the next message may do
+// depends on it. If the queue is full, the message is stored at once too.
+func (n *Node) validateGossip(env []byte) (*alert.Message, error) {
+	o, err := n.open(env)
+	if err != nil {
+		return nil, err
+	}
+	if !batchable(o.msg) || n.store.Has(o.msg.ID) {
+		return n.commit(o, fromGossip)
+	}
+	if !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
+		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
+	}
+	select {
+	case n.toStore <- o:
+		return o.msg, nil
+	default:
+		return n.commit(o, fromSync) // the rate limit is applied already
+	}
+}
+
+// storeGossip stores the messages validateGossip accepted, as many at a
+// time as are waiting, until the node closes.
+func (n *Node) storeGossip() {
+	var batch []*opened
+	for {
+		select {
+		case o := <-n.toStore:
+			batch = append(batch[:0], o)
+		case <-n.ctx.Done():
+			return // Close stores what is left
+		}
+	more:
+		for len(batch) < storeQueue {
+			select {
+			case o := <-n.toStore:
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		recs := make([]store.Record, len(batch))
+		for k, o := range batch {
+			recs[k] = store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: o.env}
+		}
+		added, err := n.store.PutBatch(recs)
+		for k, o := range batch {
+			switch {
+			case errors.Is(err, store.ErrFull):
+				n.commit(o, fromSync) // store what still fits
+			case err != nil:
+				n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
+			case added[k]:
+				n.handle(o.g, o.msg)
+			case !n.store.HasIn(o.msg.ID, o.keys.Tag()):
+				// Another copy, sealed in another epoch, came at the same
+				// time: keep it as an alias, as commit would.
+				n.store.PutAlias(o.msg.ID, o.keys.Tag(), o.env)
+			}
+		}
+		clear(batch)
 	}
 }
 

@@ -172,6 +172,10 @@ type Node struct {
 
 	// checkins indexes check-ins for the watchdog (checkin.go).
 	checkins checkinIndex
+
+	// toStore holds plain alerts and check-ins that gossip accepted, for
+	// storeGossip (ingest.go).
+	toStore chan *opened
 }
 
 // stats counts the pipeline's outcomes for received envelopes.
@@ -239,6 +243,7 @@ func New(cfg Config) (*Node, error) {
 		tags:    make(map[crypto.KeyTag]epochRef),
 		feed:    newBroadcaster(),
 		started: cfg.Now(),
+		toStore: make(chan *opened, storeQueue),
 	}
 	n.gate = &gater{n: n}
 	n.access.Store(&access{})
@@ -249,6 +254,7 @@ func New(cfg Config) (*Node, error) {
 		}
 		return nil, err
 	}
+	n.spawn(n.storeGossip)
 	return n, nil
 }
 
@@ -430,7 +436,15 @@ func (n *Node) Close() error {
 	err := n.host.Close()
 	n.wg.Wait()
 	n.inflight.Wait()
-	return err
+	// Gossip accepted but not yet stored (storeGossip has stopped).
+	for {
+		select {
+		case o := <-n.toStore:
+			n.commit(o, fromSync)
+		default:
+			return err
+		}
+	}
 }
 
 // enter marks the start of work that uses the store from a libp2p

@@ -221,6 +221,10 @@ func TestSyncSendsUrgentFirst(t *testing.T) {
 	a, b := net.Nodes[0], net.Nodes[1]
 	net.Disconnect(1)
 	ids := sendAlerts(t, a, gid, 100, "mixed") // every 50th from index 7 is a panic
+	// GossipSub advertises what it sent in the last 3 heartbeats (3 s) to
+	// peers that connect, which would race the sync; this test is about
+	// sync alone.
+	time.Sleep(3500 * time.Millisecond)
 	var order []node.Entry
 	f := b.Follow(node.FeedQuery{})
 	defer f.Stop()
