@@ -33,7 +33,10 @@ func (n *Node) MaintainForTest() { n.maintainEpochs() }
 // IngestForTest takes an envelope through the pipeline as sync does, and
 // counts the outcome.
 func (n *Node) IngestForTest(env []byte) error {
-	_, err := n.ingest(env, fromSync, "")
+	o, err := n.open(env)
+	if err == nil {
+		_, err = n.commit(o, fromSync)
+	}
 	n.count(err)
 	return err
 }

@@ -130,16 +130,6 @@ func checkRekey(sealedIn uint64, rk *alert.Rekey) error {
 	return nil
 }
 
-// ingest takes an envelope through the whole pipeline and, if it is valid
-// and new, stores it and acts on it.
-func (n *Node) ingest(env []byte, src source, from peer.ID) (*alert.Message, error) {
-	o, err := n.open(env)
-	if err != nil {
-		return nil, err
-	}
-	return n.commit(o, src)
-}
-
 // commit stores an opened envelope, if it is new, and acts on it.
 func (n *Node) commit(o *opened, src source) (*alert.Message, error) {
 	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
@@ -180,8 +170,8 @@ func (n *Node) commit(o *opened, src source) (*alert.Message, error) {
 }
 
 // ingestSynced takes envelopes that arrived together by sync through the
-// pipeline, in order, with the outcome ingest would give each one after the
-// other, but stores them in as few transactions as it can: one fsync for a
+// pipeline, in order, with the outcome open and commit would give each one
+// after the other, but stores them in as few transactions as it can: one fsync for a
 // whole sync message rather than one per envelope. Only plain alerts and
 // check-ins wait to be stored together. A message whose checks or effects
 // depend on what came before it (a roster change, the end of a check-in, an

@@ -5,13 +5,16 @@
 // # Pipeline
 //
 // Every envelope, from gossip or from sync, takes the same path
-// ([Node.ingest]): size and key tag, open with the group's epoch key, verify
-// the author's signature, decode and validate the body, check the author's
-// standing in the roster, drop duplicates, limit the author's rate, store,
-// then act on it (roster changes, feed subscribers). The GossipSub validator
-// maps the outcome to Accept, Ignore (stale, duplicate, not yet known) or
-// Reject (provably bad: cannot open, bad signature, removed member,
-// malformed). Nothing is shown or stored before it passed.
+// ([Node.open], then [Node.commit]): size and key tag, open with the
+// group's epoch key, verify the author's signature, decode and validate the
+// body, check the author's standing in the roster, drop duplicates, limit
+// the author's rate, store, then act on it (roster changes, feed
+// subscribers). The GossipSub validator maps the outcome to Accept, Ignore
+// (stale, duplicate, not yet known) or Reject (provably bad: cannot open,
+// bad signature, removed member, malformed); a plain alert that passed
+// every check is accepted before it is stored, so that forwarding it does
+// not wait for the disk ([Node.validateGossip]). Nothing is shown, stored
+// or forwarded before it passed.
 //
 // # Privacy on the wire
 //
