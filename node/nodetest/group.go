@@ -31,15 +31,7 @@ var formWait = 2 * time.Minute
 func (nt *Net) FormGroup(name string) crypto.GroupID {
 	nt.t.Helper()
 	ctx := context.Background()
-	founder := nt.Nodes[0]
-	info, err := founder.CreateGroup(ctx, name)
-	if err != nil {
-		nt.t.Fatal(err)
-	}
-	gid, err := crypto.ParseGroupID(info.ID)
-	if err != nil {
-		nt.t.Fatal(err)
-	}
+	founder, gid := nt.found(name)
 	running := nt.running()
 	if len(running) > 1 {
 		inv, err := founder.CreateInvite(ctx, gid, len(running)-1, time.Hour)

@@ -436,21 +436,8 @@ func (nt *Net) Reconnect(i int) {
 func (nt *Net) Group(name string) crypto.GroupID {
 	nt.t.Helper()
 	ctx := context.Background()
-	founder := nt.Nodes[0]
-	info, err := founder.CreateGroup(ctx, name)
-	if err != nil {
-		nt.t.Fatal(err)
-	}
-	gid, err := crypto.ParseGroupID(info.ID)
-	if err != nil {
-		nt.t.Fatal(err)
-	}
-	var running []*Node
-	for _, nd := range nt.Nodes {
-		if nd.Running() {
-			running = append(running, nd)
-		}
-	}
+	founder, gid := nt.found(name)
+	running := nt.running()
 	for _, nd := range running[1:] {
 		inv, err := founder.CreateInvite(ctx, gid, 1, time.Hour)
 		if err != nil {
@@ -470,6 +457,21 @@ func (nt *Net) Group(name string) crypto.GroupID {
 		return true
 	})
 	return gid
+}
+
+// found has node 0 found a group named name.
+func (nt *Net) found(name string) (*Node, crypto.GroupID) {
+	nt.t.Helper()
+	founder := nt.Nodes[0]
+	info, err := founder.CreateGroup(context.Background(), name)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	gid, err := crypto.ParseGroupID(info.ID)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	return founder, gid
 }
 
 // WaitFor polls cond every 20 ms until it holds, failing the test after
