@@ -290,9 +290,11 @@ func (n *Node) start() error {
 		return errors.New("node: host key is not the identity's node key")
 	}
 	n.host = h
+	n.syncer = newSyncer(n)
 	ps, err := pubsub.NewGossipSub(n.ctx, h, append(PubSubOptions(),
 		pubsub.WithPeerFilter(n.peerFilter),
 		pubsub.WithSubscriptionFilter(subscriptionFilter),
+		pubsub.WithRawTracer(dropTracer{n}),
 		pubsub.WithLogger(n.log.With("part", "pubsub")),
 	)...)
 	if err != nil {
@@ -300,7 +302,6 @@ func (n *Node) start() error {
 	}
 	n.ps = ps
 	n.dialer = newDialer(n)
-	n.syncer = newSyncer(n)
 	if err := n.loadGroups(); err != nil {
 		return err
 	}
