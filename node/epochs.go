@@ -317,9 +317,9 @@ func (n *Node) rekey(ctx context.Context, g *group) (alert.SignedOp, uint64, err
 	return n.rekeyLocked(ctx, g)
 }
 
-// rekeyIf starts a new epoch if need, asked once no other new epoch of
-// this node's is being started, still reports one is needed. It reports
-// whether it started one.
+// rekeyIf waits until this node is not starting another new epoch, then
+// starts one if need still reports that one is needed. It reports whether
+// it started one.
 func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) (bool, error) {
 	g.rekeyMu.Lock()
 	defer g.rekeyMu.Unlock()
