@@ -35,7 +35,7 @@ func (n *Node) MaintainForTest() { n.maintainEpochs() }
 func (n *Node) IngestForTest(env []byte) error {
 	o, err := n.open(env)
 	if err == nil {
-		_, err = n.commit(o, fromSync)
+		_, err = n.commit(o)
 	}
 	n.count(err)
 	return err

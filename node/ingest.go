@@ -29,14 +29,6 @@ func ignore(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errIgnore, fmt.Sprintf(format, a...))
 }
 
-// source says where an envelope came from.
-type source int
-
-const (
-	fromGossip source = iota
-	fromSync
-)
-
 // opened is an envelope that passed every check up to storage.
 type opened struct {
 	g     *group
@@ -131,20 +123,12 @@ func checkRekey(sealedIn uint64, rk *alert.Rekey) error {
 }
 
 // commit stores an opened envelope, if it is new, and acts on it.
-func (n *Node) commit(o *opened, src source) (*alert.Message, error) {
-	if src == fromGossip && !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
-		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
-	}
+func (n *Node) commit(o *opened) (*alert.Message, error) {
 	if n.store.Has(o.msg.ID) {
-		// Held already. If this copy is sealed in another epoch (its author
-		// sent it again after a new epoch started), keep it too, for the
-		// members who hold only that epoch's key, and pass it on.
-		if tag := o.keys.Tag(); !n.store.HasIn(o.msg.ID, tag) {
-			if added, err := n.store.PutAlias(o.msg.ID, tag, o.env); err == nil && added {
-				return o.msg, nil
-			}
+		if err := n.keepAlias(o); err != nil {
+			return nil, err
 		}
-		return nil, ignore("duplicate")
+		return o.msg, nil
 	}
 	if _, ok := o.msg.Content.(*alert.RosterOp); ok {
 		if _, err := o.g.roster.Add(alert.SignedOp{Epoch: o.keys.Epoch(), Inner: o.inner}); err != nil {
@@ -169,6 +153,47 @@ func (n *Node) commit(o *opened, src source) (*alert.Message, error) {
 	return o.msg, nil
 }
 
+// keepAlias takes a copy of a message already held. If this copy is sealed
+// in another epoch (its author sent it again after a new epoch started),
+// it is kept too, for the members who hold only that epoch's key, and
+// accepted, so that it is passed on; otherwise it is a duplicate.
+func (n *Node) keepAlias(o *opened) error {
+	if tag := o.keys.Tag(); !n.store.HasIn(o.msg.ID, tag) {
+		if added, err := n.store.PutAlias(o.msg.ID, tag, o.env); err == nil && added {
+			return nil
+		}
+	}
+	return ignore("duplicate")
+}
+
+// storeBatch stores opened messages that nothing about each other's
+// acceptance depends on ([batchable]) in one transaction, and returns the
+// outcome commit would give each: handled if new, kept if it is a copy in
+// another epoch of a message held, else a duplicate. If the store is full,
+// each is committed alone, so that what still fits is stored.
+func (n *Node) storeBatch(batch []*opened) []error {
+	errs := make([]error, len(batch))
+	recs := make([]store.Record, len(batch))
+	for k, o := range batch {
+		recs[k] = store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: o.env}
+	}
+	added, err := n.store.PutBatch(recs)
+	for k, o := range batch {
+		switch {
+		case errors.Is(err, store.ErrFull):
+			_, errs[k] = n.commit(o)
+		case err != nil:
+			n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
+			errs[k] = ignore("store: %v", err)
+		case added[k]:
+			n.handle(o.g, o.msg)
+		default:
+			errs[k] = n.keepAlias(o)
+		}
+	}
+	return errs
+}
+
 // ingestSynced takes envelopes that arrived together by sync through the
 // pipeline, in order, with the outcome open and commit would give each one
 // after the other, but stores them in as few transactions as it can: one fsync for a
@@ -183,36 +208,19 @@ func (n *Node) commit(o *opened, src source) (*alert.Message, error) {
 func (n *Node) ingestSynced(envs [][]byte, rejects int) []error {
 	errs := make([]error, len(envs))
 	taken := len(envs)
-	type waiting struct {
-		i int
-		o *opened
-	}
-	var batch []waiting
-	inBatch := make(map[alert.ID]bool)
+	var (
+		batch   []*opened
+		at      []int // index in envs of each batched message
+		inBatch = make(map[alert.ID]bool)
+	)
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		recs := make([]store.Record, len(batch))
-		for k, w := range batch {
-			recs[k] = store.Record{Header: n.header(w.o.g, w.o.keys, w.o.msg), Envelope: w.o.env}
+		for k, err := range n.storeBatch(batch) {
+			errs[at[k]] = err
 		}
-		added, err := n.store.PutBatch(recs)
-		for k, w := range batch {
-			switch {
-			case errors.Is(err, store.ErrFull):
-				// Store what still fits, as one at a time would.
-				_, errs[w.i] = n.commit(w.o, fromSync)
-			case err != nil:
-				n.log.Error("storing a message", "group", w.o.g.id.String()[:8], "msg_id", w.o.msg.ID.Short(), "err", err)
-				errs[w.i] = ignore("store: %v", err)
-			case !added[k]:
-				errs[w.i] = ignore("duplicate")
-			default:
-				n.handle(w.o.g, w.o.msg)
-			}
-		}
-		batch = batch[:0]
+		batch, at = batch[:0], at[:0]
 		clear(inBatch)
 	}
 	for i, env := range envs {
@@ -225,12 +233,12 @@ func (n *Node) ingestSynced(envs [][]byte, rejects int) []error {
 		case err != nil:
 			errs[i] = err
 		case !batchable(o.msg), n.store.Has(o.msg.ID):
-			_, errs[i] = n.commit(o, fromSync)
+			_, errs[i] = n.commit(o)
 		case inBatch[o.msg.ID]:
 			errs[i] = ignore("duplicate")
 		default:
 			inBatch[o.msg.ID] = true
-			batch = append(batch, waiting{i, o})
+			batch, at = append(batch, o), append(at, i)
 		}
 		if errors.Is(errs[i], errReject) {
 			if rejects--; rejects < 0 {
@@ -302,17 +310,17 @@ func (n *Node) validateGossip(env []byte) (*alert.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !batchable(o.msg) || n.store.Has(o.msg.ID) {
-		return n.commit(o, fromGossip)
-	}
 	if !n.rate.Allow(rateKey{o.g.id, o.msg.Author}, n.now()) {
 		return nil, ignore("author %s over its rate limit", o.msg.Author.Short())
+	}
+	if !batchable(o.msg) || n.store.Has(o.msg.ID) {
+		return n.commit(o)
 	}
 	select {
 	case n.toStore <- o:
 		return o.msg, nil
 	default:
-		return n.commit(o, fromSync) // the rate limit is applied already
+		return n.commit(o)
 	}
 }
 
@@ -336,25 +344,7 @@ func (n *Node) storeGossip() {
 				break more
 			}
 		}
-		recs := make([]store.Record, len(batch))
-		for k, o := range batch {
-			recs[k] = store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: o.env}
-		}
-		added, err := n.store.PutBatch(recs)
-		for k, o := range batch {
-			switch {
-			case errors.Is(err, store.ErrFull):
-				n.commit(o, fromSync) // store what still fits
-			case err != nil:
-				n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
-			case added[k]:
-				n.handle(o.g, o.msg)
-			case !n.store.HasIn(o.msg.ID, o.keys.Tag()):
-				// Another copy, sealed in another epoch, came at the same
-				// time: keep it as an alias, as commit would.
-				n.store.PutAlias(o.msg.ID, o.keys.Tag(), o.env)
-			}
-		}
+		n.storeBatch(batch)
 		clear(batch)
 	}
 }

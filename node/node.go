@@ -444,7 +444,7 @@ func (n *Node) Close() error {
 	for {
 		select {
 		case o := <-n.toStore:
-			n.commit(o, fromSync)
+			n.commit(o)
 		default:
 			return err
 		}
