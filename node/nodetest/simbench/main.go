@@ -318,13 +318,7 @@ func rawRun(c config, base string, n int, largest bool) (res runResult) {
 		return p
 	}
 	logf("raw GossipSub, %d routers: publishing %d messages", n, c.alerts)
-	var pubs []publication
-	for _, s := range senders(c, n, c.alerts, 0, nil) {
-		p := publish(s)
-		tr.wait(p.key, p.sender, n-1, p.at.Add(c.timeout))
-		pubs = append(pubs, p)
-		time.Sleep(c.gap)
-	}
+	pubs := deliver(c, n, tr, publish)
 	res.delivery = tr.result(pubs, n, c.timeout)
 	if !largest {
 		return res
@@ -382,13 +376,7 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 	if largest && c.memprofile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	var pubs []publication
-	for _, s := range senders(c, n, c.alerts, 0, nil) {
-		p := publish(s)
-		tr.wait(p.key, p.sender, n-1, p.at.Add(c.timeout))
-		pubs = append(pubs, p)
-		time.Sleep(c.gap)
-	}
+	pubs := deliver(c, n, tr, publish)
 	stopProfile()
 	if largest && c.memprofile != "" {
 		writeProfile(tb, "allocs", c.memprofile)
@@ -403,6 +391,20 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 		res.churn = churn(c, off, n, tr, net.Disconnect, net.Reconnect, publish, true)
 	}
 	return res
+}
+
+// deliver publishes c.alerts alerts from random senders, one at a time:
+// each once it reached every other node (or c.timeout passed), c.gap after
+// the last.
+func deliver(c config, n int, tr *tracker, publish func(int) publication) []publication {
+	var pubs []publication
+	for _, s := range senders(c, n, c.alerts, 0, nil) {
+		p := publish(s)
+		tr.wait(p.key, p.sender, n-1, p.at.Add(c.timeout))
+		pubs = append(pubs, p)
+		time.Sleep(c.gap)
+	}
+	return pubs
 }
 
 // churn cuts off the nodes in off, publishes from the others, measures,
