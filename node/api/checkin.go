@@ -58,11 +58,7 @@ func (s *Server) startCheckIn(w http.ResponseWriter, r *http.Request) {
 		nr.Grace = &g
 	}
 	id, err := s.n.StartCheckIn(r.Context(), gid, nr)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, SentResponse{ID: id.String()})
+	s.reply(w, SentResponse{ID: id.String()}, err)
 }
 
 // DoneRequest is the body of POST /v1/checkins/{id}/done.
@@ -76,29 +72,16 @@ func (s *Server) doneCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.n.DoneCheckIn(r.Context(), r.PathValue("id"), req.Duress)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+	s.reply(w, res, err)
 }
 
 func (s *Server) checkIns(w http.ResponseWriter, r *http.Request) {
-	var q node.FeedQuery
-	if g := r.URL.Query().Get("group"); g != "" {
-		gid, err := s.n.ResolveGroup(g)
-		if err != nil {
-			s.fail(w, err)
-			return
-		}
-		q.Group = gid
-	}
-	cs, err := s.n.CheckIns(q.Group)
-	if err != nil {
-		s.fail(w, err)
+	gid, ok := s.queryGroup(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, cs)
+	cs, err := s.n.CheckIns(gid)
+	s.reply(w, cs, err)
 }
 
 // AckRequest is the body of POST /v1/messages/{id}/acks.
@@ -112,11 +95,7 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.n.Ack(r.Context(), r.PathValue("id"), req.Status)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+	s.reply(w, res, err)
 }
 
 // StartCheckIn announces a check-in and returns its id.

@@ -31,11 +31,7 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.n.Remove(r.Context(), gid, r.PathValue("member"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+	s.reply(w, res, err)
 }
 
 // RoleRequest is the body of POST .../members/{member}/role.
@@ -63,11 +59,7 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.n.SetRole(r.Context(), gid, r.PathValue("member"), role)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, m)
+	s.reply(w, m, err)
 }
 
 func (s *Server) invites(w http.ResponseWriter, r *http.Request) {
@@ -92,18 +84,10 @@ func (s *Server) revokeInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv, err := s.n.RevokeInvite(r.Context(), gid, r.PathValue("invite"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, inv)
+	s.reply(w, inv, err)
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	v, err := s.n.Verify(r.PathValue("member"), r.Method == http.MethodPost)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, v)
+	s.reply(w, v, err)
 }

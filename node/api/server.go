@@ -211,6 +211,15 @@ func statusFor(err error) int {
 	return http.StatusInternalServerError
 }
 
+// reply answers v, or the error.
+func (s *Server) reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	code := statusFor(err)
 	if code == http.StatusInternalServerError {
@@ -221,6 +230,21 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 
 func (s *Server) group(w http.ResponseWriter, r *http.Request) (crypto.GroupID, bool) {
 	gid, err := s.n.ResolveGroup(r.PathValue("group"))
+	if err != nil {
+		s.fail(w, err)
+		return gid, false
+	}
+	return gid, true
+}
+
+// queryGroup resolves the group in ?group=; none means every group (the
+// zero id).
+func (s *Server) queryGroup(w http.ResponseWriter, r *http.Request) (crypto.GroupID, bool) {
+	g := r.URL.Query().Get("group")
+	if g == "" {
+		return crypto.GroupID{}, true
+	}
+	gid, err := s.n.ResolveGroup(g)
 	if err != nil {
 		s.fail(w, err)
 		return gid, false
@@ -263,11 +287,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, err := s.n.CreateGroup(r.Context(), req.Name)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, info)
+	s.reply(w, info, err)
 }
 
 // InviteRequest is the body of POST /v1/groups/{group}/invites.
@@ -286,11 +306,7 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv, err := s.n.CreateInvite(r.Context(), gid, req.Uses, time.Duration(req.TTL))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, inv)
+	s.reply(w, inv, err)
 }
 
 // JoinRequest is the body of POST /v1/join.
@@ -304,11 +320,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, err := s.n.Join(r.Context(), req.Code)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, info)
+	s.reply(w, info, err)
 }
 
 func (s *Server) members(w http.ResponseWriter, r *http.Request) {
@@ -317,11 +329,7 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ms, err := s.n.Members(gid)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, ms)
+	s.reply(w, ms, err)
 }
 
 // AlertRequest is the body of POST /v1/groups/{group}/alerts.
@@ -351,11 +359,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request) {
 	id, err := s.n.SendAlert(r.Context(), gid, node.AlertRequest{
 		Kind: req.Kind, Severity: req.Severity, Region: req.Region, Place: req.Place, Text: req.Text, TTL: time.Duration(req.TTL),
 	})
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, SentResponse{ID: id.String()})
+	s.reply(w, SentResponse{ID: id.String()}, err)
 }
 
 // PanicRequest is the body of POST /v1/groups/{group}/panic.
@@ -373,25 +377,17 @@ func (s *Server) panic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := s.n.Panic(r.Context(), gid, req.Text)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, SentResponse{ID: id.String()})
+	s.reply(w, SentResponse{ID: id.String()}, err)
 }
 
 // feed writes matching entries as JSON Lines; with follow=1 it then keeps
 // the response open and writes new entries as they arrive.
 func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
-	q := node.FeedQuery{Region: r.URL.Query().Get("region")}
-	if g := r.URL.Query().Get("group"); g != "" {
-		gid, err := s.n.ResolveGroup(g)
-		if err != nil {
-			s.fail(w, err)
-			return
-		}
-		q.Group = gid
+	gid, ok := s.queryGroup(w, r)
+	if !ok {
+		return
 	}
+	q := node.FeedQuery{Group: gid, Region: r.URL.Query().Get("region")}
 	follow := r.URL.Query().Get("follow") == "1"
 	var f *node.Follower
 	if follow {
