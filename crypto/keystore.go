@@ -33,7 +33,6 @@ type KeystoreParams struct {
 	Threads   uint8
 }
 
-// valid reports whether p is within the bounds [OpenKeystore] accepts.
 // valid bounds the parameters a keystore file may ask for: a tampered file
 // must not make unlocking take minutes or exhaust a phone's memory. The
 // bounds are 16 passes and 512 MiB, eight times the defaults.
@@ -122,25 +121,11 @@ func CreateKeystore(path string, passphrase []byte, p Profile, params KeystorePa
 
 // OpenKeystore opens the keystore at path with passphrase.
 func OpenKeystore(path string, passphrase []byte) (*Profile, error) {
-	file, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNoKeystore
-	}
+	file, params, err := readKeystore(path)
 	if err != nil {
-		return nil, fmt.Errorf("crypto: reading keystore: %w", err)
-	}
-	if len(file) != ksFileSize || string(file[:4]) != ksMagic || file[4] != ksVersion {
-		return nil, ErrCorruptKeystore
+		return nil, err
 	}
 	hdr := file[:ksHeaderSize]
-	params := KeystoreParams{
-		Time:      binary.BigEndian.Uint32(hdr[5:9]),
-		MemoryKiB: binary.BigEndian.Uint32(hdr[9:13]),
-		Threads:   hdr[13],
-	}
-	if !params.valid() {
-		return nil, ErrCorruptKeystore
-	}
 	// Try both slots every time, so timing does not tell which one matched.
 	var found []byte
 	for i := range 2 {
@@ -340,6 +325,21 @@ func readKeystore(path string) (file []byte, params KeystoreParams, err error) {
 	return file, params, nil
 }
 
+// openMainSlot reads the keystore at path and opens its first slot, the
+// normal one, with passphrase: the check that SetDuress and ClearDuress
+// make before changing the second.
+func openMainSlot(path string, passphrase []byte) (file []byte, params KeystoreParams, plain []byte, err error) {
+	file, params, err = readKeystore(path)
+	if err != nil {
+		return nil, params, nil, err
+	}
+	plain, ok := openSlot(file[:ksHeaderSize], passphrase, params, file[ksHeaderSize:ksHeaderSize+slotSize])
+	if !ok {
+		return nil, params, nil, ErrWrongPassphrase
+	}
+	return file, params, plain, nil
+}
+
 // SetDuress adds (or replaces) a duress passphrase to the keystore at path,
 // which must open with passphrase. Opening the keystore with the duress
 // passphrase yields the same identity and storage key with Duress set. The
@@ -352,19 +352,11 @@ func SetDuress(path string, passphrase, duress []byte) error {
 	if bytes.Equal(passphrase, duress) {
 		return ErrSamePassphrase
 	}
-	file, params, err := readKeystore(path)
+	file, params, plain, err := openMainSlot(path, passphrase)
 	if err != nil {
 		return err
 	}
-	hdr := file[:ksHeaderSize]
-	plain, ok := openSlot(hdr, passphrase, params, file[ksHeaderSize:ksHeaderSize+slotSize])
-	if !ok {
-		return ErrWrongPassphrase
-	}
 	defer clear(plain)
-	if _, ok := openSlot(hdr, duress, params, file[ksHeaderSize:ksHeaderSize+slotSize]); ok {
-		return ErrSamePassphrase
-	}
 	p, err := unmarshalProfile(plain)
 	if err != nil {
 		return err
@@ -376,21 +368,16 @@ func SetDuress(path string, passphrase, duress []byte) error {
 	}
 	defer clear(dplain)
 	out := append([]byte(nil), file[:ksHeaderSize+slotSize]...)
-	out = append(out, sealSlot(hdr, duress, params, dplain)...)
+	out = append(out, sealSlot(file[:ksHeaderSize], duress, params, dplain)...)
 	return writeFileAtomic(path, out, 0o600)
 }
 
 // ClearDuress removes the duress passphrase of the keystore at path, which
 // must open with passphrase, by filling the second slot with random bytes.
 func ClearDuress(path string, passphrase []byte) error {
-	file, params, err := readKeystore(path)
+	file, _, plain, err := openMainSlot(path, passphrase)
 	if err != nil {
 		return err
-	}
-	hdr := file[:ksHeaderSize]
-	plain, ok := openSlot(hdr, passphrase, params, file[ksHeaderSize:ksHeaderSize+slotSize])
-	if !ok {
-		return ErrWrongPassphrase
 	}
 	clear(plain)
 	out := append([]byte(nil), file[:ksHeaderSize+slotSize]...)
