@@ -158,10 +158,8 @@ func (n *Node) commit(o *opened) (*alert.Message, error) {
 // it is kept too, for the members who hold only that epoch's key, and
 // accepted, so that it is passed on; otherwise it is a duplicate.
 func (n *Node) keepAlias(o *opened) error {
-	if tag := o.keys.Tag(); !n.store.HasIn(o.msg.ID, tag) {
-		if added, err := n.store.PutAlias(o.msg.ID, tag, o.env); err == nil && added {
-			return nil
-		}
+	if added, err := n.store.PutAlias(o.msg.ID, o.keys.Tag(), o.env); err == nil && added {
+		return nil
 	}
 	return ignore("duplicate")
 }

@@ -441,14 +441,14 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	n.inflight.Wait()
 	// Gossip accepted but not yet stored (storeGossip has stopped).
-	for {
-		select {
-		case o := <-n.toStore:
-			n.commit(o)
-		default:
-			return err
-		}
+	var left []*opened
+	for len(n.toStore) > 0 {
+		left = append(left, <-n.toStore)
 	}
+	if len(left) > 0 {
+		n.storeBatch(left)
+	}
+	return err
 }
 
 // enter marks the start of work that uses the store from a libp2p

@@ -270,8 +270,14 @@ func (s *Store) aliasKey(id alert.ID, tag crypto.KeyTag) []byte {
 	return s.seal.Index("alias", append(id[:len(id):len(id)], tag[:]...))
 }
 
+// holds reports whether message h is held with an envelope under tag. The
+// caller holds s.mu.
+func (s *Store) holds(h Header, tag crypto.KeyTag) bool {
+	return h.Tag == tag || slices.Contains(s.aliases[h.ID], tag)
+}
+
 func (s *Store) indexAlias(h Header, tag crypto.KeyTag) {
-	if slices.Contains(s.aliases[h.ID], tag) || tag == h.Tag {
+	if s.holds(h, tag) {
 		return
 	}
 	s.aliases[h.ID] = append(s.aliases[h.ID], tag)
@@ -293,7 +299,7 @@ func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, erro
 	}
 	s.mu.RLock()
 	h, ok := s.headers[id]
-	dup := ok && (h.Tag == tag || slices.Contains(s.aliases[id], tag))
+	dup := ok && s.holds(h, tag)
 	full := len(s.headers)+s.aliasCount >= s.opts.MaxMessages
 	s.mu.RUnlock()
 	if !ok {
@@ -307,7 +313,7 @@ func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, erro
 		return false, fmt.Errorf("%w: %d envelopes held", ErrFull, s.opts.MaxMessages)
 	}
 	k := s.aliasKey(id, tag)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.w.write(s.db, func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketHeaders).Put(k, s.seal.Seal(k, alias{id, tag}.marshal())); err != nil {
 			return err
 		}
@@ -329,7 +335,7 @@ func (s *Store) HasIn(id alert.ID, tag crypto.KeyTag) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	h, ok := s.headers[id]
-	return ok && (h.Tag == tag || slices.Contains(s.aliases[id], tag))
+	return ok && s.holds(h, tag)
 }
 
 // EnvelopeIn returns a message's envelope sealed under tag: the original or
@@ -337,28 +343,15 @@ func (s *Store) HasIn(id alert.ID, tag crypto.KeyTag) bool {
 func (s *Store) EnvelopeIn(id alert.ID, tag crypto.KeyTag) ([]byte, error) {
 	s.mu.RLock()
 	h, ok := s.headers[id]
+	held := ok && s.holds(h, tag)
 	s.mu.RUnlock()
-	if ok && h.Tag == tag {
-		return s.Envelope(id)
-	}
-	if !s.HasIn(id, tag) {
+	switch {
+	case !held:
 		return nil, ErrNotFound
+	case h.Tag == tag:
+		return s.envelope(s.msgKey(id))
 	}
-	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		k := s.aliasKey(id, tag)
-		v := tx.Bucket(bucketEnvelope).Get(k)
-		if v == nil {
-			return ErrNotFound
-		}
-		pt, err := s.seal.Open(k, v)
-		if err != nil {
-			return ErrCorrupt
-		}
-		out = pt
-		return nil
-	})
-	return out, err
+	return s.envelope(s.aliasKey(id, tag))
 }
 
 // Close closes the file.
@@ -600,9 +593,13 @@ func (s *Store) Header(id alert.ID) (Header, bool) {
 
 // Envelope returns a message's envelope.
 func (s *Store) Envelope(id alert.ID) ([]byte, error) {
+	return s.envelope(s.msgKey(id))
+}
+
+// envelope reads and opens the envelope stored under key k.
+func (s *Store) envelope(k []byte) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		k := s.msgKey(id)
 		v := tx.Bucket(bucketEnvelope).Get(k)
 		if v == nil {
 			return ErrNotFound
