@@ -278,7 +278,7 @@ func (b *broadcaster) close() {
 // by sending the acknowledged message again with its updated acks.
 func (b *broadcaster) publish(n *Node, g *group, m *alert.Message) {
 	if ack, ok := m.Content.(*alert.Ack); ok {
-		n.acks.add(m, ack)
+		// handle has added it to n.acks already (noteCheckIn).
 		h, ok := n.store.Header(ack.Ref)
 		if !ok {
 			return

@@ -224,8 +224,11 @@ func (n *Node) ingestSynced(envs [][]byte, rejects int) []error {
 	for i, env := range envs {
 		o, err := n.open(env)
 		if err == nil && !batchable(o.msg) && len(batch) > 0 {
+			// Storing the batch changes only what checkRefs looks at
+			// (which messages are held, the check-ins); nothing else in
+			// open depends on plain alerts and check-ins.
 			flush()
-			o, err = n.open(env)
+			err = n.checkRefs(o.g, o.msg, n.now())
 		}
 		switch {
 		case err != nil:

@@ -54,7 +54,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 
-	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
@@ -327,10 +326,7 @@ func (n *Node) scan() {
 		if err != nil {
 			continue
 		}
-		if ack, ok := m.Content.(*alert.Ack); ok {
-			n.acks.add(m, ack)
-		}
-		n.checkins.add(m)
+		n.noteCheckIn(m)
 	}
 }
 
