@@ -54,12 +54,9 @@ type Invite struct {
 // The invite is announced to the group so that any admin's node can redeem
 // it.
 func (n *Node) CreateInvite(ctx context.Context, gid crypto.GroupID, uses int, ttl time.Duration) (Invite, error) {
-	g, err := n.group(gid)
+	g, err := n.adminGroup(gid)
 	if err != nil {
 		return Invite{}, err
-	}
-	if !n.isAdmin(g) {
-		return Invite{}, ErrNotAdmin
 	}
 	if uses == 0 {
 		uses = DefaultInviteUses
@@ -89,6 +86,18 @@ func (n *Node) CreateInvite(ctx context.Context, gid crypto.GroupID, uses int, t
 		return Invite{}, err
 	}
 	return Invite{Code: inv.Code(), ID: inv.ID.String(), Group: g.roster.Name(), Uses: uses, Expires: expires.UTC()}, nil
+}
+
+// adminGroup returns a group this node's member administers.
+func (n *Node) adminGroup(gid crypto.GroupID) (*group, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil, err
+	}
+	if !n.isAdmin(g) {
+		return nil, ErrNotAdmin
+	}
+	return g, nil
 }
 
 func (n *Node) isAdmin(g *group) bool {

@@ -68,12 +68,9 @@ type Removal struct {
 // one. From then on the removed member's node reads nothing new, and its
 // messages are rejected everywhere the removal has arrived.
 func (n *Node) Remove(ctx context.Context, gid crypto.GroupID, member string) (Removal, error) {
-	g, err := n.group(gid)
+	g, err := n.adminGroup(gid)
 	if err != nil {
 		return Removal{}, err
-	}
-	if !n.isAdmin(g) {
-		return Removal{}, ErrNotAdmin
 	}
 	m, err := resolveMember(g, member)
 	if err != nil {
@@ -112,12 +109,9 @@ func (n *Node) adminCount(g *group) int {
 
 // SetRole promotes a member to admin or demotes an admin to member.
 func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, role alert.Role) (MemberView, error) {
-	g, err := n.group(gid)
+	g, err := n.adminGroup(gid)
 	if err != nil {
 		return MemberView{}, err
-	}
-	if !n.isAdmin(g) {
-		return MemberView{}, ErrNotAdmin
 	}
 	m, err := resolveMember(g, member)
 	if err != nil {
@@ -172,16 +166,14 @@ func (n *Node) Invites(gid crypto.GroupID) ([]InviteView, error) {
 // RevokeInvite withdraws an invite (admins only) so that no admin's node
 // redeems it any more. id is the invite id or a prefix of it.
 func (n *Node) RevokeInvite(ctx context.Context, gid crypto.GroupID, id string) (InviteView, error) {
-	g, err := n.group(gid)
+	g, err := n.adminGroup(gid)
 	if err != nil {
 		return InviteView{}, err
 	}
-	if !n.isAdmin(g) {
-		return InviteView{}, ErrNotAdmin
-	}
 	var found []alert.InviteState
+	prefix := strings.ToLower(strings.TrimSpace(id))
 	for _, inv := range g.roster.AllInvites() {
-		if id != "" && strings.HasPrefix(inv.ID.String(), strings.ToLower(strings.TrimSpace(id))) {
+		if id != "" && strings.HasPrefix(inv.ID.String(), prefix) {
 			found = append(found, inv)
 		}
 	}
