@@ -405,30 +405,47 @@ func (n *Node) rekeyLocked(ctx context.Context, g *group) (alert.SignedOp, uint6
 
 // handleRekey takes our key out of a Rekey another admin sent.
 func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
-	var recipients []crypto.MemberID
+	e, err := n.epochFromRekey(g.id, m, rk)
+	switch {
+	case errors.Is(err, errNotSealedToMe):
+		if me, ok := g.roster.Member(n.me); ok && me.Removed {
+			n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on", "group", g.id.String()[:8])
+		}
+		return
+	case err != nil:
+		n.log.Warn("a new group key does not open", "group", g.id.String()[:8], "msg_id", m.ID.Short(), "err", err)
+		return
+	}
+	if _, err := n.addEpoch(g, e); err != nil {
+		n.log.Error("saving a new group key", "group", g.id.String()[:8], "err", err)
+	}
+	// Messages in the new epoch may already wait on other members.
+	n.syncer.kickAll()
+}
+
+// errNotSealedToMe: a rekey holds no key for this node's member.
+var errNotSealedToMe = errors.New("the new key was not sealed to this member")
+
+// epochFromRekey opens this member's key in a rekey, m, and returns the
+// epoch it starts: its key, its recipients and its start.
+func (n *Node) epochFromRekey(gid crypto.GroupID, m *alert.Message, rk *alert.Rekey) (*epoch, error) {
+	e := &epoch{rekey: m.ID, since: m.Created}
 	var mine []byte
 	for _, k := range rk.Keys {
-		recipients = append(recipients, k.Member)
+		e.recipients = append(e.recipients, k.Member)
 		if k.Member == n.me {
 			mine = k.Sealed
 		}
 	}
 	if mine == nil {
-		if me, ok := g.roster.Member(n.me); ok && me.Removed {
-			n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on", "group", g.id.String()[:8])
-		}
-		return
+		return nil, errNotSealedToMe
 	}
-	secret, err := n.id.OpenEpochSecret(g.id, rk.Epoch, mine)
+	secret, err := n.id.OpenEpochSecret(gid, rk.Epoch, mine)
 	if err != nil {
-		n.log.Warn("a new group key does not open", "group", g.id.String()[:8], "msg_id", m.ID.Short(), "err", err)
-		return
+		return nil, err
 	}
-	if _, err := n.addEpoch(g, &epoch{keys: crypto.NewEpochKeys(g.id, rk.Epoch, secret), rekey: m.ID, recipients: recipients, since: m.Created}); err != nil {
-		n.log.Error("saving a new group key", "group", g.id.String()[:8], "err", err)
-	}
-	// Messages in the new epoch may already wait on other members.
-	n.syncer.kickAll()
+	e.keys = crypto.NewEpochKeys(gid, rk.Epoch, secret)
+	return e, nil
 }
 
 // reconsiderEpoch runs after a roster change: it switches away from an epoch

@@ -266,21 +266,11 @@ func (n *Node) joinedEpoch(gid crypto.GroupID, roster *alert.Roster, resp *wire.
 	if !ok || rk.Epoch != resp.Epoch {
 		return nil, errors.New("the group key is not for the announced epoch")
 	}
-	e := &epoch{rekey: m.ID, since: m.Created}
-	for _, k := range rk.Keys {
-		e.recipients = append(e.recipients, k.Member)
-		if k.Member == n.me {
-			secret, err := n.id.OpenEpochSecret(gid, rk.Epoch, k.Sealed)
-			if err != nil {
-				return nil, err
-			}
-			e.keys = crypto.NewEpochKeys(gid, rk.Epoch, secret)
-		}
-	}
-	if e.keys == nil {
+	e, err := n.epochFromRekey(gid, m, rk)
+	if errors.Is(err, errNotSealedToMe) {
 		return nil, errors.New("the group key was not sealed to you")
 	}
-	return e, nil
+	return e, err
 }
 
 // handleJoin serves the join protocol on an admin's node.
