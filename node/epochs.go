@@ -16,8 +16,6 @@ import (
 	"github.com/takecare-network/takecare/store"
 )
 
-type storeHeader = store.Header
-
 // Epochs. A group's messages are sealed with the key of its current epoch.
 // An admin starts a new epoch with a Rekey: a fresh secret sealed with HPKE
 // to each current member. That happens on every membership change (a
@@ -179,9 +177,8 @@ func (n *Node) switched(g *group, old, cur *epoch) {
 		return
 	}
 	from := cur.since.Add(-resealWindow)
-	const rosterPriority = 2 // roster ops, check-ins and their ends
-	hs := n.store.Headers(func(h storeHeader) bool {
-		return h.Group == g.id && h.Author == n.me && (h.Priority == rosterPriority || !h.Created.Before(from))
+	hs := n.store.Headers(func(h store.Header) bool {
+		return h.Group == g.id && h.Author == n.me && (h.Priority == priorityOrdered || !h.Created.Before(from))
 	})
 	for _, h := range hs {
 		if n.store.HasIn(h.ID, old.keys.Tag()) {
@@ -231,6 +228,13 @@ type topicSub struct {
 	name  string
 }
 
+// unsubscribe leaves a topic and drops its validator.
+func (n *Node) unsubscribe(ts *topicSub) {
+	ts.sub.Cancel()
+	ts.topic.Close()
+	n.ps.UnregisterTopicValidator(ts.name)
+}
+
 // updateTopics subscribes to the topics of the current epoch and of the
 // epochs retired less than Config.TopicGrace ago (members who have not yet
 // heard of the new epoch still publish there), and leaves the others.
@@ -260,9 +264,7 @@ func (n *Node) updateTopics(g *group) error {
 	}
 	g.mu.Unlock()
 	for _, ts := range leave {
-		ts.sub.Cancel()
-		ts.topic.Close()
-		n.ps.UnregisterTopicValidator(ts.name)
+		n.unsubscribe(ts)
 	}
 	for _, k := range join {
 		ts, err := n.subscribe(k)
@@ -318,16 +320,15 @@ func (n *Node) rekey(ctx context.Context, g *group) (alert.SignedOp, uint64, err
 }
 
 // rekeyIf waits until this node is not starting another new epoch, then
-// starts one if need still reports that one is needed. It reports whether
-// it started one.
-func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) (bool, error) {
+// starts one if need still reports that one is needed.
+func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) error {
 	g.rekeyMu.Lock()
 	defer g.rekeyMu.Unlock()
 	if !need() {
-		return false, nil
+		return nil
 	}
 	_, _, err := n.rekeyLocked(ctx, g)
-	return err == nil, err
+	return err
 }
 
 // rekeyLocked is rekey; the caller holds g.rekeyMu, so that this node never
@@ -502,7 +503,7 @@ func (n *Node) scheduleRepair(g *group) {
 		case <-time.After(delay):
 		}
 		need := func() bool { return n.needsRekey(g) && n.isAdmin(g) }
-		if _, err := n.rekeyIf(n.ctx, g, need); err != nil {
+		if err := n.rekeyIf(n.ctx, g, need); err != nil {
 			n.log.Warn("repairing the group key", "group", g.id.String()[:8], "err", err)
 		}
 	})
@@ -563,7 +564,7 @@ func (n *Node) maintainEpochs() {
 			g.mu.Unlock()
 			return age > n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute
 		}
-		if _, err := n.rekeyIf(n.ctx, g, due); err != nil {
+		if err := n.rekeyIf(n.ctx, g, due); err != nil {
 			n.log.Warn("rotating the group key", "group", g.id.String()[:8], "err", err)
 		}
 	}

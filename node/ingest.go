@@ -376,14 +376,18 @@ func priority(m *alert.Message) uint8 {
 		if c.Duress {
 			return 4
 		}
-		return 2
+		return priorityOrdered
 	case *alert.Rekey:
 		return 4
 	case *alert.RosterOp, *alert.CheckIn:
-		return 2
+		return priorityOrdered
 	}
 	return 1
 }
+
+// priorityOrdered is the sync priority of roster ops, check-ins and their
+// ends.
+const priorityOrdered = 2
 
 func (n *Node) header(g *group, keys *crypto.EpochKeys, m *alert.Message) store.Header {
 	return store.Header{

@@ -235,9 +235,7 @@ func (n *Node) mergeOld(g, old *group) {
 	old.topics = make(map[crypto.KeyTag]*topicSub)
 	old.mu.Unlock()
 	for _, ts := range topics {
-		ts.sub.Cancel()
-		ts.topic.Close()
-		n.ps.UnregisterTopicValidator(ts.name)
+		n.unsubscribe(ts)
 	}
 }
 
