@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +47,7 @@ func cmdCheckin(ctx context.Context, e *env, args []string) error {
 	}
 	var wrong error
 	f.Visit(func(fl *flag.Flag) {
-		if wrong == nil && !contains(allowed, fl.Name) {
+		if wrong == nil && !slices.Contains(allowed, fl.Name) {
 			wrong = usagef("--%s does not go with checkin %s", fl.Name, sub)
 		}
 	})
@@ -114,11 +114,7 @@ func cmdCheckin(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			for _, ci := range cs {
-				enc.Encode(ci)
-			}
-			return nil
+			return printJSONLines(e.stdout, cs)
 		}
 		if len(cs) == 0 {
 			fmt.Fprintln(e.stderr, "no open check-ins")
@@ -127,15 +123,6 @@ func cmdCheckin(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isSet(f *flags, name string) bool {

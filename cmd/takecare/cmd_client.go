@@ -14,23 +14,40 @@ import (
 	"github.com/takecare-network/takecare/node/api"
 )
 
+// profile returns the home folder that f names, which must hold a profile.
+func (f *flags) profile() (home, error) {
+	dir, err := f.homeDir()
+	if err != nil {
+		return home{}, err
+	}
+	h := home{dir}
+	return h, h.mustExist()
+}
+
 // client returns an API client for the home folder that f names.
 func (f *flags) client() (*api.Client, error) {
-	dir, err := f.homeDir()
+	h, err := f.profile()
 	if err != nil {
 		return nil, err
 	}
-	h := home{dir}
-	if err := h.mustExist(); err != nil {
-		return nil, err
-	}
-	return api.NewClient(dir), nil
+	return api.NewClient(h.dir), nil
 }
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printJSONLines prints one JSON object a line.
+func printJSONLines[T any](w io.Writer, xs []T) error {
+	enc := json.NewEncoder(w)
+	for _, x := range xs {
+		if err := enc.Encode(x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
@@ -250,11 +267,7 @@ func cmdMembers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		for _, m := range ms {
-			enc.Encode(m)
-		}
-		return nil
+		return printJSONLines(e.stdout, ms)
 	}
 	for _, m := range ms {
 		seen := "never seen"
@@ -390,9 +403,7 @@ func printEntry(w io.Writer, en node.Entry) {
 	where := strings.Trim(strings.Join([]string{en.Region, en.Place}, ", "), ", ")
 	who := en.Author
 	switch en.Kind {
-	case "checkin":
-		where = fmt.Sprintf("%s, due %s", route(en.From, en.To), en.Due.Local().Format("15:04"))
-	case "overdue", "arrived", "duress":
+	case "checkin", "overdue", "arrived", "duress":
 		if en.Due != nil {
 			where = fmt.Sprintf("%s, due %s", route(en.From, en.To), en.Due.Local().Format("15:04"))
 		}

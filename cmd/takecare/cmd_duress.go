@@ -19,12 +19,8 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	dir, err := f.homeDir()
+	h, err := f.profile()
 	if err != nil {
-		return err
-	}
-	h := home{dir}
-	if err := h.mustExist(); err != nil {
 		return err
 	}
 	pass, err := passphrase(e, "Passphrase", false)
@@ -39,15 +35,9 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "duress passphrase removed")
 		return nil
 	}
-	var duress []byte
-	if d := e.getenv("TAKECARE_DURESS_PASSPHRASE"); d != "" {
-		duress = []byte(d)
-	} else {
-		p, err := promptNew(e, "Choose a duress passphrase (give it if you are ever forced to unlock)")
-		if err != nil {
-			return err
-		}
-		duress = p
+	duress, err := secret(e, "TAKECARE_DURESS_PASSPHRASE", "Choose a duress passphrase (give it if you are ever forced to unlock)", true)
+	if err != nil {
+		return err
 	}
 	defer clear(duress)
 	if err := crypto.SetDuress(h.keys(), pass, duress); err != nil {

@@ -47,23 +47,19 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := crypto.NewIdentity(*name)
+	prof, err := h.createProfile(*name, pass)
+	if errors.Is(err, crypto.ErrKeystoreExists) {
+		return fmt.Errorf("a profile already exists in %s", dir)
+	}
 	if err != nil {
 		return err
 	}
-	sk := crypto.NewStorageKey()
-	if err := crypto.CreateKeystore(h.keys(), pass, crypto.Profile{Identity: id, StorageKey: sk}, crypto.DefaultKeystoreParams); err != nil {
-		if errors.Is(err, crypto.ErrKeystoreExists) {
-			return fmt.Errorf("a profile already exists in %s", dir)
-		}
-		return err
-	}
-	st, err := store.Open(h.store(), sk, store.Options{})
+	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	if err != nil {
 		return err
 	}
 	st.Close()
 	fmt.Fprintf(e.stderr, "Profile created in %s. Start your node with: takecare run --home %s\n", dir, dir)
-	fmt.Fprintf(e.stdout, "member %s\n", id.ID())
+	fmt.Fprintf(e.stdout, "member %s\n", prof.Identity.ID())
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -41,12 +40,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	dir, err := f.homeDir()
+	h, err := f.profile()
 	if err != nil {
-		return err
-	}
-	h := home{dir}
-	if err := h.mustExist(); err != nil {
 		return err
 	}
 	cfg, err := h.loadConfig()
@@ -77,34 +72,30 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	prof, err := crypto.OpenKeystore(h.keys(), pass)
+	if err == nil && prof.Duress {
+		// Opened under duress: warn the groups, destroy the real profile,
+		// and go on with an empty one under the same name and passphrase.
+		// Nothing printed differs from a normal start.
+		prof, err = duress(ctx, h, cfg, prof, pass)
+	}
+	clear(pass)
 	if err != nil {
-		clear(pass)
 		return err
 	}
+	// Opening the keystore ran Argon2id over 64 MiB for each of its two
+	// slots (a start under duress, once more to seal the new profile).
+	// Hand that memory back to the system now (FreeOSMemory collects
+	// first): left to the garbage collector, an idle daemon keeps it for
+	// minutes.
+	debug.FreeOSMemory()
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if prof.Duress {
-		// Opened under duress: warn the groups, destroy the real profile,
-		// and go on with an empty one under the same name and passphrase.
-		// Nothing printed differs from a normal start.
-		if prof, err = duress(ctx, h, cfg, prof, pass); err != nil {
-			clear(pass)
-			return err
-		}
-	}
-	clear(pass)
-	// Opening the keystore ran Argon2id over 64 MiB for each of its two
-	// slots (a start under duress, once more to seal the new profile).
-	// Hand that memory back to the system now: left to the garbage
-	// collector, an idle daemon keeps it for minutes.
-	runtime.GC()
-	debug.FreeOSMemory()
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	if errors.Is(err, store.ErrInUse) {
-		return fmt.Errorf("another takecare daemon is already running for %s", dir)
+		return fmt.Errorf("another takecare daemon is already running for %s", h.dir)
 	}
 	if err != nil {
 		return err
@@ -115,7 +106,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		Store:       st,
 		ListenAddrs: cfg.Listen,
 		Logger:      log,
-		MDNS:        cfg.MDNS == nil || *cfg.MDNS,
+		MDNS:        cfg.mdns(),
 	})
 	if err != nil {
 		return err
@@ -255,7 +246,7 @@ const duressTimeout = 20 * time.Second
 // the passphrase that was given.
 func duress(ctx context.Context, h home, cfg config, prof *crypto.Profile, pass []byte) (*crypto.Profile, error) {
 	if st, err := store.Open(h.store(), prof.StorageKey, store.Options{}); err == nil {
-		n, err := node.New(node.Config{Identity: prof.Identity, Store: st, ListenAddrs: cfg.Listen, MDNS: cfg.MDNS == nil || *cfg.MDNS})
+		n, err := node.New(node.Config{Identity: prof.Identity, Store: st, ListenAddrs: cfg.Listen, MDNS: cfg.mdns()})
 		if err == nil {
 			rctx, cancel := context.WithTimeout(ctx, duressTimeout)
 			go n.Run(rctx)
@@ -265,19 +256,8 @@ func duress(ctx context.Context, h home, cfg config, prof *crypto.Profile, pass 
 		}
 		st.Close()
 	}
-	if err := crypto.DestroyKeystore(h.keys()); err != nil {
+	if err := h.destroy(); err != nil {
 		return nil, err
 	}
-	if err := store.Wipe(h.store()); err != nil {
-		return nil, err
-	}
-	id, err := crypto.NewIdentity(prof.Identity.Name())
-	if err != nil {
-		return nil, err
-	}
-	fresh := &crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}
-	if err := crypto.CreateKeystore(h.keys(), pass, *fresh, crypto.DefaultKeystoreParams); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+	return h.createProfile(prof.Identity.Name(), pass)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/takecare-network/takecare/node/api"
 )
 
 // cmdUI prints the address of the running daemon's web UI with the token
@@ -20,10 +22,11 @@ func cmdUI(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	c, err := f.client()
+	h, err := f.profile()
 	if err != nil {
 		return err
 	}
+	c := api.NewClient(h.dir)
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err
@@ -31,8 +34,7 @@ func cmdUI(ctx context.Context, e *env, args []string) error {
 	if st.Web == "" {
 		return fmt.Errorf("the daemon is not serving the web UI; restart it with: takecare run --api 127.0.0.1:7420")
 	}
-	dir, _ := f.homeDir()
-	b, err := os.ReadFile(home{dir}.token())
+	b, err := os.ReadFile(h.token())
 	if err != nil {
 		return fmt.Errorf("reading the web UI's token: %w", err)
 	}

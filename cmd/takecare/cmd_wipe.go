@@ -7,9 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/api"
-	"github.com/takecare-network/takecare/store"
 )
 
 // cmdWipe destroys the profile: it stops a running daemon, destroys the
@@ -46,10 +44,7 @@ func cmdWipe(ctx context.Context, e *env, args []string) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if err := crypto.DestroyKeystore(h.keys()); err != nil {
-		return err
-	}
-	if err := store.Wipe(h.store()); err != nil {
+	if err := h.destroy(); err != nil {
 		return err
 	}
 	for _, p := range []string{h.config(), h.token(), h.socket()} {

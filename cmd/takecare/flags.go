@@ -68,19 +68,22 @@ func (f *flags) homeDir() (string, error) {
 // passphrase reads the passphrase from TAKECARE_PASSPHRASE or, on a
 // terminal, from a prompt without echo. confirm asks twice.
 func passphrase(e *env, prompt string, confirm bool) ([]byte, error) {
-	if p := e.getenv("TAKECARE_PASSPHRASE"); p != "" {
-		return []byte(p), nil
-	}
-	return promptTerminal(prompt, confirm)
+	return secret(e, "TAKECARE_PASSPHRASE", prompt, confirm)
 }
 
-// promptNew asks on the terminal, twice, for a new secret.
-func promptNew(e *env, prompt string) ([]byte, error) { return promptTerminal(prompt, true) }
+// secret reads a passphrase from the environment variable envVar or, on a
+// terminal, from a prompt without echo. confirm asks twice.
+func secret(e *env, envVar, prompt string, confirm bool) ([]byte, error) {
+	if p := e.getenv(envVar); p != "" {
+		return []byte(p), nil
+	}
+	return promptTerminal(envVar, prompt, confirm)
+}
 
-func promptTerminal(prompt string, confirm bool) ([]byte, error) {
+func promptTerminal(envVar, prompt string, confirm bool) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		return nil, errors.New("no passphrase: set TAKECARE_PASSPHRASE or run in a terminal")
+		return nil, fmt.Errorf("no passphrase: set %s or run in a terminal", envVar)
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, prompt+": ")

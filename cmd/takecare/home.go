@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
 )
 
 // home is a profile folder. Nothing in it holds names, places or message
@@ -42,6 +45,31 @@ type config struct {
 	API string `json:"api,omitempty"`
 	// MDNS turns local network discovery on or off (default on).
 	MDNS *bool `json:"mdns,omitempty"`
+}
+
+// mdns reports whether local network discovery is on.
+func (c config) mdns() bool { return c.MDNS == nil || *c.MDNS }
+
+// createProfile makes a new member identity and storage key and seals them
+// in the keystore under pass.
+func (h home) createProfile(name string, pass []byte) (*crypto.Profile, error) {
+	id, err := crypto.NewIdentity(name)
+	if err != nil {
+		return nil, err
+	}
+	p := &crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}
+	if err := crypto.CreateKeystore(h.keys(), pass, *p, crypto.DefaultKeystoreParams); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// destroy destroys the keystore and wipes the store.
+func (h home) destroy() error {
+	if err := crypto.DestroyKeystore(h.keys()); err != nil {
+		return err
+	}
+	return store.Wipe(h.store())
 }
 
 func (h home) loadConfig() (config, error) {
