@@ -581,7 +581,7 @@
     }
     filterCard(card, e);
     $('feed-empty').hidden = list.childNodes.length > 0;
-    if (isNew && /^(checkin|arrived|overdue|duress)$/.test(e.kind)) { loadCheckIns(); }
+    if (isNew && /^(checkin|arrived|overdue|duress)$/.test(e.kind)) { loadCheckInsSoon(); }
     if (isNew && !e.mine && feedSince && Date.now() - feedSince > 2000 && (e.severity === 'critical' || e.severity === 'urgent')) {
       if (navigator.vibrate) { navigator.vibrate([300, 100, 300]); }
       if (document.hidden) { document.title = '(!) takecare'; }
@@ -723,6 +723,14 @@
   }
 
   // ---- check-ins ----
+
+  // loadCheckInsSoon asks for the check-ins once for a burst of feed
+  // entries (the backlog on every connection carries many).
+  var checkInsSoon = null;
+  function loadCheckInsSoon() {
+    if (checkInsSoon) { return; }
+    checkInsSoon = setTimeout(function () { checkInsSoon = null; loadCheckIns(); }, 200);
+  }
 
   function loadCheckIns() {
     if (!token) { return; }
