@@ -198,12 +198,11 @@ func TestWebAPIToken(t *testing.T) {
 	if resp.StatusCode != 401 || !strings.Contains(string(body), "token") {
 		t.Errorf("create group without token: %s %s", resp.Status, body)
 	}
-	resp, _ = call(t, "GET", base+"/v1/groups", token, "", nil)
+	resp, body = call(t, "GET", base+"/v1/groups", token, "", nil)
 	var gs []node.GroupInfo
 	if resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
-	_, body = call(t, "GET", base+"/v1/groups", token, "", nil)
 	json.Unmarshal(body, &gs)
 	if len(gs) != 0 {
 		t.Errorf("a group was created without the token: %+v", gs)
