@@ -99,7 +99,7 @@ type Roster struct {
 	late    map[crypto.MemberID]int // ops accepted from removed authors
 
 	// Computed by recompute.
-	everAdmin map[crypto.MemberID]bool
+	everAdmin map[crypto.MemberID]int // who has been an admin, in the order they first became one (their seniority)
 	name      string
 	members   map[crypto.MemberID]*Member
 	invites   map[crypto.InviteID]*InviteState
@@ -360,11 +360,10 @@ func (r *Roster) applyAll(revoked map[crypto.MemberID]ID, relatedTo func(ID) map
 	r.name = ""
 	r.members = make(map[crypto.MemberID]*Member)
 	r.invites = make(map[crypto.InviteID]*InviteState)
-	r.everAdmin = make(map[crypto.MemberID]bool)
-	seniority := make(map[crypto.MemberID]int) // order position at which each first became admin
+	r.everAdmin = make(map[crypto.MemberID]int)
 	next := make(map[crypto.MemberID]ID)
 	var revs []revocation
-	for i, id := range r.order {
+	for _, id := range r.order {
 		e := r.ops[id]
 		author := e.msg.Author
 		switch c := e.op.Change.(type) {
@@ -385,23 +384,25 @@ func (r *Roster) applyAll(revoked map[crypto.MemberID]ID, relatedTo func(ID) map
 		if _, first := next[target]; !target.IsZero() && !first {
 			next[target] = id
 		}
-		for mid := range r.everAdmin {
-			if _, known := seniority[mid]; !known {
-				seniority[mid] = i
-			}
-		}
 	}
 	for _, v := range revs {
 		if _, done := next[v.target]; done {
 			continue
 		}
-		ra, okA := seniority[v.author]
-		rt, okT := seniority[v.target]
+		ra, okA := r.everAdmin[v.author]
+		rt, okT := r.everAdmin[v.target]
 		if okA && okT && ra < rt {
 			next[v.target] = v.op
 		}
 	}
 	return next
+}
+
+// becameAdmin records that id is an admin, if it never was before.
+func (r *Roster) becameAdmin(id crypto.MemberID) {
+	if _, ok := r.everAdmin[id]; !ok {
+		r.everAdmin[id] = len(r.everAdmin)
+	}
 }
 
 func (r *Roster) current(id crypto.MemberID) *Member {
@@ -432,7 +433,7 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 		}
 		r.name = c.GroupName
 		r.members[author] = &Member{MemberInfo: c.Founder, Role: RoleAdmin, AddedBy: author, Added: e.msg.Created}
-		r.everAdmin[author] = true
+		r.becameAdmin(author)
 		return revokes, true
 	}
 	if a := r.current(author); a == nil || a.Role != RoleAdmin {
@@ -468,7 +469,7 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 		}
 		m.Role = c.Role
 		if c.Role == RoleAdmin {
-			r.everAdmin[c.Member] = true
+			r.becameAdmin(c.Member)
 		}
 	case *NewInvite:
 		if _, ok := r.invites[c.ID]; !ok {
@@ -502,7 +503,7 @@ func (r *Roster) Authorize(m *Message) error {
 		if _, known := r.keys[m.Author]; !known {
 			return ErrUnknownAuthor
 		}
-		if !r.everAdmin[m.Author] {
+		if _, ok := r.everAdmin[m.Author]; !ok {
 			return ErrNotAdmin
 		}
 		return nil
