@@ -176,15 +176,19 @@ func ParseInviteCode(code string) (Invite, error) {
 		r = r[n:]
 		return out
 	}
+	// nextLV reads a one-byte length and that many bytes.
+	nextLV := func() []byte {
+		l := next(1)
+		if l == nil {
+			return nil
+		}
+		return next(int(l[0]))
+	}
 	copy(inv.Group[:], next(16))
 	copy(inv.ID[:], next(8))
 	copy(inv.secret[:], next(16))
 	readNode := func(max byte) (peer.ID, []ma.Multiaddr, error) {
-		pl := next(1)
-		if pl == nil {
-			return "", nil, ErrBadInvite
-		}
-		pid := next(int(pl[0]))
+		pid := nextLV()
 		if pid == nil {
 			return "", nil, ErrBadInvite
 		}
@@ -198,11 +202,7 @@ func ParseInviteCode(code string) (Invite, error) {
 		}
 		var addrs []ma.Multiaddr
 		for range n[0] {
-			l := next(1)
-			if l == nil {
-				return "", nil, ErrBadInvite
-			}
-			ab := next(int(l[0]))
+			ab := nextLV()
 			if ab == nil {
 				return "", nil, ErrBadInvite
 			}

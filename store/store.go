@@ -282,13 +282,7 @@ func (s *Store) indexAlias(h Header, tag crypto.KeyTag) {
 	}
 	s.aliases[h.ID] = append(s.aliases[h.ID], tag)
 	s.aliasCount++
-	ts := s.tags[tag]
-	if ts == nil {
-		ts = &tagSet{sorted: true}
-		s.tags[tag] = ts
-	}
-	ts.items = append(ts.items, Item{Created: h.Created.UnixMilli(), ID: h.ID})
-	ts.sorted = false
+	s.addItem(tag, h)
 }
 
 // PutAlias stores a second envelope of a message already held, sealed
@@ -366,17 +360,22 @@ func (s *Store) msgKey(id alert.ID) []byte { return s.seal.Index("msg", id[:]) }
 
 func (s *Store) index(h Header) {
 	s.headers[h.ID] = h
-	ts := s.tags[h.Tag]
+	s.addItem(h.Tag, h)
+	s.authors[authorKey{h.Group, h.Author}]++
+}
+
+// addItem lists message h under tag.
+func (s *Store) addItem(tag crypto.KeyTag, h Header) {
+	ts := s.tags[tag]
 	if ts == nil {
 		ts = &tagSet{sorted: true}
-		s.tags[h.Tag] = ts
+		s.tags[tag] = ts
 	}
 	it := Item{Created: h.Created.UnixMilli(), ID: h.ID}
 	if n := len(ts.items); n > 0 && ts.items[n-1].Compare(it) > 0 {
 		ts.sorted = false
 	}
 	ts.items = append(ts.items, it)
-	s.authors[authorKey{h.Group, h.Author}]++
 }
 
 func (s *Store) unindex(h Header) {
