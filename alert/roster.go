@@ -201,14 +201,7 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 		r.root = m.ID
 	}
 	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
-	waiting := false
-	for _, p := range op.Parents {
-		if _, ok := r.ops[p]; !ok {
-			waiting = true
-			break
-		}
-	}
-	if waiting && len(r.pending) >= maxPendingOps {
+	if !r.parentsHeld(op) && len(r.pending) >= maxPendingOps {
 		// The op is not kept; whoever stores it unapplied would never be
 		// offered it again. It comes back by sync once its parents are here.
 		return false, ErrRosterBusy
@@ -227,19 +220,22 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 	return true, nil
 }
 
+// parentsHeld reports whether every parent of op is among the applied ops.
+func (r *Roster) parentsHeld(op *RosterOp) bool {
+	for _, p := range op.Parents {
+		if _, ok := r.ops[p]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // promote moves pending ops whose parents are all present into ops.
 func (r *Roster) promote() {
 	for moved := true; moved; {
 		moved = false
 		for id, e := range r.pending {
-			ready := true
-			for _, p := range e.op.Parents {
-				if _, ok := r.ops[p]; !ok {
-					ready = false
-					break
-				}
-			}
-			if ready {
+			if r.parentsHeld(e.op) {
 				r.ops[id] = e
 				delete(r.pending, id)
 				r.learnKeys(e)
