@@ -276,13 +276,16 @@ func (s *Store) holds(h Header, tag crypto.KeyTag) bool {
 	return h.Tag == tag || slices.Contains(s.aliases[h.ID], tag)
 }
 
-func (s *Store) indexAlias(h Header, tag crypto.KeyTag) {
+// indexAlias lists message h under tag too, and reports whether it was
+// not yet.
+func (s *Store) indexAlias(h Header, tag crypto.KeyTag) bool {
 	if s.holds(h, tag) {
-		return
+		return false
 	}
 	s.aliases[h.ID] = append(s.aliases[h.ID], tag)
 	s.aliasCount++
 	s.addItem(tag, h)
+	return true
 }
 
 // PutAlias stores a second envelope of a message already held, sealed
@@ -316,12 +319,11 @@ func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, erro
 	if err != nil {
 		return false, diskErr(err)
 	}
+	// Of concurrent writers of the same alias, one reports it as new.
 	s.mu.Lock()
-	if h, ok := s.headers[id]; ok {
-		s.indexAlias(h, tag)
-	}
-	s.mu.Unlock()
-	return true, nil
+	defer s.mu.Unlock()
+	h, ok = s.headers[id]
+	return ok && s.indexAlias(h, tag), nil
 }
 
 // HasIn reports whether a message is held with an envelope under tag.

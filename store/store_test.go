@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -855,5 +856,33 @@ func TestAliases(t *testing.T) {
 	}
 	if _, err := s.EnvelopeIn(r.Header.ID, newTag); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("EnvelopeIn after delete: %v", err)
+	}
+}
+
+// TestConcurrentAliasAddedOnce: of several writers of the same alias at
+// once, exactly one is told it was new, so only one passes it on.
+func TestConcurrentAliasAddedOnce(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, store.Options{})
+	r := record(crypto.NewGroupID(), crypto.KeyTag{1}, randomMember(), t0)
+	put(t, s, r)
+	var (
+		wg    sync.WaitGroup
+		added atomic.Int32
+	)
+	for range 16 {
+		wg.Go(func() {
+			ok, err := s.PutAlias(r.Header.ID, crypto.KeyTag{2}, randomBytes(crypto.EnvelopeSizes[0]))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				added.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := added.Load(); n != 1 {
+		t.Errorf("%d writers were told the alias was new, want 1", n)
 	}
 }
