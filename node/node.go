@@ -368,11 +368,18 @@ func contentID(m *pb.Message) string {
 // local discovery) until ctx is done, then closes the node.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
-	sub, err := n.host.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	defer sub.Close()
+	// Every new connection counts, not only a change of connectedness: a
+	// node that comes back (a phone back in coverage, a restarted daemon)
+	// often finds the other side still holding its old, dead connection,
+	// so the other side's connectedness never changes.
+	conns := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { n.peerConnected(c.RemotePeer()) }}
+	n.host.Network().Notify(conns)
+	defer n.host.Network().StopNotify(conns)
 	// Connections made before we subscribed get the same treatment.
 	for _, p := range n.host.Network().Peers() {
 		n.peerConnected(p)
@@ -409,14 +416,7 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-resync.C:
 			n.syncer.kickAll()
 		case e := <-sub.Out():
-			switch e := e.(type) {
-			case event.EvtPeerIdentificationCompleted:
-				n.peerIdentified(e.Peer)
-			case event.EvtPeerConnectednessChanged:
-				if e.Connectedness == network.Connected {
-					n.peerConnected(e.Peer)
-				}
-			}
+			n.peerIdentified(e.(event.EvtPeerIdentificationCompleted).Peer)
 		}
 	}
 }

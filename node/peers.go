@@ -64,6 +64,7 @@ func (n *Node) peerConnected(p peer.ID) {
 	if !n.isMemberPeer(p) {
 		return
 	}
+	n.log.Debug("connected to a member node", "peer", p)
 	n.dialer.setSeen(p, n.now())
 	n.dialer.connected(p)
 	// Store and forward: every new connection to a member node starts a
@@ -287,7 +288,8 @@ func (d *dialer) round(ctx context.Context) {
 func (d *dialer) dial(ctx context.Context, p peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	err := d.n.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: d.addrsOf(p)})
+	addrs := d.addrsOf(p)
+	err := d.n.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs})
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.busy, p)
@@ -296,6 +298,7 @@ func (d *dialer) dial(ctx context.Context, p peer.ID) {
 		delete(d.next, p)
 		return
 	}
+	d.n.log.Debug("could not reach a member node", "peer", p, "addrs", addrs, "err", err)
 	delay := d.delay[p] * 2
 	if delay < minDialBackoff {
 		delay = minDialBackoff

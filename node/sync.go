@@ -154,6 +154,7 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 		st, err := s.n.SyncWith(s.n.ctx, p)
 		switch {
 		case errors.Is(err, ErrSyncBusy):
+			s.n.log.Debug("sync deferred: a session with that node is running", "peer", p)
 		case err != nil:
 			retry := s.backoff(p)
 			s.n.log.Debug("sync failed", "peer", p, "err", err, "retry_in", retry)

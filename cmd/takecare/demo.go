@@ -245,6 +245,9 @@ func (d *demo) startNode(ctx context.Context, p *person) error {
 		return err
 	}
 	args := []string{"run", "--home", p.home, "--mdns=false"}
+	if os.Getenv("TAKECARE_DEMO_VERBOSE") != "" {
+		args = append(args, "--verbose")
+	}
 	if p.proc == nil && !p.started {
 		// First start: loopback, ports the system picks. A restart listens
 		// where the node did before, as saved in its config.
