@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -41,7 +40,7 @@ func (n *Node) SendAlert(ctx context.Context, gid crypto.GroupID, r AlertRequest
 		ttl = alert.DefaultTTL
 	}
 	if ttl < 0 || ttl > alert.MaxTTL {
-		return alert.ID{}, fmt.Errorf("ttl must be between 1s and %s", alert.MaxTTL)
+		return alert.ID{}, withParams(ErrOutOfRange, []string{"what", "ttl", "min", "1", "max", paramDur(alert.MaxTTL)}, "ttl must be between 1s and %s", alert.MaxTTL)
 	}
 	a := &alert.Alert{
 		Kind: kind, Severity: sev, Region: strings.TrimSpace(r.Region), Place: strings.TrimSpace(r.Place),

@@ -34,12 +34,6 @@ var (
 	ErrBadAckStatus   = errors.New("unknown status")
 )
 
-// choiceError asks the user to choose among several matches.
-type choiceError struct{ msg string }
-
-func (e choiceError) Error() string { return e.msg }
-func (e choiceError) Unwrap() error { return ErrAmbiguous }
-
 // MinIDPrefix is the fewest hex digits of a message id that commands accept.
 const MinIDPrefix = 6
 
@@ -92,17 +86,20 @@ func (n *Node) StartCheckIn(ctx context.Context, gid crypto.GroupID, r CheckInRe
 	now := n.now()
 	switch {
 	case c.To == "":
-		return alert.ID{}, fmt.Errorf("%w: say where you are going", ErrCheckInRefused)
+		return alert.ID{}, refused("no_destination", nil, "say where you are going")
 	case c.Due.IsZero():
-		return alert.ID{}, fmt.Errorf("%w: say by when you expect to arrive", ErrCheckInRefused)
+		return alert.ID{}, refused("no_due", nil, "say by when you expect to arrive")
 	case !c.Due.After(now):
-		return alert.ID{}, fmt.Errorf("%w: the due time %s has already passed (it is %s now)", ErrCheckInRefused, clock(c.Due, now), clock(now, now))
+		return alert.ID{}, refused("due_passed", []string{"due", paramTime(c.Due), "now", paramTime(now)},
+			"the due time %s has already passed (it is %s now)", clock(c.Due, now), clock(now, now))
 	case c.Due.Sub(now) > alert.MaxCheckInAhead:
-		return alert.ID{}, fmt.Errorf("%w: the due time %s is more than %d days ahead", ErrCheckInRefused, clock(c.Due, now), int(alert.MaxCheckInAhead/(24*time.Hour)))
+		return alert.ID{}, refused("due_too_far", []string{"due", paramTime(c.Due), "max", paramDur(alert.MaxCheckInAhead)},
+			"the due time %s is more than %d days ahead", clock(c.Due, now), int(alert.MaxCheckInAhead/(24*time.Hour)))
 	case c.Grace < 0 || c.Grace > alert.MaxGrace:
-		return alert.ID{}, fmt.Errorf("%w: the grace period must be between 0 and %s", ErrCheckInRefused, shortDur(alert.MaxGrace))
+		return alert.ID{}, refused("bad_grace", []string{"max", paramDur(alert.MaxGrace)}, "the grace period must be between 0 and %s", shortDur(alert.MaxGrace))
 	case c.EscalateAfter <= 0 || c.EscalateAfter > alert.MaxEscalateAfter:
-		return alert.ID{}, fmt.Errorf("%w: the escalation delay must be between 1s and %s", ErrCheckInRefused, shortDur(alert.MaxEscalateAfter))
+		return alert.ID{}, refused("bad_escalate_after", []string{"max", paramDur(alert.MaxEscalateAfter)},
+			"the escalation delay must be between 1s and %s", shortDur(alert.MaxEscalateAfter))
 	}
 	if s := strings.TrimSpace(r.EscalateTo); s != "" {
 		other, err := crypto.ParseGroupID(s)
@@ -112,7 +109,7 @@ func (n *Node) StartCheckIn(ctx context.Context, gid crypto.GroupID, r CheckInRe
 			}
 		}
 		if other == gid {
-			return alert.ID{}, fmt.Errorf("%w: the escalation group must be another group", ErrCheckInRefused)
+			return alert.ID{}, refused("escalate_same_group", nil, "the escalation group must be another group")
 		}
 		c.EscalateGroup = other
 	}
@@ -186,7 +183,8 @@ func (n *Node) resolveCheckIn(ref string) (tracked, error) {
 		for _, t := range mine {
 			c = append(c, fmt.Sprintf("%s (to %s, due %s)", t.id.Short(), t.ci.To, clock(t.ci.Due, now)))
 		}
-		return tracked{}, choiceError{fmt.Sprintf("you have %d open check-ins; give the id of one: %s", len(mine), strings.Join(c, ", "))}
+		return tracked{}, withParams(ErrAmbiguous, []string{"what", "checkin", "candidates", paramList(c)},
+			"you have %d open check-ins; give the id of one: %s", len(mine), paramList(c))
 	}
 	if err := checkPrefix(ref); err != nil {
 		return tracked{}, err
@@ -201,7 +199,7 @@ func (n *Node) resolveCheckIn(ref string) (tracked, error) {
 	}
 	switch len(found) {
 	case 0:
-		return tracked{}, fmt.Errorf("%w %s", ErrNoSuchCheckIn, ref)
+		return tracked{}, withParams(ErrNoSuchCheckIn, []string{"ref", ref}, "%v %s", ErrNoSuchCheckIn, ref)
 	case 1:
 		return found[0], nil
 	}
@@ -209,7 +207,8 @@ func (n *Node) resolveCheckIn(ref string) (tracked, error) {
 	for _, t := range found {
 		c = append(c, t.id.Short())
 	}
-	return tracked{}, fmt.Errorf("check-in id %s is %w: %s; give more of it", ref, ErrAmbiguous, strings.Join(c, ", "))
+	return tracked{}, withParams(ErrAmbiguous, []string{"what", "checkin", "ref", ref, "candidates", paramList(c)},
+		"check-in id %s is %v: %s; give more of it", ref, ErrAmbiguous, paramList(c))
 }
 
 func checkPrefix(ref string) error {
@@ -382,7 +381,7 @@ func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
 		if h, ok := n.store.Header(id); ok && mine(h) {
 			return id, nil
 		}
-		return alert.ID{}, fmt.Errorf("%w %s", ErrNoSuchMessage, id.Short())
+		return alert.ID{}, withParams(ErrNoSuchMessage, []string{"ref", id.Short()}, "%v %s", ErrNoSuchMessage, id.Short())
 	}
 	hs := n.store.Headers(func(h store.Header) bool { return strings.HasPrefix(h.ID.String(), ref) && mine(h) })
 	if len(hs) > 1 {
@@ -398,7 +397,7 @@ func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
 	}
 	switch len(hs) {
 	case 0:
-		return alert.ID{}, fmt.Errorf("%w with an id starting %s", ErrNoSuchMessage, ref)
+		return alert.ID{}, withParams(ErrNoSuchMessage, []string{"ref", ref}, "%v with an id starting %s", ErrNoSuchMessage, ref)
 	case 1:
 		return hs[0].ID, nil
 	}
@@ -406,7 +405,8 @@ func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
 	for _, h := range hs {
 		c = append(c, h.ID.Short())
 	}
-	return alert.ID{}, fmt.Errorf("message id %s is %w: %s; give more of it", ref, ErrAmbiguous, strings.Join(c, ", "))
+	return alert.ID{}, withParams(ErrAmbiguous, []string{"what", "message", "ref", ref, "candidates", paramList(c)},
+		"message id %s is %v: %s; give more of it", ref, ErrAmbiguous, paramList(c))
 }
 
 // tracked is a check-in as the index holds it. Copies are handed out; the

@@ -234,7 +234,7 @@ func (n *Node) ResolveGroup(s string) (crypto.GroupID, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return crypto.GroupID{}, fmt.Errorf("%w %q", ErrNoSuchGroup, s)
+		return crypto.GroupID{}, withParams(ErrNoSuchGroup, []string{"ref", s}, "%v %q", ErrNoSuchGroup, s)
 	case 1:
 		return matches[0].id, nil
 	}
@@ -242,7 +242,8 @@ func (n *Node) ResolveGroup(s string) (crypto.GroupID, error) {
 	for _, g := range matches {
 		c = append(c, fmt.Sprintf("%s (%s)", g.roster.Name(), g.id.String()[:8]))
 	}
-	return crypto.GroupID{}, fmt.Errorf("group %q is %w: %s; give more of the id", s, ErrAmbiguous, strings.Join(c, ", "))
+	return crypto.GroupID{}, withParams(ErrAmbiguous, []string{"what", "group", "ref", s, "candidates", paramList(c)},
+		"group %q is %v: %s; give more of the id", s, ErrAmbiguous, paramList(c))
 }
 
 // GroupInfo describes a group for the API.
@@ -290,7 +291,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	}
 	for _, g := range n.groupList() {
 		if g.roster.Name() == name {
-			return GroupInfo{}, fmt.Errorf("%w: %q", ErrGroupNameTaken, name)
+			return GroupInfo{}, withParams(ErrGroupNameTaken, []string{"name", name}, "%v: %q", ErrGroupNameTaken, name)
 		}
 	}
 	gid := crypto.NewGroupID()

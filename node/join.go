@@ -65,10 +65,10 @@ func (n *Node) CreateInvite(ctx context.Context, gid crypto.GroupID, uses int, t
 		ttl = DefaultInviteTTL
 	}
 	if uses < 1 || uses > MaxInviteUses {
-		return Invite{}, fmt.Errorf("uses must be between 1 and %d", MaxInviteUses)
+		return Invite{}, withParams(ErrOutOfRange, []string{"what", "uses", "min", "1", "max", fmt.Sprint(MaxInviteUses)}, "uses must be between 1 and %d", MaxInviteUses)
 	}
 	if ttl < time.Second || ttl > MaxInviteTTL {
-		return Invite{}, fmt.Errorf("an invite must last between 1s and %s", MaxInviteTTL)
+		return Invite{}, withParams(ErrOutOfRange, []string{"what", "invite_ttl", "min", "1", "max", paramDur(MaxInviteTTL)}, "an invite must last between 1s and %s", MaxInviteTTL)
 	}
 	inv := crypto.NewInvite(gid, n.host.ID(), n.shareableAddrs())
 	// Other admins' nodes can redeem it too, if this one is off.

@@ -40,7 +40,7 @@ func resolveMember(g *group, s string) (alert.Member, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return alert.Member{}, fmt.Errorf("%w %q in %s", ErrNoSuchMember, s, g.roster.Name())
+		return alert.Member{}, withParams(ErrNoSuchMember, []string{"ref", s, "group", g.roster.Name()}, "%v %q in %s", ErrNoSuchMember, s, g.roster.Name())
 	case 1:
 		return matches[0], nil
 	}
@@ -52,7 +52,8 @@ func ambiguousMembers(s string, ms []alert.Member) error {
 	for _, m := range ms {
 		c = append(c, fmt.Sprintf("%s (%s)", m.Name, m.ID().Short()))
 	}
-	return fmt.Errorf("member %q is %w: %s; give a prefix of the member id instead", s, ErrAmbiguous, strings.Join(c, ", "))
+	return withParams(ErrAmbiguous, []string{"what", "member", "ref", s, "candidates", paramList(c)},
+		"member %q is %v: %s; give a prefix of the member id instead", s, ErrAmbiguous, paramList(c))
 }
 
 // Removal describes what a removal did.
@@ -77,17 +78,17 @@ func (n *Node) Remove(ctx context.Context, gid crypto.GroupID, member string) (R
 		return Removal{}, err
 	}
 	if m.ID() == n.me {
-		return Removal{}, fmt.Errorf("you cannot remove yourself; ask another admin")
+		return Removal{}, fmt.Errorf("%w: you cannot remove yourself; ask another admin", ErrSelf)
 	}
 	if m.Role == alert.RoleAdmin && n.adminCount(g) == 1 {
-		return Removal{}, fmt.Errorf("%s is the group's only admin", m.Name)
+		return Removal{}, lastAdmin(m.Name)
 	}
 	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RemoveMember{Member: m.ID()}}
 	if _, err := n.send(ctx, g, op); err != nil {
 		return Removal{}, err
 	}
 	if after, ok := g.roster.Member(m.ID()); !ok || !after.Removed {
-		return Removal{}, fmt.Errorf("the removal of %s did not take effect (a concurrent change won)", m.Name)
+		return Removal{}, withParams(ErrConflict, []string{"name", m.Name}, "the removal of %s did not take effect (a concurrent change won)", m.Name)
 	}
 	_, next, err := n.rekey(ctx, g)
 	if err != nil {
@@ -118,10 +119,10 @@ func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, r
 		return MemberView{}, err
 	}
 	if m.Role == role {
-		return MemberView{}, fmt.Errorf("%s is already %s", m.Name, role)
+		return MemberView{}, withParams(ErrConflict, []string{"name", m.Name, "role", role.String()}, "%s is already %s", m.Name, role)
 	}
 	if m.Role == alert.RoleAdmin && n.adminCount(g) == 1 {
-		return MemberView{}, fmt.Errorf("%s is the group's only admin", m.Name)
+		return MemberView{}, lastAdmin(m.Name)
 	}
 	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.SetRole{Member: m.ID(), Role: role}}
 	if _, err := n.send(ctx, g, op); err != nil {
@@ -129,7 +130,7 @@ func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, r
 	}
 	after, _ := g.roster.Member(m.ID())
 	if after.Role != role {
-		return MemberView{}, fmt.Errorf("the change of role of %s did not take effect (a concurrent change won)", m.Name)
+		return MemberView{}, withParams(ErrConflict, []string{"name", m.Name}, "the change of role of %s did not take effect (a concurrent change won)", m.Name)
 	}
 	return MemberView{Name: after.Name, ID: after.ID().String(), Role: after.Role.String(), Verified: n.isVerified(after.ID()), You: after.ID() == n.me, Peer: after.Peer.String()}, nil
 }
@@ -179,11 +180,11 @@ func (n *Node) RevokeInvite(ctx context.Context, gid crypto.GroupID, id string) 
 	}
 	switch {
 	case len(found) == 0:
-		return InviteView{}, fmt.Errorf("no invite %q in %s", id, g.roster.Name())
+		return InviteView{}, withParams(ErrNoSuchInvite, []string{"ref", id, "group", g.roster.Name()}, "no invite %q in %s", id, g.roster.Name())
 	case len(found) > 1:
-		return InviteView{}, fmt.Errorf("invite %q is %w; give more of its id", id, ErrAmbiguous)
+		return InviteView{}, withParams(ErrAmbiguous, []string{"what", "invite", "ref", id}, "invite %q is %v; give more of its id", id, ErrAmbiguous)
 	case found[0].Revoked:
-		return InviteView{}, fmt.Errorf("invite %s is already revoked", found[0].ID)
+		return InviteView{}, withParams(ErrConflict, []string{"ref", found[0].ID.String()[:8]}, "invite %s is already revoked", found[0].ID)
 	}
 	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RevokeInvite{ID: found[0].ID}}
 	if _, err := n.send(ctx, g, op); err != nil {
@@ -225,15 +226,15 @@ func (n *Node) Verify(member string, confirm bool) (Verification, error) {
 	}
 	switch {
 	case len(matches) == 0 && lastErr != nil:
-		return Verification{}, fmt.Errorf("%w %q in any of your groups", ErrNoSuchMember, member)
+		return Verification{}, withParams(ErrNoSuchMember, []string{"ref", member}, "%v %q in any of your groups", ErrNoSuchMember, member)
 	case len(matches) == 0:
-		return Verification{}, fmt.Errorf("%w %q: you are in no group", ErrNoSuchMember, member)
+		return Verification{}, withParams(ErrNoSuchMember, []string{"ref", member}, "%v %q: you are in no group", ErrNoSuchMember, member)
 	case len(matches) > 1:
 		return Verification{}, ambiguousMembers(member, matches)
 	}
 	m := matches[0]
 	if m.ID() == n.me {
-		return Verification{}, fmt.Errorf("that is you; compare safety numbers with someone else")
+		return Verification{}, fmt.Errorf("%w; compare safety numbers with someone else", ErrSelf)
 	}
 	if confirm {
 		if err := n.setVerified(m.ID()); err != nil {

@@ -385,7 +385,7 @@ func TestBrowser(t *testing.T) {
 	}
 	b.waitJS("B's alert is in the feed", `!!document.querySelector('#feed-list .entry.kind-detention')`)
 	b.click(`#feed-list .entry.kind-detention button.ack-responding`)
-	b.waitJS("the answer shows under the alert", `(document.querySelector('#feed-list .entry.kind-detention .acks') || {textContent:''}).textContent.indexOf('member-00: responding') === 0`)
+	b.waitJS("the answer shows under the alert", `(document.querySelector('#feed-list .entry.kind-detention .acks') || {textContent:''}).textContent.indexOf('member-00: on the way') === 0`)
 	nt.WaitFor(10*time.Second, "B sees the answer", func() bool {
 		return feedHas(B.Node, func(e node.Entry) bool {
 			return e.Kind == "detention" && len(e.Acks) == 1 && e.Acks[0].Author == "member-00" && e.Acks[0].Status == "responding"
@@ -397,12 +397,17 @@ func TestBrowser(t *testing.T) {
 	// itself and shows what arrived meanwhile.
 	stop()
 	b.waitJS("the page says it is not connected", `document.getElementById('conn').classList.contains('retry')`)
+	b.waitJS("a banner says the node cannot be reached", `!document.getElementById('notice').hidden && document.getElementById('notice-text').textContent.indexOf('Cannot reach your takecare node') === 0`)
 	if _, err := B.Node.SendAlert(context.Background(), gid, node.AlertRequest{Kind: "info", Severity: "info", Text: "Road open again"}); err != nil {
 		t.Fatal(err)
 	}
 	serveAt(t, A.Node, addr, token)
 	b.waitJS("the feed is live again", `document.getElementById('conn').classList.contains('live')`)
 	b.waitJS("the alert sent meanwhile shows", `[].some.call(document.querySelectorAll('#feed-list .entry .text'), function(e){return e.textContent === 'Road open again'})`)
+	b.waitJS("the banner went away by itself", `document.getElementById('notice').hidden`)
+	b.mu.Lock()
+	b.errs = nil // the browser logs the refused connections just provoked
+	b.mu.Unlock()
 
 	// A tap on PANIC sends nothing; a one-second hold sends it.
 	b.press(`#panic-buttons .panic`, 150*time.Millisecond)
@@ -449,7 +454,7 @@ func TestBrowser(t *testing.T) {
 	if notices[0] != notices[1] {
 		t.Errorf("the screen after a done with a code differs from a normal one:\n%q\n%q", notices[0], notices[1])
 	}
-	if !strings.HasPrefix(notices[0], "Marked safe: Juchitán → Ixtepec.") {
+	if !strings.HasPrefix(notices[0], "You marked yourself safe: Juchitán → Ixtepec.") {
 		t.Errorf("notice after done: %q", notices[0])
 	}
 	nt.WaitFor(10*time.Second, "B sees one arrival and one duress", func() bool {
@@ -519,9 +524,22 @@ func TestBrowserSpanish(t *testing.T) {
 	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
 	b.waitJS("the page is in Spanish", `document.documentElement.lang === 'es' && document.querySelector('#panic-buttons .panic .label').textContent === 'PÁNICO · juchitan'`)
 	b.click(`#nav [data-view=checkins]`)
-	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 h' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)
+	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 hora' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)
 	b.screenshot("checkin-es")
 	if l := b.str(`document.getElementById('lang').textContent`); l != "English" {
 		t.Errorf("language button says %q", l)
 	}
+
+	// An error from the node is worded in Spanish, with nothing left in
+	// English.
+	b.click(`#nav [data-view=groups]`)
+	b.setValue(`#join-code`, "TC1-AAAA")
+	b.click(`#join-form button[type=submit]`)
+	b.waitJS("the join error is in Spanish", `document.querySelector('#join-form .status').textContent.indexOf('No te pudiste unir: El código de invitación está dañado o mal escrito.') === 0`)
+	if s := b.str(`document.querySelector('#join-form .status').textContent`); strings.Contains(s, "damaged") {
+		t.Errorf("the Spanish page shows the node's English: %q", s)
+	}
+	// Switching language words it again.
+	b.click(`#lang`)
+	b.waitJS("the join error is in English", `document.querySelector('#join-form .status').textContent.indexOf('Could not join: The invite code is damaged or mistyped.') === 0`)
 }

@@ -91,11 +91,11 @@ func (c *Client) request(ctx context.Context, method, path string, in any) (*htt
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		var e errorBody
+		var e ErrorBody
 		if json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e) != nil || e.Error == "" {
 			e.Error = resp.Status
 		}
-		return nil, &Error{Status: resp.StatusCode, Message: e.Error}
+		return nil, &Error{Status: resp.StatusCode, Code: e.Code, Params: e.Params, Message: e.Error}
 	}
 	return resp, nil
 }
@@ -104,9 +104,12 @@ func isNotRunning(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
-// Error is an error the daemon reported.
+// Error is an error the daemon reported: its HTTP status, its stable code
+// and parameters (see [ErrorBody]) and its English line.
 type Error struct {
 	Status  int
+	Code    string
+	Params  map[string]string
 	Message string
 }
 

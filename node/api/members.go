@@ -55,7 +55,7 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 	case "member":
 		role = alert.RoleMember
 	default:
-		writeError(w, http.StatusBadRequest, errBadRole)
+		writeError(w, errBadRole)
 		return
 	}
 	m, err := s.n.SetRole(r.Context(), gid, r.PathValue("member"), role)

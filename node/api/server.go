@@ -3,7 +3,8 @@
 // address that requires a token and also serves the web UI. [Client] is
 // what the command line uses.
 //
-// Endpoints (all under /v1, JSON in and out, errors as {"error": "..."}):
+// Endpoints (all under /v1, JSON in and out; errors as [ErrorBody], a
+// stable code with parameters, listed in errors.go):
 //
 //	GET  /v1/status                      node.Status and "web": the web UI's URL, if served
 //	GET  /v1/groups                      POST /v1/groups {"name"}
@@ -56,15 +57,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
-	"github.com/takecare-network/takecare/store"
 )
 
 // Server serves the API of one node. One server may serve several
@@ -140,7 +138,7 @@ func (s *Server) requireToken(h http.Handler) http.Handler {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
+			writeError(w, errUnauthorized)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -154,7 +152,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request: %v", err))
+		writeError(w, fmt.Errorf("%w: %v", errBadRequest, err))
 		return false
 	}
 	return true
@@ -163,52 +161,6 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(errorBody{Error: userMessage(err)})
-}
-
-// userMessage strips package prefixes ("alert: ", "node: ") that mean
-// nothing to a user.
-func userMessage(err error) string {
-	return pkgPrefix.ReplaceAllString(err.Error(), "$1")
-}
-
-var pkgPrefix = regexp.MustCompile(`(^|: )(?:alert|node|crypto|store): `)
-
-var errBadRole = errors.New(`role must be "admin" or "member"`)
-
-func statusFor(err error) int {
-	switch {
-	case errors.Is(err, node.ErrRemovedFromGroup):
-		return http.StatusForbidden
-	case errors.Is(err, node.ErrNoSuchGroup), errors.Is(err, node.ErrNoSuchMember), errors.Is(err, node.ErrNoSuchMessage),
-		errors.Is(err, node.ErrNoSuchCheckIn), errors.Is(err, node.ErrNoOpenCheckIn):
-		return http.StatusNotFound
-	case errors.Is(err, node.ErrNotAdmin), errors.Is(err, node.ErrNotYourCheckIn):
-		return http.StatusForbidden
-	case errors.Is(err, node.ErrCheckInEnded):
-		return http.StatusConflict
-	case errors.Is(err, node.ErrCheckInRefused), errors.Is(err, node.ErrBadMessageID), errors.Is(err, node.ErrNotAckable),
-		errors.Is(err, node.ErrBadAckStatus):
-		return http.StatusBadRequest
-	case errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrFull):
-		return http.StatusInsufficientStorage
-	case errors.Is(err, node.ErrUnreachable):
-		return http.StatusBadGateway
-	case errors.Is(err, alert.ErrInvalid), errors.Is(err, alert.ErrUnknownKind), errors.Is(err, alert.ErrUnknownSeverity),
-		errors.Is(err, alert.ErrNoGroup), errors.Is(err, node.ErrAmbiguous), errors.Is(err, crypto.ErrBadInvite),
-		errors.Is(err, node.ErrJoinRefused), errors.Is(err, node.ErrGroupNameTaken):
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }
 
 // reply answers v, or the error.
@@ -221,11 +173,10 @@ func (s *Server) reply(w http.ResponseWriter, v any, err error) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
-	code := statusFor(err)
-	if code == http.StatusInternalServerError {
+	if _, status := codeFor(err); status == http.StatusInternalServerError {
 		s.log.Error("api", "err", err)
 	}
-	writeError(w, code, err)
+	writeError(w, err)
 }
 
 func (s *Server) group(w http.ResponseWriter, r *http.Request) (crypto.GroupID, bool) {

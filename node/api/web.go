@@ -96,12 +96,12 @@ func (s *Server) tcpHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secureHeaders(w.Header())
 		if !loopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, errNotLoopback)
+			writeError(w, errNotLoopback)
 			return
 		}
 		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
 			if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-				writeError(w, http.StatusForbidden, fmt.Errorf("requests from %s are not allowed", o))
+				writeError(w, errOtherOrigin)
 				return
 			}
 			api.ServeHTTP(w, r)
@@ -153,12 +153,12 @@ func (s *Server) qr(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Text == "" || len(req.Text) > maxQRText {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("the text for a QR code must have 1 to %d bytes", maxQRText))
+		writeError(w, errQRText)
 		return
 	}
 	q, err := qrcode.New(req.Text, qrcode.Medium)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("cannot make a QR code: %v", err))
+		writeError(w, fmt.Errorf("%w: %v", errQRText, err))
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")

@@ -63,6 +63,27 @@ func serveAt(t testing.TB, n *node.Node, addr, token string) (string, func()) {
 	return l.Addr().String(), stop
 }
 
+// serveUnix serves srv on a unix socket in a new folder (as the daemon
+// does in its home folder) until the test ends, and returns the folder.
+func serveUnix(t testing.TB, srv *api.Server) string {
+	t.Helper()
+	// A short path: unix socket paths are limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "tc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l, err := net.Listen("unix", filepath.Join(dir, api.SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return dir
+}
+
 // call sends a request and returns the response with its body read.
 func call(t testing.TB, method, url, token, host string, body any) (*http.Response, []byte) {
 	t.Helper()
@@ -261,21 +282,11 @@ func TestWebRefusesOtherHosts(t *testing.T) {
 func TestUnixSocketServesNoPage(t *testing.T) {
 	t.Parallel()
 	nd := oneNode(t)
-	dir, err := os.MkdirTemp("", "tc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, api.SocketName)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	srv := api.NewServer(nd.Node, nil, "some-token-for-tcp-only-0123456789", nil)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); <-done })
+	dir := serveUnix(t, srv)
+	sock := filepath.Join(dir, api.SocketName)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
@@ -518,6 +529,23 @@ func TestWebAssets(t *testing.T) {
 		used["ack."+s] = true
 		used["ack.button."+s] = true
 	}
+	// Errors: the page words every code the API sends (errText builds
+	// "error."+code, and a sub-key for the reason or the kind of thing).
+	for _, c := range append(api.ErrorCodes(), "network", "status", "unexpected") {
+		used["error."+c] = true
+	}
+	for _, r := range refusalReasons(t) {
+		used["error.checkin_refused."+r] = true
+	}
+	for _, w := range []string{"uses", "ttl", "invite_ttl"} {
+		used["error.out_of_range."+w] = true
+	}
+	used["error.ambiguous.checkin"] = true
+	for k := range en {
+		if strings.HasPrefix(k, "time.") && strings.HasSuffix(k, "_h1") {
+			used[k] = used[strings.TrimSuffix(k, "_h1")]
+		}
+	}
 	if len(used) < 100 {
 		t.Fatalf("found only %d keys in use", len(used))
 	}
@@ -555,6 +583,23 @@ func TestWebAssets(t *testing.T) {
 			t.Errorf("%q names duress on the check-in screen: %q / %q", k, en[k], v)
 		}
 	}
+}
+
+// refusalReasons returns the reasons node gives for refusing a check-in,
+// read from its source: each is a parameter the page must word.
+func refusalReasons(t *testing.T) []string {
+	b, err := os.ReadFile("../checkin.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`refused\("([a-z_]+)"`).FindAllStringSubmatch(string(b), -1) {
+		out = append(out, m[1])
+	}
+	if len(out) < 5 {
+		t.Fatalf("found %d reasons for refusing a check-in in node/checkin.go", len(out))
+	}
+	return out
 }
 
 func placeholders(s string) string {

@@ -64,10 +64,20 @@
     if (vars && vars.n === 1 && strings && strings.en[key + '_one']) { key += '_one'; }
     var s = (strings && strings[lang] && strings[lang][key]) || (strings && strings.en[key]) || key;
     if (vars) {
-      s = s.replace(/\{(\w+)\}/g, function (m, k) { return vars[k] === undefined ? m : String(vars[k]); });
+      // An error among the values is worded now, in the current language.
+      s = s.replace(/\{(\w+)\}/g, function (m, k) {
+        var v = vars[k];
+        if (v === undefined) { return m; }
+        if (v instanceof ApiError) { return errText(v); }
+        if (v instanceof At) { return whenAt(v.iso); }
+        if (v instanceof Dur) { return durWords(v.ms); }
+        return String(v);
+      });
     }
     return s;
   }
+
+  function has(key) { return !!(strings && strings.en[key]); }
 
   function locale() { return lang === 'es' ? 'es-MX' : 'en-GB'; }
 
@@ -76,23 +86,57 @@
     return d.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', hour12: false });
   }
 
-  function when(iso) {
-    var d = new Date(iso);
-    var now = new Date();
-    if (d.toDateString() === now.toDateString()) { return clock(d); }
-    return d.toLocaleDateString(locale(), { day: 'numeric', month: 'short' }) + ' ' + clock(d);
+  function sameDay(a, b) { return a.toDateString() === b.toDateString(); }
+
+  function dateOf(d) {
+    var o = { day: 'numeric', month: 'short' };
+    if (d.getFullYear() !== new Date().getFullYear()) { o.year = 'numeric'; }
+    return d.toLocaleDateString(locale(), o);
   }
 
-  // span formats a number of milliseconds as "2 h 10 min".
-  function span(ms) {
+  // when is a time on its own, as a card's corner shows it: "06:00" today,
+  // "1 Dec 06:00" on another day.
+  function when(iso) {
+    var d = new Date(iso);
+    if (sameDay(d, new Date())) { return clock(d); }
+    return dateOf(d) + ' ' + clock(d);
+  }
+
+  // whenAt is a time inside a sentence: "at 06:00", "tomorrow at 06:00",
+  // "on 1 Dec at 06:00" ("a las 06:00", "mañana a las 06:00", "el 1 dic.
+  // a las 06:00"; Spanish says "a la 01:00" for one o'clock).
+  function whenAt(iso) {
+    var d = new Date(iso), now = new Date();
+    var day = new Date(now.getTime());
+    var key = 'time.on_date';
+    if (sameDay(d, now)) { key = 'time.today'; }
+    day.setDate(now.getDate() + 1);
+    if (sameDay(d, day)) { key = 'time.tomorrow'; }
+    day.setDate(now.getDate() - 1);
+    if (sameDay(d, day)) { key = 'time.yesterday'; }
+    if (d.getHours() === 1 && has(key + '_h1')) { key += '_h1'; }
+    return t(key, { time: clock(d), date: dateOf(d) });
+  }
+
+  // At and Dur are a time and a duration given to t() as values: they are
+  // worded when the text is shown, so that a message shown again in the
+  // other language reads right.
+  function At(iso) { this.iso = iso instanceof Date ? iso.toISOString() : iso; }
+  function Dur(ms) { this.ms = ms; }
+
+  // durWords writes a number of milliseconds in words: "45 minutes",
+  // "1 hour and 30 minutes", "3 days", "1 week"; minutes are left out
+  // from a day on.
+  function durWords(ms) {
     var m = Math.max(0, Math.round(ms / 60000));
     if (m < 1) { return t('time.under_minute'); }
+    if (m % 10080 === 0) { return t('time.weeks', { n: m / 10080 }); }
     var d = Math.floor(m / 1440), h = Math.floor((m % 1440) / 60), mm = m % 60;
     var parts = [];
     if (d) { parts.push(t('time.days', { n: d })); }
     if (h) { parts.push(t('time.hours', { n: h })); }
     if (mm && !d) { parts.push(t('time.minutes', { n: mm })); }
-    return parts.join(' ');
+    return parts.length === 1 ? parts[0] : t('time.and', { a: parts[0], b: parts[1] });
   }
 
   // durMs parses the Go duration strings this file uses ("1h30m", "45m").
@@ -104,9 +148,7 @@
 
   function durLabel(s) {
     var ms = durMs(s);
-    if (ms === 0) { return t('time.none'); }
-    if (ms % 86400000 === 0) { return t('time.days', { n: ms / 86400000 }); }
-    return span(ms);
+    return ms === 0 ? t('time.none') : durWords(ms);
   }
 
   function option(value, label) {
@@ -132,19 +174,13 @@
   }
 
   // say shows the message key (with vars) in e, and shows it again in the
-  // other language when the language changes; sayText shows a text as is.
+  // other language when the language changes.
   var said = [];
   function say(e, key, vars, cls) {
     e.tcMsg = key ? { key: key, vars: vars } : null;
     e.textContent = key ? t(key, vars) : '';
     if (cls !== undefined) { e.className = cls; }
     if (said.indexOf(e) < 0) { said.push(e); }
-  }
-
-  function sayText(e, text, cls) {
-    e.tcMsg = null;
-    e.textContent = text;
-    if (cls !== undefined) { e.className = cls; }
   }
 
   function resay() {
@@ -155,23 +191,38 @@
     say(form.querySelector('.status'), key, vars, 'status' + (isError ? ' error' : (key && key !== 'common.sending' ? ' ok' : '')));
   }
 
-  function notice(key, vars) {
+  // notice shows a banner. from names what raised it (a refresh such as
+  // 'groups'), so that the banner goes away by itself when that refresh
+  // next succeeds: a condition that cleared is no longer shown.
+  var noticeFrom = '';
+  function notice(key, vars, from) {
     say($('notice-text'), key, vars);
     $('notice').hidden = !key;
+    noticeFrom = key ? from || '' : '';
   }
 
-  function noticeText(text) {
-    sayText($('notice-text'), text);
-    $('notice').hidden = !text;
+  function noticeError(e, from) {
+    if (e.status === 401) { return; }
+    notice('common.error', { error: e }, from || (e.status === 0 ? 'network' : ''));
+  }
+
+  // cleared says that what from names works again.
+  function cleared(from) {
+    if (noticeFrom && (noticeFrom === from || noticeFrom === 'network')) { notice(''); }
   }
 
   // ---- the API ----
 
-  function ApiError(status, message) {
+  // ApiError is an error of an API call: the HTTP status (0: the node did
+  // not answer), the stable code and parameters the node sent (see
+  // node/api/errors.go), and its English line.
+  function ApiError(status, code, params, message) {
     this.status = status;
-    this.message = message;
+    this.code = code || '';
+    this.params = params || {};
+    this.message = message || '';
   }
-  ApiError.prototype.toString = function () { return this.message; };
+  ApiError.prototype.toString = function () { return errText(this); };
 
   function headers(json) {
     var h = { Authorization: 'Bearer ' + token };
@@ -187,22 +238,37 @@
     return fetch(path, opts).then(function (res) {
       if (res.status === 401) {
         signOut('login.refused');
-        throw new ApiError(401, t('login.refused'));
+        throw new ApiError(401, 'unauthorized');
       }
       if (!res.ok) {
-        return res.json().then(function (b) { return b && b.error; }, function () { return ''; }).then(function (msg) {
-          throw new ApiError(res.status, msg || t('err.status', { status: res.status }));
+        return res.json().then(function (b) { return b || {}; }, function () { return {}; }).then(function (b) {
+          throw new ApiError(res.status, b.code, b.params, b.error);
         });
       }
+      cleared('network');
       return asBlob ? res.blob() : res.json();
     }, function () {
-      throw new ApiError(0, t('err.network'));
+      throw new ApiError(0, 'network');
     });
   }
 
+  // errText words an error in the page's language from its code and
+  // parameters. A code this page does not know yet (a newer node) falls
+  // back to the HTTP status, never to the node's English line.
   function errText(e) {
-    if (e instanceof ApiError) { return e.message; }
-    return t('err.unexpected');
+    if (!(e instanceof ApiError)) { return t('error.unexpected'); }
+    var p = e.params, key = 'error.' + e.code;
+    if ((e.code === 'checkin_refused' || e.code === 'out_of_range' || e.code === 'ambiguous') && has(key + '.' + (p.reason || p.what))) {
+      key += '.' + (p.reason || p.what);
+    }
+    if (!e.code || !has(key)) { return t('error.status', { status: e.status }); }
+    var vars = {};
+    Object.keys(p).forEach(function (k) { vars[k] = p[k]; });
+    ['due', 'now'].forEach(function (k) { if (p[k]) { vars[k] = whenAt(p[k]); } });
+    ['max', 'min'].forEach(function (k) {
+      if (p[k] && (e.code === 'checkin_refused' || p.what === 'ttl' || p.what === 'invite_ttl')) { vars[k] = durWords(Number(p[k]) * 1000); }
+    });
+    return t(key, vars);
   }
 
   // ---- sign in ----
@@ -356,7 +422,8 @@
       groups = st.groups || [];
       renderGroups();
       renderStatus();
-    }, function (e) { if (e.status !== 401) { noticeText(errText(e)); } });
+      cleared('groups');
+    }, function (e) { noticeError(e, 'groups'); });
   }
 
   function groupName(g) { return g.name; }
@@ -471,13 +538,13 @@
     var st = $('panic-status');
     say(st, 'panic.sending', { group: g.name }, 'status');
     api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: $('panic-text').value.trim() }).then(function () {
-      say(st, 'panic.sent', { group: g.name, time: clock(new Date()) }, 'status ok');
+      say(st, 'panic.sent', { group: g.name, at: new At(new Date()) }, 'status ok');
       $('panic-text').value = '';
       lastPanic = g;
       $('panic-undo').hidden = false;
       if (navigator.vibrate) { navigator.vibrate(200); }
     }, function (e) {
-      say(st, 'panic.failed', { error: errText(e) }, 'status error');
+      say(st, 'panic.failed', { error: e }, 'status error');
     }).then(function () { b.disabled = false; });
   }
 
@@ -491,7 +558,7 @@
     }).then(function () {
       say($('panic-status'), 'panic.undone', { group: g.name }, 'status ok');
     }, function (e) {
-      sayText($('panic-status'), errText(e), 'status error');
+      say($('panic-status'), 'common.error', { error: e }, 'status error');
       lastPanic = g;
       $('panic-undo').hidden = false;
     });
@@ -655,7 +722,7 @@
     var where = '';
     if (e.to) {
       where = route(e.from, e.to);
-      if (e.due) { where += ' · ' + t('checkin.due_at', { time: when(e.due) }); }
+      if (e.due) { where += ' · ' + t('checkin.due_at', { at: whenAt(e.due) }); }
     } else {
       where = [e.region, e.place].filter(Boolean).join(' · ');
     }
@@ -692,7 +759,7 @@
       if (r && r.entry && r.entry.id) { upsert(r.entry); }
     }, function (err) {
       for (var i = 0; i < bs.length; i++) { bs[i].disabled = false; }
-      notice('ack.failed', { error: errText(err) });
+      notice('ack.failed', { error: err });
     });
   }
 
@@ -702,7 +769,7 @@
     ev.preventDefault();
     var f = ev.target;
     var sev = f.querySelector('input[name=severity]:checked');
-    if (!f.group.value) { formStatus(f, 'err.no_group', null, true); return; }
+    if (!f.group.value) { formStatus(f, 'error.no_group', null, true); return; }
     if (!sev) { formStatus(f, 'alert.need_severity', null, true); return; }
     var body = {
       kind: f.kind.value, severity: sev.value, region: f.region.value.trim(), place: f.place.value.trim(),
@@ -713,12 +780,12 @@
     formStatus(f, 'common.sending');
     var gname = f.group.options[f.group.selectedIndex].text;
     api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/alerts', body).then(function () {
-      formStatus(f, 'alert.sent', { group: gname, time: clock(new Date()) });
+      formStatus(f, 'alert.sent', { group: gname, at: new At(new Date()) });
       f.place.value = '';
       f.text.value = '';
       sev.checked = false;
     }, function (e) {
-      formStatus(f, 'alert.failed', { error: errText(e) }, true);
+      formStatus(f, 'alert.failed', { error: e }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -737,7 +804,8 @@
     api('GET', '/v1/checkins').then(function (cs) {
       checkins = cs || [];
       renderCheckIns();
-    }, function (e) { if (e.status !== 401) { noticeText(errText(e)); } });
+      cleared('checkins');
+    }, function (e) { noticeError(e, 'checkins'); });
   }
 
   // renderCheckIns lists the open check-ins. The cards are made again only
@@ -781,13 +849,13 @@
     var due = Date.parse(c.due), deadline = Date.parse(c.deadline);
     if (c.state === 'overdue' || c.state === 'escalated' || now >= deadline) {
       p.className = 'warn';
-      p.textContent = t('checkin.overdue', { time: when(c.deadline) });
+      p.textContent = t('checkin.overdue', { at: whenAt(c.deadline) });
     } else if (now >= due) {
       p.className = 'warn';
-      p.textContent = t('checkin.late', { late: span(now - due), time: clock(new Date(deadline)) });
+      p.textContent = t('checkin.late', { late: durWords(now - due), at: whenAt(c.deadline) });
     } else {
       p.className = 'left';
-      p.textContent = t('checkin.left', { time: when(c.due), left: span(due - now) });
+      p.textContent = t('checkin.left', { at: whenAt(c.due), left: durWords(due - now) });
     }
   }
 
@@ -838,13 +906,13 @@
     var d = dueTime(f);
     if (!d) { $('checkin-preview').textContent = ''; return; }
     var alarm = new Date(d.getTime() + durMs(f.grace.value));
-    $('checkin-preview').textContent = t('checkin.preview', { due: when(d.toISOString()), alarm: when(alarm.toISOString()) });
+    $('checkin-preview').textContent = t('checkin.preview', { due: whenAt(d.toISOString()), alarm: whenAt(alarm.toISOString()) });
   }
 
   function onCheckIn(ev) {
     ev.preventDefault();
     var f = ev.target;
-    if (!f.group.value) { formStatus(f, 'err.no_group', null, true); return; }
+    if (!f.group.value) { formStatus(f, 'error.no_group', null, true); return; }
     if (!f.to.value.trim()) { formStatus(f, 'checkin.need_to', null, true); return; }
     var due = dueTime(f);
     if (!due) { formStatus(f, 'checkin.need_time', null, true); return; }
@@ -854,13 +922,13 @@
     b.disabled = true;
     formStatus(f, 'common.sending');
     api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/checkins', body).then(function () {
-      formStatus(f, 'checkin.started', { route: route(body.from, body.to), time: when(body.due) });
+      formStatus(f, 'checkin.started', { route: route(body.from, body.to), at: new At(body.due) });
       f.from.value = '';
       f.to.value = '';
       f.text.value = '';
       loadCheckIns();
     }, function (e) {
-      formStatus(f, 'checkin.failed', { error: errText(e) }, true);
+      formStatus(f, 'checkin.failed', { error: e }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -879,7 +947,7 @@
       formStatus(f, 'groups.joined', { group: g.name, n: g.members });
       loadGroups();
     }, function (e) {
-      formStatus(f, 'groups.join_failed', { error: errText(e) }, true);
+      formStatus(f, 'groups.join_failed', { error: e }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -895,7 +963,7 @@
       formStatus(f, 'groups.created', { group: g.name });
       loadGroups();
     }, function (e) {
-      formStatus(f, 'groups.create_failed', { error: errText(e) }, true);
+      formStatus(f, 'groups.create_failed', { error: e }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -917,9 +985,9 @@
     var admin = g.role === 'admin';
     $('invites-box').hidden = !admin;
     $('invites-admins-only').hidden = admin;
-    api('GET', gpath('/members')).then(function (ms) { renderMembers(ms || [], admin); }, function (e) { noticeText(errText(e)); });
+    api('GET', gpath('/members')).then(function (ms) { renderMembers(ms || [], admin); cleared('group'); }, function (e) { noticeError(e, 'group'); });
     if (admin) {
-      api('GET', gpath('/invites')).then(renderInvites, function (e) { noticeText(errText(e)); });
+      api('GET', gpath('/invites')).then(renderInvites, function (e) { noticeError(e, 'group'); });
     }
   }
 
@@ -928,7 +996,7 @@
     if (!m.last_seen) { return t('members.never'); }
     var ago = Date.now() - Date.parse(m.last_seen);
     if (ago < 60000) { return t('members.seen_now'); }
-    return t('members.seen_ago', { ago: span(ago) });
+    return t('members.seen_ago', { ago: durWords(ago) });
   }
 
   function renderMembers(ms, admin) {
@@ -962,7 +1030,7 @@
     api('POST', gpath('/members/' + encodeURIComponent(m.id) + '/role'), { role: role }).then(function (r) {
       notice(role === 'admin' ? 'members.promoted' : 'members.demoted', { name: r.name });
       loadGroups().then(loadGroup);
-    }, function (e) { noticeText(errText(e)); });
+    }, function (e) { noticeError(e); });
   }
 
   function confirmRemove(m) {
@@ -988,7 +1056,7 @@
           loadGroup();
         });
       });
-    }, function (e) { noticeText(errText(e)); });
+    }, function (e) { noticeError(e); });
   }
 
   function inviteState(inv) {
@@ -1007,7 +1075,7 @@
       head.appendChild(el('span', 'kind mono', inv.id.slice(0, 8)));
       head.appendChild(el('span', 'badge', inviteState(inv)));
       card.appendChild(head);
-      card.appendChild(el('p', null, t('invites.line', { by: inv.by, used: inv.used, uses: inv.uses, time: when(inv.expires) })));
+      card.appendChild(el('p', null, t('invites.line', { by: inv.by, used: inv.used, uses: inv.uses, at: whenAt(inv.expires) })));
       if (inv.open) {
         card.appendChild(button('danger', t('invites.revoke'), function () { confirmRevoke(inv); }));
       }
@@ -1034,7 +1102,7 @@
     b.disabled = true;
     formStatus(f, 'common.sending');
     api('POST', gpath('/invites'), { uses: uses, ttl: f.ttl.value }).then(function (inv) {
-      formStatus(f, 'invites.made', { n: inv.uses, time: when(inv.expires) });
+      formStatus(f, 'invites.made', { n: inv.uses, at: new At(inv.expires) });
       hideInvite();
       $('invite-code').textContent = inv.code;
       $('invite-result').hidden = false;
@@ -1046,7 +1114,7 @@
         $('invite-qr').hidden = false;
       });
     }).then(null, function (e) {
-      formStatus(f, 'invites.failed', { error: errText(e) }, true);
+      formStatus(f, 'invites.failed', { error: e }, true);
     }).then(function () { b.disabled = false; });
   }
 
@@ -1112,7 +1180,7 @@
     try { p = sheetAction(); } catch (e) { p = Promise.reject(e); }
     Promise.resolve(p).then(closeSheet, function (e) {
       ok.disabled = false;
-      $('sheet-error').textContent = errText(e);
+      say($('sheet-error'), 'common.error', { error: e });
       $('sheet-error').hidden = false;
     });
   }
@@ -1181,7 +1249,8 @@
       applyLang();
       if (token) { start(); } else { show('login'); }
     }, function () {
-      noticeText('takecare: i18n.json');
+      $('notice-text').textContent = 'takecare: i18n.json';
+      $('notice').hidden = false;
     });
   }
 
