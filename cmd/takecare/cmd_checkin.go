@@ -81,8 +81,8 @@ func cmdCheckin(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		deadline := dueAt.Add(*grace)
-		fmt.Fprintf(e.stderr, "Check-in started: %s, due %s (in %s).\n", route(*from, *to), clockTime(dueAt, now), left(dueAt.Sub(now)))
-		fmt.Fprintf(e.stderr, "When you arrive, run: takecare checkin done. If you have not by %s, the group is alerted.\n", clockTime(deadline, now))
+		fmt.Fprintf(e.stderr, "Check-in started: %s, due %s (in %s).\n", route(*from, *to), at(dueAt, now), words(dueAt.Sub(now)))
+		fmt.Fprintf(e.stderr, "When you arrive, run: %s. If you have not %s, the group is alerted.\n", f.hint("checkin", "done"), byTime(deadline, now))
 		fmt.Fprintln(e.stdout, id)
 		return nil
 	case "done":
@@ -164,46 +164,16 @@ func route(from, to string) string {
 	return from + " → " + to
 }
 
-// clockTime is a time for people: the time of day, with the date when it
-// is not today.
-func clockTime(t, now time.Time) string {
-	t, now = t.Local(), now.Local()
-	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
-		if t.Second() != 0 && t.Sub(now) < time.Hour && now.Sub(t) < time.Hour {
-			return t.Format("15:04:05")
-		}
-		return t.Format("15:04")
-	}
-	return t.Format("Mon Jan 2 15:04")
-}
-
-// left formats a time span for people: "1h 05m", "12m", "45s".
-func left(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	d = d.Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
-}
-
 func printCheckIns(w io.Writer, cs []node.CheckInView, now time.Time) {
 	for _, ci := range cs {
 		var status string
 		switch ci.State {
 		case "open":
-			status = left(ci.Due.Sub(now)) + " left"
+			status = words(ci.Due.Sub(now)) + " left"
 		case "late":
-			status = "late by " + left(now.Sub(ci.Due)) + ", alarm at " + clockTime(ci.Deadline, now)
+			status = "late by " + words(now.Sub(ci.Due)) + ", alarm " + at(ci.Deadline, now)
 		case "overdue":
-			status = "OVERDUE since " + clockTime(ci.Deadline, now) + " (" + left(now.Sub(ci.Deadline)) + ")"
+			status = "OVERDUE since " + clockTime(ci.Deadline, now) + " (" + words(now.Sub(ci.Deadline)) + ")"
 			if ci.Alarm != "" {
 				status += ", alarm " + ci.Alarm[:12]
 			}

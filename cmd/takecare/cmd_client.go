@@ -67,16 +67,26 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		return printJSON(e.stdout, st)
 	}
+	// The feed shows fewer messages than the node keeps: answers,
+	// membership changes and group keys are stored but are not lines of
+	// their own.
+	shown := 0
+	if err := c.Feed(ctx, api.FeedOptions{}, func(node.Entry) error { shown++; return nil }); err != nil {
+		return err
+	}
+	now := time.Now()
 	w := e.stdout
 	fmt.Fprintf(w, "%s (member %s)\n", st.Name, st.MemberID[:12])
-	fmt.Fprintf(w, "node   %s, up since %s\n", st.Peer, st.Since.Local().Format("2006-01-02 15:04"))
-	fmt.Fprintf(w, "stored %d messages; connected to %d member nodes\n", st.Messages, st.Peers)
+	fmt.Fprintf(w, "node   %s, running since %s\n", st.Peer, clockZone(st.Since, now))
+	fmt.Fprintf(w, "feed   %s (the node keeps %s, counting answers and membership changes)\n",
+		count(shown, "message", "messages"), count(st.Messages, "record", "records"))
+	fmt.Fprintf(w, "peers  connected to %s\n", count(st.Peers, "member node", "member nodes"))
 	if len(st.Groups) == 0 {
-		fmt.Fprintln(w, "no groups yet: create one (takecare group create NAME) or join one (takecare join CODE)")
+		fmt.Fprintf(w, "no groups yet: create one (%s) or join one (%s)\n", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
 		return nil
 	}
 	for _, g := range st.Groups {
-		fmt.Fprintf(w, "group %-16s %s, %d members, %d reachable now\n", g.Name, g.Role, g.Members, g.Reachable)
+		fmt.Fprintf(w, "group %-16s %s, %s, %d reachable now\n", g.Name, g.Role, count(g.Members, "member", "members"), g.Reachable)
 	}
 	return nil
 }
@@ -107,7 +117,7 @@ func cmdGroup(ctx context.Context, e *env, args []string) error {
 		if *asJSON {
 			return printJSON(e.stdout, g)
 		}
-		fmt.Fprintf(e.stderr, "Created group %q. Invite people with: takecare invite %s\n", g.Name, g.Name)
+		fmt.Fprintf(e.stderr, "Created group %q. Invite people with: %s\n", g.Name, f.hint("invite", g.Name))
 		fmt.Fprintln(e.stdout, g.ID)
 		return nil
 	case "list":
@@ -122,7 +132,7 @@ func cmdGroup(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr, "no groups yet")
 		}
 		for _, g := range gs {
-			fmt.Fprintf(e.stdout, "%-16s %s  %-6s %d members, %d reachable\n", g.Name, g.ID[:8], g.Role, g.Members, g.Reachable)
+			fmt.Fprintf(e.stdout, "%-16s %s  %-6s %s, %d reachable\n", g.Name, g.ID[:8], g.Role, count(g.Members, "member", "members"), g.Reachable)
 		}
 		return nil
 	}
@@ -170,7 +180,7 @@ func cmdInvite(ctx context.Context, e *env, args []string) error {
 			case !inv.Open:
 				state = "expired"
 			}
-			fmt.Fprintf(e.stdout, "%s  by %-12s used %d of %d, until %s  %s\n", inv.ID, inv.By, inv.Used, inv.Uses, inv.Expires.Local().Format("2006-01-02 15:04"), state)
+			fmt.Fprintf(e.stdout, "%s  by %-12s used %d of %d, until %s  %s\n", inv.ID, inv.By, inv.Used, inv.Uses, clockZone(inv.Expires, time.Now()), state)
 		}
 		return nil
 	case *revoke != "":
@@ -191,8 +201,8 @@ func cmdInvite(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		return printJSON(e.stdout, inv)
 	}
-	fmt.Fprintf(e.stderr, "Invite to %q for %d %s, valid until %s. Give the code only to the people you mean; anyone holding it can join.\n",
-		inv.Group, inv.Uses, plural(inv.Uses, "person", "people"), inv.Expires.Local().Format("2006-01-02 15:04"))
+	fmt.Fprintf(e.stderr, "Invite to %q for %s, valid until %s. Give the code only to the people you mean; anyone holding it can join.\n",
+		inv.Group, count(inv.Uses, "person", "people"), clockZone(inv.Expires, time.Now()))
 	if *qr {
 		q, err := qrcode.New(inv.Code, qrcode.Low)
 		if err != nil {
@@ -202,13 +212,6 @@ func cmdInvite(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, inv.Code)
 	return nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func cmdJoin(ctx context.Context, e *env, args []string) error {
@@ -232,7 +235,7 @@ func cmdJoin(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		return printJSON(e.stdout, g)
 	}
-	fmt.Fprintf(e.stdout, "joined %s (%d members)\n", g.Name, g.Members)
+	fmt.Fprintf(e.stdout, "joined %s (%s)\n", g.Name, count(g.Members, "member", "members"))
 	return nil
 }
 
@@ -286,18 +289,17 @@ func cmdMembers(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// ago is how long ago something was seen: "now", "5 minutes ago".
 func ago(d time.Duration) string {
 	switch {
 	case d < 5*time.Second:
 		return "now"
 	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+		return words(d.Truncate(time.Second)) + " ago"
 	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
+		return words(d.Truncate(time.Minute)) + " ago"
 	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	return words(d.Truncate(time.Hour)) + " ago"
 }
 
 func cmdAlert(ctx context.Context, e *env, args []string) error {
@@ -331,27 +333,87 @@ func cmdAlert(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// cmdPanic sends a panic. In a hurry nobody types quotes or flags:
+// `takecare panic juchitan stopped by a patrol` sends "stopped by a patrol"
+// to juchitan, and when the profile is in one group only, the group may be
+// left out (`takecare panic stopped by a patrol`). --all sends to every
+// group.
 func cmdPanic(ctx context.Context, e *env, args []string) error {
 	f := newFlags("panic", e)
-	text := f.String("text", "", "optional words")
+	text := f.String("text", "", "what is happening (the words after the group say the same)")
+	all := f.Bool("all", false, "send to every group you are in")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("name one GROUP")
 	}
 	c, err := f.client()
 	if err != nil {
 		return err
 	}
-	id, err := c.Panic(ctx, pos[0], *text)
+	gs, err := c.Groups(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "PANIC sent to %s\n", pos[0])
-	fmt.Fprintln(e.stdout, id)
+	var active []node.GroupInfo
+	for _, g := range gs {
+		if g.Role != "removed" {
+			active = append(active, g)
+		}
+	}
+	targets, rest := active, pos
+	switch {
+	case len(active) == 0:
+		return fmt.Errorf("you are in no group yet: nobody would receive a panic. Create one (%s) or join one (%s)", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
+	case *all:
+	case len(pos) > 0 && findGroup(active, pos[0]) != nil:
+		targets, rest = []node.GroupInfo{*findGroup(active, pos[0])}, pos[1:]
+	case len(active) > 1:
+		var names []string
+		for _, g := range active {
+			names = append(names, g.Name)
+		}
+		return usagef("you are in %d groups (%s): name one first, as in %s, or send to all of them with --all",
+			len(active), strings.Join(names, ", "), f.hint("panic", active[0].Name, "WHAT IS HAPPENING"))
+	}
+	msg := strings.TrimSpace(strings.Join(append([]string{*text}, rest...), " "))
+	var failed []string
+	for _, g := range targets {
+		id, err := c.Panic(ctx, g.ID, msg)
+		if err != nil {
+			if len(targets) == 1 {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "PANIC NOT SENT to %s: %s\n", g.Name, oneLine(err))
+			failed = append(failed, g.Name)
+			continue
+		}
+		fmt.Fprintf(e.stderr, "PANIC sent to %s\n", g.Name)
+		fmt.Fprintln(e.stdout, id)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("the panic did not reach %s", strings.Join(failed, ", "))
+	}
 	return nil
+}
+
+// findGroup finds a group by its name or a prefix of its id (at least 4
+// hex digits), as the daemon resolves a GROUP argument.
+func findGroup(gs []node.GroupInfo, ref string) *node.GroupInfo {
+	for i := range gs {
+		if gs[i].Name == ref {
+			return &gs[i]
+		}
+	}
+	var found *node.GroupInfo
+	for i := range gs {
+		if len(ref) >= 4 && strings.HasPrefix(gs[i].ID, strings.ToLower(ref)) {
+			if found != nil {
+				return nil
+			}
+			found = &gs[i]
+		}
+	}
+	return found
 }
 
 func cmdFeed(ctx context.Context, e *env, args []string) error {
@@ -375,17 +437,12 @@ func cmdFeed(ctx context.Context, e *env, args []string) error {
 		o.Group = pos[0]
 	}
 	enc := json.NewEncoder(e.stdout)
-	printed := map[string]bool{}
+	p := &feedPrinter{w: e.stdout, acks: map[string]map[string]bool{}}
 	err = c.Feed(ctx, o, func(en node.Entry) error {
 		if *asJSON {
 			return enc.Encode(en)
 		}
-		if printed[en.ID] {
-			printAcks(e.stdout, en)
-			return nil
-		}
-		printed[en.ID] = true
-		printEntry(e.stdout, en)
+		p.print(en, time.Now())
 		return nil
 	})
 	if ctx.Err() != nil {
@@ -394,8 +451,70 @@ func cmdFeed(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-func printEntry(w io.Writer, en node.Entry) {
-	when := en.Created.Local().Format("Jan 02 15:04")
+// feedPrinter prints the feed for people. A message is printed once, with
+// its answers indented under it. An answer that arrives later (with
+// --follow) is printed under its message only if that message is the last
+// thing printed; otherwise it gets a line of its own that names the
+// message it answers, so that it cannot be read as an answer to whatever
+// happens to be above it.
+type feedPrinter struct {
+	w    io.Writer
+	last string                     // id of the message printed last
+	acks map[string]map[string]bool // message id → answers already printed
+}
+
+func ackKey(a node.AckEntry) string { return a.AuthorID + "/" + a.Status + "/" + a.Time.String() }
+
+func (p *feedPrinter) print(en node.Entry, now time.Time) {
+	printed, seen := p.acks[en.ID]
+	if !seen {
+		printed = map[string]bool{}
+		p.acks[en.ID] = printed
+		printEntry(p.w, en, now)
+		for _, a := range en.Acks {
+			printed[ackKey(a)] = true
+		}
+		p.last = en.ID
+		return
+	}
+	for _, a := range en.Acks {
+		if printed[ackKey(a)] {
+			continue
+		}
+		printed[ackKey(a)] = true
+		if p.last == en.ID {
+			printAck(p.w, a, now)
+			continue
+		}
+		fmt.Fprintf(p.w, "%s  %-8s %s %s %s · id %s\n", clockTime(a.Time, now), en.Group, a.Author, answerVerb(a.Status), describe(en, now), en.ID[:12])
+	}
+}
+
+// answerVerb words an answer's status before the message it answers.
+func answerVerb(status string) string {
+	switch status {
+	case "responding":
+		return "is responding to"
+	case "unable":
+		return "cannot help with"
+	}
+	return "has seen"
+}
+
+// describe names a message in a sentence: "the DANGER alert from Ana
+// (10:01)", "the OVERDUE alarm about Beto (18:05)".
+func describe(en node.Entry, now time.Time) string {
+	when := clockTime(en.Created, now)
+	switch {
+	case en.Subject != "":
+		return fmt.Sprintf("the %s alarm about %s (%s)", strings.ToUpper(en.Kind), en.Subject, when)
+	case en.Kind == "checkin":
+		return fmt.Sprintf("%s's check-in %s (%s)", en.Author, route(en.From, en.To), when)
+	}
+	return fmt.Sprintf("the %s alert from %s (%s)", strings.ToUpper(en.Kind), en.Author, when)
+}
+
+func printEntry(w io.Writer, en node.Entry, now time.Time) {
 	head := strings.ToUpper(en.Kind)
 	if en.Severity != "" && en.Kind != "checkin" && en.Kind != "arrived" {
 		head += " (" + en.Severity + ")"
@@ -405,13 +524,13 @@ func printEntry(w io.Writer, en node.Entry) {
 	switch en.Kind {
 	case "checkin", "overdue", "arrived", "duress":
 		if en.Due != nil {
-			where = fmt.Sprintf("%s, due %s", route(en.From, en.To), en.Due.Local().Format("15:04"))
+			where = fmt.Sprintf("%s, due %s", route(en.From, en.To), clockTime(*en.Due, now))
 		}
 		if en.Subject != "" {
 			who = en.Subject
 		}
 	}
-	line := fmt.Sprintf("%s  %-8s %s  %s", when, en.Group, head, who)
+	line := fmt.Sprintf("%s  %-8s %s  %s", clockTime(en.Created, now), en.Group, head, who)
 	if where != "" {
 		line += " · " + where
 	}
@@ -423,11 +542,11 @@ func printEntry(w io.Writer, en node.Entry) {
 		fmt.Fprintf(w, "    %s was forced to report arriving: they are not safe.\n", en.Author)
 	}
 	fmt.Fprintf(w, "    id %s\n", en.ID[:12])
-	printAcks(w, en)
+	for _, a := range en.Acks {
+		printAck(w, a, now)
+	}
 }
 
-func printAcks(w io.Writer, en node.Entry) {
-	for _, a := range en.Acks {
-		fmt.Fprintf(w, "    ↳ %s: %s (%s)\n", a.Author, a.Status, a.Time.Local().Format("15:04"))
-	}
+func printAck(w io.Writer, a node.AckEntry, now time.Time) {
+	fmt.Fprintf(w, "    ↳ %s: %s (%s)\n", a.Author, a.Status, clockTime(a.Time, now))
 }

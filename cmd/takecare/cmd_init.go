@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/store"
 )
+
+var errProfileExists = errors.New("a profile already exists")
 
 func cmdInit(ctx context.Context, e *env, args []string) error {
 	f := newFlags("init", e)
@@ -28,7 +31,7 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 	}
 	h := home{dir}
 	if h.exists() {
-		return fmt.Errorf("a profile already exists in %s", dir)
+		return fmt.Errorf("%w in %s", errProfileExists, dir)
 	}
 	*name = strings.TrimSpace(*name)
 	if *name == "" {
@@ -37,29 +40,46 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 	if err := alert.ValidName("name", *name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
+	// Ask for the passphrase before anything is written, and undo what was
+	// written if a later step fails: a failed init leaves no half-made
+	// profile that the next init would refuse.
 	pass, err := passphrase(e, "Choose a passphrase for this profile", true)
 	if err != nil {
 		return err
 	}
-	prof, err := h.createProfile(*name, pass)
-	if errors.Is(err, crypto.ErrKeystoreExists) {
-		return fmt.Errorf("a profile already exists in %s", dir)
+	defer clear(pass)
+	_, statErr := os.Stat(dir)
+	made := errors.Is(statErr, fs.ErrNotExist)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
 	}
+	prof, err := func() (*crypto.Profile, error) {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, err
+		}
+		prof, err := h.createProfile(*name, pass)
+		if errors.Is(err, crypto.ErrKeystoreExists) {
+			return nil, fmt.Errorf("%w in %s", errProfileExists, dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return prof, st.Close()
+	}()
 	if err != nil {
+		if made {
+			os.RemoveAll(dir)
+		} else if !errors.Is(err, errProfileExists) {
+			os.Remove(h.keys())
+			os.Remove(h.store())
+		}
 		return err
 	}
-	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
-	if err != nil {
-		return err
-	}
-	st.Close()
-	fmt.Fprintf(e.stderr, "Profile created in %s. Start your node with: takecare run --home %s\n", dir, dir)
+	fmt.Fprintf(e.stderr, "Profile created in %s. Start your node with: %s\n", dir, f.hint("run"))
 	fmt.Fprintf(e.stdout, "member %s\n", prof.Identity.ID())
 	return nil
 }

@@ -61,7 +61,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	case v.Verified:
 		fmt.Fprintf(e.stderr, "%s is already marked verified.\n", v.Name)
 	default:
-		fmt.Fprintf(e.stderr, "When they match: takecare verify %s --confirm\n", pos[0])
+		fmt.Fprintf(e.stderr, "When they match: %s\n", f.hint("verify", pos[0], "--confirm"))
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -32,7 +31,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	f.Var(&listen, "listen", "multiaddr to listen on (repeat for several)")
 	apiAddr := f.String("api", "", "also serve the API and web UI on this loopback address, e.g. 127.0.0.1:7420")
 	mdnsOn := f.Bool("mdns", true, "find member nodes on the local network")
-	verbose := f.Bool("verbose", false, "log more")
+	verbose := f.Bool("verbose", false, "show the node's logs instead of a short summary")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -88,11 +87,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// first): left to the garbage collector, an idle daemon keeps it for
 	// minutes.
 	debug.FreeOSMemory()
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	log := daemonLogger(e.stderr, *verbose)
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("another takecare daemon is already running for %s", h.dir)
@@ -143,20 +138,16 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	defer os.Remove(h.socket())
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ctx, sock) }()
+	web := ""
 	if tcp != nil {
 		go func() { errc <- srv.Serve(ctx, tcp) }()
-		fmt.Fprintf(e.stderr, "web UI and API on http://%s (token in %s)\n", tcp.Addr(), h.token())
-		fmt.Fprintf(e.stderr, "open the web UI in a browser on this machine: %s\n", webURL("http://"+tcp.Addr().String()+"/", token))
+		web = webURL("http://"+tcp.Addr().String()+"/", token)
 	}
 	go func() { errc <- n.Run(ctx) }()
-
-	st0 := n.Status()
-	fmt.Fprintf(e.stderr, "takecare node running as %s (member %s)\n", st0.Name, st0.MemberID[:12])
-	fmt.Fprintf(e.stderr, "peer %s\n", st0.Peer)
-	for _, a := range st0.Addrs {
-		fmt.Fprintf(e.stderr, "listening on %s\n", a)
+	startSummary(e.stderr, f, n.Status(), web, *verbose)
+	if !*verbose {
+		go watchPeers(ctx, e.stderr, n, 5*time.Second)
 	}
-	fmt.Fprintf(e.stderr, "local API on %s; stop with Ctrl-C\n", h.socket())
 
 	select {
 	case <-ctx.Done():

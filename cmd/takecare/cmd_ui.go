@@ -32,7 +32,7 @@ func cmdUI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if st.Web == "" {
-		return fmt.Errorf("the daemon is not serving the web UI; restart it with: takecare run --api 127.0.0.1:7420")
+		return fmt.Errorf("the daemon is not serving the web UI; restart it with: %s", f.hint("run", "--api", "127.0.0.1:7420"))
 	}
 	b, err := os.ReadFile(h.token())
 	if err != nil {

@@ -48,6 +48,30 @@ func (f *flags) parse(args []string) ([]string, error) {
 	}
 }
 
+// hint is a command line to suggest to the user: "takecare NAME ARGS...",
+// with the --home that this command was given, if any, at the end (every
+// command takes flags after its arguments), so that it can be pasted as it
+// is.
+func (f *flags) hint(name string, args ...string) string {
+	parts := []string{"takecare", name}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	if *f.home != "" {
+		parts = append(parts, "--home", shellQuote(*f.home))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it. Upper-case words
+// such as NAME stand for what the user fills in and are left alone.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // homeDir returns the profile folder: --home, else $TAKECARE_HOME, else
 // ~/.takecare.
 func (f *flags) homeDir() (string, error) {

@@ -37,7 +37,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"init", "[--home DIR] [--name NAME]", "create your identity and encrypted profile", cmdInit},
-		{"run", "[--home DIR] [--listen MADDR]... [--api ADDR] [--mdns=false]", "run the node (foreground)", cmdRun},
+		{"run", "[--home DIR] [--listen MADDR]... [--api ADDR] [--mdns=false] [--verbose]", "run the node (foreground)", cmdRun},
 		{"status", "[--json]", "show this node, its groups and who is reachable", cmdStatus},
 		{"group", "create NAME | list [--json]", "create or list groups", cmdGroup},
 		{"invite", "GROUP [--uses N] [--ttl DUR] [--qr] [--json] | GROUP --list | GROUP --revoke ID", "make, list or revoke invite codes", cmdInvite},
@@ -46,7 +46,7 @@ func init() {
 		{"remove", "GROUP MEMBER", "remove a member; the group gets a new key they cannot read", cmdRemove},
 		{"verify", "MEMBER [--confirm]", "show the safety number to compare with a member in person", cmdVerify},
 		{"alert", "GROUP --kind KIND --severity SEV [--region R] [--place P] [--text T] [--ttl DUR]", "send a danger alert", cmdAlert},
-		{"panic", "GROUP [--text T]", "send a panic alert (critical)", cmdPanic},
+		{"panic", "[GROUP] [WORDS...] [--text T] [--all]", "send a panic alert (critical); the group may be left out if you are in one only", cmdPanic},
 		{"checkin", "start GROUP --to PLACE --due TIME|DUR [--from PLACE] [--grace DUR] [--escalate-after DUR] [--escalate-to GROUP] [--text T] | done [ID] [--duress] | list [GROUP] [--json]",
 			"say where you are going; if you do not arrive in time, the group is alerted", cmdCheckin},
 		{"ack", "ID [--status seen|responding|unable]", "tell the sender you have seen an alert, or are responding", cmdAck},

@@ -45,6 +45,7 @@ func TestScripts(t *testing.T) {
 			"waitrole":     waitRole,
 			"stdoutinvite": stdoutInvite,
 			"webcheck":     webCheck,
+			"waitfile":     waitFile,
 		},
 	})
 }
@@ -111,6 +112,24 @@ func waitFeed(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("no feed entry of %s matched %s", args[0], args[1])
+}
+
+// waitfile FILE REGEXP: wait until FILE (written by a command in the
+// background) matches REGEXP.
+func waitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitfile FILE REGEXP")
+	}
+	re := regexp.MustCompile(args[1])
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(b) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Fatalf("%s did not come to match %s; it holds:\n%s", args[0], args[1], b)
 }
 
 // waitmembers HOME GROUP N: wait until HOME sees N members in GROUP, each
