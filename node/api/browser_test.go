@@ -344,8 +344,12 @@ func TestBrowser(t *testing.T) {
 	b.errs = nil // the browser logs the 401s just provoked
 	b.mu.Unlock()
 
+	b.call("Browser.grantPermissions", map[string]any{"permissions": []string{"notifications"}, "origin": base})
 	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
-	b.waitJS("the panic button shows", `document.querySelectorAll('#panic-buttons .panic').length === 1`)
+	b.waitJS("the panic button shows and says to hold it", `!document.getElementById('panic-box').hidden && document.getElementById('panic-label').textContent === 'PANIC · juchitan' && document.querySelector('#panic .hold').textContent === 'Press and hold for 1 second'`)
+	if v := b.eval(`document.getElementById('panic-to-box').hidden && document.getElementById('welcome').hidden`); v != true {
+		t.Error("with one group, the page shows a group choice for the panic, or the first-screen guide")
+	}
 	b.waitJS("the feed is live", `document.getElementById('conn').classList.contains('live')`)
 	if h := b.str(`location.href`); strings.Contains(h, token) {
 		t.Errorf("the token is still in the address bar: %s", h)
@@ -356,7 +360,11 @@ func TestBrowser(t *testing.T) {
 	if l := b.str(`document.documentElement.lang`); l != "en" {
 		t.Errorf("page language %q with an English browser", l)
 	}
+	b.waitJS("with notifications allowed, the page asks nothing", `document.getElementById('alarms-box').hidden`)
 	b.screenshot("feed")
+	// Watch what the page does when an alarm arrives: the system
+	// notification and the vibration it asks the browser for.
+	b.eval(`(function(){window.__notes=[];window.__vib=0;window.Notification=function(t,o){window.__notes.push(t+'|'+o.body);return {close:function(){}}};window.Notification.permission='granted';navigator.vibrate=function(){window.__vib++;return true};return true})()`)
 
 	// Send an alert from the form; it shows in the live feed, and reaches B.
 	b.click(`#nav [data-view=alert]`)
@@ -384,6 +392,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitJS("B's alert is in the feed", `!!document.querySelector('#feed-list .entry.kind-detention')`)
+	b.waitJS("a critical alert raises the alarm", `window.__notes.length === 1 && window.__notes[0] === 'Detention · juchitan|member-01' && window.__vib > 0 && document.getElementById('notice-text').textContent === 'New: Detention · member-01 · juchitan'`)
+	b.click(`#notice-close`)
 	b.click(`#feed-list .entry.kind-detention button.ack-responding`)
 	b.waitJS("the answer shows under the alert", `(document.querySelector('#feed-list .entry.kind-detention .acks') || {textContent:''}).textContent.indexOf('member-00: on the way') === 0`)
 	nt.WaitFor(10*time.Second, "B sees the answer", func() bool {
@@ -410,13 +420,13 @@ func TestBrowser(t *testing.T) {
 	b.mu.Unlock()
 
 	// A tap on PANIC sends nothing; a one-second hold sends it.
-	b.press(`#panic-buttons .panic`, 150*time.Millisecond)
+	b.press(`#panic`, 150*time.Millisecond)
 	b.waitJS("the page says not sent", `document.getElementById('panic-status').textContent.indexOf('Not sent') === 0`)
 	time.Sleep(1200 * time.Millisecond)
 	if feedHas(A.Node, func(e node.Entry) bool { return e.Kind == "panic" }) {
 		t.Fatal("a tap on the panic button sent a panic")
 	}
-	b.press(`#panic-buttons .panic`, 1300*time.Millisecond)
+	b.press(`#panic`, 1300*time.Millisecond)
 	b.waitJS("the page says sent", `document.getElementById('panic-status').textContent.indexOf('PANIC sent to juchitan') === 0`)
 	nt.WaitFor(10*time.Second, "B has the panic", func() bool {
 		return feedHas(B.Node, func(e node.Entry) bool {
@@ -424,6 +434,23 @@ func TestBrowser(t *testing.T) {
 		})
 	})
 	b.screenshot("panic-sent")
+
+	// "It was a mistake" asks first; cancelling sends nothing.
+	b.click(`#panic-undo`)
+	b.waitJS("the sheet asks", `!document.getElementById('sheet').hidden && document.getElementById('sheet-title').textContent === 'Tell the group it was a mistake?'`)
+	b.click(`#sheet-cancel`)
+	b.waitJS("the sheet closes", `document.getElementById('sheet').hidden`)
+	time.Sleep(300 * time.Millisecond)
+	if feedHas(A.Node, func(e node.Entry) bool { return e.Kind == "allclear" }) {
+		t.Fatal("cancelling the all clear sent it")
+	}
+	b.click(`#panic-undo`)
+	b.waitJS("the sheet asks again", `!document.getElementById('sheet').hidden`)
+	b.click(`#sheet-ok`)
+	b.waitJS("the page says the group was told", `document.getElementById('panic-status').textContent.indexOf('The group juchitan was told all is well.') === 0 && document.getElementById('panic-undo').hidden`)
+	nt.WaitFor(10*time.Second, "B has the all clear", func() bool {
+		return feedHas(B.Node, func(e node.Entry) bool { return e.Kind == "allclear" && e.Author == "member-00" })
+	})
 
 	// Two check-ins to the same place: one ended normally, one with a code
 	// typed in. This screen shows the same both times; B learns the
@@ -495,7 +522,7 @@ func TestBrowser(t *testing.T) {
 	b.waitJS("the page is in Spanish", `document.documentElement.lang === 'es' && document.querySelector('#nav [data-view=feed]').textContent === 'Alertas'`)
 	b.click(`#nav [data-view=feed]`)
 	b.waitJS("the feed is in Spanish", `document.querySelector('#feed-list .entry.kind-checkpoint .kind').textContent === 'Retén'`)
-	if s := b.str(`document.getElementById('panic-status').textContent`); !strings.HasPrefix(s, "PÁNICO enviado a juchitan") {
+	if s := b.str(`document.getElementById('panic-status').textContent`); !strings.HasPrefix(s, "Se avisó a juchitan que todo está bien.") {
 		t.Errorf("panic status after switching to Spanish: %q", s)
 	}
 	b.screenshot("feed-es")
@@ -517,18 +544,46 @@ func TestBrowserSpanish(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t, "es-MX")
 	nt := nodetest.New(t, 1, nodetest.Options{})
-	if _, err := nt.Nodes[0].CreateGroup(context.Background(), "juchitan"); err != nil {
-		t.Fatal(err)
-	}
-	base, token := webServer(t, nt.Nodes[0].Node)
+	n := nt.Nodes[0]
+	base, token := webServer(t, n.Node)
+	b.call("Browser.setPermission", map[string]any{"permission": map[string]any{"name": "notifications"}, "setting": "denied", "origin": base})
 	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
-	b.waitJS("the page is in Spanish", `document.documentElement.lang === 'es' && document.querySelector('#panic-buttons .panic .label').textContent === 'PÁNICO · juchitan'`)
-	b.click(`#nav [data-view=checkins]`)
-	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 hora' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)
-	b.screenshot("checkin-es")
+
+	// In no group yet, the first screen says what to do, not an empty feed.
+	b.waitJS("the first screen guides", `document.documentElement.lang === 'es' && !document.getElementById('welcome').hidden && document.getElementById('panic-box').hidden && document.getElementById('feed-empty').hidden && document.querySelector('#welcome h1').textContent === 'Te damos la bienvenida a takecare'`)
+	b.screenshot("welcome-es")
+	b.setValue(`#welcome-name`, "juchitan")
+	b.click(`#welcome-create-form button[type=submit]`)
+	b.waitJS("the panic button replaces the guide", `document.getElementById('welcome').hidden && document.getElementById('panic-label').textContent === 'PÁNICO · juchitan' && document.querySelector('#panic .hold').textContent === 'Mantén presionado 1 segundo'`)
+	b.waitJS("the page says notifications are blocked", `document.getElementById('alarms-state').textContent.indexOf('Este navegador bloquea las notificaciones') === 0 && document.getElementById('alarms-box').classList.contains('blocked')`)
 	if l := b.str(`document.getElementById('lang').textContent`); l != "English" {
 		t.Errorf("language button says %q", l)
 	}
+
+	// With two groups, one panic control sends to all of them.
+	if _, err := n.CreateGroup(context.Background(), "ixtepec"); err != nil {
+		t.Fatal(err)
+	}
+	b.click(`#nav [data-view=groups]`)
+	b.click(`#nav [data-view=feed]`)
+	b.waitJS("the panic goes to all groups", `!document.getElementById('panic-to-box').hidden && document.getElementById('panic-label').textContent === 'PÁNICO · todos mis grupos' && document.getElementById('panic-to').selectedOptions[0].textContent === 'Todos mis grupos (2)'`)
+	b.screenshot("feed-es")
+	b.press(`#panic`, 1300*time.Millisecond)
+	b.waitJS("the page says sent to both", `/^PÁNICO enviado a (ixtepec, juchitan|juchitan, ixtepec) a las [0-9]{2}:[0-9]{2}\.$/.test(document.getElementById('panic-status').textContent)`)
+	nt.WaitFor(10*time.Second, "both groups have a panic", func() bool {
+		es, _ := n.Feed(node.FeedQuery{})
+		groups := map[string]bool{}
+		for _, e := range es {
+			if e.Kind == "panic" {
+				groups[e.Group] = true
+			}
+		}
+		return groups["juchitan"] && groups["ixtepec"]
+	})
+
+	b.click(`#nav [data-view=checkins]`)
+	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 hora' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)
+	b.screenshot("checkin-es")
 
 	// An error from the node is worded in Spanish, with nothing left in
 	// English.

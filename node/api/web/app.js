@@ -35,7 +35,8 @@
   var currentGroup = null;
   var lastPanic = null;
   var feedAbort = null;
-  var feedSince = 0;  // when the feed stream connected
+  var bootTime = Date.now();
+  var streams = 0;    // feed streams that went live since the page loaded
   var timers = [];
 
   // ---- small helpers ----
@@ -443,16 +444,22 @@
     var esc = [['', t('checkin.escalate_none')]].concat(items);
     fillSelect($('checkin-escalate'), esc, true);
 
-    // Panic buttons, one per group, made again only when the groups
-    // change, so that a refresh never cuts a press short.
-    var pb = $('panic-buttons');
-    var psig = lang + JSON.stringify(items);
-    if (pb.tcSig !== psig) {
-      pb.tcSig = psig;
-      clear(pb);
-      active.forEach(function (g) { pb.appendChild(panicButton(g)); });
-    }
+    // One panic control. With several groups it sends to all of them
+    // unless one is chosen. The button itself is made once, so that a
+    // refresh never cuts a press short.
+    var to = [['all', t('panic.to_all', { n: active.length })]].concat(items);
+    fillSelect($('panic-to'), to, true);
+    $('panic-to-box').hidden = active.length < 2;
+    panicLabel();
     $('panic-box').hidden = active.length === 0;
+    // The first screen: with no group, say what to do instead of showing
+    // an empty feed.
+    var none = status !== null && groups.length === 0;
+    $('welcome').hidden = !none;
+    $('feed-head').hidden = none;
+    $('feed-list').hidden = none;
+    if (none) { $('feed-empty').hidden = true; } else { $('feed-empty').hidden = $('feed-list').childNodes.length > 0; }
+    renderAlarms();
 
     // Group cards, likewise made again only when something changed.
     var list = $('group-list');
@@ -479,13 +486,27 @@
 
   // ---- panic ----
 
-  // panicButton sends a panic after a press held for one second; a tap or
-  // a shorter press sends nothing.
-  function panicButton(g) {
-    var b = el('button', 'panic');
-    b.type = 'button';
-    b.appendChild(el('span', 'fill'));
-    b.appendChild(el('span', 'label', t('panic.button', { group: g.name })));
+  // panicTargets are the groups a panic goes to now.
+  function panicTargets() {
+    var active = groups.filter(function (g) { return g.role !== 'removed'; });
+    var v = $('panic-to').value;
+    if (active.length < 2 || !v || v === 'all') { return active; }
+    return active.filter(function (g) { return g.id === v; });
+  }
+
+  function panicLabel() {
+    var ts = panicTargets();
+    var active = groups.filter(function (g) { return g.role !== 'removed'; });
+    $('panic-label').textContent = ts.length === 1 && active.length === 1 ? t('panic.button', { group: ts[0].name }) :
+      ts.length > 1 ? t('panic.button_all') : t('panic.button', { group: ts.length ? ts[0].name : '' });
+  }
+
+  function names(gs) { return gs.map(function (g) { return g.name; }).join(', '); }
+
+  // wirePanic makes the panic button send after a press held for one
+  // second; a tap or a shorter press sends nothing.
+  function wirePanic() {
+    var b = $('panic');
     var timer = null;
     var sentThisPress = false;
     function begin(ev) {
@@ -495,6 +516,7 @@
         if (ev.repeat) { ev.preventDefault(); return; }
       }
       if (ev) { ev.preventDefault(); }
+      unlockSound();
       sentThisPress = false;
       b.classList.add('holding');
       say($('panic-status'), 'panic.holding', null, 'status');
@@ -502,7 +524,7 @@
         timer = null;
         sentThisPress = true;
         b.classList.remove('holding');
-        sendPanic(g, b);
+        sendPanic(panicTargets());
       }, 1000);
     }
     function end() {
@@ -530,37 +552,62 @@
     b.addEventListener('keyup', end);
     b.addEventListener('blur', end);
     b.addEventListener('contextmenu', function (ev) { ev.preventDefault(); });
-    return b;
+    // A click (a tap, or Enter released at once) is answered by the
+    // press handlers above; it never sends by itself.
+    $('panic-to').addEventListener('change', panicLabel);
   }
 
-  function sendPanic(g, b) {
+  // sendPanic sends a panic to each group of gs, and says which it reached.
+  function sendPanic(gs) {
+    var b = $('panic');
+    if (!gs.length) { return; }
     b.disabled = true;
+    $('panic-undo').hidden = true;
     var st = $('panic-status');
-    say(st, 'panic.sending', { group: g.name }, 'status');
-    api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: $('panic-text').value.trim() }).then(function () {
-      say(st, 'panic.sent', { group: g.name, at: new At(new Date()) }, 'status ok');
-      $('panic-text').value = '';
-      lastPanic = g;
-      $('panic-undo').hidden = false;
-      if (navigator.vibrate) { navigator.vibrate(200); }
-    }, function (e) {
-      say(st, 'panic.failed', { error: e }, 'status error');
-    }).then(function () { b.disabled = false; });
+    say(st, 'panic.sending', { group: names(gs) }, 'status');
+    var text = $('panic-text').value.trim();
+    var sent = [], failed = [], firstErr = null;
+    Promise.all(gs.map(function (g) {
+      return api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: text }).then(function () {
+        sent.push(g);
+      }, function (e) {
+        failed.push(g);
+        firstErr = firstErr || e;
+      });
+    })).then(function () {
+      if (failed.length) {
+        say(st, 'panic.failed_some', { groups: names(failed), error: firstErr, sent: names(sent) || '—' }, 'status error');
+      } else {
+        say(st, 'panic.sent', { group: names(sent), at: new At(new Date()) }, 'status ok');
+        $('panic-text').value = '';
+      }
+      if (sent.length) {
+        lastPanic = sent;
+        $('panic-undo').hidden = false;
+        if (navigator.vibrate) { navigator.vibrate(200); }
+      }
+      b.disabled = false;
+    });
   }
 
+  // undoPanic tells the groups that got the last panic that all is well,
+  // after a confirmation: the button sits away from the panic button, and
+  // the sheet asks again, so that a second nervous tap cannot take a real
+  // panic back.
   function undoPanic() {
-    var g = lastPanic;
-    if (!g) { return; }
-    $('panic-undo').hidden = true;
-    lastPanic = null;
-    api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/alerts', {
-      kind: 'allclear', severity: 'info', text: t('panic.mistake_text')
-    }).then(function () {
-      say($('panic-status'), 'panic.undone', { group: g.name }, 'status ok');
-    }, function (e) {
-      say($('panic-status'), 'common.error', { error: e }, 'status error');
-      lastPanic = g;
-      $('panic-undo').hidden = false;
+    var gs = lastPanic;
+    if (!gs) { return; }
+    var body = el('p', null, t('panic.mistake_explain', { group: names(gs) }));
+    sheet(t('panic.mistake_title'), body, t('panic.mistake_ok'), 'primary', function () {
+      return Promise.all(gs.map(function (g) {
+        return api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/alerts', {
+          kind: 'allclear', severity: 'info', text: t('panic.mistake_text')
+        });
+      })).then(function () {
+        $('panic-undo').hidden = true;
+        lastPanic = null;
+        say($('panic-status'), 'panic.undone', { group: names(gs) }, 'status ok');
+      });
     });
   }
 
@@ -580,7 +627,7 @@
         if (res.status === 401) { signOut('login.refused'); return 'stop'; }
         if (!res.ok) { throw new Error('status ' + res.status); }
         setConn('live');
-        feedSince = Date.now();
+        streams++;
         backoff = 1000;
         if (!streaming) {
           return res.text().then(function (txt) { txt.split('\n').forEach(line); return 'poll'; });
@@ -649,10 +696,83 @@
     filterCard(card, e);
     $('feed-empty').hidden = list.childNodes.length > 0;
     if (isNew && /^(checkin|arrived|overdue|duress)$/.test(e.kind)) { loadCheckInsSoon(); }
-    if (isNew && !e.mine && feedSince && Date.now() - feedSince > 2000 && (e.severity === 'critical' || e.severity === 'urgent')) {
-      if (navigator.vibrate) { navigator.vibrate([300, 100, 300]); }
-      if (document.hidden) { document.title = '(!) takecare'; }
+    // News raises the alarm: on the first stream, what was created since
+    // the page opened (not the backlog the person opens the page to read);
+    // after a break, everything new, which includes what was missed.
+    if (isNew && !e.mine && alarming(e) && (streams > 1 || Date.parse(e.created) > bootTime - 10000)) { alarm(e); }
+  }
+
+  // ---- alarms: sound, vibration, system notification ----
+
+  function alarming(e) {
+    if (e.expires && Date.parse(e.expires) < Date.now()) { return false; }
+    return e.severity === 'critical' || e.severity === 'urgent' || /^(panic|overdue|duress)$/.test(e.kind);
+  }
+
+  function alarm(e) {
+    var who = e.kind === 'overdue' && e.subject ? e.subject : e.author;
+    notice('alarms.arrived', { kind: kindLabel(e.kind), name: who, group: e.group });
+    beep(e.severity === 'critical' ? 3 : 2);
+    if (navigator.vibrate) { navigator.vibrate([400, 150, 400, 150, 400]); }
+    if (document.hidden) { document.title = '(!) takecare'; }
+    if (window.Notification && Notification.permission === 'granted') {
+      try {
+        // Names only: the text of the alert stays off the lock screen.
+        var n = new window.Notification(kindLabel(e.kind) + ' · ' + e.group, { body: who, tag: e.id, requireInteraction: true });
+        n.onclick = function () { window.focus(); show('feed'); n.close(); };
+      } catch (err) { /* some phone browsers only notify from a service worker */ }
     }
+  }
+
+  // Browsers play sound only after the person has touched the page once.
+  var audio = null;
+  function unlockSound() {
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) { return; }
+    if (!audio) { try { audio = new AC(); } catch (err) { return; } }
+    if (audio.state === 'suspended') { audio.resume(); }
+  }
+
+  // beep plays n short high tones.
+  function beep(n) {
+    if (!audio || audio.state !== 'running') { return false; }
+    var t0 = audio.currentTime;
+    for (var i = 0; i < n; i++) {
+      var o = audio.createOscillator(), g = audio.createGain();
+      o.type = 'square';
+      o.frequency.value = 1760;
+      g.gain.setValueAtTime(0.2, t0 + i * 0.35);
+      g.gain.setValueAtTime(0, t0 + i * 0.35 + 0.2);
+      o.connect(g);
+      g.connect(audio.destination);
+      o.start(t0 + i * 0.35);
+      o.stop(t0 + i * 0.35 + 0.25);
+    }
+    return true;
+  }
+
+  // renderAlarms says what this browser lets the page do when an alarm
+  // arrives, and offers to turn notifications on. The browser is asked
+  // only when the person presses that button, never on its own.
+  function renderAlarms() {
+    var box = $('alarms-box');
+    var perm = window.Notification ? Notification.permission : 'unsupported';
+    // Once notifications are on there is nothing to say or ask.
+    box.hidden = !status || groups.length === 0 || perm === 'granted';
+    var lines = [];
+    lines.push(t({ 'default': 'alarms.notify_default', granted: 'alarms.notify_granted', denied: 'alarms.notify_denied' }[perm] || 'alarms.notify_unsupported'));
+    lines.push(t(navigator.vibrate ? 'alarms.vibrate_yes' : 'alarms.vibrate_no'));
+    lines.push(t(audio && audio.state === 'running' ? 'alarms.sound_yes' : 'alarms.sound_later'));
+    $('alarms-state').textContent = lines.join(' ');
+    $('alarms-on').hidden = perm !== 'default';
+    box.classList.toggle('blocked', perm === 'denied' || perm === 'unsupported');
+  }
+
+  function askNotifications() {
+    unlockSound();
+    if (!window.Notification) { renderAlarms(); return; }
+    var p = Notification.requestPermission(function () { renderAlarms(); });
+    if (p && p.then) { p.then(renderAlarms, renderAlarms); }
   }
 
   function trim() {
@@ -1221,6 +1341,14 @@
     $('group-back').addEventListener('click', function () { hideInvite(); show('groups'); });
     $('feed-group').addEventListener('change', filterFeed);
     $('panic-undo').addEventListener('click', undoPanic);
+    $('alarms-on').addEventListener('click', askNotifications);
+    $('alarms-test').addEventListener('click', function () { unlockSound(); setTimeout(function () { beep(2); renderAlarms(); }, 50); });
+    $('welcome-join-form').addEventListener('submit', onJoin);
+    $('welcome-create-form').addEventListener('submit', onCreate);
+    // Any touch or key lets the page play the alarm sound later.
+    document.addEventListener('pointerdown', function () { unlockSound(); setTimeout(renderAlarms, 50); }, { once: true });
+    document.addEventListener('keydown', function () { unlockSound(); setTimeout(renderAlarms, 50); }, { once: true });
+    wirePanic();
     $('sheet-ok').addEventListener('click', onSheetOK);
     $('sheet-cancel').addEventListener('click', closeSheet);
     document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape' && !$('sheet').hidden) { closeSheet(); } });
