@@ -27,16 +27,31 @@ var (
 	// ErrRosterBusy: too many roster ops wait for their parents; this one
 	// is not kept and should be fetched again later.
 	ErrRosterBusy = errors.New("alert: too many roster ops wait for their parents")
+	// ErrRosterLimit: the op would take the roster, or its author's share
+	// of it, over a limit. Another node, which received ops in another
+	// order, may hold it: a receiver ignores rather than rejects.
+	ErrRosterLimit = errors.New("alert: roster limit reached")
 )
 
-// MaxRosterOps bounds the roster graph of one group.
-const MaxRosterOps = 10000
-
-const maxPendingOps = 256
-
-// maxLateOps bounds the roster ops accepted from an admin after their
-// removal is known.
-const maxLateOps = 16
+// Limits of one group's roster (PROTOCOL.md, "Roster", accepting an op).
+const (
+	// MaxRosterOps bounds the roster graph of one group (applied plus
+	// pending ops).
+	MaxRosterOps = 10000
+	// MaxAuthorOps bounds the ops of one author, so that no single admin
+	// can fill the roster.
+	MaxAuthorOps = MaxRosterOps / 4
+	// rosterReserve is how many ops beyond MaxRosterOps, and beyond their
+	// author's share, are kept for removals and demotions by a current
+	// admin: a full roster can still be rid of whoever filled it.
+	rosterReserve = 256
+	// maxPendingOps bounds the ops waiting for their parents.
+	maxPendingOps = 256
+	// maxLateOps bounds the ops taken from an author who is not a current
+	// admin: a removed or demoted admin, or a member whose promotion has
+	// not arrived yet.
+	maxLateOps = 16
+)
 
 // SignedOp is a roster op as it was signed: the epoch it was sent in and the
 // signed inner message. It verifies on its own, without an envelope.
@@ -80,6 +95,8 @@ type rosterOp struct {
 	signed SignedOp
 	msg    *Message
 	op     *RosterOp
+	seq    int  // order of admission
+	late   bool // counted against its author's maxLateOps
 }
 
 // Roster is the membership of one group, computed from its roster ops. Every
@@ -96,7 +113,9 @@ type Roster struct {
 	ops     map[ID]*rosterOp
 	pending map[ID]*rosterOp // verified, waiting for parents
 	keys    map[crypto.MemberID]MemberInfo
-	late    map[crypto.MemberID]int // ops accepted from removed authors
+	seq     int                     // ops admitted so far
+	count   map[crypto.MemberID]int // ops held per author
+	late    map[crypto.MemberID]int // ops held per author counted as late
 
 	// Computed by recompute.
 	everAdmin map[crypto.MemberID]int // who has been an admin, in the order they first became one (their seniority)
@@ -104,7 +123,9 @@ type Roster struct {
 	members   map[crypto.MemberID]*Member
 	invites   map[crypto.InviteID]*InviteState
 	order     []ID
-	heads     []ID
+	heads     []ID // the parents of the next op
+	sinks     []ID // the ops no op names as a parent
+	settled   bool // the last computation reached its fixed point
 }
 
 // NewRoster returns an empty roster for group. Its first op must be the
@@ -115,21 +136,28 @@ func NewRoster(group crypto.GroupID) *Roster {
 		ops:     make(map[ID]*rosterOp),
 		pending: make(map[ID]*rosterOp),
 		keys:    make(map[crypto.MemberID]MemberInfo),
+		count:   make(map[crypto.MemberID]int),
 		late:    make(map[crypto.MemberID]int),
 	}
 	r.recompute()
 	return r
 }
 
-// LoadRoster builds a roster from ops in any order, verifying each. Ops
-// whose parents are not among them are kept pending, as [Roster.Add] does.
-func LoadRoster(group crypto.GroupID, ops []SignedOp) (*Roster, error) {
-	r := NewRoster(group)
-	// Creation first, then repeatedly whatever now verifies: an author's
-	// own addition always precedes its ops.
-	left := slices.Clone(ops)
+// LoadRoster builds a roster from saved or received ops, taking each through
+// [Roster.Add] in the order given: in the order of [Roster.Ops] (the order
+// in which they were admitted), every op gets the decision it got when it
+// was first admitted. Ops in another order are taken too: an op by an
+// author not introduced yet is tried again after the others. Ops whose
+// parents are missing are kept pending, as Add does.
+//
+// An op that Add refuses is left out and reported in skipped, one error per
+// op: one op never makes a roster unloadable. LoadRoster fails only if ops
+// are given but none of them is the group's creation.
+func LoadRoster(group crypto.GroupID, ops []SignedOp) (r *Roster, skipped []error, err error) {
+	r = NewRoster(group)
+	left := ops
 	for len(left) > 0 {
-		var next []SignedOp
+		var later []SignedOp
 		progress := false
 		for _, op := range left {
 			_, err := r.Add(op)
@@ -137,20 +165,23 @@ func LoadRoster(group crypto.GroupID, ops []SignedOp) (*Roster, error) {
 			case err == nil:
 				progress = true
 			case errors.Is(err, ErrUnknownAuthor):
-				next = append(next, op)
+				later = append(later, op)
 			default:
-				return nil, err
+				skipped = append(skipped, fmt.Errorf("roster op %s: %w", ContentID(group, op.Inner.Author, op.Inner.Body).Short(), err))
 			}
 		}
 		if !progress {
-			return nil, fmt.Errorf("alert: %d roster ops by unknown authors", len(next))
+			for _, op := range later {
+				skipped = append(skipped, fmt.Errorf("roster op %s: %w", ContentID(group, op.Inner.Author, op.Inner.Body).Short(), ErrUnknownAuthor))
+			}
+			break
 		}
-		left = next
+		left = later
 	}
-	// Ops whose parents are missing stay pending, as in Add: they verified,
-	// and a node that saved its roster while waiting for a parent must be
-	// able to load it again.
-	return r, nil
+	if len(ops) > 0 && r.root.IsZero() {
+		return nil, skipped, fmt.Errorf("%w: none of %d roster ops creates the group", ErrInvalid, len(ops))
+	}
+	return r, skipped, nil
 }
 
 // Group returns the group id.
@@ -158,6 +189,9 @@ func (r *Roster) Group() crypto.GroupID { return r.group }
 
 // Add verifies a roster op and adds it. It reports whether the op was new.
 // An op whose parents are missing is kept aside and applied when they arrive.
+// Besides errors for ops that are bad for everyone, it returns
+// [ErrUnknownAuthor], [ErrRosterBusy] and [ErrRosterLimit] for ops that
+// this roster cannot take now but another node may hold.
 func (r *Roster) Add(s SignedOp) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -178,11 +212,9 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 	if _, dup := r.pending[m.ID]; dup {
 		return false, nil
 	}
-	if len(r.ops)+len(r.pending) >= MaxRosterOps {
-		return false, fmt.Errorf("%w: roster is full", ErrInvalid)
-	}
 	keys, ok := r.keys[m.Author]
-	if c, isCreate := op.Change.(*Create); isCreate {
+	c, isCreate := op.Change.(*Create)
+	if isCreate {
 		if !r.root.IsZero() {
 			return false, ErrSecondRoot
 		}
@@ -197,27 +229,114 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 	if err := s.Inner.Verify(keys.Keys, r.group, s.Epoch); err != nil {
 		return false, err
 	}
-	if _, isCreate := op.Change.(*Create); isCreate {
+	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
+	if err := r.admit(e); err != nil {
+		return false, err
+	}
+	if isCreate {
 		r.root = m.ID
 	}
-	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
-	if !r.parentsHeld(op) && len(r.pending) >= maxPendingOps {
-		// The op is not kept; whoever stores it unapplied would never be
-		// offered it again. It comes back by sync once its parents are here.
-		return false, ErrRosterBusy
-	}
-	if mem, ok := r.members[m.Author]; ok && mem.Removed {
-		// A removed admin's ops are accepted (their effect is decided by
-		// the order), but only a few: they cannot fill the roster.
-		if r.late[m.Author] >= maxLateOps {
-			return false, ErrRemoved
-		}
+	waiting := slices.Collect(maps.Values(r.pending))
+	r.seq++
+	e.seq = r.seq
+	r.count[m.Author]++
+	if !isCreate && !r.isCurrentAdmin(m.Author) {
+		e.late = true
 		r.late[m.Author]++
 	}
 	r.pending[m.ID] = e
-	r.promote()
-	r.recompute()
+	if r.appendable(e) {
+		// The common case, done without computing everything again: an
+		// op that follows every op held goes last in the order, and
+		// applying it changes no one's standing.
+		delete(r.pending, m.ID)
+		r.ops[m.ID] = e
+		r.learnKeys(e)
+		r.order = append(r.order, m.ID)
+		r.apply(e)
+		r.heads = append(slices.DeleteFunc(r.heads, func(h ID) bool { return slices.Contains(op.Parents, h) }), m.ID)
+		slices.SortFunc(r.heads, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+		r.sinks = []ID{m.ID}
+		if r.promote() {
+			r.recompute()
+		}
+	} else {
+		r.promote()
+		r.recompute()
+	}
+	// Ops that waited for their parents while their author was an admin
+	// count as late if the author no longer is: when an admin's removal
+	// arrives after the ops it made on top of it, they count against it
+	// then.
+	for _, w := range waiting {
+		if !w.late && !r.isCurrentAdmin(w.msg.Author) {
+			w.late = true
+			r.late[w.msg.Author]++
+		}
+	}
 	return true, nil
+}
+
+// admit applies the limits an op must be within to be held (PROTOCOL.md,
+// "Roster", accepting an op, rules 3 and 6 to 8). Each depends only on the
+// ops held so far, so the same ops admitted in the same order get the same
+// decisions, live and when the roster is loaded again.
+func (r *Roster) admit(e *rosterOp) error {
+	author := e.msg.Author
+	held := r.parentsHeld(e.op)
+	reserved := held && r.revokesCurrent(e)
+	total := len(r.ops) + len(r.pending)
+	switch {
+	case total >= MaxRosterOps+rosterReserve || (total >= MaxRosterOps && !reserved):
+		return fmt.Errorf("%w: the roster is full (%d ops)", ErrRosterLimit, total)
+	case r.count[author] >= MaxAuthorOps && !reserved:
+		return fmt.Errorf("%w: %s already has %d ops in the roster", ErrRosterLimit, author.Short(), r.count[author])
+	case !r.root.IsZero() && !r.isCurrentAdmin(author) && r.late[author] >= maxLateOps:
+		return fmt.Errorf("%w: %s is not an admin and already has %d ops since", ErrRosterLimit, author.Short(), r.late[author])
+	case !held && len(r.pending) >= maxPendingOps:
+		// The op is not kept; whoever stores it unapplied would never be
+		// offered it again. It comes back by sync once its parents are here.
+		return ErrRosterBusy
+	}
+	return nil
+}
+
+// revokesCurrent reports whether e, by a current admin, removes or demotes
+// a current member other than its author.
+func (r *Roster) revokesCurrent(e *rosterOp) bool {
+	if !r.isCurrentAdmin(e.msg.Author) {
+		return false
+	}
+	switch c := e.op.Change.(type) {
+	case *RemoveMember:
+		return c.Member != e.msg.Author && r.current(c.Member) != nil
+	case *SetRole:
+		m := r.current(c.Member)
+		return c.Role != RoleAdmin && m != nil && m.Role == RoleAdmin
+	}
+	return false
+}
+
+// appendable reports whether e can be applied after the ops already applied
+// with the result recompute would give: the last computation reached its
+// fixed point, e names every op without children (so it is last in any
+// order, and descends from every revoking op), its author is a current
+// admin, and it neither revokes nor promotes anyone.
+func (r *Roster) appendable(e *rosterOp) bool {
+	switch e.op.Change.(type) {
+	case *AddMember, *NewInvite, *RevokeInvite:
+	default:
+		return false
+	}
+	if !r.settled || len(e.op.Parents) != len(r.sinks) || !r.isCurrentAdmin(e.msg.Author) {
+		return false
+	}
+	for _, p := range e.op.Parents {
+		if !slices.Contains(r.sinks, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // parentsHeld reports whether every parent of op is among the applied ops.
@@ -230,8 +349,10 @@ func (r *Roster) parentsHeld(op *RosterOp) bool {
 	return true
 }
 
-// promote moves pending ops whose parents are all present into ops.
-func (r *Roster) promote() {
+// promote moves pending ops whose parents are all present into ops, and
+// reports whether it moved any.
+func (r *Roster) promote() bool {
+	some := false
 	for moved := true; moved; {
 		moved = false
 		for id, e := range r.pending {
@@ -239,10 +360,11 @@ func (r *Roster) promote() {
 				r.ops[id] = e
 				delete(r.pending, id)
 				r.learnKeys(e)
-				moved = true
+				moved, some = true, true
 			}
 		}
 	}
+	return some
 }
 
 func (r *Roster) learnKeys(e *rosterOp) {
@@ -264,7 +386,6 @@ func (r *Roster) learnKeys(e *rosterOp) {
 // removed members' concurrent ops, until the set of removals is stable.
 func (r *Roster) recompute() {
 	r.order = r.order[:0]
-	children := make(map[ID]int)
 	indeg := make(map[ID]int, len(r.ops))
 	kids := make(map[ID][]ID)
 	for id, e := range r.ops {
@@ -272,7 +393,6 @@ func (r *Roster) recompute() {
 		for _, p := range e.op.Parents {
 			indeg[id]++
 			kids[p] = append(kids[p], id)
-			children[p]++
 		}
 	}
 	less := func(a, b ID) int {
@@ -299,14 +419,6 @@ func (r *Roster) recompute() {
 			}
 		}
 	}
-	r.heads = r.heads[:0]
-	for id := range r.ops {
-		if children[id] == 0 {
-			r.heads = append(r.heads, id)
-		}
-	}
-	slices.SortFunc(r.heads, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
-
 	// related[x] holds the ancestors and descendants of op x.
 	related := make(map[ID]map[ID]bool)
 	relatedTo := func(x ID) map[ID]bool {
@@ -329,13 +441,67 @@ func (r *Roster) recompute() {
 		return m
 	}
 	revoked := map[crypto.MemberID]ID{}
+	r.settled = false
 	for range len(r.ops) + 1 {
 		next := r.applyAll(revoked, relatedTo)
 		if maps.Equal(next, revoked) {
+			r.settled = true
 			break
 		}
 		revoked = next
 	}
+	r.findHeads(kids, revoked)
+	r.sinks = r.sinks[:0]
+	for id := range r.ops {
+		if len(kids[id]) == 0 {
+			r.sinks = append(r.sinks, id)
+		}
+	}
+}
+
+// findHeads sets the heads: the ops that no other op follows, leaving out
+// the ops of an author who is not a current admin, other than those that
+// led to the op revoking them. Those can have no effect, and another node
+// may not hold them (an author who is not an admin has a budget of
+// maxLateOps, which nodes may use up on different ops): a new op that
+// named one as a parent could wait for it there for ever.
+func (r *Roster) findHeads(kids map[ID][]ID, revoked map[crypto.MemberID]ID) {
+	ancestors := make(map[ID]map[ID]bool) // of each revoking op, itself included
+	counts := func(id ID) bool {
+		e := r.ops[id]
+		author := e.msg.Author
+		if id == r.root || r.isCurrentAdmin(author) {
+			return true
+		}
+		by, ok := revoked[author]
+		if !ok {
+			return false
+		}
+		anc, ok := ancestors[by]
+		if !ok {
+			anc = map[ID]bool{}
+			stack := []ID{by}
+			for len(stack) > 0 {
+				x := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				if anc[x] {
+					continue
+				}
+				anc[x] = true
+				stack = append(stack, r.ops[x].op.Parents...)
+			}
+			ancestors[by] = anc
+		}
+		return anc[id]
+	}
+	r.heads = r.heads[:0]
+	for id := range r.ops {
+		if !counts(id) || slices.ContainsFunc(kids[id], counts) {
+			continue
+		}
+		r.heads = append(r.heads, id)
+	}
+	slices.SortFunc(r.heads, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
 }
 
 // revocation is an op that removes or demotes a member.
@@ -408,6 +574,11 @@ func (r *Roster) current(id crypto.MemberID) *Member {
 	return nil
 }
 
+func (r *Roster) isCurrentAdmin(id crypto.MemberID) bool {
+	m := r.current(id)
+	return m != nil && m.Role == RoleAdmin
+}
+
 func (r *Roster) admins() int {
 	n := 0
 	for _, m := range r.members {
@@ -446,8 +617,11 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 			inv.Used++
 		}
 	case *RemoveMember:
+		// An admin cannot remove itself: a removal is followed by a new
+		// epoch that only a current admin can send. It can step down
+		// with set_role instead.
 		m := r.current(c.Member)
-		if m == nil || (m.Role == RoleAdmin && r.admins() == 1) {
+		if m == nil || c.Member == author || (m.Role == RoleAdmin && r.admins() == 1) {
 			return revokes, false
 		}
 		m.Removed = true
@@ -590,17 +764,17 @@ func (r *Roster) Has(id ID) bool {
 	return ok
 }
 
-// Ops returns every op in application order, then pending ones, for a new
-// member or for saving.
+// Ops returns every op held, applied or pending, in the order they were
+// admitted, for saving or for a new member: [LoadRoster] then takes each
+// with the decision it got here.
 func (r *Roster) Ops() []SignedOp {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]SignedOp, 0, len(r.order)+len(r.pending))
-	for _, id := range r.order {
-		out = append(out, r.ops[id].signed)
-	}
-	for _, e := range r.pending {
-		out = append(out, e.signed)
+	all := slices.AppendSeq(slices.Collect(maps.Values(r.ops)), maps.Values(r.pending))
+	slices.SortFunc(all, func(a, b *rosterOp) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]SignedOp, len(all))
+	for i, e := range all {
+		out[i] = e.signed
 	}
 	return out
 }

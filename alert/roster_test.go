@@ -456,10 +456,7 @@ func TestRosterSavedWithPendingOps(t *testing.T) {
 	if len(saved) != 2 {
 		t.Fatalf("Ops() has %d ops, want the creation and the pending op", len(saved))
 	}
-	loaded, err := alert.LoadRoster(f.group, saved)
-	if err != nil {
-		t.Fatalf("LoadRoster(Ops()) with a pending op: %v", err)
-	}
+	loaded := load(t, f.group, saved)
 	if !loaded.Has(addCarla.id) || len(loaded.Members()) != 1 {
 		t.Fatal("the pending op was not kept pending")
 	}
@@ -528,38 +525,50 @@ func TestRosterLoad(t *testing.T) {
 		}
 		wire = append(wire, alert.SignedOp{Epoch: o.Epoch, Inner: in})
 	}
-	loaded, err := alert.LoadRoster(f.group, wire)
-	if err != nil {
-		t.Fatalf("LoadRoster(Ops()): %v", err)
-	}
+	loaded := load(t, f.group, wire)
 	sameRoster(t, r, loaded)
 	if st, _ := loaded.Invite(crypto.InviteID{1}); st.Used != 2 {
 		t.Fatalf("invite uses after reload: %d, want 2", st.Used)
 	}
 
 	t.Run("no creation", func(t *testing.T) {
-		if _, err := alert.LoadRoster(f.group, []alert.SignedOp{addBeto.op, promote.op}); err == nil {
+		if _, _, err := alert.LoadRoster(f.group, []alert.SignedOp{addBeto.op, promote.op}); err == nil {
 			t.Fatal("LoadRoster without the creation succeeded")
 		}
 	})
 	t.Run("forged op", func(t *testing.T) {
 		bad := promote.op
 		bad.Inner.Sig[0] ^= 1
-		if _, err := alert.LoadRoster(f.group, []alert.SignedOp{c.op, inv.op, addBeto.op, bad}); !errors.Is(err, crypto.ErrBadSignature) {
-			t.Fatalf("LoadRoster with a forged op: %v, want ErrBadSignature", err)
+		// One bad op is left out; the rest loads.
+		r, skipped, err := alert.LoadRoster(f.group, []alert.SignedOp{c.op, inv.op, addBeto.op, bad})
+		if err != nil || len(skipped) != 1 || !errors.Is(skipped[0], crypto.ErrBadSignature) {
+			t.Fatalf("LoadRoster with a forged op: %v, skipped %v; want the forged op skipped with ErrBadSignature", err, skipped)
+		}
+		if _, ok := roleOf(t, r, beto); !ok || len(r.Ops()) != 3 {
+			t.Fatal("the ops before the forged one were not kept")
 		}
 	})
 	t.Run("another group", func(t *testing.T) {
-		if _, err := alert.LoadRoster(crypto.NewGroupID(), wire); err == nil {
+		if _, _, err := alert.LoadRoster(crypto.NewGroupID(), wire); err == nil {
 			t.Fatal("LoadRoster for another group succeeded")
 		}
 	})
 	t.Run("empty", func(t *testing.T) {
-		r, err := alert.LoadRoster(f.group, nil)
+		r, _, err := alert.LoadRoster(f.group, nil)
 		if err != nil || len(r.Members()) != 0 {
 			t.Fatalf("LoadRoster(nil) = %v, %v", r, err)
 		}
 	})
+}
+
+// load is LoadRoster for ops that must all be taken.
+func load(t testing.TB, group crypto.GroupID, ops []alert.SignedOp) *alert.Roster {
+	t.Helper()
+	r, skipped, err := alert.LoadRoster(group, ops)
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("LoadRoster: %v; left out %v", err, skipped)
+	}
+	return r
 }
 
 func sameRoster(t *testing.T, want, got *alert.Roster) {
@@ -754,10 +763,7 @@ func TestRosterConvergence(t *testing.T) {
 				for i, j := range perm {
 					ops[i] = sc.ops[j].op
 				}
-				loaded, err := alert.LoadRoster(group, ops)
-				if err != nil {
-					t.Fatalf("order %v: LoadRoster: %v", perm, err)
-				}
+				loaded := load(t, group, ops)
 				sameRoster(t, ref, loaded)
 				inc := alert.NewRoster(group)
 				addAll(t, inc, ops)
@@ -807,11 +813,7 @@ func TestRosterConvergenceRandom(t *testing.T) {
 			ops[i] = s.op
 		}
 		rng.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
-		loaded, err := alert.LoadRoster(f.group, ops)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameRoster(t, ref, loaded)
+		sameRoster(t, ref, load(t, f.group, ops))
 		inc := alert.NewRoster(f.group)
 		addAll(t, inc, ops)
 		sameRoster(t, ref, inc)

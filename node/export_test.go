@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 
+	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 )
 
@@ -49,3 +50,13 @@ func (n *Node) IngestSyncedForTest(envs [][]byte) []error {
 
 // Rejected reports whether an outcome of the pipeline is a rejection.
 func Rejected(err error) bool { return errors.Is(err, errReject) }
+
+// RosterHeadsForTest returns the parents this node would give its next
+// roster op in a group.
+func (n *Node) RosterHeadsForTest(gid crypto.GroupID) []alert.ID {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil
+	}
+	return g.roster.Heads()
+}

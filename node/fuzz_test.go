@@ -169,7 +169,7 @@ func FuzzJoinResponse(f *testing.F) {
 			}
 			ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
 		}
-		roster, err := alert.LoadRoster(inv.Group, ops)
+		roster, _, err := alert.LoadRoster(inv.Group, ops)
 		if err != nil {
 			return
 		}

@@ -136,9 +136,14 @@ func (n *Node) loadGroups() error {
 			}
 			ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
 		}
-		roster, err := alert.LoadRoster(gid, ops)
+		roster, skipped, err := alert.LoadRoster(gid, ops)
 		if err != nil {
 			return fmt.Errorf("node: loading group %s: %w", gid, err)
+		}
+		for _, err := range skipped {
+			// Saved by an older version, or refused by a rule it did
+			// not have: the rest of the group is kept.
+			n.log.Warn("left out a saved roster op", "group", gid.String()[:8], "err", err)
 		}
 		g := newGroup(gid, roster, st.Joined)
 		for _, es := range st.Epochs {

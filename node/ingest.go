@@ -132,7 +132,7 @@ func (n *Node) commit(o *opened) (*alert.Message, error) {
 	}
 	if _, ok := o.msg.Content.(*alert.RosterOp); ok {
 		if _, err := o.g.roster.Add(alert.SignedOp{Epoch: o.keys.Epoch(), Inner: o.inner}); err != nil {
-			if errors.Is(err, alert.ErrRosterBusy) || errors.Is(err, alert.ErrRemoved) {
+			if errors.Is(err, alert.ErrRosterBusy) || errors.Is(err, alert.ErrRosterLimit) {
 				return nil, ignore("roster op: %v", err)
 			}
 			return nil, reject("roster op: %v", err)

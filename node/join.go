@@ -172,9 +172,12 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (GroupInfo
 		}
 		ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
 	}
-	roster, err := alert.LoadRoster(inv.Group, ops)
+	roster, skipped, err := alert.LoadRoster(inv.Group, ops)
 	if err != nil {
 		return GroupInfo{}, fmt.Errorf("%w: bad roster: %v", ErrJoinRefused, err)
+	}
+	for _, err := range skipped {
+		n.log.Warn("left out a roster op the admin's node sent", "group", inv.Group.String()[:8], "err", err)
 	}
 	if m, ok := roster.Member(n.me); !ok || m.Removed {
 		return GroupInfo{}, fmt.Errorf("%w: the roster does not include you", ErrJoinRefused)
