@@ -291,7 +291,7 @@ func (r *Roster) admit(e *rosterOp) error {
 		return fmt.Errorf("%w: the roster is full (%d ops)", ErrRosterLimit, total)
 	case r.count[author] >= MaxAuthorOps && !reserved:
 		return fmt.Errorf("%w: %s already has %d ops in the roster", ErrRosterLimit, author.Short(), r.count[author])
-	case !r.root.IsZero() && !r.isCurrentAdmin(author) && r.late[author] >= maxLateOps:
+	case !r.isCurrentAdmin(author) && r.late[author] >= maxLateOps:
 		return fmt.Errorf("%w: %s is not an admin and already has %d ops since", ErrRosterLimit, author.Short(), r.late[author])
 	case !held && len(r.pending) >= maxPendingOps:
 		// The op is not kept; whoever stores it unapplied would never be
