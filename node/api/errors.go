@@ -65,6 +65,7 @@ var errorCodes = []struct {
 	{alert.ErrUnknownKind, "unknown_kind", http.StatusBadRequest},
 	{alert.ErrUnknownSeverity, "unknown_severity", http.StatusBadRequest},
 	{alert.ErrNoGroup, "no_group", http.StatusBadRequest},
+	{alert.ErrRosterLimit, "roster_full", http.StatusConflict},
 	{alert.ErrInvalid, "invalid", http.StatusBadRequest},
 	{store.ErrDiskFull, "disk_full", http.StatusInsufficientStorage},
 	{store.ErrFull, "store_full", http.StatusInsufficientStorage},
