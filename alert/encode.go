@@ -26,6 +26,7 @@ func Encode(created time.Time, c Content) ([]byte, error) {
 		b.Content = &wire.Body_Alert{Alert: &wire.Alert{
 			Kind: string(c.Kind), Severity: uint32(c.Severity), Region: c.Region, Place: c.Place,
 			Text: c.Text, Expires: c.Expires.UnixMilli(), Checkin: optID(c.CheckIn), Level: uint32(c.Level),
+			Notice: noticeToWire(c.Notice),
 		}}
 	case *CheckIn:
 		ci := &wire.CheckIn{
@@ -209,6 +210,11 @@ func alertFromWire(w *wire.Alert) (*Alert, error) {
 		}
 		a.CheckIn = id
 	}
+	n, err := noticeFromWire(w.Notice)
+	if err != nil {
+		return nil, err
+	}
+	a.Notice = n
 	return a, nil
 }
 

@@ -84,12 +84,51 @@ func OverdueID(group crypto.GroupID, checkin ID, level int) ID {
 
 // Message is a signed body with what the envelope told about it.
 type Message struct {
-	ID      ID
-	Group   crypto.GroupID
-	Epoch   uint64
-	Author  crypto.MemberID
+	ID     ID
+	Group  crypto.GroupID
+	Epoch  uint64
+	Author crypto.MemberID
+	// Created is when the author's clock says the message was made. Every
+	// other time in the body (an expiry, a due time) is on the same clock.
 	Created time.Time
+	// Sent is when the message was made by the clock of the node that
+	// holds it (see [Message.Anchor]); zero until that node sets it, and
+	// then times are read as the author's clock gives them.
+	Sent    time.Time
 	Content Content
+}
+
+// MaxClockError is how far a member's clock may be from another's, either
+// way, for the protocol to keep working: messages made up to this much
+// ahead of a receiver's clock are taken, and lifetimes and deadlines are
+// counted from when a message arrived rather than from its creation time,
+// within this much of it (docs/PROTOCOL.md, "Time").
+const MaxClockError = 48 * time.Hour
+
+// Anchor sets m.Sent from estimate, the receiver's best guess of when the
+// message was made by its own clock (the arrival time of a live message,
+// or the arrival time less the age a peer gave for a synced one), kept
+// within [MaxClockError] of Created: a clock farther off than that is not
+// believed, so that an old message replayed never looks new.
+func (m *Message) Anchor(estimate time.Time) {
+	if lo := m.Created.Add(-MaxClockError); estimate.Before(lo) {
+		estimate = lo
+	}
+	if hi := m.Created.Add(MaxClockError); estimate.After(hi) {
+		estimate = hi
+	}
+	m.Sent = estimate
+}
+
+// Local converts a time on the author's clock (Created, an expiry, a due
+// time, the times of a notice) to the clock of the node holding m: it
+// moves it by as much as the author's clock was found to be off. Zero
+// stays zero.
+func (m *Message) Local(t time.Time) time.Time {
+	if t.IsZero() || m.Sent.IsZero() {
+		return t
+	}
+	return t.Add(m.Sent.Sub(m.Created))
 }
 
 // Content is one of *Alert, *CheckIn, *CheckInDone, *Ack, *RosterOp, *Rekey.
@@ -112,6 +151,10 @@ type Alert struct {
 	Expires  time.Time
 	CheckIn  ID  // kind overdue: the missed check-in
 	Level    int // kind overdue: 1, or 2 once escalated
+	// Notice, on alerts the program writes, says what Text would say, as
+	// fields each reader words in its own language; Text is then empty.
+	// Alerts of version 1 have none.
+	Notice *Notice
 }
 
 // CheckIn announces a movement: the author expects to reach To by Due.

@@ -17,7 +17,6 @@ const (
 	MaxPlace  = 128
 	MaxName   = 64 // member and group names
 
-	MaxSkew          = 5 * time.Minute     // how far ahead of our clock a message may claim to be
 	MaxTTL           = 30 * 24 * time.Hour // longest alert lifetime
 	DefaultTTL       = 24 * time.Hour
 	MaxCheckInAhead  = 7 * 24 * time.Hour // latest due time, from creation
@@ -31,21 +30,29 @@ const (
 )
 
 // Validate checks the message against the limits and against now, the
-// receiver's clock. Errors wrap [ErrInvalid], [ErrUnknownKind], [ErrExpired]
-// or [ErrFuture]; [IsStale] tells the time-window failures apart.
+// receiver's clock: it may claim to be made at most [MaxClockError] ahead
+// of now, and must not have expired, counted from [Message.Sent] when it is
+// set. Errors wrap [ErrInvalid], [ErrUnknownKind], [ErrExpired] or
+// [ErrFuture]; [IsStale] tells the time-window failures apart.
 func (m *Message) Validate(now time.Time) error {
 	if m.Group.IsZero() {
 		return ErrNoGroup
 	}
-	if m.Created.After(now.Add(MaxSkew)) {
-		return fmt.Errorf("%w: created %s, more than %s ahead of this clock", ErrFuture, m.Created.UTC().Format(time.RFC3339), MaxSkew)
+	if ahead := m.Created.Sub(now); ahead > MaxClockError {
+		return fmt.Errorf("%w: made %s ahead of this clock, more than %s", ErrFuture, ahead.Round(time.Second), MaxClockError)
 	}
-	if exp := m.Expires(); !exp.IsZero() && !exp.After(now) {
-		return fmt.Errorf("%w at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
+	if exp := m.Local(m.Expires()); !exp.IsZero() && !exp.After(now) {
+		return fmt.Errorf("%w %s ago", ErrExpired, now.Sub(exp).Round(time.Second))
 	}
 	switch c := m.Content.(type) {
 	case *Alert:
-		return c.validate(m.Created)
+		if err := c.validate(m.Created); err != nil {
+			return err
+		}
+		if c.Notice != nil {
+			return c.Notice.validate(c, m.Group, m.Author)
+		}
+		return nil
 	case *CheckIn:
 		return c.validate(m.Created)
 	case *CheckInDone:

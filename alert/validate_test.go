@@ -58,7 +58,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"alert of the longest lifetime", msg(func() *alert.Alert { a := validAlert(); a.Expires = t0.Add(alert.MaxTTL); return a }())},
 		{"created at the skew limit", func() *alert.Message {
 			m := msg(validAlert())
-			m.Created = now.Add(alert.MaxSkew)
+			m.Created = now.Add(alert.MaxClockError)
 			m.Content.(*alert.Alert).Expires = m.Created.Add(time.Hour)
 			return m
 		}()},
@@ -159,7 +159,7 @@ func TestValidateRejects(t *testing.T) {
 		{"expired", withAlert(func(a *alert.Alert) { a.Expires = now.Add(-time.Second) }), alert.ErrExpired},
 		{"expires now", withAlert(func(a *alert.Alert) { a.Expires = now }), alert.ErrExpired},
 		{"created too far ahead", withMsg(msg(validAlert()), func(m *alert.Message) {
-			m.Created = now.Add(alert.MaxSkew + time.Millisecond)
+			m.Created = now.Add(alert.MaxClockError + time.Millisecond)
 			m.Content.(*alert.Alert).Expires = m.Created.Add(time.Hour)
 		}), alert.ErrFuture},
 		{"expires before it was created", withMsg(msg(validAlert()), func(m *alert.Message) {

@@ -102,6 +102,9 @@ type Status struct {
 	// Received counts envelopes received since the node started, by
 	// outcome of the validation pipeline.
 	Received Received `json:"received"`
+	// Clock says whether this node's clock agrees with the other member
+	// nodes' it met in the last hour.
+	Clock ClockStatus `json:"clock"`
 }
 
 // Received counts pipeline outcomes.
@@ -115,7 +118,7 @@ type Received struct {
 func (n *Node) Status() Status {
 	st := Status{
 		Name: n.id.Name(), MemberID: n.me.String(), Peer: n.host.ID().String(),
-		Groups: n.Groups(), Messages: n.store.Count(), Since: n.started.UTC(),
+		Groups: n.Groups(), Messages: n.store.Count(), Since: n.started.UTC(), Clock: n.clocks.status(n.now()),
 		Received: Received{
 			Accepted: n.stats.accepted.Load(), Ignored: n.stats.ignored.Load(), Rejected: n.stats.rejected.Load(),
 		},

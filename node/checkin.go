@@ -181,7 +181,7 @@ func (n *Node) resolveCheckIn(ref string) (tracked, error) {
 		}
 		var c []string
 		for _, t := range mine {
-			c = append(c, fmt.Sprintf("%s (to %s, due %s)", t.id.Short(), t.ci.To, clock(t.ci.Due, now)))
+			c = append(c, fmt.Sprintf("%s (to %s, due %s)", t.id.Short(), t.ci.To, clock(t.due(), now)))
 		}
 		return tracked{}, withParams(ErrAmbiguous, []string{"what", "checkin", "candidates", paramList(c)},
 			"you have %d open check-ins; give the id of one: %s", len(mine), paramList(c))
@@ -287,7 +287,7 @@ func (n *Node) checkInView(g *group, t tracked, now time.Time) CheckInView {
 		ID: t.id.String(), Group: g.roster.Name(), GroupID: g.id.String(),
 		Author: n.memberName(g, t.author), AuthorID: t.author.String(),
 		From: t.ci.From, To: t.ci.To, Text: t.ci.Text,
-		Created: t.created.UTC(), Due: t.ci.Due.UTC(), Deadline: t.ci.Deadline().UTC(),
+		Created: t.sent.UTC(), Due: t.due().UTC(), Deadline: t.deadline().UTC(),
 		GraceSeconds: int64(t.ci.Grace / time.Second), EscalateAfterSeconds: int64(t.ci.EscalateAfter / time.Second),
 		Mine: t.author == n.me,
 	}
@@ -304,9 +304,9 @@ func (n *Node) checkInView(g *group, t tracked, now time.Time) CheckInView {
 		v.State, v.Alarm = "escalated", alert.OverdueID(g.id, t.id, 2).String()
 	case n.store.Has(alert.OverdueID(g.id, t.id, 1)):
 		v.State, v.Alarm = "overdue", alert.OverdueID(g.id, t.id, 1).String()
-	case !now.Before(t.ci.Deadline()):
+	case !now.Before(t.deadline()):
 		v.State = "overdue"
-	case !now.Before(t.ci.Due):
+	case !now.Before(t.due()):
 		v.State = "late"
 	default:
 		v.State = "open"
@@ -411,21 +411,43 @@ func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
 
 // tracked is a check-in as the index holds it. Copies are handed out; the
 // index's own copy changes only under its lock.
+//
+// The check-in's times are on its author's clock; the node counts them from
+// when the check-in was made by its own clock (sent), so that a wrong clock
+// on the author's phone moves no deadline (docs/PROTOCOL.md, "Time").
 type tracked struct {
 	id      alert.ID
 	group   crypto.GroupID
 	author  crypto.MemberID
-	created time.Time
-	expires time.Time
+	created time.Time // the author's clock
+	sent    time.Time // this node's clock
+	expires time.Time // this node's clock
 	ci      alert.CheckIn
 	done    bool      // marked done by its author
-	doneAt  time.Time // the earliest such done, author's clock
+	doneAt  time.Time // the earliest such done, this node's clock
 }
+
+func trackedOf(m *alert.Message, c *alert.CheckIn) tracked {
+	return tracked{id: m.ID, group: m.Group, author: m.Author, created: m.Created, sent: m.Sent, expires: m.Local(m.Expires()), ci: *c}
+}
+
+// local converts a time of the check-in to this node's clock.
+func (t tracked) local(at time.Time) time.Time { return at.Add(t.sent.Sub(t.created)) }
+
+// due is when the author expects to arrive, by this node's clock.
+func (t tracked) due() time.Time { return t.local(t.ci.Due) }
+
+// deadline is when the alarm goes off, by this node's clock.
+func (t tracked) deadline() time.Time { return t.local(t.ci.Deadline()) }
+
+// alarmTime is the earliest time, by this node's clock, at which the alarm
+// of the level may be raised.
+func (t tracked) alarmTime(level int) time.Time { return t.local(alarmTime(t.ci, level)) }
 
 // earlyDone is a done that arrived before its check-in.
 type earlyDone struct {
-	author  crypto.MemberID
-	created time.Time
+	author crypto.MemberID
+	sent   time.Time // this node's clock
 }
 
 // checkinIndex holds every check-in this node has stored, until it expires,
@@ -470,14 +492,14 @@ func (x *checkinIndex) add(m *alert.Message) {
 		if x.byID[m.ID] != nil {
 			return
 		}
-		t := &tracked{id: m.ID, group: m.Group, author: m.Author, created: m.Created, expires: m.Expires(), ci: *c}
+		t := trackedOf(m, c)
 		for _, d := range x.early[m.ID] {
 			t.markDone(d)
 		}
 		delete(x.early, m.ID)
-		x.byID[m.ID] = t
+		x.byID[m.ID] = &t
 	case *alert.CheckInDone:
-		d := earlyDone{author: m.Author, created: m.Created}
+		d := earlyDone{author: m.Author, sent: m.Sent}
 		if t := x.byID[c.CheckIn]; t != nil {
 			t.markDone(d)
 			return
@@ -489,8 +511,8 @@ func (x *checkinIndex) add(m *alert.Message) {
 // markDone applies a done if it is by the check-in's author; any other
 // author's done has no effect.
 func (t *tracked) markDone(d earlyDone) {
-	if d.author == t.author && (!t.done || d.created.Before(t.doneAt)) {
-		t.done, t.doneAt = true, d.created
+	if d.author == t.author && (!t.done || d.sent.Before(t.doneAt)) {
+		t.done, t.doneAt = true, d.sent
 	}
 }
 
@@ -525,7 +547,7 @@ func (x *checkinIndex) prune(now time.Time) {
 		}
 	}
 	for id, ds := range x.early {
-		ds = slices.DeleteFunc(ds, func(d earlyDone) bool { return !d.created.Add(alert.MaxTTL).After(now) })
+		ds = slices.DeleteFunc(ds, func(d earlyDone) bool { return !d.sent.Add(alert.MaxTTL).After(now) })
 		if len(ds) == 0 {
 			delete(x.early, id)
 		} else {
@@ -553,13 +575,15 @@ func (n *Node) noteCheckIn(m *alert.Message) {
 }
 
 // answered reports whether anyone but the subject of an alarm acknowledged
-// it as seen or responding. "Unable" does not stop an escalation: it says
-// that this person cannot help.
-func (a *ackIndex) answered(ref alert.ID, subject crypto.MemberID) bool {
+// it as seen or responding, with an acknowledgement made no earlier than
+// the alarm (since, both by this node's clock): an answer made before the
+// alarm existed answers nothing, however it names it. "Unable" does not
+// stop an escalation: it says that this person cannot help.
+func (a *ackIndex) answered(ref alert.ID, subject crypto.MemberID, since time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, r := range a.acks[ref] {
-		if id != subject && r.status != alert.AckUnable {
+		if id != subject && r.status != alert.AckUnable && !r.at.Before(since) {
 			return true
 		}
 	}
@@ -585,7 +609,7 @@ func (n *Node) lookupCheckIn(id alert.ID) (tracked, bool, error) {
 	if !ok {
 		return tracked{}, false, errors.New("not a check-in")
 	}
-	return tracked{id: m.ID, group: m.Group, author: m.Author, created: m.Created, expires: m.Expires(), ci: *c}, true, nil
+	return trackedOf(m, c), true, nil
 }
 
 // checkRefs is the pipeline's step for messages that name another message
@@ -614,28 +638,60 @@ func (n *Node) checkRefs(g *group, m *alert.Message, now time.Time) error {
 		if c.Kind != alert.KindOverdue {
 			return nil
 		}
-		if c.Severity < alarmSeverity(c.Level) {
-			return reject("overdue alarm of level %d with severity %s", c.Level, c.Severity)
+		return n.checkAlarm(g, m, c)
+	}
+	return nil
+}
+
+// checkAlarm applies the rules of docs/PROTOCOL.md, "Check-ins", to an
+// overdue alarm. The alarm's notice carries the check-in as its author
+// signed it, so a node that does not hold the check-in can check the alarm
+// too; an alarm of protocol version 1, which does not carry it, is taken
+// only once the check-in is held. Whether the alarm comes too early is
+// judged by this node's clock: against when the check-in's deadline passes
+// here, or when it passes by the author's clock corrected by as much as
+// that clock was found off ([clocks]), whichever is sooner, so that no
+// member can hold back an alarm by passing on the check-in late. All that
+// depends on what this node holds or on its clock is Ignore.
+func (n *Node) checkAlarm(g *group, m *alert.Message, c *alert.Alert) error {
+	if c.Severity < alarmSeverity(c.Level) {
+		return reject("overdue alarm of level %d with severity %s", c.Level, c.Severity)
+	}
+	t, held, err := n.lookupCheckIn(c.CheckIn)
+	switch {
+	case err != nil:
+		return reject("overdue alarm names a message that is not a check-in")
+	case held && t.group != g.id && !(c.Level == alert.MaxOverdueLevel && t.ci.EscalateGroup == g.id):
+		return reject("overdue alarm in a group its check-in does not name")
+	}
+	var signed *alert.SignedCheckIn
+	if c.Notice != nil {
+		signed = c.Notice.CheckIn // alert.Validate: the check-in the alarm names
+	}
+	if signed != nil && signed.Keys == nil {
+		// In the check-in's own group: its roster knows the author.
+		keys, known := g.roster.Keys(signed.Inner.Author)
+		if !known {
+			return ignore("overdue alarm for a check-in by %s, not in the roster yet", signed.Inner.Author.Short())
 		}
-		t, held, err := n.lookupCheckIn(c.CheckIn)
-		switch {
-		case err != nil:
-			return reject("overdue alarm names a message that is not a check-in")
-		case !held:
-			return nil
-		case t.group != g.id && !(c.Level == alert.MaxOverdueLevel && t.ci.EscalateGroup == g.id):
-			return reject("overdue alarm in a group its check-in does not name")
+		if err := signed.Verify(keys); err != nil {
+			return reject("overdue alarm carries a check-in with a bad signature")
 		}
-		due := alarmTime(t.ci, c.Level)
-		if m.Created.Before(due) {
-			return reject("overdue alarm made before its deadline")
-		}
-		if now.Before(due.Add(-alarmEarly)) {
-			return ignore("overdue alarm early by this clock")
-		}
-		if t.done && !t.doneAt.After(m.Created) {
-			return ignore("overdue alarm for a check-in that had ended")
-		}
+	}
+	var due time.Time
+	switch {
+	case held:
+		due = earlier(t.alarmTime(c.Level), n.claimedTime(t.author, alarmTime(t.ci, c.Level)))
+	case signed != nil:
+		due = n.claimedTime(signed.Inner.Author, alarmTime(*signed.CheckIn(), c.Level))
+	default:
+		return ignore("overdue alarm of version 1 for a check-in not held yet")
+	}
+	if m.Sent.Before(due.Add(-alarmEarly)) {
+		return ignore("overdue alarm made before its time by this clock")
+	}
+	if held && t.done && !t.doneAt.After(m.Sent) {
+		return ignore("overdue alarm for a check-in that had ended")
 	}
 	return nil
 }
@@ -648,8 +704,8 @@ func alarmSeverity(level int) alert.Severity {
 	return alert.SevUrgent
 }
 
-// alarmTime is the earliest time, on the author's clock, at which an alarm
-// of the level may be raised.
+// alarmTime is the earliest time, on the check-in author's clock, at which
+// an alarm of the level may be raised.
 func alarmTime(c alert.CheckIn, level int) time.Time {
 	return c.Deadline().Add(time.Duration(level-1) * c.EscalateAfter)
 }
@@ -672,17 +728,26 @@ func (n *Node) enrich(m *alert.Message, e *Entry) bool {
 	}
 	t, ok := n.checkins.get(ref)
 	if !ok {
+		// Not held (an escalation from another group, or not synced
+		// yet): what the alarm's notice says.
+		if no := e.Notice; no != nil && no.What == alert.NoticeOverdue.String() {
+			e.From, e.To, e.Due, e.Subject, e.SubjectID = no.From, no.To, no.Due, no.Who, no.WhoID
+		}
 		return true
 	}
 	if _, isDone := m.Content.(*alert.CheckInDone); isDone && t.author != m.Author {
 		return false
 	}
-	due := t.ci.Due.UTC()
-	e.From, e.To, e.Due = t.ci.From, t.ci.To, &due
+	e.From, e.To, e.Due = t.ci.From, t.ci.To, utc(t.due())
 	if _, isAlarm := m.Content.(*alert.Alert); isAlarm {
 		e.SubjectID = t.author.String()
 		if cg, err := n.group(t.group); err == nil {
 			e.Subject = n.memberName(cg, t.author)
+		}
+		if no := e.Notice; no != nil {
+			// This node's own view of the check-in.
+			no.Due, no.Since = utc(t.due()), utc(t.deadline())
+			no.Who = e.Subject
 		}
 	}
 	return true

@@ -162,10 +162,12 @@ func TestMissedCheckInRaisesOneAlarmEverywhere(t *testing.T) {
 		if e.Subject != "member-01" || e.SubjectID != beto.Identity.ID().String() || e.From != "Juchitán" || e.To != "Ixtepec" || e.Due == nil {
 			t.Errorf("node %d: alarm does not say who and where: %+v", nd.Index, e)
 		}
-		for _, s := range []string{"member-01 has not arrived at Ixtepec", "Set out from Juchitán", "Overdue since", "taking the coast road"} {
-			if !strings.Contains(e.Text, s) {
-				t.Errorf("node %d: alarm text %q lacks %q", nd.Index, e.Text, s)
-			}
+		// What it says is in fields, for each reader to word in its own
+		// language and time zone.
+		if no := e.Notice; e.Text != "" || no == nil || no.What != "overdue" || no.Who != "member-01" || no.WhoID != e.SubjectID ||
+			no.From != "Juchitán" || no.To != "Ixtepec" || no.Note != "taking the coast road" || no.Level != 1 ||
+			no.Due == nil || no.Since == nil || !no.Since.After(*no.Due) || no.Group != "" {
+			t.Errorf("node %d: alarm text %q, notice %+v", nd.Index, e.Text, e.Notice)
 		}
 		open, err := nd.CheckIns(gid)
 		if err != nil || len(open) != 1 || open[0].State != "overdue" || open[0].Alarm != want {
@@ -220,10 +222,11 @@ func TestUnansweredAlarmEscalatesToSecondGroup(t *testing.T) {
 	if len(f) != 1 || f[0].Kind != "overdue" || f[0].Severity != "critical" || f[0].CheckIn != id.String() {
 		t.Fatalf("the second group's member sees %+v", f)
 	}
-	for _, s := range []string{"From group istmo", "nobody has answered", "member-01 has not arrived at Ixtepec"} {
-		if !strings.Contains(f[0].Text, s) {
-			t.Errorf("escalation text %q lacks %q", f[0].Text, s)
-		}
+	// Gabi does not hold the check-in: what she sees comes from the alarm,
+	// which carries it as Beto signed it.
+	if no := f[0].Notice; no == nil || no.What != "overdue" || no.Level != 2 || no.Group != "istmo" || no.Who != "member-01" ||
+		no.To != "Ixtepec" || f[0].Subject != "member-01" || f[0].To != "Ixtepec" || f[0].Due == nil {
+		t.Errorf("the escalation in the second group: %+v, notice %+v", f[0], f[0].Notice)
 	}
 }
 
@@ -401,10 +404,10 @@ func TestAcksVisibleToSender(t *testing.T) {
 
 // TestForeignDoneIsRejected: only a check-in's author can end it. A done by
 // another member is rejected when the node holds the check-in, and has no
-// effect when it arrives first. Alarms that no honest node makes are
-// rejected too (made before the deadline, too low a severity), and one
-// that arrives well before the deadline by the receiver's clock is
-// ignored, so that no member can pre-empt the real alarm.
+// effect when it arrives first. An alarm that no honest node makes is
+// rejected too (too low a severity), and one that arrives before the
+// deadline by the receiver's clock is ignored, so that no member can
+// pre-empt the real alarm.
 func TestForeignDoneIsRejected(t *testing.T) {
 	t.Parallel()
 	net := checkinNet(t, 3, 100*time.Millisecond, nil)
@@ -446,9 +449,11 @@ func TestForeignDoneIsRejected(t *testing.T) {
 		Kind: alert.KindOverdue, Severity: alert.SevInfo, Text: "all fine", Expires: now.Add(time.Hour), CheckIn: alert.ID{1}, Level: 1,
 	})
 	att.publish(t, mildEnv)
-	net.WaitFor(5*time.Second, "all three are rejected", func() bool { return victim.Status().Received.Rejected-before >= 3 })
+	// The done and the mild alarm are wrong for every receiver; the early
+	// alarm is early by this node's clock, and ignored.
+	net.WaitFor(5*time.Second, "two are rejected", func() bool { return victim.Status().Received.Rejected-before >= 2 })
 	if victim.Store.Has(late) || victim.Store.Has(alarm) || victim.Store.Has(mild) {
-		t.Error("a rejected message was stored")
+		t.Error("a refused message was stored")
 	}
 
 	// A check-in due in two minutes, and an alarm for it dated at its

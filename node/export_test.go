@@ -34,7 +34,7 @@ func (n *Node) MaintainForTest() { n.maintainEpochs() }
 // IngestForTest takes an envelope through the pipeline as sync does, and
 // counts the outcome.
 func (n *Node) IngestForTest(env []byte) error {
-	o, err := n.open(env)
+	o, err := n.open(env, n.now(), ageUnknown)
 	if err == nil {
 		_, err = n.commit(o)
 	}
@@ -42,10 +42,36 @@ func (n *Node) IngestForTest(env []byte) error {
 	return err
 }
 
+// IngestLiveForTest takes an envelope through the pipeline as gossip does
+// (made now, by this node's clock), without the rate limit.
+func (n *Node) IngestLiveForTest(env []byte) error {
+	o, err := n.open(env, n.now(), 0)
+	if err == nil {
+		_, err = n.commit(o)
+	}
+	n.count(err)
+	return err
+}
+
+// SignedCheckInForTest returns a check-in this node holds as an overdue
+// alarm sent to group to would carry it.
+func (n *Node) SignedCheckInForTest(id alert.ID, to crypto.GroupID) *alert.SignedCheckIn {
+	t, ok := n.checkins.get(id)
+	g, err := n.group(to)
+	if !ok || err != nil {
+		return nil
+	}
+	no, err := n.overdueNotice(g, t)
+	if err != nil {
+		return nil
+	}
+	return no.CheckIn
+}
+
 // IngestSyncedForTest takes envelopes through the pipeline as the
 // envelopes of one sync message.
 func (n *Node) IngestSyncedForTest(envs [][]byte) []error {
-	return n.ingestSynced(envs, maxSyncRejects)
+	return n.ingestSynced(envs, nil, maxSyncRejects)
 }
 
 // Rejected reports whether an outcome of the pipeline is a rejection.

@@ -15,6 +15,10 @@ import (
 // Entry is one message of the feed, as `takecare feed --json` prints it
 // (one per line). The field names are a stable interface; see the user
 // guide, "Feed JSON".
+//
+// Times are this node's: created is when the message was made by this
+// node's clock, whatever the author's clock said (docs/PROTOCOL.md,
+// "Time"), and so are its expiry and due time.
 type Entry struct {
 	ID       string    `json:"id"`
 	Group    string    `json:"group"`
@@ -37,10 +41,41 @@ type Entry struct {
 	// Overdue alarms: the person who has not arrived.
 	Subject   string `json:"subject,omitempty"`
 	SubjectID string `json:"subject_id,omitempty"`
+	// Notice is what a message the program wrote says, as fields for the
+	// reader to put into words (its text is then empty); nil for messages
+	// a person wrote and for alarms of protocol version 1, which have a
+	// text.
+	Notice *NoticeEntry `json:"notice,omitempty"`
+	// AuthorClock is how far ahead of this node's clock (negative:
+	// behind) the author's clock was when it made the message, in seconds,
+	// when that is a minute or more.
+	AuthorClock int64 `json:"author_clock,omitempty"`
 	// Acks are the acknowledgements of this message, latest per member.
 	Acks []AckEntry `json:"acks"`
 	// Mine is true for messages this node's member sent.
 	Mine bool `json:"mine"`
+}
+
+// NoticeEntry is the notice of an entry (alert.Notice), with names and
+// this node's times. Which fields are set depends on What.
+type NoticeEntry struct {
+	// What is "overdue" (an overdue alarm), "duress" (a member opened
+	// takecare with the duress passphrase) or "mistake" (a panic was sent
+	// by mistake).
+	What  string `json:"what"`
+	Who   string `json:"who"` // the person it is about
+	WhoID string `json:"who_id"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+	// Due is when the person was expected; Since, when the alarm went off
+	// (overdue) or when it happened (duress, mistake).
+	Due   *time.Time `json:"due,omitempty"`
+	Since *time.Time `json:"since,omitempty"`
+	Note  string     `json:"note,omitempty"` // the check-in's text
+	Level int        `json:"level,omitempty"`
+	// Group is the name of the group the alarm is about, when it reached
+	// this one as an escalation from another group.
+	Group string `json:"group,omitempty"`
 }
 
 // AckEntry is one member's latest acknowledgement of a message.
@@ -68,7 +103,7 @@ func (q FeedQuery) match(e Entry) bool {
 	return q.Since.IsZero() || !e.Created.Before(q.Since)
 }
 
-// Feed returns the entries that match q, oldest first.
+// Feed returns the entries that match q, oldest first by this node's clock.
 func (n *Node) Feed(q FeedQuery) ([]Entry, error) {
 	hs := n.store.Headers(func(h store.Header) bool { return q.Group.IsZero() || h.Group == q.Group })
 	out := make([]Entry, 0, len(hs))
@@ -87,32 +122,65 @@ func (n *Node) Feed(q FeedQuery) ([]Entry, error) {
 			out = append(out, e)
 		}
 	}
+	// By when each was made by this node's clock, which may order them
+	// otherwise than their authors' clocks.
+	slices.SortStableFunc(out, func(a, b Entry) int { return a.Created.Compare(b.Created) })
 	return out, nil
 }
 
 // loadMessage opens a stored envelope. Its signature was checked when it
 // arrived; the store is sealed, so it is not checked again.
 func (n *Node) loadMessage(h store.Header) (*alert.Message, error) {
-	// The first envelope held, or a copy in a later epoch if the first
-	// one's key was erased.
-	for _, tag := range n.store.Tags(h.ID) {
+	ref, inner, err := n.openStored(h.ID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := alert.Decode(ref.g.id, ref.keys.Epoch(), inner.Author, inner.Body)
+	if err != nil {
+		return nil, err
+	}
+	m.Sent = h.Sent
+	return m, nil
+}
+
+// openStored opens a stored message: the first envelope held, or a copy in
+// a later epoch if the first one's key was erased. It returns the epoch
+// and the signed inner message.
+func (n *Node) openStored(id alert.ID) (epochRef, crypto.Inner, error) {
+	for _, tag := range n.store.Tags(id) {
 		n.mu.RLock()
 		ref, ok := n.tags[tag]
 		n.mu.RUnlock()
 		if !ok {
 			continue
 		}
-		env, err := n.store.EnvelopeIn(h.ID, tag)
+		env, err := n.store.EnvelopeIn(id, tag)
 		if err != nil {
-			return nil, err
+			return epochRef{}, crypto.Inner{}, err
 		}
 		inner, err := ref.keys.Open(env)
-		if err != nil {
-			return nil, err
-		}
-		return alert.Decode(ref.g.id, ref.keys.Epoch(), inner.Author, inner.Body)
+		return ref, inner, err
 	}
-	return nil, fmt.Errorf("no key for message %s", h.ID.Short())
+	return epochRef{}, crypto.Inner{}, fmt.Errorf("no key for message %s", id.Short())
+}
+
+// age is how long ago, by this node's clock, a message it holds was made,
+// in milliseconds, as sync tells the other side (0 if not held).
+func (n *Node) age(id alert.ID, now time.Time) int64 {
+	h, ok := n.store.Header(id)
+	if !ok {
+		return 0
+	}
+	return max(now.Sub(h.Sent).Milliseconds(), 0)
+}
+
+// utc returns t in UTC, or nil for the zero time.
+func utc(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // entry turns a message into a feed entry; messages that are not shown in
@@ -124,11 +192,14 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		GroupID:  g.id.String(),
 		AuthorID: m.Author.String(),
 		Author:   n.memberName(g, m.Author),
-		Created:  m.Created.UTC(),
+		Created:  m.Local(m.Created).UTC(),
 		Mine:     m.Author == n.me,
 	}
-	if exp := m.Expires(); !exp.IsZero() {
+	if exp := m.Local(m.Expires()); !exp.IsZero() {
 		e.Expires = exp.UTC()
+	}
+	if off := m.Created.Sub(m.Local(m.Created)); off >= time.Minute || off <= -time.Minute {
+		e.AuthorClock = int64(off / time.Second)
 	}
 	switch c := m.Content.(type) {
 	case *alert.Alert:
@@ -137,10 +208,12 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		if c.Kind == alert.KindOverdue {
 			e.CheckIn, e.Level = c.CheckIn.String(), c.Level
 		}
+		if c.Notice != nil {
+			e.Notice = n.noticeEntry(g, m, c)
+		}
 	case *alert.CheckIn:
-		due := c.Due.UTC()
 		e.Kind, e.Severity = "checkin", alert.SevInfo.String()
-		e.From, e.To, e.Due, e.Place, e.Text = c.From, c.To, &due, c.To, c.Text
+		e.From, e.To, e.Due, e.Place, e.Text = c.From, c.To, utc(m.Local(c.Due)), c.To, c.Text
 		e.CheckIn = m.ID.String()
 	case *alert.CheckInDone:
 		e.Kind, e.Severity = "arrived", alert.SevInfo.String()
@@ -162,6 +235,23 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		e.Acks = []AckEntry{}
 	}
 	return e, true
+}
+
+// noticeEntry words nothing: it gives the notice's fields with names and
+// this node's times, for the reader to put into words.
+func (n *Node) noticeEntry(g *group, m *alert.Message, a *alert.Alert) *NoticeEntry {
+	no := a.Notice
+	e := &NoticeEntry{
+		What: no.What.String(), Who: no.WhoName, WhoID: no.Who.String(), From: no.From, To: no.To,
+		Due: utc(m.Local(no.Due)), Since: utc(m.Local(no.Since)), Note: no.Note, Level: a.Level, Group: no.Group,
+	}
+	// A name this group's roster knows is the one its members know.
+	if mi, ok := g.roster.Member(no.Who); ok {
+		e.Who = mi.Name
+	} else if e.Who == "" {
+		e.Who = no.Who.Short()
+	}
+	return e
 }
 
 func (n *Node) memberName(g *group, id crypto.MemberID) string {
@@ -193,8 +283,8 @@ func (a *ackIndex) add(m *alert.Message, ack *alert.Ack) {
 		byMember = make(map[crypto.MemberID]ackRec)
 		a.acks[ack.Ref] = byMember
 	}
-	if prev, ok := byMember[m.Author]; !ok || prev.at.Before(m.Created) {
-		byMember[m.Author] = ackRec{status: ack.Status, at: m.Created}
+	if prev, ok := byMember[m.Author]; !ok || prev.at.Before(m.Sent) {
+		byMember[m.Author] = ackRec{status: ack.Status, at: m.Sent}
 	}
 }
 

@@ -38,9 +38,17 @@ type opened struct {
 	env   []byte
 }
 
+// ageUnknown is the age of a synced message whose sender gave none.
+const ageUnknown time.Duration = -1
+
 // open runs the checks that do not change state: size, key tag, decryption,
-// signature, decoding, validation and the author's standing.
-func (n *Node) open(env []byte) (*opened, error) {
+// signature, decoding, validation and the author's standing. The message
+// arrived at arrived, by this node's clock, and age says how long before
+// that it was made, by the node that passed it on: 0 for a live (gossip)
+// message, what the sender said for a synced one, or ageUnknown. Together
+// they set when the message was made by this node's clock
+// (docs/PROTOCOL.md, "Time").
+func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, error) {
 	tag, err := crypto.EnvelopeTag(env)
 	if err != nil {
 		return nil, reject("%v", err)
@@ -68,6 +76,7 @@ func (n *Node) open(env []byte) (*opened, error) {
 		return nil, reject("%v", err)
 	}
 	now := n.now()
+	msg.Anchor(sentAt(msg, arrived, age))
 	if err := msg.Validate(now); err != nil {
 		if alert.IsStale(err) {
 			return nil, ignore("%v", err)
@@ -94,6 +103,19 @@ func (n *Node) open(env []byte) (*opened, error) {
 		}
 	}
 	return &opened{g: g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
+}
+
+// sentAt estimates when a message that arrived at arrived was made, by
+// this node's clock: its age before that, or, if the age is unknown, what
+// its author claims, but never after its arrival.
+func sentAt(m *alert.Message, arrived time.Time, age time.Duration) time.Time {
+	if age == ageUnknown {
+		if m.Created.After(arrived) {
+			return arrived
+		}
+		return m.Created
+	}
+	return arrived.Add(-max(age, 0))
 }
 
 // maxEpochStep bounds how far a Rekey may jump ahead of the epoch it is
@@ -201,9 +223,12 @@ func (n *Node) storeBatch(batch []*opened) []error {
 // acknowledgement, an overdue alarm, a rekey) is checked again and stored
 // alone once everything before it is stored.
 //
+// ages are the envelopes' ages as the sending node gave them (nil or of
+// another length: not given).
+//
 // It stops after more than rejects envelopes were rejected, leaving the
 // rest untouched, and returns the outcomes of those it took.
-func (n *Node) ingestSynced(envs [][]byte, rejects int) []error {
+func (n *Node) ingestSynced(envs [][]byte, ages []int64, rejects int) []error {
 	errs := make([]error, len(envs))
 	taken := len(envs)
 	var (
@@ -221,8 +246,13 @@ func (n *Node) ingestSynced(envs [][]byte, rejects int) []error {
 		batch, at = batch[:0], at[:0]
 		clear(inBatch)
 	}
+	arrived := n.now() // the ages count back from here
 	for i, env := range envs {
-		o, err := n.open(env)
+		age := ageUnknown
+		if len(ages) == len(envs) {
+			age = time.Duration(max(ages[i], 0)) * time.Millisecond
+		}
+		o, err := n.open(env, arrived, age)
 		if err == nil && !batchable(o.msg) && len(batch) > 0 {
 			// Storing the batch changes only what checkRefs looks at
 			// (which messages are held, the check-ins); nothing else in
@@ -307,7 +337,7 @@ const storeQueue = 64
 // before the validator returns, because what the next message may do
 // depends on it. If the queue is full, the message is stored at once too.
 func (n *Node) validateGossip(env []byte) (*alert.Message, error) {
-	o, err := n.open(env)
+	o, err := n.open(env, n.now(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +422,7 @@ const priorityOrdered = 2
 func (n *Node) header(g *group, keys *crypto.EpochKeys, m *alert.Message) store.Header {
 	return store.Header{
 		ID: m.ID, Group: g.id, Tag: keys.Tag(), Author: m.Author,
-		Created: m.Created, Expires: m.Expires(), Priority: priority(m), Received: n.now(),
+		Created: m.Created, Expires: m.Local(m.Expires()), Priority: priority(m), Received: n.now(), Sent: m.Sent,
 	}
 }
 
@@ -403,6 +433,7 @@ func (n *Node) storeOwn(g *group, keys *crypto.EpochKeys, inner crypto.Inner) ([
 	if err != nil {
 		return nil, fmt.Errorf("node: bug: own message does not decode: %w", err)
 	}
+	msg.Anchor(msg.Created) // made by this clock
 	env, err := keys.Seal(inner)
 	if err != nil {
 		return nil, err
@@ -430,6 +461,7 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	if err != nil {
 		return nil, fmt.Errorf("node: bug: %w", err)
 	}
+	msg.Anchor(msg.Created) // made by this clock
 	if err := msg.Validate(now); err != nil {
 		return nil, err
 	}

@@ -174,6 +174,8 @@ type Node struct {
 
 	// checkins indexes check-ins for the watchdog (checkin.go).
 	checkins checkinIndex
+	// clocks holds how far other member nodes' clocks are (clock.go).
+	clocks clocks
 
 	// toStore holds plain alerts and check-ins that gossip accepted, for
 	// storeGossip (ingest.go).

@@ -390,23 +390,32 @@ func (ss *syncSession) handshake() error {
 	rand.Read(mine)
 	hello := &wire.SyncHello{Version: syncVersion, Nonce: mine}
 	var theirs wire.SyncHello
+	var asked, got time.Time // by our clock, for the clock offset
 	if ss.initiator {
+		asked = ss.n.now()
+		hello.Time = asked.UnixMilli()
 		if err := ss.cs.send(hello); err != nil {
 			return err
 		}
 		if err := ss.cs.recv(&theirs); err != nil {
 			return err
 		}
+		got = ss.n.now()
 	} else {
 		if err := ss.cs.recv(&theirs); err != nil {
 			return err
 		}
+		got = ss.n.now()
+		hello.Time = got.UnixMilli()
 		if err := ss.cs.send(hello); err != nil {
 			return err
 		}
 	}
 	if theirs.Version != syncVersion || len(theirs.Nonce) != syncNonceSize {
 		return errors.New("sync: bad hello")
+	}
+	if theirs.Time != 0 {
+		ss.n.clocks.note(ss.peer, helloOffset(time.UnixMilli(theirs.Time), asked, got), got)
 	}
 	nonceI, nonceR := mine, theirs.Nonce
 	peerI, peerR := ss.n.host.ID(), ss.peer
@@ -604,7 +613,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 		for _, env := range sm.Envelopes {
 			ss.stats.EnvelopeBytes += int64(len(env))
 		}
-		for _, err := range ss.n.ingestSynced(sm.Envelopes, maxSyncRejects-ss.rejects) {
+		for _, err := range ss.n.ingestSynced(sm.Envelopes, sm.Ages, maxSyncRejects-ss.rejects) {
 			ss.n.count(err)
 			switch {
 			case err == nil:
@@ -655,6 +664,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 	// Build the reply: ranges, then wants, then as many queued envelopes as
 	// the budget allows, most urgent first, across all scopes.
 	budget := syncEnvelopeBudget
+	now := ss.n.now()
 	next := &wire.SyncMessage{}
 	for _, tag := range ss.order {
 		sc := ss.scopes[tag]
@@ -677,6 +687,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			}
 			budget -= len(env)
 			r.Envelopes = append(r.Envelopes, env)
+			r.Ages = append(r.Ages, ss.n.age(id, now))
 			ss.stats.Sent++
 		}
 		if len(r.Ranges) > 0 || len(r.Want) > 0 || len(r.Envelopes) > 0 {

@@ -160,12 +160,15 @@ func TestRejectsWhatIsNotAMembersMessage(t *testing.T) {
 			id: alert.ContentID(gid, member.Identity.ID(), body(t, now, "other epoch")),
 		},
 		{
+			// An hour's alert made three days ago: even counted from its
+			// arrival (its author's clock may be wrong by up to two days),
+			// it has expired.
 			name: "expired", reject: false,
 			env: func() []byte {
-				b := body(t, now.Add(-2*time.Hour), "old news")
+				b := body(t, now.Add(-72*time.Hour), "old news")
 				return seal(t, keys, member.Identity.SignBody(gid, keys.Epoch(), b))
 			}(),
-			id: alert.ContentID(gid, member.Identity.ID(), body(t, now.Add(-2*time.Hour), "old news")),
+			id: alert.ContentID(gid, member.Identity.ID(), body(t, now.Add(-72*time.Hour), "old news")),
 		},
 		{
 			name: "replay of the real message in a fresh envelope", reject: false,

@@ -2,8 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -126,7 +127,7 @@ func (w *watchdog) pass(ctx context.Context) time.Time {
 		if !ok {
 			continue
 		}
-		deadline := t.ci.Deadline()
+		deadline := t.deadline()
 		id1 := alert.OverdueID(g.id, t.id, 1)
 		h1, held := n.store.Header(id1)
 		if !held {
@@ -144,7 +145,7 @@ func (w *watchdog) pass(ctx context.Context) time.Time {
 			soon(escalate)
 			continue
 		}
-		if n.acks.answered(id1, t.author) {
+		if n.acks.answered(id1, t.author, h1.Sent) {
 			continue
 		}
 		targets := []*group{g}
@@ -185,11 +186,14 @@ func (w *watchdog) raise(ctx context.Context, g *group, t tracked, level int) er
 	if n.store.Has(alert.OverdueID(g.id, t.id, level)) {
 		return nil
 	}
-	now := n.now()
+	notice, err := n.overdueNotice(g, t)
+	if err != nil {
+		n.log.Error("raising an overdue alarm", "group", g.id.String()[:8], "err", err)
+		return err
+	}
 	a := &alert.Alert{
 		Kind: alert.KindOverdue, Severity: alarmSeverity(level), Place: t.ci.To,
-		Text: n.overdueText(g, t, level), Expires: now.Add(overdueTTL),
-		CheckIn: t.id, Level: level,
+		Expires: n.now().Add(overdueTTL), CheckIn: t.id, Level: level, Notice: notice,
 	}
 	m, err := n.send(ctx, g, a)
 	if err != nil {
@@ -200,36 +204,38 @@ func (w *watchdog) raise(ctx context.Context, g *group, t tracked, level int) er
 	return nil
 }
 
-// overdueText says who is overdue, from where, to where and since when.
-// Members of an escalation group may not hold the check-in, so the text
-// carries everything.
-func (n *Node) overdueText(g *group, t tracked, level int) string {
-	name := t.author.Short()
-	cg, err := n.group(t.group)
-	if err == nil {
-		name = n.memberName(cg, t.author)
+// overdueNotice says who is overdue, from where, to where, by when and
+// since when (this node's clock), for each reader to put into words, and
+// carries the check-in as its author signed it, with the author's keys
+// when the alarm goes to another group, whose members may know neither
+// the check-in nor its author.
+func (n *Node) overdueNotice(g *group, t tracked) (*alert.Notice, error) {
+	ref, inner, err := n.openStored(t.id)
+	if err != nil {
+		return nil, fmt.Errorf("reading the check-in: %w", err)
 	}
-	var b strings.Builder
-	if g.id != t.group && cg != nil {
-		b.WriteString("From group " + cg.roster.Name() + ": ")
+	cg := ref.g
+	var keys *crypto.MemberKeys
+	if g.id != cg.id {
+		k, ok := cg.roster.Keys(t.author)
+		if !ok {
+			return nil, errors.New("the check-in's author is not in its group's roster")
+		}
+		keys = &k
 	}
-	if level > 1 {
-		b.WriteString("Still no word, and nobody has answered the alarm. ")
+	signed, err := alert.NewSignedCheckIn(cg.id, ref.keys.Epoch(), inner, keys)
+	if err != nil {
+		return nil, err
 	}
-	b.WriteString(name + " has not arrived at " + t.ci.To + ".")
-	if t.ci.From != "" {
-		b.WriteString(" Set out from " + t.ci.From + " (check-in " + when(t.created) + "),")
-	} else {
-		b.WriteString(" Checked in " + when(t.created) + ",")
+	no := &alert.Notice{
+		What: alert.NoticeOverdue, Who: t.author, WhoName: truncate(n.memberName(cg, t.author), alert.MaxName),
+		From: t.ci.From, To: t.ci.To, Due: t.due(), Since: t.deadline(), Note: t.ci.Text, CheckIn: signed,
 	}
-	b.WriteString(" expected by " + when(t.ci.Due) + ", no word since. Overdue since " + when(t.ci.Deadline()) + ".")
-	if t.ci.Text != "" {
-		b.WriteString(" Check-in note: " + t.ci.Text)
+	if g.id != cg.id {
+		no.Group = truncate(cg.roster.Name(), alert.MaxName)
 	}
-	return truncate(b.String(), alert.MaxText)
+	return no, nil
 }
-
-func when(t time.Time) string { return t.Local().Format("Jan 2 15:04 MST") }
 
 // truncate cuts s to at most max bytes without splitting a character.
 func truncate(s string, max int) string {

@@ -74,17 +74,39 @@ func (o Options) withDefaults() Options {
 
 // Header is what the store knows about a message without opening it.
 type Header struct {
-	ID       alert.ID
-	Group    crypto.GroupID
-	Tag      crypto.KeyTag // which epoch key opens the envelope
-	Author   crypto.MemberID
-	Created  time.Time
-	Expires  time.Time // zero: only retention removes it
-	Priority uint8     // higher is sent first by sync
+	ID      alert.ID
+	Group   crypto.GroupID
+	Tag     crypto.KeyTag // which epoch key opens the envelope
+	Author  crypto.MemberID
+	Created time.Time // the author's claim ([alert.Message.Created])
+	// Expires is when the message expires by this node's clock
+	// ([alert.Message.Local] of its expiry); zero: only retention removes
+	// it.
+	Expires  time.Time
+	Priority uint8 // higher is sent first by sync
 	Received time.Time
+	// Sent is when the message was made by this node's clock
+	// ([alert.Message.Sent]). Headers written before it existed read it
+	// as Created.
+	Sent time.Time
 }
 
-const headerSize = 32 + 16 + 8 + 32 + 8 + 8 + 1 + 8
+// Header sizes: version 1 had no Sent.
+const (
+	headerSizeV1 = 32 + 16 + 8 + 32 + 8 + 8 + 1 + 8
+	headerSize   = headerSizeV1 + 8
+)
+
+// deleteAt is when Prune deletes the message: its expiry, held back by as
+// much as a copy arriving later could be counted as younger than this one
+// (up to alert.MaxClockError after Created), so that a replay after the
+// deletion is still seen as expired. Zero: only retention removes it.
+func (h Header) deleteAt() time.Time {
+	if h.Expires.IsZero() {
+		return time.Time{}
+	}
+	return h.Expires.Add(h.Created.Add(alert.MaxClockError).Sub(h.Sent))
+}
 
 func (h Header) marshal() []byte {
 	b := make([]byte, 0, headerSize)
@@ -99,12 +121,13 @@ func (h Header) marshal() []byte {
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(exp))
 	b = append(b, h.Priority)
-	return binary.BigEndian.AppendUint64(b, uint64(h.Received.UnixMilli()))
+	b = binary.BigEndian.AppendUint64(b, uint64(h.Received.UnixMilli()))
+	return binary.BigEndian.AppendUint64(b, uint64(h.Sent.UnixMilli()))
 }
 
 func unmarshalHeader(b []byte) (Header, error) {
 	var h Header
-	if len(b) != headerSize {
+	if len(b) != headerSize && len(b) != headerSizeV1 {
 		return h, ErrCorrupt
 	}
 	copy(h.ID[:], b[0:32])
@@ -117,6 +140,10 @@ func unmarshalHeader(b []byte) (Header, error) {
 	}
 	h.Priority = b[104]
 	h.Received = time.UnixMilli(int64(binary.BigEndian.Uint64(b[105:113])))
+	h.Sent = h.Created
+	if len(b) == headerSize {
+		h.Sent = time.UnixMilli(int64(binary.BigEndian.Uint64(b[113:121])))
+	}
 	return h, nil
 }
 
@@ -694,12 +721,15 @@ func (s *Store) Delete(ids []alert.ID) error {
 	return nil
 }
 
-// Prune deletes every message past its expiry or older than retention, and
-// returns how many it deleted.
+// Prune deletes every message created (by its author's claim) longer than
+// retention ago, or past its expiry by more than a replayed copy could be
+// counted younger than this one (docs/PROTOCOL.md, "Time"), and returns how
+// many it deleted.
 func (s *Store) Prune(now time.Time, retention time.Duration) (int, error) {
 	cut := now.Add(-retention)
 	old := s.Headers(func(h Header) bool {
-		return h.Created.Before(cut) || (!h.Expires.IsZero() && !h.Expires.After(now))
+		del := h.deleteAt()
+		return h.Created.Before(cut) || (!del.IsZero() && !del.After(now))
 	})
 	ids := make([]alert.ID, len(old))
 	for i, h := range old {

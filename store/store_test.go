@@ -65,7 +65,7 @@ func record(group crypto.GroupID, tag crypto.KeyTag, author crypto.MemberID, cre
 	return store.Record{
 		Header: store.Header{
 			ID: randomID(), Group: group, Tag: tag, Author: author, Created: created,
-			Expires: created.Add(24 * time.Hour), Priority: 2, Received: created.Add(time.Second),
+			Expires: created.Add(24 * time.Hour), Priority: 2, Received: created.Add(time.Second), Sent: created.Add(time.Second),
 		},
 		Envelope: randomBytes(crypto.EnvelopeSizes[0]),
 	}
@@ -472,9 +472,18 @@ func TestPrune(t *testing.T) {
 	g := crypto.NewGroupID()
 	now := t0.Add(30 * 24 * time.Hour)
 	const retention = 14 * 24 * time.Hour
+	// Sent as late as it can be: the expiry is then when a replay would
+	// be refused too.
 	mk := func(created, expires time.Time) store.Record {
 		r := record(g, crypto.KeyTag{1}, randomMember(), created)
-		r.Header.Expires = expires
+		r.Header.Expires, r.Header.Sent = expires, created.Add(alert.MaxClockError)
+		return r
+	}
+	// Received as made, from a clock that was right: a replay could be
+	// counted as up to MaxClockError younger, so it stays that much longer.
+	onTime := func(created, expires time.Time) store.Record {
+		r := record(g, crypto.KeyTag{1}, randomMember(), created)
+		r.Header.Expires, r.Header.Sent = expires, created
 		return r
 	}
 	cut := now.Add(-retention)
@@ -492,6 +501,8 @@ func TestPrune(t *testing.T) {
 		{"past retention, no expiry", mk(cut.Add(-time.Millisecond), time.Time{}), false},
 		{"at the retention cut", mk(cut, time.Time{}), true},
 		{"just inside retention", mk(cut.Add(time.Minute), time.Time{}), true},
+		{"expired, a replay could still look alive", onTime(now.Add(-2*time.Hour), now.Add(-time.Hour)), true},
+		{"expired longer than a replay could stretch", onTime(now.Add(-50*time.Hour), now.Add(-alert.MaxClockError-time.Millisecond)), false},
 	}
 	for _, c := range cases {
 		put(t, s, c.r)

@@ -1,4 +1,7 @@
-// Wire encoding of message bodies, version 1. See docs/PROTOCOL.md, "Bodies".
+// Wire encoding of message bodies, version 2. See docs/PROTOCOL.md, "Bodies".
+// Version 2 added Alert.notice (field 9) and the messages Notice and
+// SignedCheckIn; a version-1 body is a version-2 body without them. Field
+// numbers are never reused.
 //
 // A body is what a member signs. It travels only inside a sealed envelope.
 // Bodies must be canonical: the decoder re-encodes every body deterministically
@@ -193,6 +196,7 @@ type Alert struct {
 	Expires       int64                  `protobuf:"varint,6,opt,name=expires,proto3" json:"expires,omitempty"` // Unix milliseconds.
 	Checkin       []byte                 `protobuf:"bytes,7,opt,name=checkin,proto3" json:"checkin,omitempty"`  // kind "overdue": the id of the missed check-in.
 	Level         uint32                 `protobuf:"varint,8,opt,name=level,proto3" json:"level,omitempty"`     // kind "overdue": 1 for the first alarm, 2 for the escalation.
+	Notice        *Notice                `protobuf:"bytes,9,opt,name=notice,proto3" json:"notice,omitempty"`    // version 2: what a message the program writes says, as fields.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +287,210 @@ func (x *Alert) GetLevel() uint32 {
 	return 0
 }
 
+func (x *Alert) GetNotice() *Notice {
+	if x != nil {
+		return x.Notice
+	}
+	return nil
+}
+
+// Notice is what a message the program writes (an overdue alarm, a
+// warning) says, as fields that each reader puts into words in its own
+// language and time zone. Times are on the sender's clock.
+type Notice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	What          uint32                 `protobuf:"varint,1,opt,name=what,proto3" json:"what,omitempty"`                     // 1 overdue alarm, 2 duress warning, 3 panic sent by mistake
+	Who           []byte                 `protobuf:"bytes,2,opt,name=who,proto3" json:"who,omitempty"`                        // member id (32 bytes) of the person it is about
+	WhoName       string                 `protobuf:"bytes,3,opt,name=who_name,json=whoName,proto3" json:"who_name,omitempty"` // their display name, as the sender's roster has it
+	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	Due           int64                  `protobuf:"varint,6,opt,name=due,proto3" json:"due,omitempty"`     // Unix milliseconds
+	Since         int64                  `protobuf:"varint,7,opt,name=since,proto3" json:"since,omitempty"` // Unix milliseconds
+	Note          string                 `protobuf:"bytes,8,opt,name=note,proto3" json:"note,omitempty"`
+	Group         string                 `protobuf:"bytes,9,opt,name=group,proto3" json:"group,omitempty"`      // name of the group it is about, when sent to another group
+	Checkin       *SignedCheckIn         `protobuf:"bytes,10,opt,name=checkin,proto3" json:"checkin,omitempty"` // overdue alarms: the missed check-in, as its author signed it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Notice) Reset() {
+	*x = Notice{}
+	mi := &file_wire_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Notice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Notice) ProtoMessage() {}
+
+func (x *Notice) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Notice.ProtoReflect.Descriptor instead.
+func (*Notice) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Notice) GetWhat() uint32 {
+	if x != nil {
+		return x.What
+	}
+	return 0
+}
+
+func (x *Notice) GetWho() []byte {
+	if x != nil {
+		return x.Who
+	}
+	return nil
+}
+
+func (x *Notice) GetWhoName() string {
+	if x != nil {
+		return x.WhoName
+	}
+	return ""
+}
+
+func (x *Notice) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Notice) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Notice) GetDue() int64 {
+	if x != nil {
+		return x.Due
+	}
+	return 0
+}
+
+func (x *Notice) GetSince() int64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *Notice) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Notice) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *Notice) GetCheckin() *SignedCheckIn {
+	if x != nil {
+		return x.Checkin
+	}
+	return nil
+}
+
+// SignedCheckIn is a check-in exactly as its author signed it, so that a
+// member who does not hold it can check an alarm raised for it.
+type SignedCheckIn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         []byte                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`                    // id (16 bytes) of the group the check-in was sent to
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`                   // the epoch it was signed in
+	Inner         []byte                 `protobuf:"bytes,3,opt,name=inner,proto3" json:"inner,omitempty"`                    // author (32) | signature (64) | body
+	SignKey       []byte                 `protobuf:"bytes,4,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"` // the author's Ed25519 key, when the alarm goes to another group
+	KemKey        []byte                 `protobuf:"bytes,5,opt,name=kem_key,json=kemKey,proto3" json:"kem_key,omitempty"`    // the author's HPKE key: with sign_key it hashes to the author id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedCheckIn) Reset() {
+	*x = SignedCheckIn{}
+	mi := &file_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedCheckIn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedCheckIn) ProtoMessage() {}
+
+func (x *SignedCheckIn) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedCheckIn.ProtoReflect.Descriptor instead.
+func (*SignedCheckIn) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SignedCheckIn) GetGroup() []byte {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *SignedCheckIn) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SignedCheckIn) GetInner() []byte {
+	if x != nil {
+		return x.Inner
+	}
+	return nil
+}
+
+func (x *SignedCheckIn) GetSignKey() []byte {
+	if x != nil {
+		return x.SignKey
+	}
+	return nil
+}
+
+func (x *SignedCheckIn) GetKemKey() []byte {
+	if x != nil {
+		return x.KemKey
+	}
+	return nil
+}
+
 type CheckIn struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -298,7 +506,7 @@ type CheckIn struct {
 
 func (x *CheckIn) Reset() {
 	*x = CheckIn{}
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +518,7 @@ func (x *CheckIn) String() string {
 func (*CheckIn) ProtoMessage() {}
 
 func (x *CheckIn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +531,7 @@ func (x *CheckIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckIn.ProtoReflect.Descriptor instead.
 func (*CheckIn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{2}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckIn) GetFrom() string {
@@ -385,7 +593,7 @@ type CheckInDone struct {
 
 func (x *CheckInDone) Reset() {
 	*x = CheckInDone{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +605,7 @@ func (x *CheckInDone) String() string {
 func (*CheckInDone) ProtoMessage() {}
 
 func (x *CheckInDone) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +618,7 @@ func (x *CheckInDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInDone.ProtoReflect.Descriptor instead.
 func (*CheckInDone) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckInDone) GetCheckin() []byte {
@@ -437,7 +645,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +657,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +670,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Ack) GetRef() []byte {
@@ -491,7 +699,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +711,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +724,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Member) GetName() string {
@@ -565,7 +773,7 @@ type RosterOp struct {
 
 func (x *RosterOp) Reset() {
 	*x = RosterOp{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +785,7 @@ func (x *RosterOp) String() string {
 func (*RosterOp) ProtoMessage() {}
 
 func (x *RosterOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +798,7 @@ func (x *RosterOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RosterOp.ProtoReflect.Descriptor instead.
 func (*RosterOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RosterOp) GetParents() [][]byte {
@@ -711,7 +919,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +931,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +944,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Create) GetGroupName() string {
@@ -763,7 +971,7 @@ type Add struct {
 
 func (x *Add) Reset() {
 	*x = Add{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +983,7 @@ func (x *Add) String() string {
 func (*Add) ProtoMessage() {}
 
 func (x *Add) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +996,7 @@ func (x *Add) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Add.ProtoReflect.Descriptor instead.
 func (*Add) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Add) GetMember() *Member {
@@ -814,7 +1022,7 @@ type Remove struct {
 
 func (x *Remove) Reset() {
 	*x = Remove{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +1034,7 @@ func (x *Remove) String() string {
 func (*Remove) ProtoMessage() {}
 
 func (x *Remove) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +1047,7 @@ func (x *Remove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Remove.ProtoReflect.Descriptor instead.
 func (*Remove) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Remove) GetMember() []byte {
@@ -859,7 +1067,7 @@ type SetRole struct {
 
 func (x *SetRole) Reset() {
 	*x = SetRole{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1079,7 @@ func (x *SetRole) String() string {
 func (*SetRole) ProtoMessage() {}
 
 func (x *SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1092,7 @@ func (x *SetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
 func (*SetRole) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetRole) GetMember() []byte {
@@ -913,7 +1121,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1133,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1146,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Invite) GetId() []byte {
@@ -978,7 +1186,7 @@ type Revoke struct {
 
 func (x *Revoke) Reset() {
 	*x = Revoke{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1198,7 @@ func (x *Revoke) String() string {
 func (*Revoke) ProtoMessage() {}
 
 func (x *Revoke) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1211,7 @@ func (x *Revoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revoke.ProtoReflect.Descriptor instead.
 func (*Revoke) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Revoke) GetInvite() []byte {
@@ -1024,7 +1232,7 @@ type Rekey struct {
 
 func (x *Rekey) Reset() {
 	*x = Rekey{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1244,7 @@ func (x *Rekey) String() string {
 func (*Rekey) ProtoMessage() {}
 
 func (x *Rekey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1257,7 @@ func (x *Rekey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rekey.ProtoReflect.Descriptor instead.
 func (*Rekey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Rekey) GetEpoch() uint64 {
@@ -1083,7 +1291,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1303,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1316,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SealedKey) GetMember() []byte {
@@ -1139,7 +1347,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x03ack\x18\x05 \x01(\v2\x15.takecare.wire.v1.AckH\x00R\x03ack\x124\n" +
 	"\x06roster\x18\x06 \x01(\v2\x1a.takecare.wire.v1.RosterOpH\x00R\x06roster\x12/\n" +
 	"\x05rekey\x18\a \x01(\v2\x17.takecare.wire.v1.RekeyH\x00R\x05rekeyB\t\n" +
-	"\acontent\"\xc3\x01\n" +
+	"\acontent\"\xf5\x01\n" +
 	"\x05Alert\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bseverity\x18\x02 \x01(\rR\bseverity\x12\x16\n" +
@@ -1148,7 +1356,26 @@ const file_wire_proto_rawDesc = "" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x12\x18\n" +
 	"\aexpires\x18\x06 \x01(\x03R\aexpires\x12\x18\n" +
 	"\acheckin\x18\a \x01(\fR\acheckin\x12\x14\n" +
-	"\x05level\x18\b \x01(\rR\x05level\"\xb7\x01\n" +
+	"\x05level\x18\b \x01(\rR\x05level\x120\n" +
+	"\x06notice\x18\t \x01(\v2\x18.takecare.wire.v1.NoticeR\x06notice\"\xfa\x01\n" +
+	"\x06Notice\x12\x12\n" +
+	"\x04what\x18\x01 \x01(\rR\x04what\x12\x10\n" +
+	"\x03who\x18\x02 \x01(\fR\x03who\x12\x19\n" +
+	"\bwho_name\x18\x03 \x01(\tR\awhoName\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x05 \x01(\tR\x02to\x12\x10\n" +
+	"\x03due\x18\x06 \x01(\x03R\x03due\x12\x14\n" +
+	"\x05since\x18\a \x01(\x03R\x05since\x12\x12\n" +
+	"\x04note\x18\b \x01(\tR\x04note\x12\x14\n" +
+	"\x05group\x18\t \x01(\tR\x05group\x129\n" +
+	"\acheckin\x18\n" +
+	" \x01(\v2\x1f.takecare.wire.v1.SignedCheckInR\acheckin\"\x85\x01\n" +
+	"\rSignedCheckIn\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\fR\x05group\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +
+	"\x05inner\x18\x03 \x01(\fR\x05inner\x12\x19\n" +
+	"\bsign_key\x18\x04 \x01(\fR\asignKey\x12\x17\n" +
+	"\akem_key\x18\x05 \x01(\fR\x06kemKey\"\xb7\x01\n" +
 	"\aCheckIn\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x10\n" +
@@ -1216,45 +1443,49 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_wire_proto_goTypes = []any{
-	(*Body)(nil),        // 0: takecare.wire.v1.Body
-	(*Alert)(nil),       // 1: takecare.wire.v1.Alert
-	(*CheckIn)(nil),     // 2: takecare.wire.v1.CheckIn
-	(*CheckInDone)(nil), // 3: takecare.wire.v1.CheckInDone
-	(*Ack)(nil),         // 4: takecare.wire.v1.Ack
-	(*Member)(nil),      // 5: takecare.wire.v1.Member
-	(*RosterOp)(nil),    // 6: takecare.wire.v1.RosterOp
-	(*Create)(nil),      // 7: takecare.wire.v1.Create
-	(*Add)(nil),         // 8: takecare.wire.v1.Add
-	(*Remove)(nil),      // 9: takecare.wire.v1.Remove
-	(*SetRole)(nil),     // 10: takecare.wire.v1.SetRole
-	(*Invite)(nil),      // 11: takecare.wire.v1.Invite
-	(*Revoke)(nil),      // 12: takecare.wire.v1.Revoke
-	(*Rekey)(nil),       // 13: takecare.wire.v1.Rekey
-	(*SealedKey)(nil),   // 14: takecare.wire.v1.SealedKey
+	(*Body)(nil),          // 0: takecare.wire.v1.Body
+	(*Alert)(nil),         // 1: takecare.wire.v1.Alert
+	(*Notice)(nil),        // 2: takecare.wire.v1.Notice
+	(*SignedCheckIn)(nil), // 3: takecare.wire.v1.SignedCheckIn
+	(*CheckIn)(nil),       // 4: takecare.wire.v1.CheckIn
+	(*CheckInDone)(nil),   // 5: takecare.wire.v1.CheckInDone
+	(*Ack)(nil),           // 6: takecare.wire.v1.Ack
+	(*Member)(nil),        // 7: takecare.wire.v1.Member
+	(*RosterOp)(nil),      // 8: takecare.wire.v1.RosterOp
+	(*Create)(nil),        // 9: takecare.wire.v1.Create
+	(*Add)(nil),           // 10: takecare.wire.v1.Add
+	(*Remove)(nil),        // 11: takecare.wire.v1.Remove
+	(*SetRole)(nil),       // 12: takecare.wire.v1.SetRole
+	(*Invite)(nil),        // 13: takecare.wire.v1.Invite
+	(*Revoke)(nil),        // 14: takecare.wire.v1.Revoke
+	(*Rekey)(nil),         // 15: takecare.wire.v1.Rekey
+	(*SealedKey)(nil),     // 16: takecare.wire.v1.SealedKey
 }
 var file_wire_proto_depIdxs = []int32{
 	1,  // 0: takecare.wire.v1.Body.alert:type_name -> takecare.wire.v1.Alert
-	2,  // 1: takecare.wire.v1.Body.checkin:type_name -> takecare.wire.v1.CheckIn
-	3,  // 2: takecare.wire.v1.Body.checkin_done:type_name -> takecare.wire.v1.CheckInDone
-	4,  // 3: takecare.wire.v1.Body.ack:type_name -> takecare.wire.v1.Ack
-	6,  // 4: takecare.wire.v1.Body.roster:type_name -> takecare.wire.v1.RosterOp
-	13, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
-	7,  // 6: takecare.wire.v1.RosterOp.create:type_name -> takecare.wire.v1.Create
-	8,  // 7: takecare.wire.v1.RosterOp.add:type_name -> takecare.wire.v1.Add
-	9,  // 8: takecare.wire.v1.RosterOp.remove:type_name -> takecare.wire.v1.Remove
-	10, // 9: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
-	11, // 10: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
-	12, // 11: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
-	5,  // 12: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
-	5,  // 13: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
-	14, // 14: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 1: takecare.wire.v1.Body.checkin:type_name -> takecare.wire.v1.CheckIn
+	5,  // 2: takecare.wire.v1.Body.checkin_done:type_name -> takecare.wire.v1.CheckInDone
+	6,  // 3: takecare.wire.v1.Body.ack:type_name -> takecare.wire.v1.Ack
+	8,  // 4: takecare.wire.v1.Body.roster:type_name -> takecare.wire.v1.RosterOp
+	15, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
+	2,  // 6: takecare.wire.v1.Alert.notice:type_name -> takecare.wire.v1.Notice
+	3,  // 7: takecare.wire.v1.Notice.checkin:type_name -> takecare.wire.v1.SignedCheckIn
+	9,  // 8: takecare.wire.v1.RosterOp.create:type_name -> takecare.wire.v1.Create
+	10, // 9: takecare.wire.v1.RosterOp.add:type_name -> takecare.wire.v1.Add
+	11, // 10: takecare.wire.v1.RosterOp.remove:type_name -> takecare.wire.v1.Remove
+	12, // 11: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
+	13, // 12: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
+	14, // 13: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
+	7,  // 14: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
+	7,  // 15: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
+	16, // 16: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1270,7 +1501,7 @@ func file_wire_proto_init() {
 		(*Body_Roster)(nil),
 		(*Body_Rekey)(nil),
 	}
-	file_wire_proto_msgTypes[6].OneofWrappers = []any{
+	file_wire_proto_msgTypes[8].OneofWrappers = []any{
 		(*RosterOp_Create)(nil),
 		(*RosterOp_Add)(nil),
 		(*RosterOp_Remove)(nil),
@@ -1284,7 +1515,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

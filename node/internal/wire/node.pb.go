@@ -285,6 +285,7 @@ type SyncHello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // 1
 	Nonce         []byte                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`      // 32 random bytes
+	Time          int64                  `protobuf:"varint,3,opt,name=time,proto3" json:"time,omitempty"`       // the sender's clock when it sent this, Unix milliseconds (0: not given)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +332,13 @@ func (x *SyncHello) GetNonce() []byte {
 		return x.Nonce
 	}
 	return nil
+}
+
+func (x *SyncHello) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
 }
 
 type SyncScopes struct {
@@ -479,6 +487,7 @@ type ScopeMessage struct {
 	Ranges        []*Range               `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`       // reconciliation, in ascending order
 	Want          [][]byte               `protobuf:"bytes,3,rep,name=want,proto3" json:"want,omitempty"`           // ids of messages the sender asks for
 	Envelopes     [][]byte               `protobuf:"bytes,4,rep,name=envelopes,proto3" json:"envelopes,omitempty"` // envelopes the other side lacks or asked for, most urgent first
+	Ages          []int64                `protobuf:"varint,5,rep,packed,name=ages,proto3" json:"ages,omitempty"`   // for each envelope, ms since its message was created, by the sender's estimate
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +546,13 @@ func (x *ScopeMessage) GetWant() [][]byte {
 func (x *ScopeMessage) GetEnvelopes() [][]byte {
 	if x != nil {
 		return x.Envelopes
+	}
+	return nil
+}
+
+func (x *ScopeMessage) GetAges() []int64 {
+	if x != nil {
+		return x.Ages
 	}
 	return nil
 }
@@ -641,10 +657,11 @@ const file_node_proto_rawDesc = "" +
 	"\x05inner\x18\x02 \x01(\fR\x05inner\"5\n" +
 	"\tPeerAddrs\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x14\n" +
-	"\x05addrs\x18\x02 \x03(\fR\x05addrs\";\n" +
+	"\x05addrs\x18\x02 \x03(\fR\x05addrs\"O\n" +
 	"\tSyncHello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\fR\x05nonce\"B\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x12\n" +
+	"\x04time\x18\x03 \x01(\x03R\x04time\"B\n" +
 	"\n" +
 	"SyncScopes\x124\n" +
 	"\x06scopes\x18\x01 \x03(\v2\x1c.takecare.node.v1.ScopeProofR\x06scopes\"4\n" +
@@ -653,12 +670,13 @@ const file_node_proto_rawDesc = "" +
 	"\x03tag\x18\x01 \x01(\fR\x03tag\x12\x14\n" +
 	"\x05proof\x18\x02 \x01(\fR\x05proof\"E\n" +
 	"\vSyncMessage\x126\n" +
-	"\x06scopes\x18\x01 \x03(\v2\x1e.takecare.node.v1.ScopeMessageR\x06scopes\"\x83\x01\n" +
+	"\x06scopes\x18\x01 \x03(\v2\x1e.takecare.node.v1.ScopeMessageR\x06scopes\"\x97\x01\n" +
 	"\fScopeMessage\x12\x10\n" +
 	"\x03tag\x18\x01 \x01(\fR\x03tag\x12/\n" +
 	"\x06ranges\x18\x02 \x03(\v2\x17.takecare.node.v1.RangeR\x06ranges\x12\x12\n" +
 	"\x04want\x18\x03 \x03(\fR\x04want\x12\x1c\n" +
-	"\tenvelopes\x18\x04 \x03(\fR\tenvelopes\"\x8f\x01\n" +
+	"\tenvelopes\x18\x04 \x03(\fR\tenvelopes\x12\x12\n" +
+	"\x04ages\x18\x05 \x03(\x03R\x04ages\"\x8f\x01\n" +
 	"\x05Range\x12#\n" +
 	"\rupper_created\x18\x01 \x01(\x03R\fupperCreated\x12\x19\n" +
 	"\bupper_id\x18\x02 \x01(\fR\aupperId\x12\x12\n" +
