@@ -109,6 +109,14 @@ func (c *clocks) status(now time.Time) ClockStatus {
 	return ClockStatus{Off: med.Abs() > ClockTolerance, OffsetSeconds: int64(-med.Round(time.Second) / time.Second), Peers: len(offs)}
 }
 
+// offset is how far ahead of the others this clock is, when it is off.
+func (st ClockStatus) offset() time.Duration {
+	if !st.Off {
+		return 0
+	}
+	return time.Duration(st.OffsetSeconds) * time.Second
+}
+
 // helloOffset is how far ahead of ours another node's clock is, from its
 // hello: sent says when it wrote it by its clock; we sent ours at asked
 // and received theirs at got, by ours (asked is zero when theirs came

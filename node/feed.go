@@ -46,9 +46,9 @@ type Entry struct {
 	// a person wrote and for alarms of protocol version 1, which have a
 	// text.
 	Notice *NoticeEntry `json:"notice,omitempty"`
-	// AuthorClock is how far ahead of this node's clock (negative:
-	// behind) the author's clock was when it made the message, in seconds,
-	// when that is a minute or more.
+	// AuthorClock is how far ahead of the other members' clocks
+	// (negative: behind) the author's clock was when it made the message,
+	// in seconds, when that is a minute or more.
 	AuthorClock int64 `json:"author_clock,omitempty"`
 	// Acks are the acknowledgements of this message, latest per member.
 	Acks []AckEntry `json:"acks"`
@@ -198,8 +198,11 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 	if exp := m.Local(m.Expires()); !exp.IsZero() {
 		e.Expires = exp.UTC()
 	}
-	if off := m.Created.Sub(m.Local(m.Created)); off >= time.Minute || off <= -time.Minute {
-		e.AuthorClock = int64(off / time.Second)
+	// How far the author's clock is from the other members': as judged
+	// against this one, corrected by as much as this one is off. Not for
+	// this node's own messages: status says when its own clock is off.
+	if off := m.Created.Sub(m.Local(m.Created)) + n.clocks.status(n.now()).offset(); off.Abs() >= time.Minute && !e.Mine {
+		e.AuthorClock = int64(off.Round(time.Second) / time.Second)
 	}
 	switch c := m.Content.(type) {
 	case *alert.Alert:

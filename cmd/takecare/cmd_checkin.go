@@ -81,7 +81,10 @@ func cmdCheckin(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		deadline := dueAt.Add(*grace)
-		fmt.Fprintf(e.stderr, "Check-in started: %s, due %s (in %s).\n", route(*from, *to), at(dueAt, now), words(dueAt.Sub(now)))
+		fmt.Fprintf(e.stderr, "Check-in started: %s, due %s (in %s).\n", route(*from, *to), dateTimeZone(dueAt), words(dueAt.Sub(now)))
+		if st, err := c.Status(ctx); err == nil && st.Clock.Off {
+			fmt.Fprintln(e.stderr, newSpeaker(e.getenv).clockOff("clock.behind", "clock.ahead", time.Duration(st.Clock.OffsetSeconds)*time.Second))
+		}
 		fmt.Fprintf(e.stderr, "When you arrive, run: %s. If you have not %s, the group is alerted.\n", f.hint("checkin", "done"), byTime(deadline, now))
 		fmt.Fprintln(e.stdout, id)
 		return nil
@@ -132,30 +135,125 @@ func isSet(f *flags, name string) bool {
 }
 
 // parseDue reads --due: a duration from now ("2h", "90s", "1h30m"), a time
-// of day ("18:00", "6:30", "18:00:30") meaning its next occurrence in local
-// time, or a full RFC 3339 time.
+// of day ("18:00", "6:30", "18:00:30") meaning its next occurrence in the
+// zone of now, or a full RFC 3339 time. A time of day may end with a zone
+// abbreviation ("01:30 CDT") to say which of two is meant when the clocks
+// go back. A time of day that does not exist that day (the clocks jump
+// over it) or that exists twice (they go back over it) is refused, saying
+// why and what to give instead.
 func parseDue(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if d, err := time.ParseDuration(s); err == nil {
 		return now.Add(d), nil
 	}
-	for _, layout := range []string{"15:04", "15:04:05"} {
-		t, err := time.ParseInLocation(layout, s, time.Local)
-		if err != nil {
-			continue
-		}
-		y, m, d := now.Date()
-		at := time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, time.Local)
-		if !at.After(now) {
-			at = time.Date(y, m, d+1, t.Hour(), t.Minute(), t.Second(), 0, time.Local)
-		}
-		return at, nil
-	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
+	clock, zone, _ := strings.Cut(s, " ")
+	zone = strings.ToUpper(strings.TrimSpace(zone))
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		t, err := time.Parse(layout, clock)
+		if err != nil {
+			continue
+		}
+		return nextWallTime(s, t.Hour(), t.Minute(), t.Second(), zone, now)
+	}
 	return time.Time{}, fmt.Errorf("--due %q: give a time like 18:00 or a duration like 2h or 90s", s)
 }
+
+// nextWallTime is the next moment after now at which the clocks of now's
+// zone show h:m:s (in zone, an abbreviation such as CST, if given).
+func nextWallTime(s string, h, m, sec int, zone string, now time.Time) (time.Time, error) {
+	loc := now.Location()
+	for day := 0; day < 2; day++ {
+		y, mo, d := now.Date()
+		date := time.Date(y, mo, d+day, 12, 0, 0, 0, loc)
+		all := wallTimes(date, h, m, sec)
+		if len(all) == 0 {
+			naive := time.Date(y, mo, d+day, h, m, sec, 0, loc)
+			jump := transition(naive.Add(-3*time.Hour), naive.Add(3*time.Hour))
+			if !jump.After(now) {
+				continue // that day's gap has passed: tomorrow
+			}
+			_, before := jump.Add(-time.Second).Zone()
+			return time.Time{}, fmt.Errorf("--due %q: on %s there is no %02d:%02d in %s: the clocks go from %s straight to %s. Give another time, or a duration such as 2h",
+				s, date.Format("Mon 2 Jan"), h, m, loc, jump.In(time.FixedZone("", before)).Format("15:04"), jump.Format("15:04"))
+		}
+		var at []time.Time
+		passed := false // the one meant has passed
+		for _, t := range all {
+			if zone == "" || t.Format("MST") == zone {
+				if t.After(now) {
+					at = append(at, t)
+				} else {
+					passed = true
+				}
+			}
+		}
+		switch {
+		case !all[len(all)-1].After(now), len(at) == 0 && passed:
+			continue // passed today: tomorrow
+		case len(at) == 0:
+			return time.Time{}, fmt.Errorf("--due %q: %02d:%02d on %s is %s in %s, not %s", s, h, m, date.Format("Mon 2 Jan"), zoneNames(all), loc, zone)
+		case len(at) > 1:
+			return time.Time{}, fmt.Errorf("--due %q: on %s the clocks in %s go back, and %02d:%02d comes twice: say --due '%02d:%02d %s' for the first, or --due '%02d:%02d %s' for the second, an hour later",
+				s, date.Format("Mon 2 Jan"), loc, h, m, h, m, at[0].Format("MST"), h, m, at[1].Format("MST"))
+		}
+		return at[0], nil
+	}
+	return time.Time{}, fmt.Errorf("--due %q: no such time in the next two days", s)
+}
+
+// wallTimes returns the moments of the day of date (in its zone) at which
+// the clocks show h:m:s: usually one, none when the clocks jump over it,
+// two when they go back over it. Zone changes are taken to be more than
+// three hours apart.
+func wallTimes(date time.Time, h, m, s int) []time.Time {
+	loc := date.Location()
+	y, mo, d := date.Date()
+	var out []time.Time
+	naive := time.Date(y, mo, d, h, m, s, 0, loc)
+	for _, probe := range []time.Time{naive.Add(-3 * time.Hour), naive.Add(3 * time.Hour)} {
+		_, off := probe.Zone()
+		t := time.Date(y, mo, d, h, m, s, 0, time.FixedZone("", off)).In(loc)
+		if _, o := t.Zone(); o != off || t.Hour() != h || t.Minute() != m || t.Second() != s {
+			continue
+		}
+		if len(out) == 0 || !out[0].Equal(t) {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+// transition finds the moment the zone's offset changes between a and b
+// (a before b, at most one change between them), to the second; b if
+// there is none.
+func transition(a, b time.Time) time.Time {
+	_, off := a.Zone()
+	for b.Sub(a) > time.Second {
+		mid := a.Add(b.Sub(a) / 2)
+		if _, o := mid.Zone(); o == off {
+			a = mid
+		} else {
+			b = mid
+		}
+	}
+	return b
+}
+
+func zoneNames(ts []time.Time) string {
+	var names []string
+	for _, t := range ts {
+		names = append(names, t.Format("MST"))
+	}
+	return strings.Join(names, " or ")
+}
+
+// dateTimeZone is a moment with its date, time and zone, as a check-in's
+// preview shows it: "Sun 8 Mar 2026 03:30 CDT".
+func dateTimeZone(t time.Time) string { return t.Format("Mon 2 Jan 2006 15:04 MST") }
 
 func route(from, to string) string {
 	if from == "" {

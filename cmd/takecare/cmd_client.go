@@ -81,6 +81,12 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "feed   %s (the node keeps %s, counting answers and membership changes)\n",
 		count(shown, "message", "messages"), count(st.Messages, "record", "records"))
 	fmt.Fprintf(w, "peers  connected to %s\n", count(st.Peers, "member node", "member nodes"))
+	switch {
+	case st.Clock.Off:
+		fmt.Fprintf(w, "clock  %s\n", newSpeaker(e.getenv).clockOff("clock.behind", "clock.ahead", time.Duration(st.Clock.OffsetSeconds)*time.Second))
+	case st.Clock.Peers > 0:
+		fmt.Fprintf(w, "clock  right, by %s\n", count(st.Clock.Peers, "member node", "member nodes"))
+	}
 	if len(st.Groups) == 0 {
 		fmt.Fprintf(w, "no groups yet: create one (%s) or join one (%s)\n", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
 		return nil
@@ -437,7 +443,7 @@ func cmdFeed(ctx context.Context, e *env, args []string) error {
 		o.Group = pos[0]
 	}
 	enc := json.NewEncoder(e.stdout)
-	p := &feedPrinter{w: e.stdout, acks: map[string]map[string]bool{}}
+	p := &feedPrinter{w: e.stdout, sp: newSpeaker(e.getenv), acks: map[string]map[string]bool{}}
 	err = c.Feed(ctx, o, func(en node.Entry) error {
 		if *asJSON {
 			return enc.Encode(en)
@@ -451,14 +457,15 @@ func cmdFeed(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-// feedPrinter prints the feed for people. A message is printed once, with
-// its answers indented under it. An answer that arrives later (with
-// --follow) is printed under its message only if that message is the last
-// thing printed; otherwise it gets a line of its own that names the
-// message it answers, so that it cannot be read as an answer to whatever
-// happens to be above it.
+// feedPrinter prints the feed for people, in their language and time
+// zone. A message is printed once, with its answers indented under it. An
+// answer that arrives later (with --follow) is printed under its message
+// only if that message is the last thing printed; otherwise it gets a line
+// of its own that names the message it answers, so that it cannot be read
+// as an answer to whatever happens to be above it.
 type feedPrinter struct {
 	w    io.Writer
+	sp   *speaker
 	last string                     // id of the message printed last
 	acks map[string]map[string]bool // message id → answers already printed
 }
@@ -470,7 +477,7 @@ func (p *feedPrinter) print(en node.Entry, now time.Time) {
 	if !seen {
 		printed = map[string]bool{}
 		p.acks[en.ID] = printed
-		printEntry(p.w, en, now)
+		printEntry(p.w, p.sp, en, now)
 		for _, a := range en.Acks {
 			printed[ackKey(a)] = true
 		}
@@ -483,70 +490,113 @@ func (p *feedPrinter) print(en node.Entry, now time.Time) {
 		}
 		printed[ackKey(a)] = true
 		if p.last == en.ID {
-			printAck(p.w, a, now)
+			printAck(p.w, p.sp, a, now)
 			continue
 		}
-		fmt.Fprintf(p.w, "%s  %-8s %s %s %s · id %s\n", clockTime(a.Time, now), en.Group, a.Author, answerVerb(a.Status), describe(en, now), en.ID[:12])
+		fmt.Fprintf(p.w, "%s  %-8s %s · id %s\n", p.sp.clock(a.Time, now), en.Group,
+			p.sp.t("answer."+a.Status, "name", a.Author, "what", describe(p.sp, en, now)), en.ID[:12])
 	}
 }
 
-// answerVerb words an answer's status before the message it answers.
-func answerVerb(status string) string {
-	switch status {
-	case "responding":
-		return "is responding to"
-	case "unable":
-		return "cannot help with"
-	}
-	return "has seen"
-}
-
-// describe names a message in a sentence: "the DANGER alert from Ana
+// describe names a message in a sentence: "the PANIC alert from Ana
 // (10:01)", "the OVERDUE alarm about Beto (18:05)".
-func describe(en node.Entry, now time.Time) string {
-	when := clockTime(en.Created, now)
+func describe(sp *speaker, en node.Entry, now time.Time) string {
+	when := sp.clock(en.Created, now)
+	kind := strings.ToUpper(sp.word("kind.", en.Kind))
 	switch {
 	case en.Subject != "":
-		return fmt.Sprintf("the %s alarm about %s (%s)", strings.ToUpper(en.Kind), en.Subject, when)
+		return sp.t("describe.alarm", "kind", kind, "name", en.Subject, "time", when)
 	case en.Kind == "checkin":
-		return fmt.Sprintf("%s's check-in %s (%s)", en.Author, route(en.From, en.To), when)
+		return sp.t("describe.checkin", "name", en.Author, "route", sp.route(en.From, en.To), "time", when)
 	}
-	return fmt.Sprintf("the %s alert from %s (%s)", strings.ToUpper(en.Kind), en.Author, when)
+	return sp.t("describe.alert", "kind", kind, "name", en.Author, "time", when)
 }
 
-func printEntry(w io.Writer, en node.Entry, now time.Time) {
-	head := strings.ToUpper(en.Kind)
+func (sp *speaker) route(from, to string) string {
+	if from == "" {
+		return sp.t("checkin.route_to", "to", to)
+	}
+	return sp.t("checkin.route", "from", from, "to", to)
+}
+
+func printEntry(w io.Writer, sp *speaker, en node.Entry, now time.Time) {
+	head := strings.ToUpper(sp.word("kind.", en.Kind))
 	if en.Severity != "" && en.Kind != "checkin" && en.Kind != "arrived" {
-		head += " (" + en.Severity + ")"
+		head += " (" + sp.word("severity.", en.Severity) + ")"
 	}
 	where := strings.Trim(strings.Join([]string{en.Region, en.Place}, ", "), ", ")
 	who := en.Author
 	switch en.Kind {
 	case "checkin", "overdue", "arrived", "duress":
-		if en.Due != nil {
-			where = fmt.Sprintf("%s, due %s", route(en.From, en.To), clockTime(*en.Due, now))
+		if en.To != "" {
+			where = sp.route(en.From, en.To)
+			if en.Due != nil {
+				where += " · " + sp.t("checkin.due_at", "at", sp.at(*en.Due, now))
+			}
 		}
 		if en.Subject != "" {
 			who = en.Subject
 		}
 	}
-	line := fmt.Sprintf("%s  %-8s %s  %s", clockTime(en.Created, now), en.Group, head, who)
+	line := fmt.Sprintf("%s  %-8s %s  %s", sp.clock(en.Created, now), en.Group, head, who)
 	if where != "" {
 		line += " · " + where
 	}
 	fmt.Fprintln(w, line)
-	if en.Text != "" {
-		fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(en.Text, "\n", "\n    "))
+	indent := func(s string) { fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(s, "\n", "\n    ")) }
+	if en.Notice != nil {
+		for _, s := range noticeLines(sp, en.Notice, now) {
+			indent(s)
+		}
+	} else if en.Text != "" {
+		indent(en.Text)
 	}
-	if en.Kind == "duress" {
-		fmt.Fprintf(w, "    %s was forced to report arriving: they are not safe.\n", en.Author)
+	if en.Kind == "duress" && en.Notice == nil {
+		indent(sp.t("feed.duress", "name", en.Author))
+	}
+	if en.AuthorClock != 0 {
+		indent(sp.clockOff("clock.author_behind", "clock.author_ahead", time.Duration(en.AuthorClock)*time.Second))
 	}
 	fmt.Fprintf(w, "    id %s\n", en.ID[:12])
 	for _, a := range en.Acks {
-		printAck(w, a, now)
+		printAck(w, sp, a, now)
 	}
 }
 
-func printAck(w io.Writer, a node.AckEntry, now time.Time) {
-	fmt.Fprintf(w, "    ↳ %s: %s (%s)\n", a.Author, a.Status, clockTime(a.Time, now))
+// noticeLines words a notice: what a message the program wrote says.
+func noticeLines(sp *speaker, no *node.NoticeEntry, now time.Time) []string {
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "?"
+		}
+		return sp.at(*t, now)
+	}
+	switch no.What {
+	case "overdue":
+		var out []string
+		if no.Group != "" {
+			out = append(out, sp.t("notice.other_group", "group", no.Group))
+		}
+		if no.Level > 1 {
+			out = append(out, sp.t("feed.escalated"))
+		}
+		key := "notice.overdue"
+		if no.From != "" {
+			key = "notice.overdue_from"
+		}
+		out = append(out, sp.t(key, "name", no.Who, "from", no.From, "to", no.To, "due", at(no.Due), "since", at(no.Since)))
+		if no.Note != "" {
+			out = append(out, sp.t("notice.note", "note", no.Note))
+		}
+		return out
+	case "duress":
+		return []string{sp.t("notice.duress", "name", no.Who, "since", at(no.Since))}
+	case "mistake":
+		return []string{sp.t("notice.mistake", "name", no.Who)}
+	}
+	return []string{sp.t("notice.unknown")}
+}
+
+func printAck(w io.Writer, sp *speaker, a node.AckEntry, now time.Time) {
+	fmt.Fprintf(w, "    ↳ %s\n", sp.t("ack.line", "name", a.Author, "status", sp.word("ack.", a.Status), "time", sp.clock(a.Time, now)))
 }

@@ -200,7 +200,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.step("%s's feed (takecare feed)", beto.name)
 	var buf bytes.Buffer
 	if err := beto.api.Feed(ctx, api.FeedOptions{Group: "juchitan"}, func(en node.Entry) error {
-		printEntry(&buf, en, time.Now())
+		printEntry(&buf, newSpeaker(func(string) string { return "" }), en, time.Now())
 		return nil
 	}); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // local times in every zone, even where the system has no zone files
 )
 
 // env is what a command runs with: its streams and environment, so that

@@ -598,3 +598,41 @@ func TestBrowserSpanish(t *testing.T) {
 	b.click(`#lang`)
 	b.waitJS("the join error is in English", `document.querySelector('#join-form .status').textContent.indexOf('Could not join: The invite code is damaged or mistyped.') === 0`)
 }
+
+// TestBrowserAlarmInReadersLanguage: an overdue alarm reaches the page as
+// fields, and a Spanish reader in Mexico City reads it in Spanish, with
+// the times in her zone; a node whose clock is two hours behind shows its
+// person a banner saying so.
+func TestBrowserAlarmInReadersLanguage(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t, "es-MX")
+	b.call("Emulation.setTimezoneOverride", map[string]any{"timezoneId": "America/Mexico_City"})
+	behind := func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	nt := nodetest.New(t, 2, nodetest.Options{Config: func(i int, c *node.Config) {
+		c.AlarmJitter, c.CatchUp = -1, -1
+		if i == 1 {
+			c.Now = behind
+		}
+	}})
+	nt.ConnectAll()
+	gid := nt.Group("juchitan")
+	A, B := nt.Nodes[0], nt.Nodes[1]
+	grace := time.Duration(0)
+	if _, err := A.StartCheckIn(context.Background(), gid, node.CheckInRequest{From: "Juchitán", To: "Ixtepec", Due: time.Now().Add(time.Second), Grace: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	nt.WaitFor(10*time.Second, "the alarm at Beto's node", func() bool { return feedHas(B.Node, func(e node.Entry) bool { return e.Kind == "overdue" }) })
+	nt.WaitFor(10*time.Second, "Beto's node compared clocks", func() bool { return B.Status().Clock.Off })
+	base, token := webServer(t, B.Node)
+	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
+	b.waitJS("the alarm is in Spanish", `Array.prototype.some.call(document.querySelectorAll('#feed-list .kind-overdue .text'), function (p) {
+		return /^member-00 salió de Juchitán hacia Ixtepec y no ha llegado\. Se le esperaba a las? \d\d:\d\d \S+; la alarma sonó a las? \d\d:\d\d \S+\.$/.test(p.textContent); })`)
+	b.waitJS("the clock banner", `!document.getElementById('clock-warning').hidden && document.getElementById('clock-warning').textContent.indexOf('El reloj de este aparato va 2 horas atrasado') === 0`)
+	if b.eval(`!!document.querySelector('#feed-list .author-clock')`) == true {
+		t.Error("the page blames the sender's clock for its own")
+	}
+	b.screenshot("alarm-es")
+	b.click(`#lang`)
+	b.waitJS("the alarm in English", `Array.prototype.some.call(document.querySelectorAll('#feed-list .kind-overdue .text'), function (p) {
+		return p.textContent.indexOf('member-00 left Juchitán for Ixtepec and has not arrived. Expected at ') === 0; })`)
+}

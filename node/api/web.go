@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
@@ -187,4 +189,39 @@ func qrSVG(bm [][]bool) []byte {
 	}
 	b.WriteString(`"/></svg>`)
 	return b.Bytes()
+}
+
+// Languages are the languages of the catalogue, the first the default.
+var Languages = []string{"en", "es"}
+
+// catalogue is web/i18n.json: for each language, its strings by key.
+var catalogue = sync.OnceValue(func() map[string]map[string]string {
+	b, err := fs.ReadFile(webFS, "i18n.json")
+	if err != nil {
+		panic("bug: embedded i18n.json: " + err.Error())
+	}
+	var c map[string]map[string]string
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic("bug: embedded i18n.json: " + err.Error())
+	}
+	return c
+})
+
+// Strings returns the strings of a language ("en" or "es"), by key, with
+// the English one for a key the language lacks. There is one catalogue
+// per language, for the web UI and the command line alike; a string's
+// {name} placeholders are its values. The map must not be changed.
+func Strings(lang string) map[string]string {
+	c := catalogue()
+	if lang == Languages[0] || c[lang] == nil {
+		return c[Languages[0]]
+	}
+	out := make(map[string]string, len(c[Languages[0]]))
+	for k, v := range c[Languages[0]] {
+		out[k] = v
+	}
+	for k, v := range c[lang] {
+		out[k] = v
+	}
+	return out
 }

@@ -515,6 +515,25 @@ func TestWebAssets(t *testing.T) {
 	for _, m := range regexp.MustCompile(`data-i18n="([^"]+)"`).FindAllStringSubmatch(page, -1) {
 		used[m[1]] = true
 	}
+	// The command line words its feed from the same catalogue.
+	cli, err := filepath.Glob("../../cmd/takecare/*.go")
+	if err != nil || len(cli) == 0 {
+		t.Fatalf("the command line's sources: %v", err)
+	}
+	for _, f := range cli {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`"([a-z]+\.[a-z_]*[a-z_])"`).FindAllStringSubmatch(string(b), -1) {
+			if namespaces[m[1][:strings.Index(m[1], ".")]] {
+				used[m[1]] = true
+			}
+		}
+	}
+	for _, s := range []string{"seen", "responding", "unable"} {
+		used["answer."+s] = true // the command line builds these
+	}
 	// Keys the script builds from the domain's words.
 	for _, k := range alert.UserKinds {
 		used["kind."+string(k)] = true

@@ -106,7 +106,7 @@
   // whenAt is a time inside a sentence: "at 06:00", "tomorrow at 06:00",
   // "on 1 Dec at 06:00" ("a las 06:00", "mañana a las 06:00", "el 1 dic.
   // a las 06:00"; Spanish says "a la 01:00" for one o'clock).
-  function whenAt(iso) {
+  function whenAt(iso, withZone) {
     var d = new Date(iso), now = new Date();
     var day = new Date(now.getTime());
     var key = 'time.on_date';
@@ -116,7 +116,18 @@
     day.setDate(now.getDate() - 1);
     if (sameDay(d, day)) { key = 'time.yesterday'; }
     if (d.getHours() === 1 && has(key + '_h1')) { key += '_h1'; }
-    return t(key, { time: clock(d), date: dateOf(d) });
+    return t(key, { time: clock(d) + (withZone ? zoneOf(d) : ''), date: dateOf(d) });
+  }
+
+  // zoneOf is " CST": the zone of a time that a reader elsewhere may read.
+  function zoneOf(d) {
+    try {
+      var parts = new Intl.DateTimeFormat(locale(), { timeZoneName: 'short' }).formatToParts(d);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === 'timeZoneName') { return ' ' + parts[i].value; }
+      }
+    } catch (e) { /* no zone names here */ }
+    return '';
   }
 
   // At and Dur are a time and a duration given to t() as values: they are
@@ -431,6 +442,10 @@
 
   function renderStatus() {
     if (!status) { return; }
+    // A wrong clock: alerts still arrive, but the person should know.
+    var ck = status.clock, warn = $('clock-warning');
+    warn.hidden = !(ck && ck.off);
+    warn.textContent = warn.hidden ? '' : t(ck.offset_seconds < 0 ? 'clock.behind' : 'clock.ahead', { d: new Dur(Math.abs(ck.offset_seconds) * 1000) });
     $('status-line').textContent = t('status.line', { name: status.name, id: status.member_id.slice(0, 12), n: status.peers, peers: status.peers, messages: status.messages });
   }
 
@@ -847,9 +862,16 @@
       where = [e.region, e.place].filter(Boolean).join(' · ');
     }
     if (where) { c.appendChild(el('p', 'where', where)); }
-    if (e.text) { c.appendChild(el('p', 'text', e.text)); }
-    if (e.kind === 'duress') { c.appendChild(el('p', 'warn', t('feed.duress', { name: e.author }))); }
-    if (e.kind === 'overdue' && e.level > 1) { c.appendChild(el('p', 'warn', t('feed.escalated'))); }
+    if (e.notice) {
+      noticeLines(e.notice).forEach(function (s) { c.appendChild(el('p', 'text', s)); });
+    } else {
+      if (e.text) { c.appendChild(el('p', 'text', e.text)); }
+      if (e.kind === 'duress') { c.appendChild(el('p', 'warn', t('feed.duress', { name: e.author }))); }
+      if (e.kind === 'overdue' && e.level > 1) { c.appendChild(el('p', 'warn', t('feed.escalated'))); }
+    }
+    if (e.author_clock) {
+      c.appendChild(el('p', 'hint author-clock', t(e.author_clock < 0 ? 'clock.author_behind' : 'clock.author_ahead', { d: new Dur(Math.abs(e.author_clock) * 1000) })));
+    }
 
     var mine = '';
     if (e.acks && e.acks.length) {
@@ -870,6 +892,24 @@
       c.appendChild(row);
     }
     return c;
+  }
+
+  // noticeLines words what a message the program wrote says (an overdue
+  // alarm, a warning), from its fields, in the reader's language and time
+  // zone.
+  function noticeLines(n) {
+    var at = function (iso) { return iso ? whenAt(iso, true) : '?'; };
+    if (n.what === 'overdue') {
+      var out = [];
+      if (n.group) { out.push(t('notice.other_group', { group: n.group })); }
+      if (n.level > 1) { out.push(t('feed.escalated')); }
+      out.push(t(n.from ? 'notice.overdue_from' : 'notice.overdue', { name: n.who, from: n.from, to: n.to, due: at(n.due), since: at(n.since) }));
+      if (n.note) { out.push(t('notice.note', { note: n.note })); }
+      return out;
+    }
+    if (n.what === 'duress') { return [t('notice.duress', { name: n.who, since: at(n.since) })]; }
+    if (n.what === 'mistake') { return [t('notice.mistake', { name: n.who })]; }
+    return [t('notice.unknown')];
   }
 
   function sendAck(e, s, row) {
