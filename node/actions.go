@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -17,6 +18,10 @@ type AlertRequest struct {
 	Place    string
 	Text     string
 	TTL      time.Duration // default alert.DefaultTTL
+	// Mistake makes an all clear (kind allclear only) say that this
+	// member sent a panic by mistake: it carries that as a notice, which
+	// each reader words in its own language, and no Text.
+	Mistake bool
 }
 
 // SendAlert sends an alert to a group and returns its id. The alert is
@@ -42,9 +47,16 @@ func (n *Node) SendAlert(ctx context.Context, gid crypto.GroupID, r AlertRequest
 	if ttl < 0 || ttl > alert.MaxTTL {
 		return alert.ID{}, withParams(ErrOutOfRange, []string{"what", "ttl", "min", "1", "max", paramDur(alert.MaxTTL)}, "ttl must be between 1s and %s", alert.MaxTTL)
 	}
+	now := n.now()
 	a := &alert.Alert{
 		Kind: kind, Severity: sev, Region: strings.TrimSpace(r.Region), Place: strings.TrimSpace(r.Place),
-		Text: r.Text, Expires: n.now().Add(ttl),
+		Text: r.Text, Expires: now.Add(ttl),
+	}
+	if r.Mistake {
+		if kind != alert.KindAllClear {
+			return alert.ID{}, fmt.Errorf("%w: only an all clear says a panic was a mistake", alert.ErrInvalid)
+		}
+		a.Text, a.Notice = "", &alert.Notice{What: alert.NoticeMistake, Who: n.me, WhoName: n.id.Name(), Since: now}
 	}
 	m, err := n.send(ctx, g, a)
 	if err != nil {

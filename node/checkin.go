@@ -616,7 +616,7 @@ func (n *Node) lookupCheckIn(id alert.ID) (tracked, bool, error) {
 // (docs/PROTOCOL.md, "Check-ins"). What the node does not hold yet cannot
 // be checked and passes: sync may deliver a done before its check-in, and
 // the index ignores dones by anyone but the check-in's author.
-func (n *Node) checkRefs(g *group, m *alert.Message, now time.Time) error {
+func (n *Node) checkRefs(g *group, m *alert.Message) error {
 	switch c := m.Content.(type) {
 	case *alert.CheckInDone:
 		t, held, err := n.lookupCheckIn(c.CheckIn)

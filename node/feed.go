@@ -201,8 +201,10 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 	// How far the author's clock is from the other members': as judged
 	// against this one, corrected by as much as this one is off. Not for
 	// this node's own messages: status says when its own clock is off.
-	if off := m.Created.Sub(m.Local(m.Created)) + n.clocks.status(n.now()).offset(); off.Abs() >= time.Minute && !e.Mine {
-		e.AuthorClock = int64(off.Round(time.Second) / time.Second)
+	if raw := m.Created.Sub(m.Local(m.Created)); raw.Abs() >= time.Minute && !e.Mine {
+		if off := raw + n.clocks.status(n.now()).offset(); off.Abs() >= time.Minute {
+			e.AuthorClock = int64(off.Round(time.Second) / time.Second)
+		}
 	}
 	switch c := m.Content.(type) {
 	case *alert.Alert:
@@ -240,8 +242,8 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 	return e, true
 }
 
-// noticeEntry words nothing: it gives the notice's fields with names and
-// this node's times, for the reader to put into words.
+// noticeEntry gives a notice's fields, with names and this node's times,
+// for the reader to put into words.
 func (n *Node) noticeEntry(g *group, m *alert.Message, a *alert.Alert) *NoticeEntry {
 	no := a.Notice
 	e := &NoticeEntry{

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"math"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func delimited(t testing.TB, m proto.Message) []byte {
 // cap before reading it, and never panics.
 func FuzzReadDelimited(f *testing.F) {
 	f.Add(delimited(f, &wire.SyncHello{Version: 1, Nonce: make([]byte, 32)}))
+	f.Add(delimited(f, &wire.SyncHello{Version: 1, Nonce: make([]byte, 32), Time: 1_750_000_000_000}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -58,6 +60,8 @@ func FuzzSyncMessage(f *testing.F) {
 		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Ranges: rangesToWire(set.Initiate())}}},
 		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Want: [][]byte{make([]byte, 32)}, Envelopes: [][]byte{make([]byte, 2048)}}}},
 		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Ranges: []*wire.Range{{UpperCreated: 5, Mode: 2, Ids: [][]byte{{1}}}}}}},
+		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Envelopes: [][]byte{{1}, {2}}, Ages: []int64{-1, math.MaxInt64}}}},
+		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Envelopes: [][]byte{{1}}, Ages: []int64{5, 6}}}},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -78,6 +82,11 @@ func FuzzSyncMessage(f *testing.F) {
 			set.Respond(rs)
 			for _, w := range sm.Want {
 				idOf(w)
+			}
+			for i := range sm.Envelopes {
+				if a := syncAge(sm.Ages, i, len(sm.Envelopes)); a != ageUnknown && (a < 0 || len(sm.Ages) != len(sm.Envelopes)) {
+					t.Fatalf("age %v from %d ages for %d envelopes", a, len(sm.Ages), len(sm.Envelopes))
+				}
 			}
 			tagOf(sm.Tag)
 		}

@@ -94,7 +94,7 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	case err != nil:
 		return nil, reject("%v", err)
 	}
-	if err := n.checkRefs(g, msg, now); err != nil {
+	if err := n.checkRefs(g, msg); err != nil {
 		return nil, err
 	}
 	if rk, ok := msg.Content.(*alert.Rekey); ok {
@@ -103,6 +103,17 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 		}
 	}
 	return &opened{g: g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
+}
+
+// syncAge is the age a sync message gives for its i-th of n envelopes, in
+// milliseconds, or ageUnknown when it gives none for each. An age is kept
+// within a century, which Message.Anchor narrows to MaxClockError anyway.
+func syncAge(ages []int64, i, n int) time.Duration {
+	const century = int64(100 * 365 * 24 * time.Hour / time.Millisecond)
+	if len(ages) != n || i >= n {
+		return ageUnknown
+	}
+	return time.Duration(min(max(ages[i], 0), century)) * time.Millisecond
 }
 
 // sentAt estimates when a message that arrived at arrived was made, by
@@ -248,17 +259,13 @@ func (n *Node) ingestSynced(envs [][]byte, ages []int64, rejects int) []error {
 	}
 	arrived := n.now() // the ages count back from here
 	for i, env := range envs {
-		age := ageUnknown
-		if len(ages) == len(envs) {
-			age = time.Duration(max(ages[i], 0)) * time.Millisecond
-		}
-		o, err := n.open(env, arrived, age)
+		o, err := n.open(env, arrived, syncAge(ages, i, len(envs)))
 		if err == nil && !batchable(o.msg) && len(batch) > 0 {
 			// Storing the batch changes only what checkRefs looks at
 			// (which messages are held, the check-ins); nothing else in
 			// open depends on plain alerts and check-ins.
 			flush()
-			err = n.checkRefs(o.g, o.msg, n.now())
+			err = n.checkRefs(o.g, o.msg)
 		}
 		switch {
 		case err != nil:

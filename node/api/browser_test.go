@@ -451,6 +451,13 @@ func TestBrowser(t *testing.T) {
 	nt.WaitFor(10*time.Second, "B has the all clear", func() bool {
 		return feedHas(B.Node, func(e node.Entry) bool { return e.Kind == "allclear" && e.Author == "member-00" })
 	})
+	// It says so as a notice, which each reader words in their language.
+	if !feedHas(B.Node, func(e node.Entry) bool {
+		return e.Kind == "allclear" && e.Text == "" && e.Notice != nil && e.Notice.What == "mistake" && e.Notice.Who == "member-00"
+	}) {
+		t.Error("the all clear for a mistaken panic carries no notice, or a text")
+	}
+	b.waitJS("the all clear is worded", `[].some.call(document.querySelectorAll('#feed-list .entry.kind-allclear .text'), function(e){return e.textContent === 'member-00 sent a panic by mistake. All is well.'})`)
 
 	// Two check-ins to the same place: one ended normally, one with a code
 	// typed in. This screen shows the same both times; B learns the

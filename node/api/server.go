@@ -291,6 +291,9 @@ type AlertRequest struct {
 	Place    string   `json:"place,omitempty"`
 	Text     string   `json:"text,omitempty"`
 	TTL      Duration `json:"ttl,omitempty"`
+	// Mistake: an all clear that says a panic was sent by mistake, in
+	// each reader's language (node.AlertRequest.Mistake).
+	Mistake bool `json:"mistake,omitempty"`
 }
 
 // SentResponse answers a request that sent a message.
@@ -309,6 +312,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.n.SendAlert(r.Context(), gid, node.AlertRequest{
 		Kind: req.Kind, Severity: req.Severity, Region: req.Region, Place: req.Place, Text: req.Text, TTL: time.Duration(req.TTL),
+		Mistake: req.Mistake,
 	})
 	s.reply(w, SentResponse{ID: id.String()}, err)
 }

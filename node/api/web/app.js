@@ -616,7 +616,7 @@
     sheet(t('panic.mistake_title'), body, t('panic.mistake_ok'), 'primary', function () {
       return Promise.all(gs.map(function (g) {
         return api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/alerts', {
-          kind: 'allclear', severity: 'info', text: t('panic.mistake_text')
+          kind: 'allclear', severity: 'info', mistake: true
         });
       })).then(function () {
         $('panic-undo').hidden = true;
