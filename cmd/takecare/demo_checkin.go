@@ -114,7 +114,15 @@ func (d *demo) checkIns(ctx context.Context) error {
 	default:
 		d.say("  one alarm, id %s…: %d nodes raised it at once, and their copies collapsed into one (same id).", alarm.ID[:12], len(raisers))
 	}
-	d.say("  %q", alarm.Text)
+	if alarm.Notice != nil {
+		// The alarm carries facts, not a sentence: each reader words it.
+		for _, lang := range api.Languages {
+			sp := &speaker{lang: lang, s: api.Strings(lang)}
+			d.say("  read in %s: %s", lang, strings.Join(noticeLines(sp, alarm.Notice, time.Now()), " "))
+		}
+	} else {
+		d.say("  %q", alarm.Text)
+	}
 
 	d.step("%s answers the alarm (takecare ack %s --status responding); %s's feed shows it", carmen.name, alarm.ID[:12], ana.name)
 	actx, cancel2 := context.WithTimeout(ctx, 20*time.Second)
