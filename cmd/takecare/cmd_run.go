@@ -128,6 +128,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	srv := api.NewServer(n, log, token, stop)
+	if tcp != nil {
+		// The web UI keeps a browser signed in, and a browser that lost
+		// its session pairs again with a PIN or the profile's passphrase
+		// (never the duress one).
+		err := srv.EnableSessions(h.webSessions(), func(p []byte) bool {
+			prof, err := crypto.OpenKeystore(h.keys(), p)
+			return err == nil && !prof.Duress
+		})
+		if err != nil {
+			tcp.Close()
+			return err
+		}
+	}
 	sock, err := listenUnix(h.socket())
 	if err != nil {
 		if tcp != nil {

@@ -23,6 +23,9 @@ func (h home) config() string { return filepath.Join(h.dir, "config.json") }
 func (h home) token() string  { return filepath.Join(h.dir, "api.token") }
 func (h home) socket() string { return filepath.Join(h.dir, "api.sock") }
 
+// webSessions holds the web UI's sessions (hashes only) and PIN (Argon2id).
+func (h home) webSessions() string { return filepath.Join(h.dir, "web-sessions.json") }
+
 func (h home) exists() bool {
 	_, err := os.Stat(h.keys())
 	return err == nil

@@ -643,3 +643,92 @@ func TestBrowserAlarmInReadersLanguage(t *testing.T) {
 	b.waitJS("the alarm in English", `Array.prototype.some.call(document.querySelectorAll('#feed-list .kind-overdue .text'), function (p) {
 		return p.textContent.indexOf('member-00 left Juchitán for Ixtepec and has not arrived. Expected at ') === 0; })`)
 }
+
+// TestBrowserSession: the page opens again without a terminal. The first
+// visit (with the address `takecare ui` prints) leaves a session cookie;
+// after the browser is closed, and after the daemon restarts, the page
+// opens straight to the panic button; when the node is not running the
+// page still opens (its own files are kept) and says so; a browser that
+// lost its cookie pairs again with the PIN set on the page. The page is
+// an installable web app.
+func TestBrowserSession(t *testing.T) {
+	t.Parallel()
+	b := startBrowser(t, "en-US")
+	nt := nodetest.New(t, 1, nodetest.Options{})
+	n := nt.Nodes[0]
+	if _, err := n.CreateGroup(context.Background(), "juchitan"); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "web-sessions.json")
+	token := strings.Repeat("c3", 24)
+	addr, stop := sessionServer(t, n.Node, "127.0.0.1:0", token, file, "correct horse")
+	base := "http://" + addr
+
+	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
+	b.waitJS("the page opens", `!document.getElementById('panic-box').hidden && document.getElementById('conn').classList.contains('live')`)
+	var cookies struct {
+		Cookies []struct {
+			Name     string
+			HTTPOnly bool `json:"httpOnly"`
+			SameSite string
+			Expires  float64
+		}
+	}
+	b.decode(b.call("Network.getCookies", map[string]any{"urls": []string{base + "/"}}), &cookies)
+	if len(cookies.Cookies) != 1 || cookies.Cookies[0].Name != "takecare_session" || !cookies.Cookies[0].HTTPOnly ||
+		cookies.Cookies[0].SameSite != "Strict" || cookies.Cookies[0].Expires < float64(time.Now().Add(300*24*time.Hour).Unix()) {
+		t.Fatalf("cookies after the first visit: %+v", cookies.Cookies)
+	}
+	var manifest struct {
+		Errors []struct{ Message string }
+		Data   string
+	}
+	b.decode(b.call("Page.getAppManifest", nil), &manifest)
+	if len(manifest.Errors) > 0 || !strings.Contains(manifest.Data, `"standalone"`) {
+		t.Errorf("web app manifest: %+v", manifest)
+	}
+	// Set a PIN for later.
+	b.click(`#nav [data-view=groups]`)
+	b.setValue(`#pin-new`, "2468")
+	b.click(`#pin-form button[type=submit]`)
+	b.waitJS("the PIN is saved", `document.querySelector('#pin-form .status').textContent.indexOf('PIN saved') === 0`)
+
+	// The browser is closed (the tab's storage goes) and opened again on
+	// the plain address: straight to the panic button, which works.
+	b.eval(`sessionStorage.clear(), true`)
+	b.call("Page.navigate", map[string]any{"url": base + "/"})
+	b.waitJS("the page opens without the address's key", `!document.getElementById('panic-box').hidden && document.getElementById('view-login').hidden && document.getElementById('conn').classList.contains('live')`)
+	b.press(`#panic`, 1300*time.Millisecond)
+	b.waitJS("the panic is sent", `document.getElementById('panic-status').textContent.indexOf('PANIC sent to juchitan') === 0`)
+	b.waitJS("the page's files are kept", `!!navigator.serviceWorker.controller`)
+
+	// The daemon is not running: the page still opens, and says why it
+	// cannot do anything; when the daemon is back, it goes on by itself.
+	stop()
+	b.call("Page.reload", nil)
+	b.waitJS("the kept page says the node is down", `!document.getElementById('view-login').hidden && document.getElementById('login-error').textContent.indexOf('Cannot reach your takecare node') === 0`)
+	b.screenshot("offline")
+	sessionServer(t, n.Node, addr, token, file, "correct horse")
+	b.waitJS("the page opens when the daemon is back", `!document.getElementById('panic-box').hidden && document.getElementById('conn').classList.contains('live')`)
+
+	// Without the cookie, the PIN opens the page again; a wrong one does not.
+	b.call("Network.clearBrowserCookies", nil)
+	b.call("Page.reload", nil)
+	b.waitJS("the page asks for the PIN", `!document.getElementById('view-login').hidden && !document.getElementById('pair-form').hidden`)
+	b.screenshot("pair")
+	b.setValue(`#pair-secret`, "1111")
+	b.click(`#pair-form button[type=submit]`)
+	b.waitJS("a wrong PIN is refused", `document.getElementById('login-error').textContent === 'That PIN or passphrase is not right.'`)
+	b.setValue(`#pair-secret`, "2468")
+	b.click(`#pair-form button[type=submit]`)
+	b.waitJS("the PIN opens the page", `!document.getElementById('panic-box').hidden && document.getElementById('conn').classList.contains('live')`)
+
+	b.mu.Lock()
+	errs := b.errs
+	b.mu.Unlock()
+	for _, e := range errs {
+		if !strings.Contains(e, "ERR_CONNECTION_REFUSED") && !strings.Contains(e, "status of 401") && !strings.Contains(e, "status of 403") && !strings.Contains(e, "ERR_FAILED") {
+			t.Errorf("browser console: %s", e)
+		}
+	}
+}

@@ -76,6 +76,10 @@ var errorCodes = []struct {
 	{errBadRequest, "bad_request", http.StatusBadRequest},
 	{errBadRole, "bad_role", http.StatusBadRequest},
 	{errQRText, "qr_text", http.StatusBadRequest},
+	{errPairRefused, "pair_refused", http.StatusForbidden},
+	{errPairLocked, "pair_locked", http.StatusTooManyRequests},
+	{errBadPIN, "bad_pin", http.StatusBadRequest},
+	{errNoSessions, "no_sessions", http.StatusNotFound},
 }
 
 // Errors of the API itself.

@@ -34,10 +34,11 @@
 //	GET  /                               the page (also /app.js, /style.css, /i18n.json, /icon.svg)
 //
 // The page is served without the token. Every /v1 request needs
-// "Authorization: Bearer TOKEN" (never a cookie, so other sites cannot
-// make the browser act with it); the page reads the token from its URL
-// fragment (#token=..., which browsers do not send to servers) and keeps
-// it in sessionStorage. Every request whose Host header is not localhost
+// "Authorization: Bearer TOKEN", or a web session (session.go): the page
+// reads the token from its URL fragment (#token=..., which browsers do not
+// send to servers) on the first visit and exchanges it for a long-lived
+// HttpOnly, SameSite=Strict cookie that is accepted only with the header
+// "X-Takecare: 1" (which other sites cannot send). Every request whose Host header is not localhost
 // or a loopback address is refused with 403 (DNS rebinding), as is a /v1
 // request whose Origin is another site. Every response carries a
 // Content-Security-Policy of default-src 'self' (no inline script, no
@@ -74,6 +75,7 @@ type Server struct {
 	mux      *http.ServeMux
 	shutdown func()
 	web      atomic.Pointer[string] // the web UI's URL, once a TCP listener serves it
+	sessions *sessions              // the web UI's sessions; nil: token only (see EnableSessions)
 }
 
 // NewServer returns a server for n. token is required on every API request
@@ -98,6 +100,7 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.mux.HandleFunc("POST /v1/shutdown", s.stop)
 	s.mux.HandleFunc("POST /v1/qr", s.qr)
 	s.registerMembers()
+	s.routeSessions()
 	return s
 }
 
@@ -133,10 +136,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
+// requireToken lets a request through with the token, or with a web
+// session (see session.go).
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		tokenOK := ok && s.token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+		if !tokenOK && !s.sessionOK(r) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, errUnauthorized)
 			return

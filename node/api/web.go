@@ -21,12 +21,14 @@ import (
 // embedded in the binary and served on the loopback TCP listener only.
 //
 // The page itself is served without the token; it reads the token from the
-// URL fragment (#token=...), which browsers never send to the server, keeps
-// it in sessionStorage and sends it with every API call as
-// "Authorization: Bearer". There are no cookies, so no request from another
-// site can act with the user's rights (no CSRF), and requests whose Host is
-// not a loopback name or address are refused, so a web site cannot reach
-// the daemon by pointing its own domain name at 127.0.0.1 (DNS rebinding).
+// URL fragment (#token=...), which browsers never send to the server, and
+// exchanges it for a session cookie (session.go). No request from another
+// site can act with the user's rights (no CSRF): the cookie is
+// SameSite=Strict and is accepted only with a header that other origins
+// cannot send, and /v1 requests with another Origin are refused. Requests
+// whose Host is not a loopback name or address are refused, so a web site
+// cannot reach the daemon by pointing its own domain name at 127.0.0.1 (DNS
+// rebinding).
 
 //go:embed web
 var webFiles embed.FS
@@ -48,6 +50,12 @@ var webTypes = map[string]string{
 	"style.css":  "text/css; charset=utf-8",
 	"i18n.json":  "application/json; charset=utf-8",
 	"icon.svg":   "image/svg+xml",
+	// The web app manifest and service worker make the page installable
+	// on a phone and let it open when the daemon is not running.
+	"manifest.webmanifest": "application/manifest+json",
+	"sw.js":                "text/javascript; charset=utf-8",
+	"icon-192.png":         "image/png",
+	"icon-512.png":         "image/png",
 }
 
 // contentSecurityPolicy allows the page to load only its own files and
@@ -106,7 +114,9 @@ func (s *Server) tcpHandler() http.Handler {
 				writeError(w, errOtherOrigin)
 				return
 			}
-			api.ServeHTTP(w, r)
+			if !s.open(w, r) {
+				api.ServeHTTP(w, r)
+			}
 			return
 		}
 		serveWeb(w, r)

@@ -124,7 +124,7 @@ func oneNode(t *testing.T) *nodetest.Node {
 func TestWebPageHeaders(t *testing.T) {
 	t.Parallel()
 	base, _ := webServer(t, oneNode(t).Node)
-	for _, path := range []string{"/", "/app.js", "/style.css", "/i18n.json", "/icon.svg"} {
+	for _, path := range []string{"/", "/app.js", "/style.css", "/i18n.json", "/icon.svg", "/sw.js", "/manifest.webmanifest", "/icon-192.png"} {
 		t.Run(path, func(t *testing.T) {
 			resp, body := call(t, "GET", base+path, "", "", nil)
 			if resp.StatusCode != 200 {
@@ -474,8 +474,8 @@ func TestWebAssets(t *testing.T) {
 			t.Errorf("app.js uses %s", bad)
 		}
 	}
-	if !strings.Contains(script, "'Authorization'") && !strings.Contains(script, "Authorization:") {
-		t.Errorf("app.js does not send the token in an Authorization header")
+	if !strings.Contains(script, "h.Authorization = 'Bearer ' + token") || !strings.Contains(script, "'X-Takecare': '1'") {
+		t.Errorf("app.js does not send the token in an Authorization header, or the X-Takecare header")
 	}
 
 	// Translations: the same keys, none empty, in both languages.

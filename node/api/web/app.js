@@ -25,6 +25,7 @@
   var strings = null; // all translations, from i18n.json
   var lang = 'en';
   var token = '';
+  var signedIn = false; // the node accepted this page (token or session)
   var me = '';        // this node's member id
   var view = 'feed';
   var groups = [];
@@ -236,8 +237,12 @@
   }
   ApiError.prototype.toString = function () { return errText(this); };
 
+  // headers go with every API call: the token when this tab has one, and
+  // X-Takecare, without which the node does not accept the session cookie
+  // (another site's page cannot send it).
   function headers(json) {
-    var h = { Authorization: 'Bearer ' + token };
+    var h = { 'X-Takecare': '1' };
+    if (token) { h.Authorization = 'Bearer ' + token; }
     if (json) { h['Content-Type'] = 'application/json'; }
     return h;
   }
@@ -245,7 +250,7 @@
   // api calls the daemon and returns the decoded JSON answer (or a Blob
   // when asBlob). Errors become an ApiError with one line to show.
   function api(method, path, body, asBlob) {
-    var opts = { method: method, headers: headers(body !== undefined), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' };
+    var opts = { method: method, headers: headers(body !== undefined), cache: 'no-store', credentials: 'same-origin', referrerPolicy: 'no-referrer' };
     if (body !== undefined) { opts.body = JSON.stringify(body); }
     return fetch(path, opts).then(function (res) {
       if (res.status === 401) {
@@ -306,12 +311,45 @@
 
   function signOut(why) {
     token = '';
+    signedIn = false;
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing to remove */ }
     stopAll();
-    say($('login-error'), why || '');
-    $('login-error').hidden = !why;
+    loginError(why ? { key: why } : null);
     setConn('');
     show('login');
+    api('GET', '/v1/session').then(loginForms, function () { /* said by the next try */ });
+  }
+
+  function loginError(m) {
+    say($('login-error'), m ? m.key : '', m ? m.vars : undefined);
+    $('login-error').hidden = !m;
+  }
+
+  // loginForms shows the PIN-or-passphrase form when the node accepts one.
+  function loginForms(s) {
+    $('pair-form').hidden = !(s && (s.pin || s.passphrase));
+  }
+
+  // enter opens the page: with a token from the address it first trades
+  // it for a session cookie, so that the page opens again after the
+  // browser is closed; without one it opens if the cookie is still good,
+  // and otherwise asks for a PIN, the passphrase or the address.
+  function enter() {
+    if (token) {
+      api('POST', '/v1/session', {}).then(start, function (e) { if (e.status !== 401) { start(); } });
+      return;
+    }
+    api('GET', '/v1/session').then(function (s) {
+      if (s.paired) { start(); return; }
+      loginForms(s);
+      loginError(null);
+      show('login');
+    }, function (e) {
+      // The node is not running: this page came from the browser's copy.
+      show('login');
+      loginError({ key: 'common.error', vars: { error: e } });
+      setTimeout(function () { if (view === 'login') { enter(); } }, 5000);
+    });
   }
 
   function onLogin(ev) {
@@ -319,14 +357,46 @@
     var v = $('login-token').value.trim();
     var m = /token=([0-9a-fA-F]+)/.exec(v) || /^([0-9a-fA-F]{32,})$/.exec(v);
     if (!m) {
-      say($('login-error'), 'login.bad');
-      $('login-error').hidden = false;
+      loginError({ key: 'login.bad' });
       return;
     }
     $('login-token').value = '';
     token = m[1];
     try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* memory only */ }
-    start();
+    enter();
+  }
+
+  function onPair(ev) {
+    ev.preventDefault();
+    var f = ev.target;
+    var secret = f.secret.value;
+    if (!secret) { return; }
+    var b = f.querySelector('button[type=submit]');
+    b.disabled = true;
+    api('POST', '/v1/pair', { secret: secret }).then(function () {
+      f.secret.value = '';
+      loginError(null);
+      start();
+    }, function (e) {
+      loginError({ key: 'common.error', vars: { error: e } });
+    }).then(function () { b.disabled = false; });
+  }
+
+  // ---- this device: PIN and signing out ----
+
+  function onPIN(ev) {
+    ev.preventDefault();
+    var f = ev.target;
+    var pin = f.pin.value.trim();
+    if (!/^[0-9]{4,12}$/.test(pin)) { formStatus(f, 'error.bad_pin', null, true); return; }
+    api('POST', '/v1/pin', { pin: pin }).then(function () {
+      f.pin.value = '';
+      formStatus(f, 'device.pin_set');
+    }, function (e) { formStatus(f, 'common.error', { error: e }, true); });
+  }
+
+  function onSignOut() {
+    api('POST', '/v1/session/end', {}).then(function () { signOut('device.signed_out'); }, function (e) { noticeError(e); });
   }
 
   // ---- views ----
@@ -632,12 +702,12 @@
   // reconnects with a growing delay when it breaks.
   var backoff = 1000;
   function follow() {
-    if (!token) { return; }
+    if (!signedIn) { return; }
     var ctl = window.AbortController ? new AbortController() : null;
     feedAbort = ctl;
     setConn('connecting');
     var streaming = window.ReadableStream && window.TextDecoder && 'body' in Response.prototype;
-    fetch('/v1/feed' + (streaming ? '?follow=1' : ''), { headers: headers(false), cache: 'no-store', credentials: 'omit', signal: ctl ? ctl.signal : undefined })
+    fetch('/v1/feed' + (streaming ? '?follow=1' : ''), { headers: headers(false), cache: 'no-store', credentials: 'same-origin', signal: ctl ? ctl.signal : undefined })
       .then(function (res) {
         if (res.status === 401) { signOut('login.refused'); return 'stop'; }
         if (!res.ok) { throw new Error('status ' + res.status); }
@@ -666,7 +736,7 @@
       })
       .then(function (how) { return how; }, function () { return 'error'; })
       .then(function (how) {
-        if (how === 'stop' || feedAbort !== ctl || !token) { return; }
+        if (how === 'stop' || feedAbort !== ctl || !signedIn) { return; }
         if (how === 'poll') {
           setTimeout(follow, 5000);
           return;
@@ -677,7 +747,7 @@
         backoff = Math.min(backoff * 2, 30000);
         setConn('retry', wait);
         setTimeout(function () {
-          if (feedAbort === ctl && token) { follow(); loadGroups(); loadCheckIns(); }
+          if (feedAbort === ctl && signedIn) { follow(); loadGroups(); loadCheckIns(); }
         }, wait);
       });
   }
@@ -960,7 +1030,7 @@
   }
 
   function loadCheckIns() {
-    if (!token) { return; }
+    if (!signedIn) { return; }
     api('GET', '/v1/checkins').then(function (cs) {
       checkins = cs || [];
       renderCheckIns();
@@ -1348,6 +1418,7 @@
   // ---- start ----
 
   function start() {
+    signedIn = true;
     stopAll();
     $('login-error').hidden = true;
     show('feed');
@@ -1370,6 +1441,12 @@
     });
     $('notice-close').addEventListener('click', function () { notice(''); });
     $('login-form').addEventListener('submit', onLogin);
+    $('pair-form').addEventListener('submit', onPair);
+    $('pin-form').addEventListener('submit', onPIN);
+    $('sign-out').addEventListener('click', onSignOut);
+    // The page's own files are kept by a service worker, so that it opens
+    // (and can be installed as an app) when the node is not running.
+    if ('serviceWorker' in navigator) { navigator.serviceWorker.register('sw.js').then(null, function () { /* not offered here */ }); }
     $('alert-form').addEventListener('submit', onAlert);
     $('checkin-form').addEventListener('submit', onCheckIn);
     $('checkin-form').addEventListener('change', previewCheckIn);
@@ -1396,7 +1473,7 @@
     window.addEventListener('hashchange', function () {
       if (location.hash.indexOf('token=') < 0) { return; }
       readToken();
-      if (token && strings) { start(); }
+      if (token && strings) { enter(); }
     });
     document.addEventListener('visibilitychange', function () { if (!document.hidden) { document.title = 'takecare'; } });
     var navs = document.querySelectorAll('#nav button');
@@ -1415,7 +1492,7 @@
       strings = s;
       lang = pickLang();
       applyLang();
-      if (token) { start(); } else { show('login'); }
+      enter();
     }, function () {
       $('notice-text').textContent = 'takecare: i18n.json';
       $('notice').hidden = false;
