@@ -559,6 +559,18 @@ func TestBrowserSpanish(t *testing.T) {
 	// In no group yet, the first screen says what to do, not an empty feed.
 	b.waitJS("the first screen guides", `document.documentElement.lang === 'es' && !document.getElementById('welcome').hidden && document.getElementById('panic-box').hidden && document.getElementById('feed-empty').hidden && document.querySelector('#welcome h1').textContent === 'Te damos la bienvenida a takecare'`)
 	b.screenshot("welcome-es")
+	if p := findAxe(); p != "" {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.axeCheck(string(src), "first screen (es)")
+		b.click(`#lang`)
+		b.waitJS("in English", `document.documentElement.lang === 'en'`)
+		b.axeCheck(string(src), "first screen (en)")
+		b.click(`#lang`)
+		b.waitJS("in Spanish", `document.documentElement.lang === 'es'`)
+	}
 	b.setValue(`#welcome-name`, "juchitan")
 	b.click(`#welcome-create-form button[type=submit]`)
 	b.waitJS("the panic button replaces the guide", `document.getElementById('welcome').hidden && document.getElementById('panic-label').textContent === 'PÁNICO · juchitan' && document.querySelector('#panic .hold').textContent === 'Mantén presionado 1 segundo'`)
@@ -731,4 +743,174 @@ func TestBrowserSession(t *testing.T) {
 			t.Errorf("browser console: %s", e)
 		}
 	}
+}
+
+// findAxe returns the path of axe-core's axe.min.js: $TAKECARE_AXE, or
+// where .ci/run installs it (npm install --prefix .cache/axe axe-core).
+func findAxe() string {
+	if p := os.Getenv("TAKECARE_AXE"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../../.cache/axe/node_modules/axe-core/axe.min.js")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
+// axeCheck runs axe-core on the page as it is now and fails the test for
+// every serious or critical violation of WCAG 2.1 A and AA.
+func (b *browser) axeCheck(src, screen string) {
+	b.t.Helper()
+	if b.eval(`typeof axe === 'undefined'`) == true {
+		b.eval(src + "; true")
+	}
+	raw := b.str(`axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']}).then(function (r) {
+		return JSON.stringify(r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; }).map(function (v) {
+			return v.impact + ' ' + v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 3).map(function (n) { return n.target.join(' ') + ' (' + n.failureSummary.replace(/\s+/g, ' ') + ')'; }).join('; ');
+		}));
+	})`)
+	var vs []string
+	json.Unmarshal([]byte(raw), &vs)
+	for _, v := range vs {
+		b.t.Errorf("%s: %s", screen, v)
+	}
+}
+
+// key presses and releases a key, as a keyboard does.
+func (b *browser) key(name string, hold time.Duration) {
+	b.t.Helper()
+	codes := map[string]int{"Tab": 9, "Enter": 13, " ": 32, "Escape": 27}
+	p := map[string]any{"key": name, "code": map[string]string{" ": "Space"}[name], "windowsVirtualKeyCode": codes[name]}
+	if name != " " {
+		p["code"] = name
+	}
+	down := map[string]any{"type": "keyDown"}
+	up := map[string]any{"type": "keyUp"}
+	for k, v := range p {
+		down[k], up[k] = v, v
+	}
+	if name == "Enter" || name == " " {
+		down["text"] = map[string]string{"Enter": "\r", " ": " "}[name]
+	}
+	b.call("Input.dispatchKeyEvent", down)
+	time.Sleep(hold)
+	b.call("Input.dispatchKeyEvent", up)
+}
+
+// tabReaches presses Tab until focus comes back round and reports the
+// visible controls of the page that focus never reached.
+func (b *browser) tabReaches() []string {
+	b.t.Helper()
+	b.eval(`document.activeElement && document.activeElement.blur(), window.__seen = new Set(), true`)
+	for i := 0; i < 120; i++ {
+		b.key("Tab", 0)
+		if b.eval(`(function(){var e=document.activeElement; if(!e||e===document.body){return false} var had=window.__seen.has(e); window.__seen.add(e); return had})()`) == true {
+			break
+		}
+	}
+	raw := b.str(`JSON.stringify([].filter.call(document.querySelectorAll('button, input, select, textarea, a[href]'), function (e) {
+		return !e.disabled && e.offsetParent !== null && !window.__seen.has(e) && e.type !== 'radio';
+	}).map(function (e) { return e.id || e.getAttribute('data-view') || e.className || e.textContent; }))`)
+	var missed []string
+	json.Unmarshal([]byte(raw), &missed)
+	return missed
+}
+
+// TestBrowserAccessibility runs axe-core on every screen of the web UI in
+// English and in Spanish (no serious or critical violation of WCAG 2.1 AA)
+// and checks that every control of each screen is reached with the Tab
+// key, and that a panic can be sent from the keyboard alone.
+func TestBrowserAccessibility(t *testing.T) {
+	t.Parallel()
+	axePath := findAxe()
+	if axePath == "" {
+		t.Skip("axe-core not installed (npm install --prefix .cache/axe axe-core, or set TAKECARE_AXE); accessibility test skipped")
+	}
+	b := startBrowser(t, "en-US")
+	src, err := os.ReadFile(axePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt := nodetest.New(t, 2, nodetest.Options{})
+	nt.ConnectAll()
+	gid := nt.Group("juchitan")
+	A, B := nt.Nodes[0], nt.Nodes[1]
+	for _, r := range []node.AlertRequest{
+		{Kind: "checkpoint", Severity: "urgent", Region: "istmo", Place: "crossroads", Text: "Armed men at the crossroads"},
+		{Kind: "info", Severity: "info", Text: "Road open again"},
+	} {
+		if _, err := B.Node.SendAlert(context.Background(), gid, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := A.Node.StartCheckIn(context.Background(), gid, node.CheckInRequest{To: "Ixtepec", Due: time.Now().Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	nt.WaitFor(10*time.Second, "A has B's alerts", func() bool {
+		return feedHas(A.Node, func(e node.Entry) bool { return e.Text == "Road open again" })
+	})
+	file := filepath.Join(t.TempDir(), "web-sessions.json")
+	token := strings.Repeat("d4", 24)
+	addr, _ := sessionServer(t, A.Node, "127.0.0.1:0", token, file, "correct horse")
+	base := "http://" + addr
+	js := string(src)
+
+	// The sign-in screen, as a browser without a session sees it.
+	b.call("Page.navigate", map[string]any{"url": base + "/"})
+	b.waitJS("the sign-in screen shows", `!document.getElementById('view-login').hidden`)
+	b.axeCheck(js, "sign-in (en)")
+	b.screenshot("sign-in-en")
+	b.click(`#lang`)
+	b.waitJS("in Spanish", `document.documentElement.lang === 'es'`)
+	b.axeCheck(js, "sign-in (es)")
+	b.screenshot("sign-in-es")
+	b.click(`#lang`)
+
+	b.call("Page.navigate", map[string]any{"url": base + "/#token=" + token})
+	b.waitJS("the feed shows", `document.querySelectorAll('#feed-list .entry').length >= 3 && document.getElementById('conn').classList.contains('live')`)
+	screens := []struct{ name, open, ready string }{
+		{"feed", `#nav [data-view=feed]`, `!document.getElementById('view-feed').hidden`},
+		{"alert", `#nav [data-view=alert]`, `!document.getElementById('view-alert').hidden`},
+		{"check-ins", `#nav [data-view=checkins]`, `!!document.querySelector('#checkin-list .checkin button.done')`},
+		{"groups", `#nav [data-view=groups]`, `!!document.querySelector('#group-list .group button')`},
+		{"group", `#group-list .group button`, `document.querySelectorAll('#member-list .member').length === 2`},
+	}
+	for _, lang := range []string{"en", "es"} {
+		if b.str(`document.documentElement.lang`) != lang {
+			b.click(`#lang`)
+			b.waitJS("the language changes", `document.documentElement.lang === '`+lang+`'`)
+		}
+		for _, s := range screens {
+			if s.name == "group" {
+				b.click(`#nav [data-view=groups]`)
+				b.waitJS("groups", `!!document.querySelector('#group-list .group button')`)
+			}
+			b.click(s.open)
+			b.waitJS(s.name+" shows", s.ready)
+			b.axeCheck(js, s.name+" ("+lang+")")
+			b.screenshot(s.name + "-" + lang)
+			if missed := b.tabReaches(); len(missed) > 0 {
+				t.Errorf("%s (%s): the Tab key never reaches %v", s.name, lang, missed)
+			}
+		}
+		// A confirmation sheet (the safety number of the other member).
+		b.click(`#member-list .member button.secondary`)
+		b.waitJS("the sheet opens", `!document.getElementById('sheet').hidden && document.activeElement.id === 'sheet-cancel'`)
+		b.axeCheck(js, "sheet ("+lang+")")
+		b.key("Escape", 0)
+		b.waitJS("Escape closes the sheet", `document.getElementById('sheet').hidden`)
+	}
+
+	// A panic from the keyboard alone: Tab to the button, hold Enter.
+	b.click(`#nav [data-view=feed]`)
+	b.eval(`document.activeElement && document.activeElement.blur(), true`)
+	for i := 0; i < 40 && b.str(`document.activeElement.id`) != "panic"; i++ {
+		b.key("Tab", 0)
+	}
+	if b.str(`document.activeElement.id`) != "panic" {
+		t.Fatal("the Tab key never reaches the panic button")
+	}
+	b.key("Enter", 1300*time.Millisecond)
+	b.waitJS("the panic is sent", `/^PÁNICO enviado a juchitan/.test(document.getElementById('panic-status').textContent)`)
 }

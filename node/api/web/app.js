@@ -554,7 +554,7 @@
     clear(list);
     groups.forEach(function (g) {
       var card = el('article', 'card group');
-      card.appendChild(el('h3', null, g.name));
+      card.appendChild(el('h2', null, g.name));
       var role = g.role === 'admin' ? t('role.admin') : g.role === 'removed' ? t('role.removed') : t('role.member');
       card.appendChild(el('p', null, role + ' · ' + t('groups.members', { n: g.members })));
       var reach = el('p', g.reachable > 0 ? 'ok' : 'warn', g.members <= 1 ? t('groups.alone') :
