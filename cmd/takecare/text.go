@@ -11,8 +11,9 @@ import (
 // be elsewhere (when a daemon started, until when an invite is valid).
 // RFC 3339 is for --json only.
 
-// clockTime is a time on its own: "15:04" today, "Tue 1 Dec 15:04" on
-// another day of this year, "1 Dec 2027 15:04" otherwise. Within the hour
+// clockTime is a time on its own: "15:04" today, "Dec 1 15:04" on another
+// day of this year, "Dec 1 2027 15:04" otherwise (the node writes times in
+// its messages the same way). Within the hour
 // around now it shows seconds too, if it has any.
 func clockTime(t, now time.Time) string {
 	t, now = t.Local(), now.Local()
@@ -23,9 +24,9 @@ func clockTime(t, now time.Time) string {
 		}
 		return t.Format("15:04")
 	case t.Year() == now.Year():
-		return t.Format("Mon 2 Jan 15:04")
+		return t.Format("Jan 2 15:04")
 	}
-	return t.Format("2 Jan 2006 15:04")
+	return t.Format("Jan 2 2006 15:04")
 }
 
 // clockZone is clockTime to the minute, with the zone: "15:04 CST".
@@ -34,7 +35,7 @@ func clockZone(t, now time.Time) string {
 }
 
 // at is a time inside a sentence: "at 15:04", "tomorrow at 15:04",
-// "on Tue 1 Dec at 15:04".
+// "on Dec 1 at 15:04".
 func at(t, now time.Time) string {
 	t, now = t.Local(), now.Local()
 	clock := clockTime(t, t) // the time of day alone
@@ -46,12 +47,12 @@ func at(t, now time.Time) string {
 	case sameDay(t, now.AddDate(0, 0, -1)):
 		return "yesterday at " + clock
 	case t.Year() == now.Year():
-		return "on " + t.Format("Mon 2 Jan") + " at " + clock
+		return "on " + t.Format("Jan 2") + " at " + clock
 	}
-	return "on " + t.Format("2 Jan 2006") + " at " + clock
+	return "on " + t.Format("Jan 2 2006") + " at " + clock
 }
 
-// byTime is "by 15:04", "by tomorrow at 15:04", "by Tue 1 Dec at 15:04".
+// byTime is "by 15:04", "by tomorrow at 15:04", "by Dec 1 at 15:04".
 func byTime(t, now time.Time) string {
 	s := at(t, now)
 	if rest, ok := strings.CutPrefix(s, "at "); ok {

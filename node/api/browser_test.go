@@ -299,7 +299,7 @@ func (b *browser) screenshot(name string) {
 		return
 	}
 	var r struct{ Data string }
-	b.decode(b.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}), &r)
+	b.decode(b.call("Page.captureScreenshot", map[string]any{"format": "png"}), &r)
 	png, _ := base64.StdEncoding.DecodeString(r.Data)
 	b.shotN++
 	os.WriteFile(filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.shotN, name)), png, 0o644)
@@ -568,6 +568,7 @@ func TestBrowserSpanish(t *testing.T) {
 		b.click(`#lang`)
 		b.waitJS("in English", `document.documentElement.lang === 'en'`)
 		b.axeCheck(string(src), "first screen (en)")
+		b.screenshot("welcome-en")
 		b.click(`#lang`)
 		b.waitJS("in Spanish", `document.documentElement.lang === 'es'`)
 	}

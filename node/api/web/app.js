@@ -73,6 +73,7 @@
         if (v instanceof ApiError) { return errText(v); }
         if (v instanceof At) { return whenAt(v.iso); }
         if (v instanceof Dur) { return durWords(v.ms); }
+        if (v instanceof Tr) { return has(v.key) ? t(v.key) : v.key.slice(v.key.indexOf('.') + 1); }
         return String(v);
       });
     }
@@ -135,6 +136,7 @@
   // worded when the text is shown, so that a message shown again in the
   // other language reads right.
   function At(iso) { this.iso = iso instanceof Date ? iso.toISOString() : iso; }
+  function Tr(key) { this.key = key; } // a word of the catalogue, such as a kind
   function Dur(ms) { this.ms = ms; }
 
   // durWords writes a number of milliseconds in words: "45 minutes",
@@ -796,7 +798,7 @@
 
   function alarm(e) {
     var who = e.kind === 'overdue' && e.subject ? e.subject : e.author;
-    notice('alarms.arrived', { kind: kindLabel(e.kind), name: who, group: e.group });
+    notice('alarms.arrived', { kind: new Tr('kind.' + e.kind), name: who, group: e.group });
     beep(e.severity === 'critical' ? 3 : 2);
     if (navigator.vibrate) { navigator.vibrate([400, 150, 400, 150, 400]); }
     if (document.hidden) { document.title = '(!) takecare'; }
@@ -846,8 +848,8 @@
     box.hidden = !status || groups.length === 0 || perm === 'granted';
     var lines = [];
     lines.push(t({ 'default': 'alarms.notify_default', granted: 'alarms.notify_granted', denied: 'alarms.notify_denied' }[perm] || 'alarms.notify_unsupported'));
-    lines.push(t(navigator.vibrate ? 'alarms.vibrate_yes' : 'alarms.vibrate_no'));
-    lines.push(t(audio && audio.state === 'running' ? 'alarms.sound_yes' : 'alarms.sound_later'));
+    if (!navigator.vibrate) { lines.push(t('alarms.vibrate_no')); }
+    if (!audio || audio.state !== 'running') { lines.push(t('alarms.sound_later')); }
     $('alarms-state').textContent = lines.join(' ');
     $('alarms-on').hidden = perm !== 'default';
     box.classList.toggle('blocked', perm === 'denied' || perm === 'unsupported');
