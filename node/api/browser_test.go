@@ -550,7 +550,7 @@ func TestBrowser(t *testing.T) {
 func TestBrowserSpanish(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t, "es-MX")
-	nt := nodetest.New(t, 1, nodetest.Options{})
+	nt := nodetest.New(t, 1, nodetest.Options{Config: func(i int, c *node.Config) { c.AlarmJitter = -1 }})
 	n := nt.Nodes[0]
 	base, token := webServer(t, n.Node)
 	b.call("Browser.setPermission", map[string]any{"permission": map[string]any{"name": "notifications"}, "setting": "denied", "origin": base})
@@ -600,6 +600,19 @@ func TestBrowserSpanish(t *testing.T) {
 		}
 		return groups["juchitan"] && groups["ixtepec"]
 	})
+
+	// An overdue alarm raises the alarm on the page, also when this very
+	// node raised it.
+	grace := time.Duration(0)
+	juchitan, err := n.ResolveGroup("juchitan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.StartCheckIn(context.Background(), juchitan, node.CheckInRequest{To: "Ixtepec", Due: time.Now().Add(time.Second), Grace: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS("the overdue alarm is announced", `document.getElementById('notice-text').textContent === 'Acaba de llegar: NO HA LLEGADO · member-00 · juchitan'`)
+	b.click(`#notice-close`)
 
 	b.click(`#nav [data-view=checkins]`)
 	b.waitJS("the check-in form is in Spanish", `document.getElementById('checkin-due').selectedOptions[0].textContent === 'en 1 hora' && document.querySelector('#checkin-form button[type=submit]').textContent === 'Avisar al grupo'`)

@@ -785,8 +785,10 @@
     if (isNew && /^(checkin|arrived|overdue|duress)$/.test(e.kind)) { loadCheckInsSoon(); }
     // News raises the alarm: on the first stream, what was created since
     // the page opened (not the backlog the person opens the page to read);
-    // after a break, everything new, which includes what was missed.
-    if (isNew && !e.mine && alarming(e) && (streams > 1 || Date.parse(e.created) > bootTime - 10000)) { alarm(e); }
+    // after a break, everything new, which includes what was missed. An
+    // overdue alarm raises it even when this node raised it (every node
+    // watching the check-in does, and the first copy is the one kept).
+    if (isNew && (!e.mine || e.kind === 'overdue') && alarming(e) && (streams > 1 || Date.parse(e.created) > bootTime - 10000)) { alarm(e); }
   }
 
   // ---- alarms: sound, vibration, system notification ----
