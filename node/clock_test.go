@@ -80,6 +80,7 @@ func TestWrongClockPanicArrives(t *testing.T) {
 		sent := time.Now()
 		for _, i := range []int{0, 1} {
 			e := feedEntry(t, net, net.Nodes[i], id, 5*time.Second)
+			t.Logf("panic from a clock %s off: in node %d's feed %s after it was sent", c.off, i, time.Since(sent).Round(time.Millisecond))
 			if d := e.Created.Sub(sent); d < -5*time.Second || d > 5*time.Second {
 				t.Errorf("node %d shows the panic from the clock %s off as made %s from now", i, c.off, d)
 			}

@@ -46,7 +46,7 @@ type epoch struct {
 	keys       *crypto.EpochKeys
 	rekey      alert.ID          // the Rekey that started it; zero for the founding epoch
 	recipients []crypto.MemberID // who its secret was sealed to
-	since      time.Time         // when it started (the Rekey's creation time)
+	since      time.Time         // when it started: the Rekey's creation, by this node's clock
 	retired    time.Time         // when another epoch became current here; zero while current
 }
 
@@ -430,7 +430,7 @@ var errNotSealedToMe = errors.New("the new key was not sealed to this member")
 // epochFromRekey opens this member's key in a rekey, m, and returns the
 // epoch it starts: its key, its recipients and its start.
 func (n *Node) epochFromRekey(gid crypto.GroupID, m *alert.Message, rk *alert.Rekey) (*epoch, error) {
-	e := &epoch{rekey: m.ID, since: m.Created}
+	e := &epoch{rekey: m.ID, since: m.Local(m.Created)} // by this node's clock
 	var mine []byte
 	for _, k := range rk.Keys {
 		e.recipients = append(e.recipients, k.Member)

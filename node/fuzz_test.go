@@ -164,7 +164,7 @@ func FuzzJoinResponse(f *testing.F) {
 	refused, _ := proto.Marshal(&wire.JoinResponse{Error: "this invite expired"})
 	f.Add(refused)
 	f.Add(good[:len(good)-7])
-	n := &Node{id: joiner, me: joiner.ID()}
+	n := &Node{id: joiner, me: joiner.ID(), cfg: Config{Now: time.Now}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var resp wire.JoinResponse
 		if proto.Unmarshal(b, &resp) != nil || resp.Error != "" {

@@ -263,6 +263,7 @@ func (n *Node) joinedEpoch(gid crypto.GroupID, roster *alert.Roster, resp *wire.
 	if err != nil {
 		return nil, err
 	}
+	m.Anchor(n.now()) // made just now, whatever the admin's clock says
 	rk, ok := m.Content.(*alert.Rekey)
 	if !ok || rk.Epoch != resp.Epoch {
 		return nil, errors.New("the group key is not for the announced epoch")
