@@ -600,4 +600,3 @@ func noticeLines(sp *speaker, no *node.NoticeEntry, now time.Time) []string {
 func printAck(w io.Writer, sp *speaker, a node.AckEntry, now time.Time) {
 	fmt.Fprintf(w, "    ↳ %s\n", sp.t("ack.line", "name", a.Author, "status", sp.word("ack.", a.Status), "time", sp.clock(a.Time, now)))
 }
-
