@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -17,6 +18,7 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
+	"github.com/takecare-network/takecare/node/hooks"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -32,6 +34,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	apiAddr := f.String("api", "", "also serve the API and web UI on this loopback address, e.g. 127.0.0.1:7420")
 	mdnsOn := f.Bool("mdns", true, "find member nodes on the local network")
 	verbose := f.Bool("verbose", false, "show the node's logs instead of a short summary")
+	var hookCmds multiFlag
+	f.Var(&hookCmds, "hook", "run this shell command for each new alert, alarm or answer, with it as JSON on stdin (repeat for several)")
+	hookTimeout := f.Duration("hook-timeout", 0, "how long one run of a hook may take (default 30s)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -57,6 +62,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	})
 	if len(listen) > 0 {
 		cfg.Listen = listen
+	}
+	// Hooks given on the command line run besides those of the config,
+	// for this run only.
+	hookCfgs, err := cfg.hooks(hookCmds, *hookTimeout)
+	if err != nil {
+		return err
 	}
 	if cfg.API != "" {
 		if err := checkLoopback(cfg.API); err != nil {
@@ -156,6 +167,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		go func() { errc <- srv.Serve(ctx, tcp) }()
 		web = webURL("http://"+tcp.Addr().String()+"/", token)
 	}
+	startHooks(ctx, n, hookCfgs, log)
 	go func() { errc <- n.Run(ctx) }()
 	startSummary(e.stderr, f, n.Status(), web, *verbose)
 	if !*verbose {
@@ -173,6 +185,23 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	stop()
 	fmt.Fprintln(e.stderr, "stopping")
 	return nil
+}
+
+// startHooks runs each hook for the node's new feed entries until ctx
+// ends (node/hooks).
+func startHooks(ctx context.Context, n *node.Node, cfgs []hooks.Config, log *slog.Logger) {
+	for _, c := range cfgs {
+		c.Logger = log
+		r, err := hooks.New(c)
+		if err != nil {
+			continue // checked by config.hooks
+		}
+		f := n.Follow(node.FeedQuery{})
+		go func() {
+			defer f.Stop()
+			r.Run(ctx, f.C)
+		}()
+	}
 }
 
 // boundAddrs replaces port 0 in the configured listen addresses with the

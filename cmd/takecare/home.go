@@ -7,8 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/hooks"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -48,6 +51,32 @@ type config struct {
 	API string `json:"api,omitempty"`
 	// MDNS turns local network discovery on or off (default on).
 	MDNS *bool `json:"mdns,omitempty"`
+	// Hooks are shell commands run for each new feed entry (node/hooks);
+	// HookTimeout bounds one run, as a Go duration ("30s").
+	Hooks       []string `json:"hooks,omitempty"`
+	HookTimeout string   `json:"hook_timeout,omitempty"`
+}
+
+// hooks returns the settings of the config's hooks and of extra ones, with
+// timeout (if not zero) instead of the config's, or an error naming what
+// is wrong.
+func (c config) hooks(extra []string, timeout time.Duration) ([]hooks.Config, error) {
+	if c.HookTimeout != "" && timeout == 0 {
+		d, err := time.ParseDuration(c.HookTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("hook timeout %q: %v", c.HookTimeout, err)
+		}
+		timeout = d
+	}
+	var out []hooks.Config
+	for _, cmd := range append(slices.Clip(c.Hooks), extra...) {
+		hc := hooks.Config{Command: cmd, Timeout: timeout}
+		if _, err := hooks.New(hc); err != nil {
+			return nil, err
+		}
+		out = append(out, hc)
+	}
+	return out, nil
 }
 
 // mdns reports whether local network discovery is on.
