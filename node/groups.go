@@ -15,6 +15,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
 )
 
 // Errors the API reports to users as they are.
@@ -162,6 +163,13 @@ func (n *Node) loadGroups() error {
 		}
 	}
 	return nil
+}
+
+// SavedGroups returns how many groups a node's store holds the saved
+// state of (takecare repair reports it).
+func SavedGroups(st *store.Store) (int, error) {
+	blobs, err := st.Blobs(blobGroup)
+	return len(blobs), err
 }
 
 func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group {

@@ -176,10 +176,12 @@ type authorKey struct {
 
 // Store is an open store file.
 type Store struct {
-	db   *bolt.DB
-	seal *crypto.AtRest
-	opts Options
-	w    writer
+	db     *bolt.DB
+	path   string
+	seal   *crypto.AtRest
+	opts   Options
+	w      writer
+	keepMu sync.Mutex // serialises writeKeep
 
 	mu         sync.RWMutex
 	headers    map[alert.ID]Header
@@ -189,19 +191,23 @@ type Store struct {
 	aliasCount int
 	inflight   map[alert.ID]bool
 	closed     bool
+	keepStale  bool // the keep file lags behind the blobs
 }
 
 // Open opens or creates the store at path, sealed with key.
+//
+// Opening walks every page of the file (see boltFile) and reads and opens
+// every record once, so that a damaged file is found here, as an error
+// wrapping [ErrDamaged], rather than as a panic later; [Repair] keeps what
+// can still be read. A file that is missing or empty while its keep file holds
+// saved state is damaged too. Other errors: [ErrInUse], [ErrWrongKey],
+// [ErrDiskFull], and what the operating system refused.
 func Open(path string, key crypto.StorageKey, opts Options) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: opts.NoSync, NoFreelistSync: true})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, ErrInUse
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	if emptyButKept(path) {
+		return nil, damaged(path, "the file is missing or empty, but its keep file holds this profile's groups")
 	}
 	s := &Store{
-		db:       db,
+		path:     path,
 		seal:     crypto.NewAtRest(key),
 		opts:     opts.withDefaults(),
 		headers:  make(map[alert.ID]Header),
@@ -210,45 +216,142 @@ func Open(path string, key crypto.StorageKey, opts Options) (*Store, error) {
 		inflight: make(map[alert.ID]bool),
 		aliases:  make(map[alert.ID][]crypto.KeyTag),
 	}
-	if err := s.init(); err != nil {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		// Before bbolt opens it: see boltFile.
+		if err := validate(path); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openBolt(path, opts.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	if err := s.view(s.readAll); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.prepare(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// openBolt opens the bbolt file at path for writing, under [guard], and
+// classifies what goes wrong. Opening walks every page and checks the
+// tree (bbolt's freepages), and reports what it finds as a panic, which
+// guard turns into a [*DamagedError].
+func openBolt(path string, noSync bool) (*bolt.DB, error) {
+	var db *bolt.DB
+	err := guard(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: noSync, NoFreelistSync: true})
+		return err
+	})
+	var de *DamagedError
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, ErrInUse
+	case errors.As(err, &de):
+		return nil, err
+	case err != nil:
+		return nil, openErr(path, err)
+	}
+	return db, nil
+}
+
+// prepare creates what a new file lacks and brings the keep file and the
+// store into step.
+func (s *Store) prepare() error {
+	ready := false
+	err := s.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		ready = tx.Bucket(bucketHeaders) != nil && tx.Bucket(bucketEnvelope) != nil && tx.Bucket(bucketBlobs) != nil &&
+			meta != nil && meta.Get(metaCheck) != nil
+		return nil
+	})
+	if err != nil || ready {
+		if err == nil {
+			err = s.syncKeep()
+		}
+		return err
+	}
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketHeaders, bucketEnvelope, bucketBlobs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return diskErr(err)
+				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if c := meta.Get(metaCheck); c == nil {
-			if err := meta.Put(metaCheck, s.seal.Seal(metaCheck, []byte("takecare store v1"))); err != nil {
-				return diskErr(err)
-			}
-		} else if _, err := s.seal.Open(metaCheck, c); err != nil {
-			return ErrWrongKey
+		if meta.Get(metaCheck) != nil {
+			return nil
 		}
-		var aliases []alias
-		err := tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
+		return meta.Put(metaCheck, s.seal.Seal(metaCheck, []byte("takecare store v1")))
+	})
+	if err != nil {
+		return err
+	}
+	return s.syncKeep()
+}
+
+// readAll reads every record of a file being opened: it checks that only
+// the store's buckets are there, checks the storage key, opens every
+// sealed value, checks that every message has its header and its
+// envelope, and indexes the headers.
+func (s *Store) readAll(tx *bolt.Tx) error {
+	// Only the four buckets, and nothing nested in them: anything else is
+	// damage, and must not be walked.
+	err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		if !slices.ContainsFunc([][]byte{bucketHeaders, bucketEnvelope, bucketBlobs, bucketMeta}, func(b []byte) bool { return bytes.Equal(b, name) }) {
+			return damaged(s.path, "unknown bucket %x", name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		err := meta.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return damaged(s.path, "a bucket nested in the meta bucket")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if c := meta.Get(metaCheck); c != nil {
+			if _, err := s.seal.Open(metaCheck, c); err != nil {
+				return ErrWrongKey
+			}
+		}
+	}
+	bad := func(what string, k []byte) error {
+		return damaged(s.path, "%s %x does not read back", what, k)
+	}
+	var aliases []alias
+	keys := make(map[string]bool) // keys of the header bucket
+	if hb := tx.Bucket(bucketHeaders); hb != nil {
+		err := hb.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return damaged(s.path, "a bucket nested in the headers")
+			}
 			pt, err := s.seal.Open(k, v)
 			if err != nil {
-				return ErrCorrupt
+				return bad("header", k)
 			}
+			keys[string(k)] = true
 			if len(pt) == aliasSize {
 				a, err := unmarshalAlias(pt)
 				if err != nil {
-					return err
+					return bad("alias", k)
 				}
 				aliases = append(aliases, a)
 				return nil
 			}
 			h, err := unmarshalHeader(pt)
 			if err != nil {
-				return err
+				return bad("header", k)
 			}
 			s.index(h)
 			return nil
@@ -256,13 +359,49 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, a := range aliases {
-			if h, ok := s.headers[a.id]; ok {
-				s.indexAlias(h, a.tag)
+	}
+	if eb := tx.Bucket(bucketEnvelope); eb != nil {
+		n := 0
+		err := eb.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return damaged(s.path, "a bucket nested in the envelopes")
 			}
+			if _, err := s.seal.Open(k, v); err != nil {
+				return bad("envelope", k)
+			}
+			if !keys[string(k)] {
+				return damaged(s.path, "envelope %x has no header", k)
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if n != len(keys) {
+			return damaged(s.path, "%d headers have no envelope", len(keys)-n)
+		}
+	}
+	if bb := tx.Bucket(bucketBlobs); bb != nil {
+		err := bb.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return damaged(s.path, "a bucket nested in the saved state")
+			}
+			if _, err := s.seal.Open(k, v); err != nil {
+				return bad("saved state", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, a := range aliases {
+		if h, ok := s.headers[a.id]; ok {
+			s.indexAlias(h, a.tag)
+		}
+	}
+	return nil
 }
 
 // An alias is a second envelope of a message held, sealed under another
@@ -337,14 +476,14 @@ func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, erro
 		return false, fmt.Errorf("%w: %d envelopes held", ErrFull, s.opts.MaxMessages)
 	}
 	k := s.aliasKey(id, tag)
-	err := s.w.write(s.db, func(tx *bolt.Tx) error {
+	err := s.w.write(s.update, func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketHeaders).Put(k, s.seal.Seal(k, alias{id, tag}.marshal())); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketEnvelope).Put(k, s.seal.Seal(k, env))
 	})
 	if err != nil {
-		return false, diskErr(err)
+		return false, err
 	}
 	// Of concurrent writers of the same alias, one reports it as new.
 	s.mu.Lock()
@@ -494,7 +633,7 @@ func (s *Store) PutBatch(rs []Record) ([]bool, error) {
 	if len(todo) == 0 {
 		return added, nil
 	}
-	err := s.w.write(s.db, func(tx *bolt.Tx) error {
+	err := s.w.write(s.update, func(tx *bolt.Tx) error {
 		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
 		for _, i := range todo {
 			r := rs[i]
@@ -509,7 +648,7 @@ func (s *Store) PutBatch(rs []Record) ([]bool, error) {
 		return nil
 	})
 	if err != nil {
-		return added, diskErr(err)
+		return added, err
 	}
 	s.mu.Lock()
 	for _, i := range todo {
@@ -554,7 +693,7 @@ var errLead = errors.New("store: bug: leading a commit")
 // write runs fn in a read-write transaction, possibly shared with other
 // writers, and returns once it is committed. fn must only write: it may run
 // twice if another write in its transaction fails.
-func (w *writer) write(db *bolt.DB, fn func(*bolt.Tx) error) error {
+func (w *writer) write(update func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
 	me := &write{fn: fn, done: make(chan error, 1)}
 	w.mu.Lock()
 	w.queue = append(w.queue, me)
@@ -570,7 +709,7 @@ func (w *writer) write(db *bolt.DB, fn func(*bolt.Tx) error) error {
 	batch := w.queue
 	w.queue = nil
 	w.mu.Unlock()
-	commit(db, batch)
+	commit(update, batch)
 	w.mu.Lock()
 	if len(w.queue) > 0 {
 		w.queue[0].done <- errLead
@@ -583,8 +722,8 @@ func (w *writer) write(db *bolt.DB, fn func(*bolt.Tx) error) error {
 
 // commit runs a batch of writes in one transaction. If it fails, each
 // write is retried alone, so that one bad write fails only itself.
-func commit(db *bolt.DB, batch []*write) {
-	err := db.Update(func(tx *bolt.Tx) error {
+func commit(update func(func(*bolt.Tx) error) error, batch []*write) {
+	err := update(func(tx *bolt.Tx) error {
 		for _, wr := range batch {
 			if err := wr.fn(tx); err != nil {
 				return err
@@ -594,7 +733,7 @@ func commit(db *bolt.DB, batch []*write) {
 	})
 	if err != nil && len(batch) > 1 {
 		for _, wr := range batch {
-			wr.done <- db.Update(wr.fn)
+			wr.done <- update(wr.fn)
 		}
 		return
 	}
@@ -627,7 +766,7 @@ func (s *Store) Envelope(id alert.ID) ([]byte, error) {
 // envelope reads and opens the envelope stored under key k.
 func (s *Store) envelope(k []byte) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketEnvelope).Get(k)
 		if v == nil {
 			return ErrNotFound
@@ -696,7 +835,7 @@ func (s *Store) Delete(ids []alert.ID) error {
 		}
 	}
 	s.mu.RUnlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
 		for _, k := range keys {
 			if err := hb.Delete(k); err != nil {
@@ -709,7 +848,7 @@ func (s *Store) Delete(ids []alert.ID) error {
 		return nil
 	})
 	if err != nil {
-		return diskErr(err)
+		return err
 	}
 	s.mu.Lock()
 	for _, id := range ids {
@@ -746,9 +885,19 @@ func (s *Store) PutBlob(kind string, key, value []byte) error {
 	v = binary.BigEndian.AppendUint32(v, uint32(len(key)))
 	v = append(v, key...)
 	v = append(v, value...)
-	return diskErr(s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketBlobs).Put(k, s.seal.Seal(k, v))
-	}))
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketBlobs).Put(k, s.seal.Seal(k, v)); err != nil {
+			return err
+		}
+		return s.bumpGen(tx)
+	})
+	if err != nil {
+		return err
+	}
+	// The blob is saved; a keep file that could not follow is written
+	// again by Retry.
+	s.writeKeep()
+	return nil
 }
 
 // blobKey is a keyed hash of the kind (so one kind's blobs sit together)
@@ -761,14 +910,24 @@ func (s *Store) blobKey(kind string, key []byte) []byte {
 // DeleteBlob deletes a value stored with [Store.PutBlob].
 func (s *Store) DeleteBlob(kind string, key []byte) error {
 	k := s.blobKey(kind, key)
-	return diskErr(s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBlobs).Delete(k) }))
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketBlobs).Delete(k); err != nil {
+			return err
+		}
+		return s.bumpGen(tx)
+	})
+	if err != nil {
+		return err
+	}
+	s.writeKeep()
+	return nil
 }
 
 // Blobs returns every value of a kind, by key.
 func (s *Store) Blobs(kind string) (map[string][]byte, error) {
 	out := make(map[string][]byte)
 	prefix := s.seal.Index("blob-kind", []byte(kind))[:8]
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBlobs).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			pt, err := s.seal.Open(k, v)
@@ -786,19 +945,42 @@ func (s *Store) Blobs(kind string) (map[string][]byte, error) {
 	return out, err
 }
 
-// diskErr turns a full disk into [ErrDiskFull], which callers report plainly.
+// view runs fn in a read transaction, under [guard].
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.View(fn) })
+}
+
+// update runs fn in a read-write transaction, under [guard]; a full disk
+// is reported as [ErrDiskFull].
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return diskErr(guard(s.path, func() error { return s.db.Update(fn) }))
+}
+
+// diskErr turns a full disk (or a spent disk quota) into [ErrDiskFull],
+// which callers report plainly.
 func diskErr(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %v", ErrDiskFull, err)
 	}
 	return err
 }
 
-// Wipe destroys the store file at path: it overwrites the file with zeros,
-// syncs, and removes it. On flash storage overwriting is not guaranteed to
-// reach the old blocks; the data stays unreadable because the storage key is
-// destroyed with the keystore.
+// Wipe destroys the store file at path and the files that go with it (its
+// keep file, a damaged copy that [Repair] set aside, a repair left
+// unfinished): it overwrites each with zeros, syncs, and removes it. On
+// flash storage overwriting is not guaranteed to reach the old blocks; the
+// data stays unreadable because the storage key is destroyed with the
+// keystore.
 func Wipe(path string) error {
+	for _, p := range []string{path, keepPath(path), keepPath(path) + ".tmp", damagedPath(path), repairPath(path)} {
+		if err := wipeFile(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func wipeFile(path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

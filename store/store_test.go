@@ -756,9 +756,17 @@ func TestNothingInClear(t *testing.T) {
 	if len(raw) < 30*crypto.EnvelopeSizes[0] {
 		t.Fatalf("file is only %d bytes: the test stored nothing", len(raw))
 	}
+	// The keep file next to it holds the same state.
+	keep, err := os.ReadFile(path + ".keep")
+	if err != nil || len(keep) < 3*100 {
+		t.Fatalf("keep file: %d bytes, %v", len(keep), err)
+	}
 	for _, n := range needles {
 		if bytes.Contains(raw, n) {
 			t.Errorf("store file contains %q in clear", n)
+		}
+		if bytes.Contains(keep, n) {
+			t.Errorf("keep file contains %q in clear", n)
 		}
 	}
 	// The check itself works: the same data, unsealed, would be found.

@@ -30,7 +30,7 @@ func TestWriterGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = w.write(db, func(tx *bolt.Tx) error {
+			errs[i] = w.write(db.Update, func(tx *bolt.Tx) error {
 				if i%16 == 5 {
 					return errBad
 				}

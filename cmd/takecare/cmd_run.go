@@ -100,10 +100,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	debug.FreeOSMemory()
 	log := daemonLogger(e.stderr, *verbose)
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
-	if errors.Is(err, store.ErrInUse) {
+	var damaged *store.DamagedError
+	switch {
+	case errors.Is(err, store.ErrInUse):
 		return fmt.Errorf("another takecare daemon is already running for %s", h.dir)
-	}
-	if err != nil {
+	case errors.As(err, &damaged):
+		return fmt.Errorf("the message store %s is damaged (%s). Your keys are safe: run takecare repair --home %s — it sets the damaged file aside, keeps what can still be read, and your node then fetches the rest from your groups' members",
+			damaged.Path, damaged.Detail, h.dir)
+	case err != nil:
 		return err
 	}
 	defer st.Close()

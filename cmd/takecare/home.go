@@ -104,6 +104,9 @@ func (h home) destroy() error {
 	return store.Wipe(h.store())
 }
 
+// errBadConfig means config.json is not valid JSON.
+var errBadConfig = errors.New("not valid JSON")
+
 func (h home) loadConfig() (config, error) {
 	var c config
 	b, err := os.ReadFile(h.config())
@@ -114,7 +117,7 @@ func (h home) loadConfig() (config, error) {
 		return c, err
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("%s is not valid JSON: %v", h.config(), err)
+		return c, fmt.Errorf("%s is %w (%v): fix it, or run takecare repair --home %s to set it aside", h.config(), errBadConfig, err, h.dir)
 	}
 	return c, nil
 }

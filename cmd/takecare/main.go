@@ -53,6 +53,7 @@ func init() {
 		{"ack", "ID [--status seen|responding|unable]", "tell the sender you have seen an alert, or are responding", cmdAck},
 		{"feed", "[GROUP] [--region R] [--follow] [--json]", "show alerts", cmdFeed},
 		{"ui", "", "print the address of the web UI (the daemon must run with --api)", cmdUI},
+		{"repair", "[--json]", "mend a damaged store: keep what can be read, fetch the rest from your groups", cmdRepair},
 		{"wipe", "[--yes]", "destroy this profile's keys and data", cmdWipe},
 		{"duress", "[--clear]", "set a duress passphrase: it warns your groups, wipes this profile and opens an empty one", cmdDuress},
 		{"demo", "[--nodes N] [--keep]", "run a small network on this machine, narrated", cmdDemo},

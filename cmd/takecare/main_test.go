@@ -46,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"stdoutinvite": stdoutInvite,
 			"webcheck":     webCheck,
 			"waitfile":     waitFile,
+			"truncate":     truncateFile,
 		},
 	})
 }
@@ -172,6 +173,18 @@ func noClearText(ts *testscript.TestScript, neg bool, args []string) {
 	if len(found) > 0 {
 		ts.Fatalf("plaintext at rest: %s", strings.Join(found, "; "))
 	}
+}
+
+// truncate FILE SIZE: cut FILE to SIZE bytes.
+func truncateFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE SIZE")
+	}
+	size, err := strconv.ParseInt(args[1], 10, 64)
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Check(os.Truncate(ts.MkAbs(args[0]), size))
 }
 
 // waitrole HOME GROUP ROLE: wait until HOME's role in GROUP is ROLE.

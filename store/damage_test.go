@@ -1,0 +1,219 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
+)
+
+// damageFixture is a real store file with messages, aliases and saved
+// state, closed, and what it holds.
+type damageFixture struct {
+	file  []byte
+	keep  []byte
+	key   crypto.StorageKey
+	msgs  int
+	blobs map[string]string
+}
+
+func newDamageFixture(t *testing.T) damageFixture {
+	t.Helper()
+	s, path, key := newStore(t, store.Options{})
+	g, tag, tag2 := crypto.NewGroupID(), crypto.KeyTag{1}, crypto.KeyTag{2}
+	author := randomMember()
+	const n = 40
+	for i := range n {
+		r := record(g, tag, author, t0.Add(-time.Duration(i)*time.Minute))
+		put(t, s, r)
+		if i%8 == 0 {
+			if _, err := s.PutAlias(r.Header.ID, tag2, randomBytes(crypto.EnvelopeSizes[0])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	blobs := map[string]string{}
+	for i := range 8 {
+		k, v := fmt.Sprintf("group-%d", i), fmt.Sprintf("state of group %d", i)
+		if err := s.PutBlob("group", []byte(k), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		blobs[k] = v
+	}
+	s.Close()
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := os.ReadFile(path + ".keep")
+	if err != nil {
+		t.Fatalf("no keep file next to the store: %v", err)
+	}
+	return damageFixture{file: file, keep: keep, key: key, msgs: n, blobs: blobs}
+}
+
+// place writes a damaged copy of the fixture's file (and its keep file)
+// into a new folder and returns the store's path there.
+func (f damageFixture) place(t *testing.T, file []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	if file != nil {
+		if err := os.WriteFile(path, file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path+".keep", f.keep, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestDamagedStore damages a real store file in every way a failing card,
+// a lying fsync or a copy cut short would: every page in turn flipped
+// whole, one byte flipped in every page, the file cut at several lengths,
+// emptied, removed. Opening it never panics: either it opens and every
+// message in it reads back, or it fails with ErrDamaged; then Repair keeps
+// what can be read, every group's saved state comes back (from the keep
+// file if need be), and the repaired file opens.
+func TestDamagedStore(t *testing.T) {
+	f := newDamageFixture(t)
+	page := os.Getpagesize()
+	if len(f.file)%page != 0 {
+		page = 4096
+	}
+	pages := len(f.file) / page
+	if pages < 20 {
+		t.Fatalf("fixture has %d pages; want a file with branch and overflow pages", pages)
+	}
+	type damage struct {
+		name string
+		file []byte
+	}
+	var cases []damage
+	for p := range pages {
+		whole := bytes.Clone(f.file)
+		for i := p * page; i < (p+1)*page; i++ {
+			whole[i] ^= 0xff
+		}
+		cases = append(cases, damage{fmt.Sprintf("page %d flipped", p), whole})
+		one := bytes.Clone(f.file)
+		one[p*page+10+p%32] ^= 0x40 // the header's count, or an element's position
+		cases = append(cases, damage{fmt.Sprintf("page %d one byte", p), one})
+	}
+	for _, cut := range []int{0, 1, page, 2 * page, 3*page + 100, len(f.file) / 2, len(f.file) - page, len(f.file) - 1} {
+		cases = append(cases, damage{fmt.Sprintf("cut at %d", cut), bytes.Clone(f.file[:cut])})
+	}
+	cases = append(cases, damage{"removed", nil})
+
+	damaged, opened := 0, 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := f.place(t, c.file)
+			s, err := store.Open(path, f.key, store.Options{NoSync: true})
+			if err == nil {
+				opened++
+				// Whatever opened reads back.
+				for _, h := range s.Headers(nil) {
+					if _, err := s.Envelope(h.ID); err != nil {
+						t.Errorf("message %s is indexed but its envelope does not read: %v", h.ID.Short(), err)
+					}
+				}
+				checkBlobs(t, s, f.blobs)
+				s.Close()
+				return
+			}
+			var de *store.DamagedError
+			if !errors.Is(err, store.ErrDamaged) || !errors.As(err, &de) {
+				t.Fatalf("Open: %v; want ErrDamaged", err)
+			}
+			damaged++
+			rep, err := store.Repair(path, f.key, store.Options{NoSync: true})
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			if rep.Messages > f.msgs {
+				t.Errorf("Repair kept %d messages; the store had %d", rep.Messages, f.msgs)
+			}
+			s, err = store.Open(path, f.key, store.Options{NoSync: true})
+			if err != nil {
+				t.Fatalf("Open after Repair: %v", err)
+			}
+			defer s.Close()
+			if s.Count() != rep.Messages {
+				t.Errorf("repaired store holds %d messages; Repair reported %d", s.Count(), rep.Messages)
+			}
+			checkBlobs(t, s, f.blobs)
+			if c.file != nil {
+				if _, err := os.Stat(path + ".damaged"); err != nil {
+					t.Errorf("the damaged file was not set aside: %v", err)
+				}
+			}
+		})
+	}
+	t.Logf("%d of %d damaged copies refused to open and were repaired; %d opened", damaged, len(cases), opened)
+}
+
+func checkBlobs(t *testing.T, s *store.Store, want map[string]string) {
+	t.Helper()
+	got, err := s.Blobs("group")
+	if err != nil {
+		t.Fatalf("Blobs: %v", err)
+	}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("group state %s = %q; want %q", k, got[k], v)
+		}
+	}
+}
+
+// TestRepairKeepsReadable: a store with one damaged page loses at most the
+// messages of that page; the rest, and every alias of a kept message, are
+// kept.
+func TestRepairKeepsReadable(t *testing.T) {
+	f := newDamageFixture(t)
+	page := 4096
+	// Flip a page in the middle of the file: a leaf of messages.
+	for p := len(f.file)/page/2 - 1; p < len(f.file)/page; p++ {
+		file := bytes.Clone(f.file)
+		for i := p * page; i < (p+1)*page; i++ {
+			file[i] ^= 0xff
+		}
+		path := f.place(t, file)
+		if _, err := store.Open(path, f.key, store.Options{NoSync: true}); !errors.Is(err, store.ErrDamaged) {
+			continue
+		}
+		rep, err := store.Repair(path, f.key, store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Messages < f.msgs/2 {
+			t.Fatalf("one damaged page cost %d of %d messages (%+v)", f.msgs-rep.Messages, f.msgs, rep)
+		}
+		return
+	}
+	t.Fatal("no page of the second half of the file made it damaged")
+}
+
+// TestWipeRemovesRepairFiles: wiping a store destroys its keep file and
+// the damaged copy Repair set aside.
+func TestWipeRemovesRepairFiles(t *testing.T) {
+	f := newDamageFixture(t)
+	path := f.place(t, f.file[:len(f.file)/2])
+	if _, err := store.Repair(path, f.key, store.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Wipe(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + ".keep", path + ".damaged"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after Wipe", filepath.Base(p))
+		}
+	}
+}

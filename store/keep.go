@@ -1,0 +1,225 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// The keep file holds a copy of every blob (the node's group state with its
+// epoch secrets and roster, its address book, its verified members) next to
+// the store file, outside bbolt: if the store file is damaged or lost,
+// [Repair] restores them from it, and the node can sync again with its
+// groups without a new invite. It is rewritten, whole, after every change of
+// a blob.
+//
+// Both files count the changes of blobs (the generation, in the store's
+// meta bucket): a store file that opens behind its keep file (bbolt fell
+// back to its older meta page because the newer one was damaged, losing
+// the last commit) takes the newer blobs from the keep file.
+//
+// Layout (docs/PROTOCOL.md, "At rest"): the magic line, then frames: u32
+// length of a key, the key, u32 length of a value, the value. The first
+// frame holds the generation (key "gen", value Seal("gen", u64)); each
+// other frame is one blob record of the store file as it is there (the
+// value sealed with the key as associated data). A damaged frame fails to
+// open and is skipped; a cut frame ends the file.
+const keepMagic = "takecare-keep v1\n"
+
+// maxKeepRecord bounds one frame's key or value when reading a keep file.
+const maxKeepRecord = 16 << 20
+
+// keepPath is where the keep file of the store at path lives.
+func keepPath(path string) string { return path + ".keep" }
+
+// keepRecord is one blob record: its key in the store file and its sealed
+// value.
+type keepRecord struct{ k, v []byte }
+
+// blobState is every blob record with the generation they are at.
+type blobState struct {
+	gen  uint64
+	recs []keepRecord
+}
+
+var metaGen = []byte("gen")
+
+func sealGen(seal *crypto.AtRest, gen uint64) []byte {
+	return seal.Seal(metaGen, binary.BigEndian.AppendUint64(nil, gen))
+}
+
+func openGen(seal *crypto.AtRest, v []byte) (uint64, bool) {
+	pt, err := seal.Open(metaGen, v)
+	if err != nil || len(pt) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(pt), true
+}
+
+// readKeep returns what the keep file of the store at path holds that
+// still opens with seal. A missing file holds nothing.
+func readKeep(seal *crypto.AtRest, path string) (blobState, error) {
+	var st blobState
+	f, err := os.Open(keepPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	magic := make([]byte, len(keepMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != keepMagic {
+		return st, nil
+	}
+	for {
+		k, err := readFrame(r)
+		if err != nil {
+			return st, nil
+		}
+		v, err := readFrame(r)
+		if err != nil {
+			return st, nil
+		}
+		if bytes.Equal(k, metaGen) {
+			st.gen, _ = openGen(seal, v)
+		} else if _, err := seal.Open(k, v); err == nil {
+			st.recs = append(st.recs, keepRecord{k, v})
+		}
+	}
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxKeepRecord {
+		return nil, errors.New("frame too large")
+	}
+	b := make([]byte, size)
+	_, err := io.ReadFull(r, b)
+	return b, err
+}
+
+// blobs returns every record of the blob bucket and the generation.
+func (s *Store) blobs() (blobState, error) {
+	var st blobState
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(metaGen); v != nil {
+			st.gen, _ = openGen(s.seal, v)
+		}
+		return tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+			st.recs = append(st.recs, keepRecord{bytes.Clone(k), bytes.Clone(v)})
+			return nil
+		})
+	})
+	return st, err
+}
+
+// bumpGen counts one more change of the blobs, in tx.
+func (s *Store) bumpGen(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	var gen uint64
+	if v := meta.Get(metaGen); v != nil {
+		gen, _ = openGen(s.seal, v)
+	}
+	return meta.Put(metaGen, sealGen(s.seal, gen+1))
+}
+
+// syncKeep brings the keep file and the blobs of a store being opened
+// into step: if the keep file is ahead (the store lost its last commits),
+// its blobs are put back into the store; then the keep file is written
+// from the store.
+func (s *Store) syncKeep() error {
+	st, err := s.blobs()
+	if err != nil {
+		return err
+	}
+	kept, err := readKeep(s.seal, s.path)
+	if err != nil {
+		return err
+	}
+	if kept.gen > st.gen {
+		err := s.update(func(tx *bolt.Tx) error {
+			bb := tx.Bucket(bucketBlobs)
+			for _, r := range kept.recs {
+				if err := bb.Put(r.k, r.v); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(metaGen, sealGen(s.seal, kept.gen))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(st.recs) == 0 && len(kept.recs) == 0 {
+		return nil
+	}
+	// A failure leaves the keep file as it was; Retry writes it.
+	s.writeKeep()
+	return nil
+}
+
+// writeKeep writes the keep file from the blobs as they are now. Writes
+// are serialised, each taking its snapshot once the one before it is
+// written, so the file never goes back to an older state. If it fails (a
+// full disk), the next [Store.Retry] writes it again.
+func (s *Store) writeKeep() error {
+	s.keepMu.Lock()
+	defer s.keepMu.Unlock()
+	st, err := s.blobs()
+	if err == nil {
+		err = writeKeepFile(s.path, s.seal, st, !s.opts.NoSync)
+	}
+	s.mu.Lock()
+	s.keepStale = err != nil
+	s.mu.Unlock()
+	return diskErr(err)
+}
+
+// writeKeepFile replaces the keep file of the store at path with st: a new
+// file, synced unless fsync is false, renamed over the old one.
+func writeKeepFile(path string, seal *crypto.AtRest, st blobState, fsync bool) error {
+	var b bytes.Buffer
+	b.WriteString(keepMagic)
+	frames := append([]keepRecord{{metaGen, sealGen(seal, st.gen)}}, st.recs...)
+	for _, r := range frames {
+		for _, x := range [][]byte{r.k, r.v} {
+			b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(x))))
+			b.Write(x)
+		}
+	}
+	tmp := keepPath(path) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: writing the keep file: %w", err)
+	}
+	_, err = f.Write(b.Bytes())
+	if err == nil && fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, keepPath(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("store: writing the keep file: %w", err)
+	}
+	return nil
+}
