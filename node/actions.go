@@ -8,6 +8,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/store"
 )
 
 // AlertRequest is what a member fills in to send an alert.
@@ -117,6 +118,11 @@ type Status struct {
 	// Clock says whether this node's clock agrees with the other member
 	// nodes' it met in the last hour.
 	Clock ClockStatus `json:"clock"`
+	// Storage says whether the node can write to its disk.
+	Storage store.Health `json:"storage"`
+	// Warnings are what the person should know now (an empty list when
+	// all is well).
+	Warnings []Warning `json:"warnings"`
 }
 
 // Received counts pipeline outcomes.
@@ -134,6 +140,7 @@ func (n *Node) Status() Status {
 		Received: Received{
 			Accepted: n.stats.accepted.Load(), Ignored: n.stats.ignored.Load(), Rejected: n.stats.rejected.Load(),
 		},
+		Storage: n.store.Health(), Warnings: n.warnings(),
 	}
 	if st.Groups == nil {
 		st.Groups = []GroupInfo{}

@@ -176,7 +176,9 @@ func (n *Node) commit(o *opened) (*alert.Message, error) {
 	}
 	added, err := n.store.Put(store.Record{Header: n.header(o.g, o.keys, o.msg), Envelope: o.env})
 	if err != nil {
-		n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
+		if !errors.Is(err, store.ErrDiskFull) {
+			n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
+		}
 		return nil, ignore("store: %v", err)
 	}
 	if !added {
@@ -213,11 +215,16 @@ func (n *Node) storeBatch(batch []*opened) []error {
 		switch {
 		case errors.Is(err, store.ErrFull):
 			_, errs[k] = n.commit(o)
+		case added[k]:
+			// On disk, or in memory while the disk is full.
+			n.handle(o.g, o.msg)
+		case errors.Is(err, store.ErrDiskFull):
+			// Not even kept in memory: sync brings it back once there is
+			// room (syncOnRoom).
+			errs[k] = ignore("store: %v", err)
 		case err != nil:
 			n.log.Error("storing a message", "group", o.g.id.String()[:8], "msg_id", o.msg.ID.Short(), "err", err)
 			errs[k] = ignore("store: %v", err)
-		case added[k]:
-			n.handle(o.g, o.msg)
 		default:
 			errs[k] = n.keepAlias(o)
 		}
@@ -434,7 +441,9 @@ func (n *Node) header(g *group, keys *crypto.EpochKeys, m *alert.Message) store.
 }
 
 // storeOwn seals and stores a message this node signed. It returns the
-// envelope, ready to publish.
+// envelope, ready to publish. While the disk is full the message is held
+// in memory, and written once there is room (see store.Health): it is
+// published, shown and offered to sync all the same.
 func (n *Node) storeOwn(g *group, keys *crypto.EpochKeys, inner crypto.Inner) ([]byte, error) {
 	msg, err := alert.Decode(g.id, keys.Epoch(), inner.Author, inner.Body)
 	if err != nil {
@@ -445,15 +454,16 @@ func (n *Node) storeOwn(g *group, keys *crypto.EpochKeys, inner crypto.Inner) ([
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.store.Put(store.Record{Header: n.header(g, keys, msg), Envelope: env}); err != nil {
+	if _, err := n.store.Put(store.Record{Header: n.header(g, keys, msg), Envelope: env, Own: true}); err != nil {
 		return nil, fmt.Errorf("could not save the message: %w", err)
 	}
 	return env, nil
 }
 
 // send signs, seals, stores, handles and publishes a message from this
-// node's member. The message is on disk before it is published: if no member
-// is online, sync delivers it later.
+// node's member. The message is on disk before it is published (or, while
+// the disk is full, held in memory until there is room): if no member is
+// online, sync delivers it later.
 func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Message, error) {
 	if me, ok := g.roster.Member(n.me); ok && me.Removed {
 		return nil, ErrRemovedFromGroup

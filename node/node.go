@@ -116,6 +116,9 @@ type Config struct {
 	// check-in raises it and the others receive it (default 3 s; negative:
 	// no wait).
 	AlarmJitter time.Duration
+	// DiskRetry is how often, while the disk is full, the node tries to
+	// write what it holds in memory (default 5 s).
+	DiskRetry time.Duration
 	// CatchUp is how long a node that starts after a check-in's deadline
 	// gives its peers to deliver the "arrived" or the alarm it missed before
 	// raising the alarm itself (default 15 s; negative: no wait).
@@ -128,6 +131,7 @@ const (
 	DefaultRatePerSec   = 5
 	DefaultRateBurst    = 300
 	DefaultDialInterval = 10 * time.Second
+	DefaultDiskRetry    = 5 * time.Second
 )
 
 // userAgent is what identify tells peers: the generic libp2p string.
@@ -180,6 +184,8 @@ type Node struct {
 	// toStore holds plain alerts and check-ins that gossip accepted, for
 	// storeGossip (ingest.go).
 	toStore chan *opened
+	// diskFullSaid: the log said the disk is full (health.go).
+	diskFullSaid atomic.Bool
 }
 
 // stats counts the pipeline's outcomes for received envelopes.
@@ -228,6 +234,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.AlarmJitter == 0 {
 		cfg.AlarmJitter = DefaultAlarmJitter
+	}
+	if cfg.DiskRetry <= 0 {
+		cfg.DiskRetry = DefaultDiskRetry
 	}
 	if cfg.CatchUp == 0 {
 		cfg.CatchUp = DefaultCatchUp
@@ -404,6 +413,8 @@ func (n *Node) Run(ctx context.Context) error {
 	defer prune.Stop()
 	resync := time.NewTicker(n.cfg.SyncInterval)
 	defer resync.Stop()
+	disk := time.NewTicker(n.cfg.DiskRetry)
+	defer disk.Stop()
 	n.prune()
 	n.syncer.kickAll()
 	for {
@@ -417,6 +428,8 @@ func (n *Node) Run(ctx context.Context) error {
 			n.maintainEpochs()
 		case <-resync.C:
 			n.syncer.kickAll()
+		case <-disk.C:
+			n.retryStorage()
 		case e := <-sub.Out():
 			n.peerIdentified(e.(event.EvtPeerIdentificationCompleted).Peer)
 		}

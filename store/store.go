@@ -58,6 +58,10 @@ type Options struct {
 	// MaxPerAuthor bounds the messages held from one author in one group
 	// (default 20,000), so that one member cannot fill the store.
 	MaxPerAuthor int
+	// MaxUnsaved bounds how many received messages are kept in memory
+	// while the disk is full (default DefaultMaxUnsaved); the node's own
+	// messages are always kept.
+	MaxUnsaved int
 	// NoSync skips fsync (for tests and benchmarks only).
 	NoSync bool
 }
@@ -68,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPerAuthor == 0 {
 		o.MaxPerAuthor = 20_000
+	}
+	if o.MaxUnsaved == 0 {
+		o.MaxUnsaved = DefaultMaxUnsaved
 	}
 	return o
 }
@@ -192,6 +199,12 @@ type Store struct {
 	inflight   map[alert.ID]bool
 	closed     bool
 	keepStale  bool // the keep file lags behind the blobs
+
+	// While the disk is full (unsaved.go).
+	full      bool
+	fullSince time.Time
+	unsaved   map[alert.ID]Record
+	dropped   int
 }
 
 // Open opens or creates the store at path, sealed with key.
@@ -215,6 +228,7 @@ func Open(path string, key crypto.StorageKey, opts Options) (*Store, error) {
 		authors:  make(map[authorKey]int),
 		inflight: make(map[alert.ID]bool),
 		aliases:  make(map[alert.ID][]crypto.KeyTag),
+		unsaved:  make(map[alert.ID]Record),
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 		// Before bbolt opens it: see boltFile.
@@ -475,6 +489,9 @@ func (s *Store) PutAlias(id alert.ID, tag crypto.KeyTag, env []byte) (bool, erro
 		// Aliases count against the bound like messages.
 		return false, fmt.Errorf("%w: %d envelopes held", ErrFull, s.opts.MaxMessages)
 	}
+	if s.Health().Full {
+		return false, fmt.Errorf("%w: the copy in another epoch waits for room", ErrDiskFull)
+	}
 	k := s.aliasKey(id, tag)
 	err := s.w.write(s.update, func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketHeaders).Put(k, s.seal.Seal(k, alias{id, tag}.marshal())); err != nil {
@@ -511,17 +528,26 @@ func (s *Store) EnvelopeIn(id alert.ID, tag crypto.KeyTag) ([]byte, error) {
 	case !held:
 		return nil, ErrNotFound
 	case h.Tag == tag:
-		return s.envelope(s.msgKey(id))
+		return s.Envelope(id)
 	}
 	return s.envelope(s.aliasKey(id, tag))
 }
 
-// Close closes the file.
+// Close closes the file. Messages still held in memory because the disk
+// is full get one last try; if they cannot be written, Close says how many
+// are lost (they come back from other members by sync).
 func (s *Store) Close() error {
+	var lost error
+	if s.Health().Unsaved > 0 {
+		s.Retry()
+		if n := s.Health().Unsaved; n > 0 {
+			lost = fmt.Errorf("%w: %d messages held in memory could not be saved", ErrDiskFull, n)
+		}
+	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	return s.db.Close()
+	return errors.Join(lost, s.db.Close())
 }
 
 func (s *Store) msgKey(id alert.ID) []byte { return s.seal.Index("msg", id[:]) }
@@ -568,11 +594,16 @@ func (s *Store) unindex(h Header) {
 type Record struct {
 	Header   Header
 	Envelope []byte
+	// Own marks the node's own messages: while the disk is full they are
+	// kept in memory whatever their number.
+	Own bool
 }
 
 // Put stores a message unless one with the same id is already held. It
 // reports whether the message was new. The record is on disk when Put
-// returns.
+// returns, or, while the disk is full, held in memory until [Store.Retry]
+// can write it (see [Store.Health], [Store.Unsaved]); an error wrapping
+// [ErrDiskFull] means it could not be kept at all.
 func (s *Store) Put(r Record) (bool, error) {
 	added, err := s.PutBatch([]Record{r})
 	if err != nil {
@@ -633,6 +664,10 @@ func (s *Store) PutBatch(rs []Record) ([]bool, error) {
 	if len(todo) == 0 {
 		return added, nil
 	}
+	if s.Health().Full {
+		// Retry finds out when there is room again.
+		return s.keepUnsaved(rs, todo, added)
+	}
 	err := s.w.write(s.update, func(tx *bolt.Tx) error {
 		hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
 		for _, i := range todo {
@@ -647,6 +682,9 @@ func (s *Store) PutBatch(rs []Record) ([]bool, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, ErrDiskFull) {
+		return s.keepUnsaved(rs, todo, added)
+	}
 	if err != nil {
 		return added, err
 	}
@@ -760,6 +798,9 @@ func (s *Store) Header(id alert.ID) (Header, bool) {
 
 // Envelope returns a message's envelope.
 func (s *Store) Envelope(id alert.ID) ([]byte, error) {
+	if env, ok := s.unsavedEnvelope(id); ok {
+		return env, nil
+	}
 	return s.envelope(s.msgKey(id))
 }
 
@@ -823,6 +864,22 @@ func (s *Store) Count() int {
 
 // Delete removes messages.
 func (s *Store) Delete(ids []alert.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	// Messages held in memory only go at once.
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id alert.ID) bool {
+		if _, ok := s.unsaved[id]; !ok {
+			return false
+		}
+		delete(s.unsaved, id)
+		if h, ok := s.headers[id]; ok {
+			s.unindex(h)
+		}
+		return true
+	})
+	s.mu.Unlock()
 	if len(ids) == 0 {
 		return nil
 	}
@@ -953,7 +1010,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 // update runs fn in a read-write transaction, under [guard]; a full disk
 // is reported as [ErrDiskFull].
 func (s *Store) update(fn func(*bolt.Tx) error) error {
-	return diskErr(guard(s.path, func() error { return s.db.Update(fn) }))
+	return s.noteWrite(diskErr(guard(s.path, func() error { return s.db.Update(fn) })))
 }
 
 // diskErr turns a full disk (or a spent disk quota) into [ErrDiskFull],

@@ -76,6 +76,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 	now := time.Now()
 	w := e.stdout
+	for _, warn := range st.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn.Text)
+	}
 	fmt.Fprintf(w, "%s (member %s)\n", st.Name, st.MemberID[:12])
 	fmt.Fprintf(w, "node   %s, running since %s\n", st.Peer, clockZone(st.Since, now))
 	fmt.Fprintf(w, "feed   %s (the node keeps %s, counting answers and membership changes)\n",

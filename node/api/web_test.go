@@ -560,6 +560,10 @@ func TestWebAssets(t *testing.T) {
 		used["error.out_of_range."+w] = true
 	}
 	used["error.ambiguous.checkin"] = true
+	// Warnings: renderWarnings builds "warning."+code.
+	for _, c := range node.WarningCodes {
+		used["warning."+c] = true
+	}
 	for k := range en {
 		if strings.HasPrefix(k, "time.") && strings.HasSuffix(k, "_h1") {
 			used[k] = used[strings.TrimSuffix(k, "_h1")]

@@ -62,6 +62,11 @@ type Options struct {
 	// Sync makes stores fsync (off by default: tests do not survive power
 	// loss).
 	Sync bool
+	// Dir, if set, names the folder of node index's store; an empty
+	// answer (and the default) is a new temporary folder.
+	Dir func(index int) string
+	// Store, if set, adjusts node index's store options.
+	Store func(index int, o *store.Options)
 	// Static keeps the connections exactly those the caller makes: nodes do
 	// not dial member nodes by themselves (node.Config.DialTarget < 0), and
 	// [Net.Reconnect] redials the node's own edges. Simulations use it to
@@ -118,6 +123,11 @@ func New(t TB, n int, opts Options) *Net {
 			t.Fatal(err)
 		}
 		nd := &Node{Index: i, Identity: id, Dir: t.TempDir(), key: crypto.NewStorageKey(), net: nt}
+		if opts.Dir != nil {
+			if d := opts.Dir(i); d != "" {
+				nd.Dir = d
+			}
+		}
 		nt.Nodes = append(nt.Nodes, nd)
 		nd.Start()
 	}
@@ -142,7 +152,11 @@ func (nd *Node) Start() {
 	if nd.done != nil {
 		t.Fatalf("node %d already running", nd.Index)
 	}
-	st, err := store.Open(nd.StorePath(), nd.key, store.Options{NoSync: !nd.net.opts.Sync})
+	so := store.Options{NoSync: !nd.net.opts.Sync}
+	if nd.net.opts.Store != nil {
+		nd.net.opts.Store(nd.Index, &so)
+	}
+	st, err := store.Open(nd.StorePath(), nd.key, so)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -519,6 +519,23 @@
     warn.hidden = !(ck && ck.off);
     warn.textContent = warn.hidden ? '' : t(ck.offset_seconds < 0 ? 'clock.behind' : 'clock.ahead', { d: new Dur(Math.abs(ck.offset_seconds) * 1000) });
     $('status-line').textContent = t('status.line', { name: status.name, id: status.member_id.slice(0, 12), n: status.peers, peers: status.peers, messages: status.messages });
+    renderWarnings();
+  }
+
+  // renderWarnings shows what the node says the person should know now
+  // (its disk is full, ...), one line each, in the reader's language, for
+  // as long as the node says it.
+  function renderWarnings() {
+    var box = $('warnings');
+    var ws = (status && status.warnings) || [];
+    clear(box);
+    ws.forEach(function (w) {
+      var vars = {};
+      Object.keys(w.params || {}).forEach(function (k) { vars[k] = w.params[k]; });
+      if (vars.since) { vars.since = new At(vars.since); }
+      box.appendChild(el('p', null, has('warning.' + w.code) ? t('warning.' + w.code, vars) : w.text));
+    });
+    box.hidden = ws.length === 0;
   }
 
   function renderGroups() {

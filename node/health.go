@@ -1,0 +1,68 @@
+package node
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Warning is something the person should know because the node cannot
+// fully do its job: the disk is full, the node could not listen where it
+// was told to, another device runs the same profile. Code is stable: the
+// web UI words a warning from Code and Params in the reader's language
+// (its catalogue has a key "warning.CODE" for each); Text is the same in
+// English, for the command line. Params hold short strings: times in RFC
+// 3339, counts in decimal.
+type Warning struct {
+	Code   string            `json:"code"`
+	Text   string            `json:"text"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// Warning codes.
+const (
+	WarnStorageFull = "storage_full"
+)
+
+// WarningCodes lists every warning code.
+var WarningCodes = []string{WarnStorageFull}
+
+// warnings lists what the person should know now.
+func (n *Node) warnings() []Warning {
+	out := []Warning{}
+	if h := n.store.Health(); h.Full {
+		text := fmt.Sprintf("This device's storage is full (since %s). Alerts still go out and come in, but ", h.Since.Local().Format("15:04"))
+		if h.Unsaved > 0 {
+			text += fmt.Sprintf("%d messages are kept in memory only and are lost if the node stops; ", h.Unsaved)
+		}
+		if h.Dropped > 0 {
+			text += fmt.Sprintf("%d received messages could not be kept (they come back from other members once there is room); ", h.Dropped)
+		}
+		text += "free some space on this device."
+		out = append(out, Warning{Code: WarnStorageFull, Text: text, Params: map[string]string{
+			"since":   h.Since.UTC().Format(time.RFC3339),
+			"unsaved": strconv.Itoa(h.Unsaved),
+			"dropped": strconv.Itoa(h.Dropped),
+		}})
+	}
+	return out
+}
+
+// retryStorage runs every Config.DiskRetry. While the disk is full it
+// tries to write what waits in memory; once there is room it asks every
+// connected member node for what the node could not keep meanwhile.
+func (n *Node) retryStorage() {
+	h := n.store.Health()
+	if h.Full && !n.diskFullSaid.Swap(true) {
+		n.log.Warn("the disk is full: new messages are kept in memory until there is room", "unsaved", h.Unsaved)
+	}
+	recovered, err := n.store.Retry()
+	switch {
+	case recovered:
+		n.diskFullSaid.Store(false)
+		n.log.Info("the disk has room again: messages kept in memory are saved")
+		n.syncer.kickAll()
+	case err != nil && !h.Full:
+		n.log.Warn("saving the keep file", "err", err)
+	}
+}
