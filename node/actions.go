@@ -27,7 +27,8 @@ type AlertRequest struct {
 
 // SendAlert sends an alert to a group and returns its id. The alert is
 // stored before it is published, so it reaches members who are offline now
-// when they next sync.
+// when they next sync; [Node.Delivery] says where it went. In a group
+// with no other member it fails with ErrNoRecipients.
 func (n *Node) SendAlert(ctx context.Context, gid crypto.GroupID, r AlertRequest) (alert.ID, error) {
 	g, err := n.group(gid)
 	if err != nil {
@@ -58,6 +59,12 @@ func (n *Node) SendAlert(ctx context.Context, gid crypto.GroupID, r AlertRequest
 			return alert.ID{}, fmt.Errorf("%w: only an all clear says a panic was a mistake", alert.ErrInvalid)
 		}
 		a.Text, a.Notice = "", &alert.Notice{What: alert.NoticeMistake, Who: n.me, WhoName: n.id.Name(), Since: now}
+	}
+	if me, ok := g.roster.Member(n.me); ok && me.Removed {
+		return alert.ID{}, ErrRemovedFromGroup
+	}
+	if n.recipients(g) == 0 {
+		return alert.ID{}, ErrNoRecipients
 	}
 	m, err := n.send(ctx, g, a)
 	if err != nil {

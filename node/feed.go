@@ -54,6 +54,10 @@ type Entry struct {
 	Acks []AckEntry `json:"acks"`
 	// Mine is true for messages this node's member sent.
 	Mine bool `json:"mine"`
+	// Delivery, on messages this node's member sent, says whether it is
+	// stored, which member nodes it was handed to, and whether it is still
+	// queued.
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // NoticeEntry is the notice of an entry (alert.Notice), with names and
@@ -238,6 +242,11 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 	if _, done := m.Content.(*alert.CheckInDone); done && e.Mine {
 		// Answers to one's own arrival could give away a done under duress.
 		e.Acks = []AckEntry{}
+	}
+	if e.Mine {
+		d := n.delivery(g, m.ID)
+		d.Acks = e.Acks
+		e.Delivery = &d
 	}
 	return e, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -498,8 +499,11 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	if err != nil {
 		return nil, err
 	}
+	n.track(msg.ID, n.recipients(g))
 	n.handle(g, msg)
-	n.publish(ctx, g, env)
+	if n.handedOver(g, msg.ID, n.publish(ctx, g, env), byGossip) {
+		n.feed.publish(n, g, msg) // no longer queued
+	}
 	// A new epoch may have started while this was sealed: send it in the
 	// new one too, for members who only hold that key.
 	if cur := g.currentKeys(); cur.Tag() != keys.Tag() {
@@ -508,28 +512,35 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	return msg, nil
 }
 
-// publish gossips an envelope on the current epoch's topic. A failure is
-// logged, not returned: the message is stored, and sync delivers it.
-func (n *Node) publish(ctx context.Context, g *group, env []byte) {
+// publish gossips an envelope on the current epoch's topic and returns
+// the member nodes it was handed to. A failure is logged, not returned:
+// the message is stored, and sync delivers it.
+func (n *Node) publish(ctx context.Context, g *group, env []byte) []peer.ID {
 	tag, err := crypto.EnvelopeTag(env)
 	if err != nil {
-		return
+		return nil
 	}
-	n.publishIn(ctx, g, tag, env)
+	return n.publishIn(ctx, g, tag, env)
 }
 
 // publishIn gossips an envelope on the topic of the epoch with the given
-// key tag, if this node is subscribed to it.
-func (n *Node) publishIn(ctx context.Context, g *group, tag crypto.KeyTag, env []byte) {
+// key tag, if this node is subscribed to it, and returns the member nodes
+// it was handed to: with flood publishing (PubSubOptions), every member
+// node known to be on the topic.
+func (n *Node) publishIn(ctx context.Context, g *group, tag crypto.KeyTag, env []byte) []peer.ID {
 	g.mu.Lock()
 	ts := g.topics[tag]
 	g.mu.Unlock()
 	if ts == nil {
-		return
+		return nil
 	}
+	// Pubsub may not have noticed yet that a peer is gone.
+	peers := slices.DeleteFunc(ts.topic.ListPeers(), func(p peer.ID) bool { return !n.connected(p) })
 	if err := ts.topic.Publish(ctx, env); err != nil {
 		n.log.Warn("publishing", "group", g.id.String()[:8], "err", err)
+		return nil
 	}
+	return peers
 }
 
 // handle acts on a new, stored message.

@@ -186,6 +186,8 @@ type Node struct {
 	toStore chan *opened
 	// diskFullSaid: the log said the disk is full (health.go).
 	diskFullSaid atomic.Bool
+	// deliveries: where this node's member's messages went (delivery.go).
+	deliveries deliveries
 }
 
 // stats counts the pipeline's outcomes for received envelopes.

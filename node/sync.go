@@ -689,6 +689,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			r.Envelopes = append(r.Envelopes, env)
 			r.Ages = append(r.Ages, ss.n.age(id, now))
 			ss.stats.Sent++
+			ss.n.syncedOwn(sc.ref.g, id, ss.peer)
 		}
 		if len(r.Ranges) > 0 || len(r.Want) > 0 || len(r.Envelopes) > 0 {
 			next.Scopes = append(next.Scopes, r)

@@ -319,6 +319,7 @@ func cmdAlert(ctx context.Context, e *env, args []string) error {
 	place := f.String("place", "", "place")
 	text := f.String("text", "", "what people need to know")
 	ttl := f.Duration("ttl", 0, "how long the alert matters (default 24h)")
+	asJSON := f.Bool("json", false, "print the id and the delivery as JSON")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -333,13 +334,11 @@ func cmdAlert(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := c.Alert(ctx, pos[0], api.AlertRequest{Kind: *kind, Severity: *sev, Region: *region, Place: *place, Text: *text, TTL: api.Duration(*ttl)})
+	r, err := c.Alert(ctx, pos[0], api.AlertRequest{Kind: *kind, Severity: *sev, Region: *region, Place: *place, Text: *text, TTL: api.Duration(*ttl)})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "alert sent to %s\n", pos[0])
-	fmt.Fprintln(e.stdout, id)
-	return nil
+	return printSent(e, "Alert", pos[0], r, *asJSON)
 }
 
 // cmdPanic sends a panic. In a hurry nobody types quotes or flags:
@@ -351,6 +350,7 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 	f := newFlags("panic", e)
 	text := f.String("text", "", "what is happening (the words after the group say the same)")
 	all := f.Bool("all", false, "send to every group you are in")
+	asJSON := f.Bool("json", false, "print the id and the delivery as JSON, one line a group")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -387,7 +387,7 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 	msg := strings.TrimSpace(strings.Join(append([]string{*text}, rest...), " "))
 	var failed []string
 	for _, g := range targets {
-		id, err := c.Panic(ctx, g.ID, msg)
+		r, err := c.Panic(ctx, g.ID, msg)
 		if err != nil {
 			if len(targets) == 1 {
 				return err
@@ -396,8 +396,9 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 			failed = append(failed, g.Name)
 			continue
 		}
-		fmt.Fprintf(e.stderr, "PANIC sent to %s\n", g.Name)
-		fmt.Fprintln(e.stdout, id)
+		if err := printSent(e, "PANIC", g.Name, r, *asJSON); err != nil {
+			return err
+		}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("the panic did not reach %s", strings.Join(failed, ", "))

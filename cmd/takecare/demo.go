@@ -173,7 +173,8 @@ func (d *demo) run(ctx context.Context) error {
 	d.step("%s sends a danger alert (takecare alert juchitan --kind danger --severity urgent …)", ana.name)
 	text := "Armed men at the crossroads on the road to Ixtepec. Avoid it."
 	if err := d.measure(ctx, ana, func() (string, error) {
-		return ana.api.Alert(ctx, "juchitan", api.AlertRequest{Kind: "danger", Severity: "urgent", Region: "istmo", Place: "crossroads to Ixtepec", Text: text})
+		r, err := ana.api.Alert(ctx, "juchitan", api.AlertRequest{Kind: "danger", Severity: "urgent", Region: "istmo", Place: "crossroads to Ixtepec", Text: text})
+		return r.ID, err
 	}); err != nil {
 		return err
 	}
@@ -181,7 +182,8 @@ func (d *demo) run(ctx context.Context) error {
 	carmen := d.people[2]
 	d.step("%s presses panic (takecare panic juchitan)", carmen.name)
 	if err := d.measure(ctx, carmen, func() (string, error) {
-		return carmen.api.Panic(ctx, "juchitan", "Stopped by a patrol near Espinal, need help")
+		r, err := carmen.api.Panic(ctx, "juchitan", "Stopped by a patrol near Espinal, need help")
+		return r.ID, err
 	}); err != nil {
 		return err
 	}

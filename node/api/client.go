@@ -167,18 +167,18 @@ func (c *Client) Members(ctx context.Context, group string) ([]node.MemberView, 
 	return ms, err
 }
 
-// Alert sends an alert and returns its id.
-func (c *Client) Alert(ctx context.Context, group string, req AlertRequest) (string, error) {
+// Alert sends an alert and returns its id and delivery.
+func (c *Client) Alert(ctx context.Context, group string, req AlertRequest) (SentResponse, error) {
 	var r SentResponse
 	err := c.do(ctx, "POST", groupPath(group, "/alerts"), req, &r)
-	return r.ID, err
+	return r, err
 }
 
-// Panic sends a panic alert and returns its id.
-func (c *Client) Panic(ctx context.Context, group, text string) (string, error) {
+// Panic sends a panic alert and returns its id and delivery.
+func (c *Client) Panic(ctx context.Context, group, text string) (SentResponse, error) {
 	var r SentResponse
 	err := c.do(ctx, "POST", groupPath(group, "/panic"), PanicRequest{Text: text}, &r)
-	return r.ID, err
+	return r, err
 }
 
 // FeedOptions select what [Client.Feed] returns.

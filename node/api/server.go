@@ -13,6 +13,7 @@
 //	GET  /v1/groups/{group}/members
 //	POST /v1/groups/{group}/alerts       node.AlertRequest
 //	POST /v1/groups/{group}/panic        {"text"}
+//	                                     (alerts and panics answer SentResponse: the id and the delivery)
 //	GET  /v1/feed?group=&region=&follow=1  JSON Lines
 //	POST /v1/groups/{group}/checkins     CheckInRequest
 //	POST /v1/checkins/{id}/done          {"duress"}   (/v1/checkins/done: your only open one)
@@ -51,6 +52,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -62,6 +64,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
 )
@@ -302,9 +305,26 @@ type AlertRequest struct {
 	Mistake bool `json:"mistake,omitempty"`
 }
 
-// SentResponse answers a request that sent a message.
+// SentResponse answers a request that sent a message. Alerts and panics
+// carry their delivery: stored on this device or not, handed to which
+// member nodes, or queued until one is reachable.
 type SentResponse struct {
-	ID string `json:"id"`
+	ID       string         `json:"id"`
+	Delivery *node.Delivery `json:"delivery,omitempty"`
+}
+
+// sent answers a request that sent alert id.
+func (s *Server) sent(w http.ResponseWriter, id alert.ID, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d, err := s.n.Delivery(id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, SentResponse{ID: id.String(), Delivery: &d})
 }
 
 func (s *Server) alert(w http.ResponseWriter, r *http.Request) {
@@ -320,7 +340,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request) {
 		Kind: req.Kind, Severity: req.Severity, Region: req.Region, Place: req.Place, Text: req.Text, TTL: time.Duration(req.TTL),
 		Mistake: req.Mistake,
 	})
-	s.reply(w, SentResponse{ID: id.String()}, err)
+	s.sent(w, id, err)
 }
 
 // PanicRequest is the body of POST /v1/groups/{group}/panic.
@@ -338,7 +358,7 @@ func (s *Server) panic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := s.n.Panic(r.Context(), gid, req.Text)
-	s.reply(w, SentResponse{ID: id.String()}, err)
+	s.sent(w, id, err)
 }
 
 // feed writes matching entries as JSON Lines; with follow=1 it then keeps
@@ -362,11 +382,19 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := json.NewEncoder(w)
-	sent := make(map[string]bool, len(entries))
+	// An entry is written again only when it changed (a new answer, a
+	// message of one's own no longer queued): the backlog and the
+	// follower overlap.
+	sent := make(map[string][32]byte, len(entries))
+	write := func(e node.Entry) {
+		b, _ := json.Marshal(e)
+		if h := sha256.Sum256(b); sent[e.ID] != h {
+			sent[e.ID] = h
+			w.Write(append(b, '\n'))
+		}
+	}
 	for _, e := range entries {
-		enc.Encode(e)
-		sent[e.ID] = true
+		write(e)
 	}
 	if !follow {
 		return
@@ -388,11 +416,7 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if sent[e.ID] && len(e.Acks) == 0 {
-				continue // already in the backlog
-			}
-			sent[e.ID] = true
-			enc.Encode(e)
+			write(e)
 		}
 		if fl != nil {
 			fl.Flush()

@@ -670,10 +670,11 @@
     var st = $('panic-status');
     say(st, 'panic.sending', { group: names(gs) }, 'status');
     var text = $('panic-text').value.trim();
-    var sent = [], failed = [], firstErr = null;
+    var sent = [], failed = [], firstErr = null, queued = [];
     Promise.all(gs.map(function (g) {
-      return api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: text }).then(function () {
+      return api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: text }).then(function (r) {
         sent.push(g);
+        if (r && r.delivery && r.delivery.queued) { queued.push(g); }
       }, function (e) {
         failed.push(g);
         firstErr = firstErr || e;
@@ -681,6 +682,10 @@
     })).then(function () {
       if (failed.length) {
         say(st, 'panic.failed_some', { groups: names(failed), error: firstErr, sent: names(sent) || '—' }, 'status error');
+      } else if (queued.length) {
+        // Honest: nobody has it yet.
+        say(st, 'panic.queued', { group: names(queued) }, 'status error');
+        $('panic-text').value = '';
       } else {
         say(st, 'panic.sent', { group: names(sent), at: new At(new Date()) }, 'status ok');
         $('panic-text').value = '';
@@ -963,6 +968,15 @@
     if (e.author_clock) {
       c.appendChild(el('p', 'hint author-clock', t(e.author_clock < 0 ? 'clock.author_behind' : 'clock.author_ahead', { d: new Dur(Math.abs(e.author_clock) * 1000) })));
     }
+    var d = e.delivery;
+    if (d && d.tracked) {
+      // What became of one's own message: honest about who has it.
+      var line = d.handed_to.length
+        ? t('delivery.handed', { n: d.handed_to.length, members: d.members, names: d.handed_to.map(function (h) { return h.name; }).join(', ') })
+        : t('delivery.queued');
+      if (!d.stored) { line += ' ' + t('delivery.unsaved'); }
+      c.appendChild(el('p', 'delivery' + (d.handed_to.length ? '' : ' warn'), line));
+    }
 
     var mine = '';
     if (e.acks && e.acks.length) {
@@ -1030,8 +1044,12 @@
     b.disabled = true;
     formStatus(f, 'common.sending');
     var gname = f.group.options[f.group.selectedIndex].text;
-    api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/alerts', body).then(function () {
-      formStatus(f, 'alert.sent', { group: gname, at: new At(new Date()) });
+    api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/alerts', body).then(function (r) {
+      if (r && r.delivery && r.delivery.queued) {
+        formStatus(f, 'alert.queued', { group: gname }, true);
+      } else {
+        formStatus(f, 'alert.sent', { group: gname, at: new At(new Date()) });
+      }
       f.place.value = '';
       f.text.value = '';
       sev.checked = false;

@@ -1,0 +1,192 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// ErrNoRecipients means nobody else is in the group: an alert sent there
+// could never be read by anyone (someone who joins later reads nothing
+// sent before), so it is not sent.
+var ErrNoRecipients = errors.New("nobody else is in this group: nobody would receive it")
+
+// Delivery says what became of a message this node's member sent, as far
+// as this node can know: whether it is on this device's disk, which member
+// nodes it was handed to (by gossip when it was sent, or later by sync),
+// and who has acknowledged it. A member node that was handed a message
+// stores it and passes it on; only an acknowledgement says that a person
+// saw it.
+type Delivery struct {
+	// Stored is false while the message waits in memory because the disk
+	// is full (see Status.Storage).
+	Stored bool `json:"stored"`
+	// Members is how many other members the group had when it was sent.
+	Members int `json:"members"`
+	// HandedTo lists the member nodes this node handed it to, first
+	// first.
+	HandedTo []Handover `json:"handed_to"`
+	// Queued is true while it was handed to no member node: it goes out
+	// when one is reachable.
+	Queued bool `json:"queued"`
+	// Tracked is false when the node restarted since the message was sent:
+	// whom it was handed to before is not known.
+	Tracked bool `json:"tracked"`
+	// Acks are the acknowledgements, the latest of each member.
+	Acks []AckEntry `json:"acks"`
+}
+
+// Handover is one member node a message was handed to.
+type Handover struct {
+	Name     string    `json:"name"`
+	MemberID string    `json:"member_id"`
+	Time     time.Time `json:"time"`
+	By       string    `json:"by"` // "gossip" (when sent) or "sync" (later)
+}
+
+// handoverBy says how a message was handed to a member node.
+const (
+	byGossip = "gossip"
+	bySync   = "sync"
+)
+
+// maxTracked bounds how many of its member's messages a node remembers
+// the delivery of: the oldest are forgotten first.
+const maxTracked = 1024
+
+// deliveries remembers, for the latest messages this node's member sent,
+// which member nodes they were handed to. It lives in memory: a restart
+// forgets it (Delivery.Tracked).
+type deliveries struct {
+	mu    sync.Mutex
+	byID  map[alert.ID]*tracking
+	order []alert.ID // oldest first
+}
+
+type tracking struct {
+	members int
+	to      map[crypto.MemberID]Handover
+}
+
+// track starts tracking a message of this node's member, sent to a group
+// with members other members.
+func (n *Node) track(id alert.ID, members int) {
+	d := &n.deliveries
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byID == nil {
+		d.byID = make(map[alert.ID]*tracking)
+	}
+	if _, ok := d.byID[id]; ok {
+		return
+	}
+	d.byID[id] = &tracking{members: members, to: make(map[crypto.MemberID]Handover)}
+	d.order = append(d.order, id)
+	if len(d.order) > maxTracked {
+		delete(d.byID, d.order[0])
+		d.order = slices.Delete(d.order, 0, 1)
+	}
+}
+
+// handedOver records that a tracked message went to the given member
+// nodes. It reports whether this is the first time it went anywhere: the
+// feed should then show it again, no longer queued.
+func (n *Node) handedOver(g *group, id alert.ID, peers []peer.ID, by string) bool {
+	if len(peers) == 0 {
+		return false
+	}
+	now := n.now()
+	d := &n.deliveries
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.byID[id]
+	if t == nil {
+		return false
+	}
+	first := len(t.to) == 0
+	for _, m := range g.roster.Members() {
+		if m.ID() == n.me || !slices.Contains(peers, m.Peer) {
+			continue
+		}
+		if _, ok := t.to[m.ID()]; !ok {
+			t.to[m.ID()] = Handover{Name: m.Name, MemberID: m.ID().String(), Time: now.UTC(), By: by}
+		}
+	}
+	return first && len(t.to) > 0
+}
+
+// syncedOwn records that a sync session handed message id to p, if it is
+// one of this node's member's messages.
+func (n *Node) syncedOwn(g *group, id alert.ID, p peer.ID) {
+	h, ok := n.store.Header(id)
+	if !ok || h.Author != n.me || !n.handedOver(g, id, []peer.ID{p}, bySync) {
+		return
+	}
+	if m, err := n.loadMessage(h); err == nil {
+		n.feed.publish(n, g, m)
+	}
+}
+
+// delivery reports what became of message id of group g, sent by this
+// node's member.
+func (n *Node) delivery(g *group, id alert.ID) Delivery {
+	dv := Delivery{Stored: !n.store.Unsaved(id), HandedTo: []Handover{}, Acks: n.acks.list(n, g, id)}
+	d := &n.deliveries
+	d.mu.Lock()
+	if t := d.byID[id]; t != nil {
+		dv.Tracked, dv.Members = true, t.members
+		for _, h := range t.to {
+			dv.HandedTo = append(dv.HandedTo, h)
+		}
+	}
+	d.mu.Unlock()
+	slices.SortFunc(dv.HandedTo, func(a, b Handover) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	dv.Queued = dv.Tracked && len(dv.HandedTo) == 0
+	return dv
+}
+
+// Delivery reports what became of an alert this node's member sent (see
+// [Delivery]). It fails with ErrNoSuchMessage if the node holds no such
+// alert of its member's.
+func (n *Node) Delivery(id alert.ID) (Delivery, error) {
+	h, ok := n.store.Header(id)
+	if !ok || h.Author != n.me {
+		return Delivery{}, ErrNoSuchMessage
+	}
+	g, err := n.group(h.Group)
+	if err != nil {
+		return Delivery{}, err
+	}
+	// Only alerts: answers to a check-in's end could give away one under
+	// duress (feed.go).
+	if m, err := n.loadMessage(h); err != nil {
+		return Delivery{}, err
+	} else if _, ok := m.Content.(*alert.Alert); !ok {
+		return Delivery{}, ErrNoSuchMessage
+	}
+	return n.delivery(g, id), nil
+}
+
+// recipients is how many current members of g other than this node's
+// member could read what it sends now.
+func (n *Node) recipients(g *group) int {
+	count := 0
+	for _, m := range g.roster.Members() {
+		if m.ID() != n.me {
+			count++
+		}
+	}
+	return count
+}

@@ -1,0 +1,118 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/nodetest"
+)
+
+func handedNames(d node.Delivery) []string {
+	var out []string
+	for _, h := range d.HandedTo {
+		out = append(out, h.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDeliveryIsHonest: the sender of an alert is told where it went. With
+// both members reachable it is handed to both; with nobody reachable it is
+// queued, and says so in the feed, until sync hands it over; an
+// acknowledgement shows who saw it; in a group with nobody else it is not
+// sent at all.
+func TestDeliveryIsHonest(t *testing.T) {
+	nt := nodetest.New(t, 3, nodetest.Options{})
+	nt.ConnectAll()
+	gid := nt.Group("juchitan")
+	a, b := nt.Nodes[0], nt.Nodes[1]
+	ctx := context.Background()
+	send := func(text string) (alert.ID, node.Delivery) {
+		t.Helper()
+		id, err := a.SendAlert(ctx, gid, node.AlertRequest{Kind: "danger", Severity: "urgent", Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := a.Delivery(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, d
+	}
+
+	// Everyone reachable: handed to both, by gossip, at once.
+	var d node.Delivery
+	nt.WaitFor(20*time.Second, "an alert is handed to both other members", func() bool {
+		_, d = send("Armed men at the crossroads")
+		return len(d.HandedTo) == 2
+	})
+	if got := handedNames(d); !slices.Equal(got, []string{"member-01", "member-02"}) || d.Queued || !d.Stored || !d.Tracked || d.Members != 2 {
+		t.Fatalf("delivery %+v; want handed to member-01 and member-02, stored, not queued", d)
+	}
+	if d.HandedTo[0].By != "gossip" {
+		t.Errorf("handed over by %q; want gossip", d.HandedTo[0].By)
+	}
+
+	// Nobody reachable: queued, in the reply and in the feed.
+	nt.Disconnect(0)
+	nt.WaitFor(10*time.Second, "node 0 is alone", func() bool { return a.Status().Peers == 0 })
+	follow := a.Follow(node.FeedQuery{})
+	defer follow.Stop()
+	qid, d := send("Road blocked at La Ventosa")
+	if !d.Queued || len(d.HandedTo) != 0 {
+		t.Fatalf("delivery with nobody reachable: %+v; want queued", d)
+	}
+	es, _ := a.Feed(node.FeedQuery{})
+	i := slices.IndexFunc(es, func(e node.Entry) bool { return e.ID == qid.String() })
+	if i < 0 || es[i].Delivery == nil || !es[i].Delivery.Queued {
+		t.Fatal("the feed does not show the alert as queued")
+	}
+
+	// A member comes back: sync hands it over, and the feed says so.
+	nt.Reconnect(0)
+	nt.WaitFor(20*time.Second, "sync hands the queued alert over", func() bool {
+		d, _ = a.Delivery(qid)
+		return !d.Queued && len(d.HandedTo) > 0
+	})
+	if d.HandedTo[0].By != "sync" {
+		t.Errorf("the queued alert was handed over by %q; want sync", d.HandedTo[0].By)
+	}
+	nt.WaitFor(5*time.Second, "the feed follower sees it leave the queue", func() bool {
+		for {
+			select {
+			case e := <-follow.C:
+				if e.ID == qid.String() && e.Delivery != nil && !e.Delivery.Queued {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+
+	// An acknowledgement says who saw it.
+	nt.WaitFor(10*time.Second, "node 1 holds the alert", func() bool { return inFeed(b, qid) })
+	if _, err := b.Ack(ctx, qid.String(), "responding"); err != nil {
+		t.Fatal(err)
+	}
+	nt.WaitFor(10*time.Second, "node 0 sees the acknowledgement", func() bool {
+		d, _ = a.Delivery(qid)
+		return len(d.Acks) == 1 && d.Acks[0].Author == "member-01" && d.Acks[0].Status == "responding"
+	})
+
+	// Nobody else in the group: not sent, not reported as sent.
+	info, err := a.CreateGroup(ctx, "alone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	solo, _ := crypto.ParseGroupID(info.ID)
+	if _, err := a.Panic(ctx, solo, "help"); !errors.Is(err, node.ErrNoRecipients) {
+		t.Fatalf("panic in a group of one: %v; want ErrNoRecipients", err)
+	}
+}
