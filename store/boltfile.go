@@ -190,8 +190,7 @@ type element struct {
 }
 
 // elements parses the elements of a node (a page, or an inline bucket's
-// page) held in buf, checking that each lies inside buf and that keys come
-// in increasing order.
+// page) held in buf, checking that each lies inside buf.
 func elements(id uint64, buf []byte, flags uint16) ([]element, error) {
 	count := int(ne.Uint16(buf[10:]))
 	if pageHeaderSize+count*elementSize > len(buf) {
@@ -215,21 +214,37 @@ func elements(id uint64, buf []byte, flags uint16) ([]element, error) {
 		}
 		out[i].key = buf[start : start+ksize]
 		out[i].value = buf[start+ksize : start+ksize+vsize]
-		if i > 0 && bytes.Compare(out[i-1].key, out[i].key) >= 0 {
-			return nil, pageErr(id, "keys out of order")
-		}
 	}
 	return out, nil
+}
+
+// keyInOrder is bbolt's rule for the key of element i of a node
+// (tx_check.go, verifyKeyOrder): not below the bound after (nil: none) if
+// i is 0, strictly above it otherwise, and below the bound before (nil:
+// none).
+func keyInOrder(i int, key, after, before []byte) bool {
+	if after != nil && (bytes.Compare(after, key) > 0 || (i > 0 && bytes.Equal(after, key))) {
+		return false
+	}
+	return before == nil || bytes.Compare(key, before) < 0
 }
 
 // walker walks the trees of a boltFile. Each page may be reached once: a
 // page reached twice is damage (bbolt's check says so too), and a cycle
 // cannot loop.
+//
+// Validating, it also checks the order of keys exactly as bbolt's own walk
+// does when a file is opened for writing (tx_check.go,
+// recursivelyCheckPageKeyOrder): bbolt reports a key out of order as a
+// panic while its walking goroutine is still reading the file, which then
+// crashes on a closed transaction.
 type walker struct {
 	b    *boltFile
 	seen map[uint64]bool
 	// damage receives each damaged page or bucket; walking goes on with
-	// the rest. Nil: the walk stops at the first.
+	// the rest, and keys are taken whatever their order (each record
+	// opens or not on its own). Nil: validating; the walk stops at the
+	// first damage.
 	damage func(error)
 	// record receives each record (not a bucket) of the bucket named by
 	// the top-level bucket it is in.
@@ -244,7 +259,8 @@ func (w *walker) walk() error {
 			return err
 		}
 	}
-	return w.node(w.b.root, nil)
+	_, err := w.node(w.b.root, nil, nil, nil)
+	return err
 }
 
 func (w *walker) fail(err error) error {
@@ -274,8 +290,10 @@ func (w *walker) freelistPage(id uint64) error {
 }
 
 // node walks the tree rooted at page id, inside top-level bucket top (nil:
-// the root bucket itself).
-func (w *walker) node(id uint64, top []byte) error {
+// the root bucket itself), whose keys must lie between after and before
+// (see keyInOrder). It returns the greatest key of the tree, as bbolt's
+// check does.
+func (w *walker) node(id uint64, top, after, before []byte) ([]byte, error) {
 	buf, flags, err := w.b.page(id)
 	if err == nil && flags != branchFlag && flags != leafFlag {
 		err = pageErr(id, "is not part of a tree")
@@ -290,21 +308,34 @@ func (w *walker) node(id uint64, top []byte) error {
 		}
 	}
 	if err != nil {
-		return w.fail(err)
+		return nil, w.fail(err)
 	}
-	return w.elements(id, buf, flags, top)
+	return w.elements(id, buf, flags, top, after, before)
 }
 
 // elements walks the elements of one node.
-func (w *walker) elements(id uint64, buf []byte, flags uint16, top []byte) error {
+func (w *walker) elements(id uint64, buf []byte, flags uint16, top, after, before []byte) ([]byte, error) {
 	es, err := elements(id, buf, flags)
 	if err != nil {
-		return w.fail(err)
+		return nil, w.fail(err)
 	}
-	for _, e := range es {
+	var last []byte
+	for i, e := range es {
+		if w.damage == nil && !keyInOrder(i, e.key, after, before) {
+			return nil, pageErr(id, "keys out of order")
+		}
 		switch {
 		case flags == branchFlag:
-			err = w.node(e.child, top)
+			next := before
+			if i+1 < len(es) {
+				next = es[i+1].key
+			}
+			after, err = w.node(e.child, top, e.key, next)
+			last = after
+			if err != nil {
+				return nil, err
+			}
+			continue
 		case e.bucket && top != nil:
 			err = w.fail(pageErr(id, "holds a nested bucket"))
 		case e.bucket:
@@ -315,10 +346,11 @@ func (w *walker) elements(id uint64, buf []byte, flags uint16, top []byte) error
 			w.record(top, e.key, e.value)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
+		after, last = e.key, e.key
 	}
-	return nil
+	return last, nil
 }
 
 // bucket walks a top-level bucket: its tree, or its inline page.
@@ -328,13 +360,15 @@ func (w *walker) bucket(id uint64, e element) error {
 	}
 	root := ne.Uint64(e.value)
 	if root != 0 {
-		return w.node(root, e.key)
+		_, err := w.node(root, e.key, nil, nil)
+		return err
 	}
 	inline := e.value[inBucketSize:]
 	if len(inline) < pageHeaderSize || ne.Uint16(inline[8:]) != leafFlag {
 		return w.fail(pageErr(id, "inline bucket %x is damaged", e.key))
 	}
-	return w.elements(id, inline, leafFlag, e.key)
+	_, err := w.elements(id, inline, leafFlag, e.key, nil, nil)
+	return err
 }
 
 // validate walks the store file at path and returns a [*DamagedError] at

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -105,6 +106,20 @@ func TestDamagedStore(t *testing.T) {
 		one := bytes.Clone(f.file)
 		one[p*page+10+p%32] ^= 0x40 // the header's count, or an element's position
 		cases = append(cases, damage{fmt.Sprintf("page %d one byte", p), one})
+		// Keys out of order, within the page and against its parent:
+		// bbolt's own check finds these while it walks the file in a
+		// goroutine it cannot stop.
+		if k0, k1, ok := firstKeys(f.file[p*page : (p+1)*page]); ok {
+			swapped := bytes.Clone(f.file)
+			a, b := swapped[p*page+k0:], swapped[p*page+k1:]
+			for i := range 16 {
+				a[i], b[i] = b[i], a[i]
+			}
+			cases = append(cases, damage{fmt.Sprintf("page %d keys swapped", p), swapped})
+			low := bytes.Clone(f.file)
+			low[p*page+k0] ^= 0x80
+			cases = append(cases, damage{fmt.Sprintf("page %d first key changed", p), low})
+		}
 	}
 	for _, cut := range []int{0, 1, page, 2 * page, 3*page + 100, len(f.file) / 2, len(f.file) - page, len(f.file) - 1} {
 		cases = append(cases, damage{fmt.Sprintf("cut at %d", cut), bytes.Clone(f.file[:cut])})
@@ -157,6 +172,30 @@ func TestDamagedStore(t *testing.T) {
 		})
 	}
 	t.Logf("%d of %d damaged copies refused to open and were repaired; %d opened", damaged, len(cases), opened)
+}
+
+// firstKeys returns where the keys of the first two elements of a branch
+// or leaf page start (bbolt's file format: a 16-byte page header, then
+// 16-byte elements whose key lies pos bytes after the element), if both
+// are 16 bytes long, as the store's message keys are.
+func firstKeys(pg []byte) (int, int, bool) {
+	flags, count := binary.NativeEndian.Uint16(pg[8:]), binary.NativeEndian.Uint16(pg[10:])
+	if (flags != 1 && flags != 2) || count < 2 {
+		return 0, 0, false
+	}
+	var at [2]int
+	for i := range 2 {
+		e := pg[16+16*i:]
+		pos, ksize := binary.NativeEndian.Uint32(e[0:]), binary.NativeEndian.Uint32(e[4:])
+		if flags == 2 {
+			pos, ksize = binary.NativeEndian.Uint32(e[4:]), binary.NativeEndian.Uint32(e[8:])
+		}
+		at[i] = 16 + 16*i + int(pos)
+		if ksize != 16 || at[i]+16 > len(pg) {
+			return 0, 0, false
+		}
+	}
+	return at[0], at[1], true
 }
 
 func checkBlobs(t *testing.T, s *store.Store, want map[string]string) {
