@@ -550,7 +550,8 @@ func TestBrowser(t *testing.T) {
 func TestBrowserSpanish(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t, "es-MX")
-	nt := nodetest.New(t, 1, nodetest.Options{Config: func(i int, c *node.Config) { c.AlarmJitter = -1 }})
+	nt := nodetest.New(t, 2, nodetest.Options{Config: func(i int, c *node.Config) { c.AlarmJitter = -1 }})
+	nt.ConnectAll()
 	n := nt.Nodes[0]
 	base, token := webServer(t, n.Node)
 	b.call("Browser.setPermission", map[string]any{"permission": map[string]any{"name": "notifications"}, "setting": "denied", "origin": base})
@@ -580,9 +581,23 @@ func TestBrowserSpanish(t *testing.T) {
 		t.Errorf("language button says %q", l)
 	}
 
-	// With two groups, one panic control sends to all of them.
+	// With two groups, one panic control sends to all of them. (A panic
+	// needs someone to receive it: the other node joins both.)
 	if _, err := n.CreateGroup(context.Background(), "ixtepec"); err != nil {
 		t.Fatal(err)
+	}
+	for _, name := range []string{"juchitan", "ixtepec"} {
+		gid, err := n.ResolveGroup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := n.CreateInvite(context.Background(), gid, 1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nt.Nodes[1].Join(context.Background(), inv.Code); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b.click(`#nav [data-view=groups]`)
 	b.click(`#nav [data-view=feed]`)
