@@ -695,11 +695,10 @@ func TestBrowserAlarmInReadersLanguage(t *testing.T) {
 func TestBrowserSession(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t, "en-US")
-	nt := nodetest.New(t, 1, nodetest.Options{})
+	nt := nodetest.New(t, 2, nodetest.Options{})
+	nt.ConnectAll()
+	nt.Group("juchitan") // a panic needs someone to receive it
 	n := nt.Nodes[0]
-	if _, err := n.CreateGroup(context.Background(), "juchitan"); err != nil {
-		t.Fatal(err)
-	}
 	file := filepath.Join(t.TempDir(), "web-sessions.json")
 	token := strings.Repeat("c3", 24)
 	addr, stop := sessionServer(t, n.Node, "127.0.0.1:0", token, file, "correct horse")
