@@ -54,7 +54,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// Own messages are kept whatever their number; received ones up to
 	// MaxUnsaved.
-	for range 4 {
+	for range 20 {
 		r := record(g, tag, author, t0)
 		r.Own = true
 		put(t, s, r)
