@@ -20,8 +20,14 @@ var (
 	ErrUnknownAuthor = errors.New("alert: author is not in the roster (yet)")
 	// ErrRemoved: the author was removed from the group.
 	ErrRemoved = errors.New("alert: author was removed from the group")
-	// ErrNotAdmin: a roster change by someone who is not an admin.
+	// ErrNotAdmin: a roster change or rekey by someone who provably is not
+	// an admin: everything its author had seen is here, and none of it
+	// made the author an admin.
 	ErrNotAdmin = errors.New("alert: only admins change the roster")
+	// ErrNotAdminYet: a roster change or rekey by someone who is not an
+	// admin in this roster, which may be behind (the promotion, or what
+	// led to it, has not arrived). A receiver ignores rather than rejects.
+	ErrNotAdminYet = errors.New("alert: author is not an admin in this roster (yet)")
 	// ErrSecondRoot: a second group creation for a group that already has one.
 	ErrSecondRoot = errors.New("alert: group already created")
 	// ErrRosterBusy: too many roster ops wait for their parents; this one
@@ -107,15 +113,16 @@ type rosterOp struct {
 //
 // A Roster is safe for concurrent use.
 type Roster struct {
-	mu      sync.RWMutex
-	group   crypto.GroupID
-	root    ID
-	ops     map[ID]*rosterOp
-	pending map[ID]*rosterOp // verified, waiting for parents
-	keys    map[crypto.MemberID]MemberInfo
-	seq     int                     // ops admitted so far
-	count   map[crypto.MemberID]int // ops held per author
-	late    map[crypto.MemberID]int // ops held per author counted as late
+	mu       sync.RWMutex
+	group    crypto.GroupID
+	root     ID
+	ops      map[ID]*rosterOp
+	pending  map[ID]*rosterOp // verified, waiting for parents
+	keys     map[crypto.MemberID]MemberInfo
+	seq      int                      // ops admitted so far
+	count    map[crypto.MemberID]int  // ops held per author
+	late     map[crypto.MemberID]int  // ops held per author counted as late
+	promoted map[crypto.MemberID]bool // named admin by a held op (create or set_role), applied or not
 
 	// Computed by recompute.
 	everAdmin map[crypto.MemberID]int // who has been an admin, in the order they first became one (their seniority)
@@ -132,12 +139,13 @@ type Roster struct {
 // group's [Create].
 func NewRoster(group crypto.GroupID) *Roster {
 	r := &Roster{
-		group:   group,
-		ops:     make(map[ID]*rosterOp),
-		pending: make(map[ID]*rosterOp),
-		keys:    make(map[crypto.MemberID]MemberInfo),
-		count:   make(map[crypto.MemberID]int),
-		late:    make(map[crypto.MemberID]int),
+		group:    group,
+		ops:      make(map[ID]*rosterOp),
+		pending:  make(map[ID]*rosterOp),
+		keys:     make(map[crypto.MemberID]MemberInfo),
+		count:    make(map[crypto.MemberID]int),
+		late:     make(map[crypto.MemberID]int),
+		promoted: make(map[crypto.MemberID]bool),
 	}
 	r.recompute()
 	return r
@@ -240,6 +248,14 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 	r.seq++
 	e.seq = r.seq
 	r.count[m.Author]++
+	switch c := op.Change.(type) {
+	case *Create:
+		r.promoted[m.Author] = true
+	case *SetRole:
+		if c.Role == RoleAdmin {
+			r.promoted[c.Member] = true
+		}
+	}
 	if !isCreate && !r.isCurrentAdmin(m.Author) {
 		e.late = true
 		r.late[m.Author]++
@@ -654,7 +670,9 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 }
 
 // Authorize reports whether m's author may send m now. It returns
-// [ErrUnknownAuthor], [ErrRemoved] or [ErrNotAdmin], or nil.
+// [ErrUnknownAuthor], [ErrRemoved], [ErrNotAdminYet] or [ErrSecondRoot],
+// which another node may not return for the same message, or
+// [ErrNotAdmin], which every node returns, or nil.
 func (r *Roster) Authorize(m *Message) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -668,13 +686,12 @@ func (r *Roster) Authorize(m *Message) error {
 		}
 		// Whether a roster op takes effect is decided by the deterministic
 		// order, not by when it arrives: accept any op by someone who has
-		// been an admin, so that every node holds the same ops. An author
-		// who never was an admin is refused.
+		// been an admin, so that every node holds the same ops.
 		if _, known := r.keys[m.Author]; !known {
 			return ErrUnknownAuthor
 		}
 		if _, ok := r.everAdmin[m.Author]; !ok {
-			return ErrNotAdmin
+			return r.notAdmin(m.Author, op.Parents)
 		}
 		return nil
 	}
@@ -689,10 +706,32 @@ func (r *Roster) Authorize(m *Message) error {
 	if mem.Removed {
 		return ErrRemoved
 	}
-	if _, isRekey := m.Content.(*Rekey); isRekey && mem.Role != RoleAdmin {
-		return ErrNotAdmin
+	if rk, isRekey := m.Content.(*Rekey); isRekey && mem.Role != RoleAdmin {
+		if _, ok := r.everAdmin[m.Author]; ok {
+			return ErrNotAdminYet // demoted here; the sender may not know yet
+		}
+		return r.notAdmin(m.Author, rk.Covers)
 	}
 	return nil
+}
+
+// notAdmin tells why author, who has never been an admin in this roster,
+// may not send a message naming past as the roster heads it was made on
+// (a roster op's parents, a rekey's covers). An admin's node names heads
+// of which the op that made it an admin is an ancestor. If every op named
+// is applied here, so is everything before them; if none of the ops held
+// names the author admin, the author provably was not one: [ErrNotAdmin].
+// Otherwise the promotion may simply not have arrived: [ErrNotAdminYet].
+func (r *Roster) notAdmin(author crypto.MemberID, past []ID) error {
+	if len(past) == 0 || r.promoted[author] {
+		return ErrNotAdminYet
+	}
+	for _, id := range past {
+		if _, ok := r.ops[id]; !ok {
+			return ErrNotAdminYet
+		}
+	}
+	return ErrNotAdmin
 }
 
 // Keys returns the keys of anyone the roster has ever introduced, for

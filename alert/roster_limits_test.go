@@ -212,3 +212,46 @@ func TestAdminCannotRemoveItself(t *testing.T) {
 		t.Fatal("an admin cannot step down")
 	}
 }
+
+// TestAuthorizeTellsProofFromDoubt: a roster op or rekey by someone who is
+// not an admin here is provably not allowed (ErrNotAdmin, rejected) only if
+// everything it was made on is here and none of it promoted its author;
+// if the promotion may not have arrived, or the author was an admin and
+// its demotion may not have reached the sender, it is ErrNotAdminYet
+// (ignored).
+func TestAuthorizeTellsProofFromDoubt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ana, beto, carla, dani := newIdentity(t, "ana"), newIdentity(t, "beto"), newIdentity(t, "carla"), newIdentity(t, "dani")
+	base := twoAdmins(f, ana, beto, carla)
+	head := base[len(base)-1].id
+	r := alert.NewRoster(f.group)
+	add(t, r, base...)
+	rekey := func(author *crypto.Identity, covers []alert.ID) *alert.Message {
+		return f.message(author, &alert.Rekey{Epoch: 2, Keys: []alert.SealedKey{{Member: ana.ID(), Sealed: make([]byte, crypto.SealedSecretSize)}}, Covers: covers})
+	}
+	byCarla := func(parent alert.ID) *alert.Message {
+		return f.decoded(f.sign(carla, at(20), []alert.ID{parent}, &alert.AddMember{Member: info(dani)}))
+	}
+	check := func(what string, m *alert.Message, want error) {
+		t.Helper()
+		if err := r.Authorize(m); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", what, err, want)
+		}
+	}
+	check("a member's op on the whole roster", byCarla(head), alert.ErrNotAdmin)
+	check("a member's rekey covering the whole roster", rekey(carla, []alert.ID{head}), alert.ErrNotAdmin)
+	check("a member's op on an op not here", byCarla(alert.ID{1}), alert.ErrNotAdminYet)
+	check("a member's rekey covering an op not here", rekey(carla, []alert.ID{{1}}), alert.ErrNotAdminYet)
+
+	// Carla's promotion arrives, waiting for an op that has not.
+	promote := f.sign(ana, at(10), []alert.ID{head, {2}}, &alert.SetRole{Member: carla.ID(), Role: alert.RoleAdmin})
+	add(t, r, promote)
+	check("an op by a member whose promotion waits", byCarla(head), alert.ErrNotAdminYet)
+
+	// Beto is demoted; his rekey may have been sent before he knew.
+	demote := f.sign(ana, at(11), []alert.ID{head}, &alert.SetRole{Member: beto.ID(), Role: alert.RoleMember})
+	add(t, r, demote)
+	check("a demoted admin's rekey", rekey(beto, r.Heads()), alert.ErrNotAdminYet)
+	check("a current admin's rekey", rekey(ana, r.Heads()), nil)
+}

@@ -613,26 +613,31 @@ func (n *Node) lookupCheckIn(id alert.ID) (tracked, bool, error) {
 }
 
 // checkRefs is the pipeline's step for messages that name another message
-// (docs/PROTOCOL.md, "Check-ins"). What the node does not hold yet cannot
-// be checked and passes: sync may deliver a done before its check-in, and
-// the index ignores dones by anyone but the check-in's author.
+// (docs/PROTOCOL.md, "Check-ins"). What it finds wrong with what this node
+// holds is ignored, not rejected: a node that does not hold the named
+// message cannot tell, accepts, and passes the message on in good faith;
+// rejecting it would count against that node (for example end its sync
+// sessions) for what this one happens to hold. What the node does not hold
+// cannot be checked and passes: sync may deliver a done before its
+// check-in, and the index ignores dones by anyone but the check-in's
+// author.
 func (n *Node) checkRefs(g *group, m *alert.Message) error {
 	switch c := m.Content.(type) {
 	case *alert.CheckInDone:
 		t, held, err := n.lookupCheckIn(c.CheckIn)
 		switch {
 		case err != nil:
-			return reject("check-in done names a message that is not a check-in")
+			return ignore("check-in done names a message that is not a check-in")
 		case !held:
 			return nil
 		case t.group != g.id:
-			return reject("check-in done sent to another group than its check-in")
+			return ignore("check-in done sent to another group than its check-in")
 		case t.author != m.Author:
-			return reject("check-in done by %s for a check-in of %s", m.Author.Short(), t.author.Short())
+			return ignore("check-in done by %s for a check-in of %s", m.Author.Short(), t.author.Short())
 		}
 	case *alert.Ack:
 		if h, ok := n.store.Header(c.Ref); ok && h.Group != g.id {
-			return reject("acknowledgement sent to another group than its message")
+			return ignore("acknowledgement sent to another group than its message")
 		}
 	case *alert.Alert:
 		if c.Kind != alert.KindOverdue {
@@ -660,9 +665,9 @@ func (n *Node) checkAlarm(g *group, m *alert.Message, c *alert.Alert) error {
 	t, held, err := n.lookupCheckIn(c.CheckIn)
 	switch {
 	case err != nil:
-		return reject("overdue alarm names a message that is not a check-in")
+		return ignore("overdue alarm names a message that is not a check-in")
 	case held && t.group != g.id && !(c.Level == alert.MaxOverdueLevel && t.ci.EscalateGroup == g.id):
-		return reject("overdue alarm in a group its check-in does not name")
+		return ignore("overdue alarm in a group its check-in does not name")
 	}
 	var signed *alert.SignedCheckIn
 	if c.Notice != nil {
@@ -694,6 +699,13 @@ func (n *Node) checkAlarm(g *group, m *alert.Message, c *alert.Alert) error {
 		return ignore("overdue alarm for a check-in that had ended")
 	}
 	return nil
+}
+
+// endsHeldCheckIn reports whether this node holds the check-in that m, a
+// check-in done, names, and m can end it: same group, same author.
+func (n *Node) endsHeldCheckIn(g *group, m *alert.Message, c *alert.CheckInDone) bool {
+	t, held, err := n.lookupCheckIn(c.CheckIn)
+	return err == nil && held && t.group == g.id && t.author == m.Author
 }
 
 // alarmSeverity is the severity of an overdue alarm of a level.

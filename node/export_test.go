@@ -1,10 +1,17 @@
 package node
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
+	"math"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/wire"
+	"github.com/takecare-network/takecare/node/reconcile"
 )
 
 // KeysForTest returns a group's current epoch keys, so that tests can play
@@ -86,3 +93,76 @@ func (n *Node) RosterHeadsForTest(gid crypto.GroupID) []alert.ID {
 	}
 	return g.roster.Heads()
 }
+
+// SyncFloodForTest plays a member node that opens a sync session with p
+// and, after a correct handshake, sends msgs messages, each listing per
+// agreed scope reconcile.MaxListedIDs random ids that p does not hold, in
+// id lists of 32 (as an honest side describes a range). It reads and drops
+// whatever p answers. It returns once p has answered every message, with
+// the session still open; end ends it.
+func (n *Node) SyncFloodForTest(ctx context.Context, p peer.ID, msgs int) (end func(), err error) {
+	s, err := n.host.NewStream(ctx, p, SyncProtocol)
+	if err != nil {
+		return nil, err
+	}
+	ss := &syncSession{n: n, peer: p, initiator: true, cs: newCountingStream(s)}
+	if err := ss.handshake(); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	answers := make(chan struct{}, msgs)
+	go func() {
+		for {
+			var in wire.SyncMessage
+			if ss.cs.recv(&in) != nil {
+				close(answers)
+				return
+			}
+			answers <- struct{}{}
+		}
+	}()
+	from := n.now().Add(-n.cfg.Retention / 2).UnixMilli()
+	for range msgs {
+		m := &wire.SyncMessage{}
+		for _, tag := range ss.order {
+			sm := &wire.ScopeMessage{Tag: tag[:]}
+			for k := range reconcile.MaxListedIDs / reconcile.IDListMax {
+				r := &wire.Range{UpperCreated: from + int64(k), Mode: uint32(reconcile.IDList)}
+				for range reconcile.IDListMax {
+					id := make([]byte, 32)
+					rand.Read(id)
+					r.Ids = append(r.Ids, id)
+				}
+				sm.Ranges = append(sm.Ranges, r)
+			}
+			sm.Ranges = append(sm.Ranges, &wire.Range{UpperCreated: math.MaxInt64})
+			m.Scopes = append(m.Scopes, sm)
+		}
+		if err := ss.cs.send(m); err != nil {
+			s.Reset()
+			return nil, err
+		}
+	}
+	for range msgs {
+		select {
+		case _, ok := <-answers:
+			if !ok {
+				return nil, errors.New("the session ended early")
+			}
+		case <-ctx.Done():
+			s.Reset()
+			return nil, ctx.Err()
+		}
+	}
+	return func() { s.Reset() }, nil
+}
+
+// SyncHeldForTest returns the most ids one sync session of this node has
+// held at once: to ask for, asked for, queued to send.
+func (n *Node) SyncHeldForTest() int64 { return n.syncer.held.Load() }
+
+// Limits of one sync session.
+const (
+	MaxSyncAskedForTest  = maxSyncAsked
+	MaxSyncQueuedForTest = maxSyncQueued
+)

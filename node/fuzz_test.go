@@ -55,6 +55,7 @@ func FuzzSyncMessage(f *testing.F) {
 		items = append(items, reconcile.Item{Created: int64(1000 + i), ID: id})
 	}
 	set := reconcile.NewSet(items)
+	set.Window(1010, 1090)
 	tag := crypto.KeyTag{1, 2, 3}
 	for _, m := range []*wire.SyncMessage{
 		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Ranges: rangesToWire(set.Initiate())}}},

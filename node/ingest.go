@@ -88,9 +88,10 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 		return nil, ignore("older than the retention window")
 	}
 	switch err := g.roster.Authorize(msg); {
-	case errors.Is(err, alert.ErrUnknownAuthor), errors.Is(err, alert.ErrRemoved):
+	case errors.Is(err, alert.ErrUnknownAuthor), errors.Is(err, alert.ErrRemoved), errors.Is(err, alert.ErrNotAdminYet):
 		// A removed member's message is dropped, but the peer that passed
-		// it on may have done so before it heard of the removal.
+		// it on may have done so before it heard of the removal; a
+		// promotion or demotion may not have reached one of the two.
 		return nil, ignore("%v", err)
 	case err != nil:
 		return nil, reject("%v", err)
@@ -406,8 +407,13 @@ func (n *Node) count(err error) {
 	}
 }
 
-// priority orders messages for sync: alarms and rekeys first.
-func priority(m *alert.Message) uint8 {
+// priority orders messages for sync: alarms and rekeys first. A message
+// gets the priority of an alarm only for what this node could check: an
+// overdue alarm was checked against its check-in (held, or carried in the
+// alarm); a duress ending of a check-in this node does not hold is only
+// the end of a check-in, or anyone could put messages ahead of the real
+// alarms by naming a check-in nobody holds.
+func (n *Node) priority(g *group, m *alert.Message) uint8 {
 	switch c := m.Content.(type) {
 	case *alert.Alert:
 		switch {
@@ -418,7 +424,7 @@ func priority(m *alert.Message) uint8 {
 		}
 		return 1
 	case *alert.CheckInDone:
-		if c.Duress {
+		if c.Duress && n.endsHeldCheckIn(g, m, c) {
 			return 4
 		}
 		return priorityOrdered
@@ -437,7 +443,7 @@ const priorityOrdered = 2
 func (n *Node) header(g *group, keys *crypto.EpochKeys, m *alert.Message) store.Header {
 	return store.Header{
 		ID: m.ID, Group: g.id, Tag: keys.Tag(), Author: m.Author,
-		Created: m.Created, Expires: m.Local(m.Expires()), Priority: priority(m), Received: n.now(), Sent: m.Sent,
+		Created: m.Created, Expires: m.Local(m.Expires()), Priority: n.priority(g, m), Received: n.now(), Sent: m.Sent,
 	}
 }
 

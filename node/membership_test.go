@@ -257,15 +257,25 @@ func TestNonAdminRosterOpRejected(t *testing.T) {
 	ana, beto := net.Nodes[0], net.Nodes[1]
 	keys := ana.KeysForTest(gid)
 	att := newAttacker(t, net, keys.Topic(), ana)
-	// Beto, a plain member, signs the removal of the admin.
-	op := &alert.RosterOp{Parents: []alert.ID{{1}}, Change: &alert.RemoveMember{Member: ana.Identity.ID()}}
-	b, err := alert.Encode(time.Now(), op)
-	if err != nil {
-		t.Fatal(err)
+	// Beto, a plain member, signs the removal of the admin: on the roster
+	// Ana holds, which never made him an admin, it is provably not his to
+	// make; on a roster op Ana lacks, his promotion may be what she lacks.
+	removal := func(parents []alert.ID) []byte {
+		op := &alert.RosterOp{Parents: parents, Change: &alert.RemoveMember{Member: ana.Identity.ID()}}
+		b, err := alert.Encode(time.Now(), op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seal(t, keys, beto.Identity.SignBody(gid, keys.Epoch(), b))
 	}
-	rejected := ana.Status().Received.Rejected
-	att.publish(t, seal(t, keys, beto.Identity.SignBody(gid, keys.Epoch(), b)))
+	rejected, ignored := ana.Status().Received.Rejected, ana.Status().Received.Ignored
+	att.publish(t, removal([]alert.ID{{1}}))
+	net.WaitFor(5*time.Second, "ignored", func() bool { return ana.Status().Received.Ignored > ignored })
+	att.publish(t, removal(ana.RosterHeadsForTest(gid)))
 	net.WaitFor(5*time.Second, "rejected", func() bool { return ana.Status().Received.Rejected > rejected })
+	if n := ana.Status().Received.Rejected - rejected; n != 1 {
+		t.Errorf("%d rejected, want 1", n)
+	}
 	if got := roles(t, ana, gid); got["member-00"] != "admin" || len(got) != 3 {
 		t.Errorf("roster changed: %v", got)
 	}

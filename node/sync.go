@@ -13,6 +13,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -36,9 +37,11 @@ const (
 	maxSyncMessage       = 8 << 20 // bytes of one protocol message
 	syncEnvelopeBudget   = 2 << 20 // bytes of envelopes per message
 	maxSyncScopes        = 256
-	maxSyncWants         = 16384 // ids asked for in one message
-	maxSyncEnvelopes     = 50000 // envelopes received in one session
-	maxSyncRejects       = 64    // rejected envelopes before giving up on a peer
+	maxSyncWants         = 16384            // ids asked for in one message
+	maxSyncEnvelopes     = 50000            // envelopes received in one session
+	maxSyncAsked         = maxSyncEnvelopes // ids asked for in one session; the rest in the next
+	maxSyncQueued        = maxSyncEnvelopes // envelopes queued to send in one session; the rest in the next
+	maxSyncRejects       = 64               // rejected envelopes before giving up on a peer
 	syncSessionTimeout   = 10 * time.Minute
 	maxInboundSyncs      = 16
 	DefaultSyncInterval  = time.Minute
@@ -61,6 +64,9 @@ type SyncStats struct {
 	Accepted      int           `json:"accepted"`       // received envelopes that were new and valid
 	EnvelopeBytes int64         `json:"envelope_bytes"` // bytes of the envelopes received
 	Duration      time.Duration `json:"duration"`
+	// Partial: the session reached its limit of messages to ask for or to
+	// send; another session follows at once for the rest.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // ErrSyncBusy means a session with that peer is already running.
@@ -80,6 +86,9 @@ type syncer struct {
 	inbound  int
 	kickOnce map[peer.ID]bool
 	retry    map[peer.ID]time.Duration
+	// held is the most ids one session has held at once (to ask for, asked
+	// for, queued to send), for tests.
+	held atomic.Int64
 }
 
 func newSyncer(n *Node) *syncer {
@@ -165,6 +174,9 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 			s.resetBackoff(p)
 			if st.Accepted > 0 {
 				s.forward(p)
+			}
+			if st.Partial {
+				s.kick(p)
 			}
 			if st.Accepted > 0 || st.Sent > 0 {
 				s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
@@ -265,6 +277,9 @@ type syncSession struct {
 	order     []crypto.KeyTag
 	stats     SyncStats
 	rejects   int
+	// What the session holds besides its sets, across scopes, within
+	// maxSyncAsked and maxSyncQueued.
+	asked, queued int
 }
 
 type syncScope struct {
@@ -272,6 +287,7 @@ type syncScope struct {
 	set    *reconcile.Set
 	queue  []alert.ID // envelopes to send
 	queued map[alert.ID]bool
+	sorted bool       // queue is in the order to send
 	wants  []alert.ID // ids to ask for
 	asked  map[alert.ID]bool
 }
@@ -334,6 +350,9 @@ func (n *Node) handleSync(s network.Stream) {
 	if sess.stats.Accepted > 0 {
 		n.log.Info("synced", "peer", p, "received", sess.stats.Accepted, "sent", sess.stats.Sent)
 		n.syncer.forward(p)
+	}
+	if sess.stats.Partial {
+		n.syncer.kick(p)
 	}
 }
 
@@ -576,8 +595,10 @@ func (ss *syncSession) addScope(ref epochRef) {
 		}
 		items = append(items, reconcile.Item{Created: it.Created, ID: reconcile.ID(it.ID)})
 	}
+	set := reconcile.NewSet(items)
+	set.Window(cut, now.Add(alert.MaxClockError).UnixMilli())
 	ss.scopes[tag] = &syncScope{
-		ref: ref, set: reconcile.NewSet(items),
+		ref: ref, set: set,
 		queued: make(map[alert.ID]bool), asked: make(map[alert.ID]bool),
 	}
 	ss.order = append(ss.order, tag)
@@ -637,7 +658,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 				return nil, err
 			}
 			if ss.n.store.HasIn(id, tag) {
-				sc.enqueue(id)
+				ss.enqueue(sc, id)
 			}
 		}
 		rs, err := rangesFromWire(sm.Ranges)
@@ -649,13 +670,20 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			return nil, err
 		}
 		for _, id := range have {
-			sc.enqueue(alert.ID(id))
+			ss.enqueue(sc, alert.ID(id))
 		}
 		for _, id := range need {
-			if aid := alert.ID(id); !sc.asked[aid] && !ss.n.store.HasIn(aid, tag) {
-				sc.asked[aid] = true
-				sc.wants = append(sc.wants, aid)
+			aid := alert.ID(id)
+			if sc.asked[aid] || ss.n.store.HasIn(aid, tag) {
+				continue
 			}
+			if ss.asked >= maxSyncAsked {
+				ss.stats.Partial = true // the next session asks for the rest
+				break
+			}
+			sc.asked[aid] = true
+			ss.asked++
+			sc.wants = append(sc.wants, aid)
 		}
 		if len(out) > 0 {
 			replies[tag] = &wire.ScopeMessage{Tag: tag[:], Ranges: rangesToWire(out)}
@@ -695,36 +723,71 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 			next.Scopes = append(next.Scopes, r)
 		}
 	}
+	ss.noteHeld()
 	return next, nil
 }
 
-func (sc *syncScope) enqueue(id alert.ID) {
-	if !sc.queued[id] {
-		sc.queued[id] = true
-		sc.queue = append(sc.queue, id)
+// noteHeld records how many ids the session holds now.
+func (ss *syncSession) noteHeld() {
+	var held int64
+	for _, sc := range ss.scopes {
+		held += int64(len(sc.wants) + len(sc.asked) + len(sc.queue) + len(sc.queued))
+	}
+	for {
+		old := ss.n.syncer.held.Load()
+		if held <= old || ss.n.syncer.held.CompareAndSwap(old, held) {
+			return
+		}
 	}
 }
 
-// sortQueue puts the most urgent first, then the newest.
-func (ss *syncSession) sortQueue(sc *syncScope) {
-	key := func(id alert.ID) (uint8, int64) {
-		h, _ := ss.n.store.Header(id)
-		return h.Priority, h.Created.UnixMilli()
+// enqueue queues a message to send, once per session, and no more than
+// maxSyncQueued in all: the other side takes no more in one session.
+func (ss *syncSession) enqueue(sc *syncScope, id alert.ID) {
+	if sc.queued[id] {
+		return
 	}
-	slices.SortStableFunc(sc.queue, func(a, b alert.ID) int {
-		pa, ca := key(a)
-		pb, cb := key(b)
-		if pa != pb {
-			return int(pb) - int(pa)
+	if ss.queued >= maxSyncQueued {
+		ss.stats.Partial = true
+		return
+	}
+	sc.queued[id] = true
+	ss.queued++
+	sc.queue = append(sc.queue, id)
+	sc.sorted = false
+}
+
+// sortQueue puts the most urgent first, then the newest. A message is as
+// new as its creation time, but no newer than when this node stored it: a
+// member cannot move its messages ahead by dating them in the future.
+func (ss *syncSession) sortQueue(sc *syncScope) {
+	if sc.sorted {
+		return
+	}
+	type key struct {
+		id       alert.ID
+		priority uint8
+		created  int64
+	}
+	keys := make([]key, len(sc.queue))
+	for i, id := range sc.queue {
+		h, _ := ss.n.store.Header(id)
+		created := h.Created
+		if h.Received.Before(created) {
+			created = h.Received
 		}
-		switch {
-		case ca > cb:
-			return -1
-		case ca < cb:
-			return 1
+		keys[i] = key{id, h.Priority, created.UnixMilli()}
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		if a.priority != b.priority {
+			return cmp.Compare(b.priority, a.priority)
 		}
-		return 0
+		return cmp.Compare(b.created, a.created)
 	})
+	for i, k := range keys {
+		sc.queue[i] = k.id
+	}
+	sc.sorted = true
 }
 
 func idOf(b []byte) (alert.ID, error) {

@@ -32,7 +32,9 @@ const (
 	FingerprintLen = 16
 )
 
-// Limits on what a peer may send in one message.
+// Limits on what a peer may send in one message. An id list also holds at
+// most IDListMax ids: a side lists the ids of a range only when it holds
+// at most that many in it.
 const (
 	MaxRanges    = 4096
 	MaxListedIDs = 65536
@@ -117,7 +119,8 @@ type Range struct {
 
 // Set is one side's items.
 type Set struct {
-	items []Item
+	items  []Item
+	lo, hi int64 // the window of creation times this side takes
 }
 
 // NewSet returns a set of items (sorted and de-duplicated here).
@@ -125,8 +128,13 @@ func NewSet(items []Item) *Set {
 	s := slices.Clone(items)
 	slices.SortFunc(s, Item.compare)
 	s = slices.CompactFunc(s, func(a, b Item) bool { return a == b })
-	return &Set{items: s}
+	return &Set{items: s, lo: math.MinInt64, hi: math.MaxInt64}
 }
+
+// Window sets the creation times, in Unix milliseconds, of the items this
+// side would take: ids the other side lists in a range that lies wholly
+// before lo or after hi are not reported as needed by [Set.Respond].
+func (s *Set) Window(lo, hi int64) { s.lo, s.hi = lo, hi }
 
 // Len returns the number of items.
 func (s *Set) Len() int { return len(s.items) }
@@ -214,8 +222,10 @@ var ErrProtocol = errors.New("reconcile: protocol violation")
 
 // Respond processes the other side's ranges and returns the ranges to send
 // back, the ids this side holds that the other lacks (have), and the ids
-// the other holds that this side lacks (need). When the returned ranges
-// are all Skip, out is empty.
+// the other holds that this side lacks (need), leaving out those listed in
+// a range outside the [Set.Window]. When the returned ranges are all Skip,
+// out is empty. An id list of more than IDListMax ids, or more than
+// MaxListedIDs ids in all, is an [ErrProtocol].
 func (s *Set) Respond(in []Range) (out []Range, have, need []ID, err error) {
 	if len(in) > MaxRanges {
 		return nil, nil, nil, fmt.Errorf("%w: %d ranges", ErrProtocol, len(in))
@@ -249,9 +259,10 @@ func (s *Set) Respond(in []Range) (out []Range, have, need []ID, err error) {
 			}
 		case IDList:
 			listed += len(r.IDs)
-			if listed > MaxListedIDs {
+			if listed > MaxListedIDs || len(r.IDs) > IDListMax {
 				return nil, nil, nil, fmt.Errorf("%w: too many ids listed", ErrProtocol)
 			}
+			outside := r.Upper.Created < s.lo || lower.Created > s.hi
 			theirs := make(map[ID]bool, len(r.IDs))
 			for _, id := range r.IDs {
 				theirs[id] = true
@@ -264,7 +275,7 @@ func (s *Set) Respond(in []Range) (out []Range, have, need []ID, err error) {
 				}
 			}
 			for _, id := range r.IDs {
-				if theirs[id] {
+				if theirs[id] && !outside {
 					need = append(need, id)
 					delete(theirs, id)
 				}

@@ -127,10 +127,11 @@ func TestRespondRejectsBadRanges(t *testing.T) {
 	t.Parallel()
 	s := NewSet(nil)
 	cases := map[string][]Range{
-		"out of order":  {{Upper: Bound{Created: 10}}, {Upper: Bound{Created: 5}}},
-		"repeated":      {{Upper: Bound{Created: 10}}, {Upper: Bound{Created: 10}}},
-		"unknown mode":  {{Upper: End, Mode: 9}},
-		"long id bound": {{Upper: Bound{Created: 1, ID: make([]byte, 33)}}},
+		"out of order":                          {{Upper: Bound{Created: 10}}, {Upper: Bound{Created: 5}}},
+		"repeated":                              {{Upper: Bound{Created: 10}}, {Upper: Bound{Created: 10}}},
+		"unknown mode":                          {{Upper: End, Mode: 9}},
+		"long id bound":                         {{Upper: Bound{Created: 1, ID: make([]byte, 33)}}},
+		"id list longer than a side ever sends": {{Upper: End, Mode: IDList, IDs: make([]ID, IDListMax+1)}},
 		"too many": func() []Range {
 			rs := make([]Range, MaxRanges+1)
 			for i := range rs {
@@ -145,6 +146,29 @@ func TestRespondRejectsBadRanges(t *testing.T) {
 				t.Error("accepted")
 			}
 		})
+	}
+}
+
+// TestRespondWindow: ids listed in a range that lies wholly outside the
+// window of creation times this side takes are not reported as needed;
+// those in a range that reaches into it are.
+func TestRespondWindow(t *testing.T) {
+	t.Parallel()
+	s := NewSet(nil)
+	s.Window(100, 200)
+	id := func(b byte) ID { return ID{b} }
+	in := []Range{
+		{Upper: Bound{Created: 50}, Mode: IDList, IDs: []ID{id(1)}},  // before the window
+		{Upper: Bound{Created: 150}, Mode: IDList, IDs: []ID{id(2)}}, // reaches into it
+		{Upper: Bound{Created: 300}, Mode: IDList, IDs: []ID{id(3)}}, // overlaps its end
+		{Upper: End, Mode: IDList, IDs: []ID{id(4)}},                 // wholly after it
+	}
+	_, _, need, err := s.Respond(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(need, []ID{id(2), id(3)}) {
+		t.Fatalf("need = %v, want the ids of the two ranges that meet the window", need)
 	}
 }
 
