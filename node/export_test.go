@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"math"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -166,3 +167,11 @@ const (
 	MaxSyncAskedForTest  = maxSyncAsked
 	MaxSyncQueuedForTest = maxSyncQueued
 )
+
+// SendOrderForTest returns ids of messages held in the order sync sends
+// them.
+func (n *Node) SendOrderForTest(ids []alert.ID) []alert.ID {
+	out := slices.Clone(ids)
+	n.sendOrder(out)
+	return out
+}

@@ -757,21 +757,28 @@ func (ss *syncSession) enqueue(sc *syncScope, id alert.ID) {
 	sc.sorted = false
 }
 
-// sortQueue puts the most urgent first, then the newest. A message is as
-// new as its creation time, but no newer than when this node stored it: a
-// member cannot move its messages ahead by dating them in the future.
+// sortQueue puts the queue in the order to send, if anything was queued
+// since it last did.
 func (ss *syncSession) sortQueue(sc *syncScope) {
-	if sc.sorted {
-		return
+	if !sc.sorted {
+		ss.n.sendOrder(sc.queue)
+		sc.sorted = true
 	}
+}
+
+// sendOrder sorts ids of messages held in the order sync sends them: the
+// most urgent first, then the newest. A message is as new as its creation
+// time, but no newer than when this node stored it: a member cannot move
+// its messages ahead by dating them in the future.
+func (n *Node) sendOrder(ids []alert.ID) {
 	type key struct {
 		id       alert.ID
 		priority uint8
 		created  int64
 	}
-	keys := make([]key, len(sc.queue))
-	for i, id := range sc.queue {
-		h, _ := ss.n.store.Header(id)
+	keys := make([]key, len(ids))
+	for i, id := range ids {
+		h, _ := n.store.Header(id)
 		created := h.Created
 		if h.Received.Before(created) {
 			created = h.Received
@@ -785,9 +792,8 @@ func (ss *syncSession) sortQueue(sc *syncScope) {
 		return cmp.Compare(b.created, a.created)
 	})
 	for i, k := range keys {
-		sc.queue[i] = k.id
+		ids[i] = k.id
 	}
-	sc.sorted = true
 }
 
 func idOf(b []byte) (alert.ID, error) {
