@@ -767,29 +767,30 @@ func (ss *syncSession) sortQueue(sc *syncScope) {
 }
 
 // sendOrder sorts ids of messages held in the order sync sends them: the
-// most urgent first, then the newest. A message is as new as its creation
-// time, but no newer than when this node stored it: a member cannot move
-// its messages ahead by dating them in the future.
+// most urgent first, then the newest. A message is as new as when it was
+// sent by this node's clock ([store.Header].Sent), but no newer than when
+// this node stored it: a member cannot move its messages ahead by dating
+// them in the future.
 func (n *Node) sendOrder(ids []alert.ID) {
 	type key struct {
 		id       alert.ID
 		priority uint8
-		created  int64
+		sent     int64
 	}
 	keys := make([]key, len(ids))
 	for i, id := range ids {
 		h, _ := n.store.Header(id)
-		created := h.Created
-		if h.Received.Before(created) {
-			created = h.Received
+		sent := h.Sent
+		if h.Received.Before(sent) {
+			sent = h.Received
 		}
-		keys[i] = key{id, h.Priority, created.UnixMilli()}
+		keys[i] = key{id, h.Priority, sent.UnixMilli()}
 	}
 	slices.SortStableFunc(keys, func(a, b key) int {
 		if a.priority != b.priority {
 			return cmp.Compare(b.priority, a.priority)
 		}
-		return cmp.Compare(b.created, a.created)
+		return cmp.Compare(b.sent, a.sent)
 	})
 	for i, k := range keys {
 		ids[i] = k.id
