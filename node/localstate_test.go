@@ -46,10 +46,8 @@ func TestWhatOneNodeHoldsDoesNotCutItOff(t *testing.T) {
 
 	now := time.Now()
 	xEnv, x := signedFor(t, b, gid, mallory.Identity, now, &alert.Alert{Kind: alert.KindDanger, Severity: alert.SevInfo, Text: "for B only", Expires: now.Add(time.Hour)})
-	if err := b.IngestForTest(xEnv); err != nil {
-		t.Fatal(err)
-	}
-	// Everyone but B takes them (from the test or from each other).
+	// Everyone but B takes the ends (from the test or from each other);
+	// then B gets X.
 	others := []*nodetest.Node{ana, mallory, net.Nodes[3]}
 	var ends []alert.ID
 	for i := range 65 {
@@ -66,6 +64,9 @@ func TestWhatOneNodeHoldsDoesNotCutItOff(t *testing.T) {
 	net.WaitFor(10*time.Second, "the others hold every end", func() bool {
 		return holdsAll(ana, ends) && holdsAll(mallory, ends) && holdsAll(net.Nodes[3], ends)
 	})
+	if err := b.IngestForTest(xEnv); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range ends {
 		if h, _ := ana.Store.Header(id); h.Priority >= 4 {
 			t.Fatalf("a duress end naming a check-in nobody holds has priority %d", h.Priority)
