@@ -52,6 +52,7 @@ func init() {
 			"say where you are going; if you do not arrive in time, the group is alerted", cmdCheckin},
 		{"ack", "ID [--status seen|responding|unable]", "tell the sender you have seen an alert, or are responding", cmdAck},
 		{"feed", "[GROUP] [--region R] [--follow] [--json]", "show alerts", cmdFeed},
+		{"report", "GROUP [--since DATE] [--by month,kind,region] [--min N] [--svg FILE] [--json]", "count the group's alerts for publishing (admins; small counts hidden)", cmdReport},
 		{"ui", "", "print the address of the web UI (the daemon must run with --api)", cmdUI},
 		{"repair", "[--json]", "mend a damaged store: keep what can be read, fetch the rest from your groups", cmdRepair},
 		{"wipe", "[--yes]", "destroy this profile's keys and data", cmdWipe},

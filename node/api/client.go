@@ -14,10 +14,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/report"
 )
 
 // SocketName is the file name of the API socket inside the home folder.
@@ -282,4 +285,22 @@ func (c *Client) Verify(ctx context.Context, member string, confirm bool) (node.
 	}
 	err := c.do(ctx, method, "/v1/verify/"+url.PathEscape(member), body, &v)
 	return v, err
+}
+
+// Report fetches a group's public counts (admins only). since may be zero;
+// by nil means the report's default.
+func (c *Client) Report(ctx context.Context, group string, since time.Time, by []string, threshold int) (report.Report, error) {
+	q := url.Values{}
+	if !since.IsZero() {
+		q.Set("since", since.Format(time.RFC3339))
+	}
+	if by != nil {
+		q.Set("by", strings.Join(by, ","))
+	}
+	if threshold != 0 {
+		q.Set("min", strconv.Itoa(threshold))
+	}
+	var r report.Report
+	err := c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/report?"+q.Encode(), nil, &r)
+	return r, err
 }

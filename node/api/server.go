@@ -21,6 +21,7 @@
 //	POST /v1/messages/{id}/acks          {"status"}
 //	POST /v1/qr                          {"text"} → the text's QR code as image/svg+xml
 //	POST /v1/shutdown
+//	GET  /v1/groups/{group}/report       public counts, admins only (report.go)
 //
 // {group} is a group name or a prefix of its id; {id} is a message id or a
 // unique prefix of at least 6 hex digits. members.go and checkin.go list
@@ -104,6 +105,7 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.mux.HandleFunc("POST /v1/qr", s.qr)
 	s.registerMembers()
 	s.routeSessions()
+	s.routeReport()
 	return s
 }
 

@@ -495,6 +495,7 @@
     if (!$('checkin-grace').dataset.set) { $('checkin-grace').value = '5m'; $('checkin-grace').dataset.set = '1'; }
     fillSelect($('invite-ttl'), INVITE_TTLS.map(function (d) { return [d, durLabel(d)]; }), true);
     if (!$('invite-ttl').dataset.set) { $('invite-ttl').value = '24h'; $('invite-ttl').dataset.set = '1'; }
+    fillSelect($('report-by'), REPORT_BY.map(function (b) { return [b[0], t(b[1])]; }), true);
   }
 
   // ---- groups and status ----
@@ -1254,6 +1255,9 @@
     var admin = g.role === 'admin';
     $('invites-box').hidden = !admin;
     $('invites-admins-only').hidden = admin;
+    $('report-box').hidden = !admin;
+    if (!admin || reportFor !== currentGroup) { hideReport(); }
+    reportFor = currentGroup;
     api('GET', gpath('/members')).then(function (ms) { renderMembers(ms || [], admin); cleared('group'); }, function (e) { noticeError(e, 'group'); });
     if (admin) {
       api('GET', gpath('/invites')).then(renderInvites, function (e) { noticeError(e, 'group'); });
@@ -1387,6 +1391,73 @@
     }).then(function () { b.disabled = false; });
   }
 
+  // ---- public counts (admins) ----
+
+  var REPORT_BY = [['month,kind', 'report.by_month_kind'], ['month', 'report.by_month'], ['kind', 'report.by_kind'],
+    ['month,region', 'report.by_month_region'], ['kind,region', 'report.by_kind_region']];
+  var REPORT_COLS = { month: 'report.col.month', kind: 'report.col.kind', region: 'report.col.region', count: 'report.col.count' };
+  var reportURLs = [];
+  var reportFor = null; // the group whose counts are shown
+
+  function hideReport() {
+    reportURLs.forEach(function (u) { URL.revokeObjectURL(u); });
+    reportURLs = [];
+    $('report-result').hidden = true;
+  }
+
+  function reportQuery(f, format) {
+    var q = 'by=' + encodeURIComponent(f.by.value) + '&format=' + format;
+    if (f.since.value) { q += '&since=' + encodeURIComponent(new Date(f.since.value + 'T00:00:00').toISOString().replace(/\.\d+Z$/, 'Z')); }
+    return gpath('/report?' + q);
+  }
+
+  function onReport(ev) {
+    ev.preventDefault();
+    var f = ev.target;
+    if (f.since.value && !/^\d{4}-\d{2}-\d{2}$/.test(f.since.value)) { formStatus(f, 'report.bad_since', null, true); return; }
+    var b = f.querySelector('button[type=submit]');
+    b.disabled = true;
+    formStatus(f, 'report.counting');
+    hideReport();
+    api('GET', reportQuery(f, 'json')).then(function (r) {
+      renderReport(r);
+      formStatus(f, r.cells.length ? 'report.done' : 'report.none', { n: r.cells.length });
+      return Promise.all([api('GET', reportQuery(f, 'csv'), undefined, true), api('GET', reportQuery(f, 'svg'), undefined, true)]);
+    }).then(function (blobs) {
+      var csv = URL.createObjectURL(blobs[0]), svg = URL.createObjectURL(blobs[1]);
+      reportURLs.push(csv, svg);
+      $('report-csv').href = csv;
+      $('report-svg').href = svg;
+      $('report-chart').src = svg;
+      $('report-chart').alt = t('report.chart_alt');
+      $('report-result').hidden = false;
+    }).then(null, function (e) {
+      formStatus(f, 'report.failed', { error: e }, true);
+    }).then(function () { b.disabled = false; });
+  }
+
+  function renderReport(r) {
+    var tbl = $('report-table');
+    clear(tbl);
+    var head = el('tr');
+    r.by.concat(['count']).forEach(function (c) {
+      var th = el('th', null, t(REPORT_COLS[c]));
+      th.scope = 'col';
+      head.appendChild(th);
+    });
+    var thead = el('thead');
+    thead.appendChild(head);
+    tbl.appendChild(thead);
+    var body = el('tbody');
+    r.cells.forEach(function (c) {
+      var tr = el('tr');
+      r.by.forEach(function (d) { tr.appendChild(el('td', null, d === 'kind' ? kindLabel(c.kind) : c[d])); });
+      tr.appendChild(el('td', 'num', c.suppressed ? t('report.hidden', { n: r.threshold }) : String(c.count)));
+      body.appendChild(tr);
+    });
+    tbl.appendChild(body);
+  }
+
   function hideInvite() {
     $('invite-result').hidden = true;
     $('invite-code').textContent = '';
@@ -1492,6 +1563,7 @@
     $('join-form').addEventListener('submit', onJoin);
     $('create-form').addEventListener('submit', onCreate);
     $('invite-form').addEventListener('submit', onInvite);
+    $('report-form').addEventListener('submit', onReport);
     $('invite-copy').addEventListener('click', copyInvite);
     $('invite-hide').addEventListener('click', hideInvite);
     $('group-back').addEventListener('click', function () { hideInvite(); show('groups'); });
