@@ -96,7 +96,9 @@ func TestHookRunsForAlertAndAck(t *testing.T) {
 	if acked.ID != id.String() || len(acked.Acks) != 1 || acked.Acks[0].Status != "responding" {
 		t.Fatalf("acknowledged entry: %+v", acked)
 	}
-	if s := r.Stats(); s.Ran != 2 || s.Failed != 0 || s.Dropped != 0 {
+	// The line is written before the command exits and is counted.
+	waitUntil(t, "both runs to be counted", func() bool { return r.Stats().Ran == 2 })
+	if s := r.Stats(); s.Failed != 0 || s.Dropped != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -128,7 +130,7 @@ func TestHookFailureAndTimeout(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	var logs syncBuffer
 	script := `read -r x; case "$x" in *hang*) sleep 60;; *fail*) echo "secret $x" >&2; exit 3;; esac; echo ok >> '` + out + `'`
-	r, err := hooks.New(hooks.Config{Command: script, Timeout: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r, err := hooks.New(hooks.Config{Command: script, Timeout: 3 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
