@@ -44,6 +44,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	if err := applyLabPublicNets(e.getenv); err != nil {
+		return err
+	}
 	h, err := f.profile()
 	if err != nil {
 		return err
