@@ -103,7 +103,7 @@ func rosterToWire(c *RosterOp) (*wire.RosterOp, error) {
 }
 
 func memberToWire(m MemberInfo) *wire.Member {
-	return &wire.Member{Name: m.Name, SignKey: m.Keys.SignKey(), KemKey: m.Keys.KEMKey(), Peer: []byte(m.Peer)}
+	return &wire.Member{Name: m.Name, SignKey: m.Keys.SignKey(), KemKey: m.Keys.KEMKey(), Peer: []byte(m.Peer), DuressKey: m.Duress.Bytes()}
 }
 
 // EncodeMember returns the canonical encoding of a member record, as signed
@@ -245,7 +245,13 @@ func memberFromWire(w *wire.Member) (MemberInfo, error) {
 	if err != nil {
 		return MemberInfo{}, fmt.Errorf("%w: member node: %v", ErrMalformed, err)
 	}
-	return MemberInfo{Name: w.Name, Keys: keys, Peer: p}, nil
+	m := MemberInfo{Name: w.Name, Keys: keys, Peer: p}
+	if w.DuressKey != nil {
+		if m.Duress, err = crypto.NewDuressKey(w.DuressKey); err != nil {
+			return MemberInfo{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+	}
+	return m, nil
 }
 
 func memberIDFromBytes(b []byte) (crypto.MemberID, error) {

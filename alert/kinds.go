@@ -27,7 +27,7 @@ const (
 const (
 	KindPanic   Kind = "panic"   // `takecare panic`
 	KindOverdue Kind = "overdue" // raised when a check-in is missed
-	KindDuress  Kind = "duress"  // a member signals coercion
+	KindDuress  Kind = "duress"  // a member's profile was opened with the duress passphrase; signed with the duress key
 )
 
 // UserKinds lists the kinds `takecare alert --kind` accepts, in help order.

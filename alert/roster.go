@@ -743,6 +743,15 @@ func (r *Roster) Keys(id crypto.MemberID) (crypto.MemberKeys, bool) {
 	return k.Keys, ok
 }
 
+// DuressKey returns the duress key in the record of anyone the roster has
+// ever introduced, for verifying a duress warning; the zero key if the
+// record has none or the member is unknown.
+func (r *Roster) DuressKey(id crypto.MemberID) crypto.DuressKey {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.keys[id].Duress
+}
+
 // Member returns a member, including removed ones.
 func (r *Roster) Member(id crypto.MemberID) (Member, bool) {
 	r.mu.RLock()

@@ -32,6 +32,9 @@ type MemberInfo struct {
 	Name string
 	Keys crypto.MemberKeys
 	Peer peer.ID // the member's node
+	// Duress verifies this member's duress warning and nothing else
+	// (PROTOCOL.md, "Duress"); zero in records made before it existed.
+	Duress crypto.DuressKey
 }
 
 // ID returns the member id.

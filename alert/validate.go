@@ -124,6 +124,11 @@ func (a *Alert) validate(created time.Time) error {
 	if a.Expires.Sub(created) > MaxTTL {
 		return fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, a.Expires.Sub(created).Round(time.Minute), MaxTTL)
 	}
+	if a.Kind == KindDuress && (a.Severity != SevCritical || a.Region != "" || a.Place != "" || a.Text != "") {
+		// A duress warning says who and when (its author and creation
+		// time), and each reader words it in its own language.
+		return fmt.Errorf("%w: a duress warning is critical and carries no region, place or text", ErrInvalid)
+	}
 	if a.Kind == KindOverdue {
 		if a.CheckIn.IsZero() || a.Level < 1 || a.Level > MaxOverdueLevel {
 			return fmt.Errorf("%w: overdue alarm needs a check-in and a level of 1 or 2", ErrInvalid)

@@ -93,11 +93,12 @@ func TestValidateAccepts(t *testing.T) {
 					ms = append(ms, msg(a))
 				}
 			case "every system kind":
-				for _, k := range []alert.Kind{alert.KindPanic, alert.KindDuress} {
-					a := validAlert()
-					a.Kind = k
-					ms = append(ms, msg(a))
-				}
+				a := validAlert()
+				a.Kind = alert.KindPanic
+				ms = append(ms, msg(a))
+				d := validAlert()
+				d.Kind, d.Severity, d.Region, d.Place, d.Text = alert.KindDuress, alert.SevCritical, "", "", ""
+				ms = append(ms, msg(d))
 			case "every severity":
 				for _, s := range []alert.Severity{alert.SevInfo, alert.SevWarning, alert.SevUrgent, alert.SevCritical} {
 					a := validAlert()
@@ -167,6 +168,10 @@ func TestValidateRejects(t *testing.T) {
 			m.Content.(*alert.Alert).Expires = now.Add(2 * time.Minute)
 		}), alert.ErrInvalid},
 		{"lifetime too long", withAlert(func(a *alert.Alert) { a.Expires = t0.Add(alert.MaxTTL + time.Millisecond) }), alert.ErrInvalid},
+		{"duress warning with text", withAlert(func(a *alert.Alert) { a.Kind, a.Severity = alert.KindDuress, alert.SevCritical }), alert.ErrInvalid},
+		{"duress warning not critical", withAlert(func(a *alert.Alert) {
+			a.Kind, a.Severity, a.Region, a.Place, a.Text = alert.KindDuress, alert.SevUrgent, "", "", ""
+		}), alert.ErrInvalid},
 		{"overdue without check-in", withOverdue(func(a *alert.Alert) { a.CheckIn = alert.ID{} }), alert.ErrInvalid},
 		{"overdue level 0", withOverdue(func(a *alert.Alert) { a.Level = 0 }), alert.ErrInvalid},
 		{"overdue level 3", withOverdue(func(a *alert.Alert) { a.Level = 3 }), alert.ErrInvalid},

@@ -124,18 +124,24 @@ func FuzzOpenKeystore(f *testing.F) {
 		if err := os.WriteFile(path, file, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		p, err := crypto.OpenKeystore(path, fuzzPassphrase)
+		k, err := crypto.OpenKeystore(path, fuzzPassphrase)
 		if err != nil {
 			if !errors.Is(err, crypto.ErrCorruptKeystore) && !errors.Is(err, crypto.ErrWrongPassphrase) {
 				t.Fatalf("error %v is neither ErrCorruptKeystore nor ErrWrongPassphrase", err)
 			}
 			return
 		}
-		if len(file) != ksSize {
+		defer k.Close()
+		if len(file) != ksSize && len(file) != ksSizeV1 {
 			t.Fatalf("opened a %d-byte keystore", len(file))
 		}
-		if p.Identity == nil || p.Identity.ID().IsZero() {
+		if p := k.Profile(); p != nil && (p.Identity == nil || p.Identity.ID().IsZero()) {
 			t.Fatal("opened a keystore without an identity")
+		}
+		if p := k.Profile(); p != nil {
+			if again, err := os.ReadFile(path); err != nil || len(again) != ksSize {
+				t.Fatalf("opened with the passphrase, the keystore was not rewritten in version 2: %d bytes, %v", len(again), err)
+			}
 		}
 	})
 }

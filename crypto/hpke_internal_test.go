@@ -19,7 +19,7 @@ func TestEpochSecretBoundToMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	twin, err := newIdentity("twin", otherSign, a.kem, a.node)
+	twin, err := newIdentity("twin", otherSign, a.kem, a.node, a.duress)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,16 @@ var kem = hpke.MLKEM768X25519()
 var ErrBadSignature = errors.New("crypto: bad signature")
 
 // Identity is a member's private keys plus its node's libp2p key and display
-// name. It never leaves the keystore unsealed.
+// name. It never leaves the keystore unsealed. It also holds the member's
+// duress key, whose public half goes in the member record and which a
+// duress passphrase, if one is set, opens alone ([DuressKit]).
 type Identity struct {
-	name string
-	sign ed25519.PrivateKey
-	kem  hpke.PrivateKey
-	node p2pcrypto.PrivKey
-	pub  MemberKeys
+	name   string
+	sign   ed25519.PrivateKey
+	kem    hpke.PrivateKey
+	node   p2pcrypto.PrivKey
+	duress ed25519.PrivateKey
+	pub    MemberKeys
 }
 
 // NewIdentity generates a fresh identity for a member called name.
@@ -50,11 +53,15 @@ func NewIdentity(name string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto: generating node key: %w", err)
 	}
-	return newIdentity(name, sign, k, node)
+	_, duress, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: generating duress key: %w", err)
+	}
+	return newIdentity(name, sign, k, node, duress)
 }
 
-func newIdentity(name string, sign ed25519.PrivateKey, k hpke.PrivateKey, node p2pcrypto.PrivKey) (*Identity, error) {
-	id := &Identity{name: name, sign: sign, kem: k, node: node}
+func newIdentity(name string, sign ed25519.PrivateKey, k hpke.PrivateKey, node p2pcrypto.PrivKey, duress ed25519.PrivateKey) (*Identity, error) {
+	id := &Identity{name: name, sign: sign, kem: k, node: node, duress: duress}
 	pub, err := NewMemberKeys(sign.Public().(ed25519.PublicKey), k.PublicKey().Bytes())
 	if err != nil {
 		return nil, err
@@ -71,6 +78,13 @@ func (id *Identity) Public() MemberKeys { return id.pub }
 
 // ID returns the member id.
 func (id *Identity) ID() MemberID { return id.pub.ID() }
+
+// DuressKey returns the member's duress public key, for its member record.
+func (id *Identity) DuressKey() DuressKey {
+	var d DuressKey
+	copy(d.k[:], id.duress.Public().(ed25519.PublicKey))
+	return d
+}
 
 // NodeKey returns the libp2p private key of the member's node.
 func (id *Identity) NodeKey() p2pcrypto.PrivKey { return id.node }

@@ -15,6 +15,7 @@ import (
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Keystore errors callers branch on.
@@ -58,158 +59,426 @@ func NewStorageKey() StorageKey {
 // String never prints the key.
 func (StorageKey) String() string { return "StorageKey(redacted)" }
 
-// Profile is what a passphrase unlocks: the member identity and the storage
-// key. Duress is true when it was unlocked with the duress passphrase
-// ([SetDuress]): the caller must then warn the group, destroy the profile
-// and show an empty one.
+// Profile is what the passphrase unlocks: the member identity and the
+// storage key.
 type Profile struct {
 	Identity   *Identity
 	StorageKey StorageKey
-	Duress     bool
 }
 
-// ErrSamePassphrase is returned when the duress passphrase equals the real
-// one.
-var ErrSamePassphrase = errors.New("the duress passphrase must differ from the passphrase")
-
-// Keystore file layout (PROTOCOL.md, "Keystore"):
-//
-//	magic "TCKS" | version 1 | time u32 | memory KiB u32 | threads u8 | slot | slot
-//	slot = salt(16) | nonce(24) | XChaCha20-Poly1305(slotPlainSize bytes)
-//
-// Two slots always exist so that the file does not say whether a second
-// passphrase is configured; an unused slot is random bytes.
-const (
-	ksMagic       = "TCKS"
-	ksVersion     = 1
-	ksHeaderSize  = 4 + 1 + 4 + 4 + 1
-	slotPlainSize = 1024
-	slotSize      = 16 + 24 + slotPlainSize + 16
-	ksFileSize    = ksHeaderSize + 2*slotSize
+// Keystore errors about the duress passphrase.
+var (
+	// ErrSamePassphrase is returned when the duress passphrase equals the
+	// real one, after normalisation ([NormalizePassphrase]).
+	ErrSamePassphrase = errors.New("the duress passphrase must differ from the passphrase")
+	// ErrKeystoreChanged is returned by [Keystore.SetDuressTargets] when the
+	// file was changed by someone else since it was opened (for example
+	// `takecare duress` while the daemon runs).
+	ErrKeystoreChanged = errors.New("the keystore changed since it was opened")
 )
 
+// NormalizePassphrase returns p in Unicode Normalization Form C (UAX #15),
+// so that the same visible text typed on two keyboards (a precomposed "ñ"
+// or "n" plus a combining tilde) derives the same key. Every passphrase is
+// normalised before it is used. The result is always a new slice, which the
+// caller may clear.
+func NormalizePassphrase(p []byte) []byte { return norm.NFC.Append(nil, p...) }
+
+// Keystore file layout, version 2 (PROTOCOL.md, "Keystore"):
+//
+//	magic "TCKS" | version 2 | time u32 | memory KiB u32 | threads u8 | slot | slot
+//	slot = salt(16) | nonce(24) | XChaCha20-Poly1305(slotPlainSize bytes)
+//
+// One slot holds the profile, under the passphrase; the other holds the
+// duress kit, under the duress passphrase if one is set, else under a
+// random key that nothing derives. Both are real ciphertexts of the same
+// size, rewritten together, so the file does not say whether a duress
+// passphrase is set.
+const (
+	ksMagic       = "TCKS"
+	ksVersion     = 2
+	ksHeaderSize  = 4 + 1 + 4 + 4 + 1
+	slotPlainSize = 4096
+	slotSize      = 16 + 24 + slotPlainSize + 16
+	ksFileSize    = ksHeaderSize + 2*slotSize
+
+	// Version 1, read only to upgrade it.
+	ksVersion1      = 1
+	slotPlainSizeV1 = 1024
+	slotSizeV1      = 16 + 24 + slotPlainSizeV1 + 16
+	ksFileSizeV1    = ksHeaderSize + 2*slotSizeV1
+)
+
+// Slot plaintext kinds.
+const (
+	slotProfile = 1 // the profile
+	slotKit     = 2 // version 2: the duress kit; version 1: the profile again, marked as duress
+)
+
+// Keystore is an opened keystore file. Opened with the passphrase it holds
+// the [Profile] and can update the duress kit's list of nodes to warn
+// ([Keystore.SetDuressTargets]); opened with the duress passphrase it holds
+// only the [DuressKit]. It is not safe for concurrent use.
+type Keystore struct {
+	path    string
+	params  KeystoreParams
+	salts   [2][16]byte
+	keys    [2][]byte // slot keys; keys[main^1] only when opened with the passphrase
+	main    int       // the slot holding the profile: 0 in what this version writes
+	profile *Profile
+	kit     *DuressKit
+	targets []DuressTarget // kept when the profile is resealed
+}
+
+// Profile returns the profile, or nil if the keystore was opened with the
+// duress passphrase.
+func (k *Keystore) Profile() *Profile { return k.profile }
+
+// Duress returns the duress kit if the keystore was opened with the duress
+// passphrase, else nil. The caller must then warn the groups with it
+// (node.RaiseDuress), destroy the home and start an empty profile.
+func (k *Keystore) Duress() *DuressKit { return k.kit }
+
+// Close forgets the slot keys, as far as Go allows.
+func (k *Keystore) Close() {
+	for i := range k.keys {
+		clear(k.keys[i])
+	}
+}
+
 // CreateKeystore writes a new keystore at path holding p, sealed under
-// passphrase. It refuses to overwrite an existing file.
-func CreateKeystore(path string, passphrase []byte, p Profile, params KeystoreParams) error {
+// passphrase (normalised, [NormalizePassphrase]), with no duress
+// passphrase, and returns it open. It refuses to overwrite an existing
+// file ([ErrKeystoreExists]).
+func CreateKeystore(path string, passphrase []byte, p Profile, params KeystoreParams) (*Keystore, error) {
 	if len(passphrase) == 0 {
-		return errors.New("crypto: empty passphrase")
+		return nil, errors.New("crypto: empty passphrase")
 	}
 	if !params.valid() {
-		return fmt.Errorf("crypto: keystore parameters %+v out of range", params)
+		return nil, fmt.Errorf("crypto: keystore parameters %+v out of range", params)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return ErrKeystoreExists
+		return nil, ErrKeystoreExists
 	}
-	plain, err := marshalProfile(p)
+	k := &Keystore{path: path, params: params, profile: &p}
+	k.rekey(passphrase, nil)
+	if err := k.write(); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// rekey gives both slots fresh salts: the profile's key derives from
+// passphrase, the kit's from duress, or is random if duress is nil.
+func (k *Keystore) rekey(passphrase, duress []byte) {
+	k.Close()
+	for i := range k.salts {
+		rand.Read(k.salts[i][:])
+	}
+	pass := NormalizePassphrase(passphrase)
+	defer clear(pass)
+	k.keys[k.main] = slotKey(pass, k.salts[k.main][:], k.params)
+	if duress == nil {
+		k.keys[k.main^1] = make([]byte, chacha20poly1305.KeySize)
+		rand.Read(k.keys[k.main^1])
+		return
+	}
+	d := NormalizePassphrase(duress)
+	defer clear(d)
+	k.keys[k.main^1] = slotKey(d, k.salts[k.main^1][:], k.params)
+}
+
+// write seals both slots with fresh nonces and writes the file atomically.
+func (k *Keystore) write() error {
+	plain, err := marshalProfile(*k.profile, k.keys[k.main^1])
 	if err != nil {
 		return err
 	}
 	defer clear(plain)
+	id := k.profile.Identity
+	kit := marshalKit(id.duress.Seed(), id.ID(), id.name, k.targets)
+	defer clear(kit)
+	hdr := k.header()
+	file := append([]byte(nil), hdr...)
+	for i := range 2 {
+		pt := kit
+		if i == k.main {
+			pt = plain
+		}
+		file = append(file, sealSlot(hdr, k.salts[i][:], k.keys[i], pt)...)
+	}
+	return writeFileAtomic(k.path, file, 0o600)
+}
+
+func (k *Keystore) header() []byte {
 	hdr := make([]byte, 0, ksHeaderSize)
 	hdr = append(hdr, ksMagic...)
 	hdr = append(hdr, ksVersion)
-	hdr = binary.BigEndian.AppendUint32(hdr, params.Time)
-	hdr = binary.BigEndian.AppendUint32(hdr, params.MemoryKiB)
-	hdr = append(hdr, params.Threads)
-	file := append([]byte(nil), hdr...)
-	file = append(file, sealSlot(hdr, passphrase, params, plain)...)
-	unused := make([]byte, slotSize)
-	rand.Read(unused)
-	file = append(file, unused...)
-	return writeFileAtomic(path, file, 0o600)
+	hdr = binary.BigEndian.AppendUint32(hdr, k.params.Time)
+	hdr = binary.BigEndian.AppendUint32(hdr, k.params.MemoryKiB)
+	return append(hdr, k.params.Threads)
 }
 
-// OpenKeystore opens the keystore at path with passphrase.
-func OpenKeystore(path string, passphrase []byte) (*Profile, error) {
+// OpenKeystore opens the keystore at path with passphrase. It derives the
+// key of both slots and tries both, whichever matches, so the time taken
+// does not tell which passphrase was given.
+//
+// Opened with the passphrase, it rewrites the file at once with fresh
+// nonces in both slots (same size, same salts, new bytes, new file times),
+// exactly as it does whether or not a duress passphrase is set; a keystore
+// of version 1 is upgraded. Opened with the duress passphrase, it writes
+// nothing: the caller destroys the file.
+//
+// The passphrase is normalised to NFC first. A version 1 keystore may have
+// been sealed under another form of the same text, so for those the
+// passphrase is also tried as typed and in NFD; the upgrade reseals it
+// under the NFC form.
+//
+// Errors: [ErrNoKeystore], [ErrWrongPassphrase], [ErrCorruptKeystore], or
+// an I/O error.
+func OpenKeystore(path string, passphrase []byte) (*Keystore, error) {
+	k, err := unlock(path, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if k.profile != nil {
+		if err := k.write(); err != nil {
+			k.Close()
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// unlock opens the keystore without writing it.
+func unlock(path string, passphrase []byte) (*Keystore, error) {
 	file, params, err := readKeystore(path)
 	if err != nil {
 		return nil, err
 	}
+	if file[4] == ksVersion1 {
+		return unlockV1(path, file, params, passphrase)
+	}
 	hdr := file[:ksHeaderSize]
-	// Try both slots every time, so timing does not tell which one matched.
-	var found []byte
+	k := &Keystore{path: path, params: params}
+	pass := NormalizePassphrase(passphrase)
+	defer clear(pass)
+	var plain [2][]byte
+	var keys [2][]byte
 	for i := range 2 {
 		slot := file[ksHeaderSize+i*slotSize : ksHeaderSize+(i+1)*slotSize]
-		if plain, ok := openSlot(hdr, passphrase, params, slot); ok && found == nil {
-			found = plain
+		copy(k.salts[i][:], slot[:16])
+		keys[i] = slotKey(pass, slot[:16], params)
+		plain[i], _ = openSlot(hdr, keys[i], slot)
+	}
+	defer clear(plain[0])
+	defer clear(plain[1])
+	for i := range 2 {
+		if plain[i] == nil {
+			clear(keys[i])
+			continue
+		}
+		if plain[i][0] == slotKit && k.kit == nil && k.profile == nil {
+			if k.kit, err = unmarshalKit(plain[i]); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if k.profile != nil || k.kit != nil {
+			continue
+		}
+		p, other, err := unmarshalProfile(plain[i])
+		if err != nil {
+			return nil, err
+		}
+		k.profile, k.main = p, i
+		k.keys[i] = keys[i]
+		k.keys[i^1] = other
+		// The kit's list of nodes, to keep when resealing. A damaged kit
+		// slot must not lock the member out: it is rebuilt without nodes.
+		slot := file[ksHeaderSize+(i^1)*slotSize : ksHeaderSize+(i^1+1)*slotSize]
+		if kp, ok := openSlot(hdr, other, slot); ok {
+			if kit, err := unmarshalKit(kp); err == nil {
+				k.targets = kit.Targets
+			}
+			clear(kp)
+		}
+	}
+	if k.profile == nil && k.kit == nil {
+		return nil, ErrWrongPassphrase
+	}
+	return k, nil
+}
+
+// unlockV1 opens a version 1 keystore and, opened with the passphrase,
+// prepares its upgrade: fresh salts, the profile under the NFC form of the
+// passphrase, a new duress key, no duress passphrase (a version 1 duress
+// slot holds the whole profile, which version 2 never does; the member
+// sets the duress passphrase again). Opened with a version 1 duress
+// passphrase, it yields a kit that warns nobody: a version 1 member record
+// has no duress key to verify a warning with.
+func unlockV1(path string, file []byte, params KeystoreParams, passphrase []byte) (*Keystore, error) {
+	hdr := file[:ksHeaderSize]
+	var found []byte
+	tried := map[string]bool{}
+	for _, form := range [][]byte{NormalizePassphrase(passphrase), passphrase, norm.NFD.Append(nil, passphrase...)} {
+		if tried[string(form)] {
+			continue
+		}
+		tried[string(form)] = true
+		for i := range 2 {
+			slot := file[ksHeaderSize+i*slotSizeV1 : ksHeaderSize+(i+1)*slotSizeV1]
+			key := slotKey(form, slot[:16], params)
+			if plain, ok := openSlot(hdr, key, slot); ok && found == nil {
+				found = plain
+			}
+			clear(key)
+		}
+		if found != nil {
+			break
 		}
 	}
 	if found == nil {
 		return nil, ErrWrongPassphrase
 	}
 	defer clear(found)
-	return unmarshalProfile(found)
+	p, duress, err := unmarshalProfileV1(found)
+	if err != nil {
+		return nil, err
+	}
+	if duress {
+		_, dk, _ := ed25519.GenerateKey(nil)
+		return &Keystore{path: path, params: params, kit: &DuressKit{key: dk}}, nil
+	}
+	k := &Keystore{path: path, params: params, profile: p}
+	k.rekey(passphrase, nil)
+	return k, nil
+}
+
+// SetDuressTargets replaces the duress kit's list of member nodes to warn
+// and rewrites the keystore, both slots resealed. It needs the keystore
+// opened with the passphrase, and fails with [ErrKeystoreChanged] if the
+// file is no longer the one opened.
+func (k *Keystore) SetDuressTargets(ts []DuressTarget) error {
+	if k.profile == nil {
+		return errors.New("crypto: the keystore was opened with the duress passphrase")
+	}
+	file, _, err := readKeystore(k.path)
+	if err != nil {
+		return err
+	}
+	for i := range 2 {
+		if file[4] != ksVersion || !bytes.Equal(file[ksHeaderSize+i*slotSize:][:16], k.salts[i][:]) {
+			return ErrKeystoreChanged
+		}
+	}
+	k.targets = ts
+	return k.write()
 }
 
 func slotKey(passphrase, salt []byte, params KeystoreParams) []byte {
 	return argon2.IDKey(passphrase, salt, params.Time, params.MemoryKiB, params.Threads, chacha20poly1305.KeySize)
 }
 
-func sealSlot(hdr, passphrase []byte, params KeystoreParams, plain []byte) []byte {
-	slot := make([]byte, 40, slotSize)
-	rand.Read(slot[:40])
-	key := slotKey(passphrase, slot[:16], params)
-	defer clear(key)
+func sealSlot(hdr, salt, key, plain []byte) []byte {
+	slot := make([]byte, 40, 40+len(plain)+chacha20poly1305.Overhead)
+	copy(slot, salt)
+	rand.Read(slot[16:40])
 	aead, _ := chacha20poly1305.NewX(key)
 	return aead.Seal(slot, slot[16:40], plain, hdr)
 }
 
-func openSlot(hdr, passphrase []byte, params KeystoreParams, slot []byte) ([]byte, bool) {
-	key := slotKey(passphrase, slot[:16], params)
-	defer clear(key)
+func openSlot(hdr, key, slot []byte) ([]byte, bool) {
 	aead, _ := chacha20poly1305.NewX(key)
 	plain, err := aead.Open(nil, slot[16:40], slot[40:], hdr)
-	return plain, err == nil
+	return plain, err == nil && len(plain) > 0
 }
 
-// Slot plaintext kinds.
-const (
-	profileNormal = 1
-	profileDuress = 2
-)
-
-// Slot plaintext: kind (1 normal, 2 duress) | name len u8 | name | sign seed(32) | kem seed(32)
-// | storage key(32) | node key len u16 | node key (libp2p protobuf) | zeros.
-func marshalProfile(p Profile) ([]byte, error) {
+// Profile slot plaintext, version 2 (PROTOCOL.md, "Keystore"):
+//
+//	kind 0x01 | name len u8 | name | sign seed(32) | kem seed(32) | storage key(32)
+//	| node key len u16 | node key (libp2p protobuf) | duress seed(32) | kit slot key(32) | zeros
+//
+// Version 1 ends after the node key; its kind 0x02 marks the same profile
+// under the duress passphrase.
+func marshalProfile(p Profile, kitKey []byte) ([]byte, error) {
 	id := p.Identity
 	if len(id.name) > 255 {
 		return nil, errors.New("crypto: name longer than 255 bytes")
 	}
+	// Not cleared: crypto/hpke returns the key's own seed, not a copy, and
+	// clearing it would make the next write seal a zero seed.
 	kemSeed, err := id.kem.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("crypto: HPKE key: %w", err)
 	}
-	defer clear(kemSeed)
 	node, err := p2pcrypto.MarshalPrivateKey(id.node)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: node key: %w", err)
 	}
 	defer clear(node)
 	b := make([]byte, 0, slotPlainSize)
-	kind := byte(profileNormal)
-	if p.Duress {
-		kind = profileDuress
-	}
-	b = append(b, kind, byte(len(id.name)))
+	b = append(b, slotProfile, byte(len(id.name)))
 	b = append(b, id.name...)
 	b = append(b, id.sign.Seed()...)
 	b = append(b, kemSeed...)
 	b = append(b, p.StorageKey.k[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(node)))
 	b = append(b, node...)
+	b = append(b, id.duress.Seed()...)
+	b = append(b, kitKey...)
 	if len(b) > slotPlainSize {
 		return nil, errors.New("crypto: profile does not fit a keystore slot")
 	}
 	return b[:slotPlainSize], nil
 }
 
-func unmarshalProfile(b []byte) (*Profile, error) {
+// unmarshalProfile reads a version 2 profile slot and returns the profile
+// and the kit slot's key.
+func unmarshalProfile(b []byte) (*Profile, []byte, error) {
 	r := bytes.NewReader(b)
-	var hdr [2]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil || (hdr[0] != profileNormal && hdr[0] != profileDuress) {
+	if kind, err := r.ReadByte(); err != nil || kind != slotProfile {
+		return nil, nil, ErrCorruptKeystore
+	}
+	p, err := readProfile(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	duress := make([]byte, ed25519.SeedSize)
+	defer clear(duress)
+	kitKey := make([]byte, chacha20poly1305.KeySize)
+	for _, f := range [][]byte{duress, kitKey} {
+		if _, err := io.ReadFull(r, f); err != nil {
+			return nil, nil, ErrCorruptKeystore
+		}
+	}
+	p.Identity.duress = ed25519.NewKeyFromSeed(duress)
+	return p, kitKey, nil
+}
+
+// unmarshalProfileV1 reads a version 1 slot. The identity gets a new duress
+// key, which version 1 did not have.
+func unmarshalProfileV1(b []byte) (p *Profile, duress bool, err error) {
+	r := bytes.NewReader(b)
+	kind, err := r.ReadByte()
+	if err != nil || (kind != slotProfile && kind != slotKit) {
+		return nil, false, ErrCorruptKeystore
+	}
+	if p, err = readProfile(r); err != nil {
+		return nil, false, err
+	}
+	_, p.Identity.duress, _ = ed25519.GenerateKey(nil)
+	return p, kind == slotKit, nil
+}
+
+// readProfile reads the fields versions 1 and 2 share, after the kind.
+func readProfile(r *bytes.Reader) (*Profile, error) {
+	n, err := r.ReadByte()
+	if err != nil {
 		return nil, ErrCorruptKeystore
 	}
-	name := make([]byte, hdr[1])
+	name := make([]byte, n)
 	signSeed := make([]byte, ed25519.SeedSize)
 	kemSeed := make([]byte, 32)
 	var sk StorageKey
@@ -236,11 +505,11 @@ func unmarshalProfile(b []byte) (*Profile, error) {
 	if err != nil {
 		return nil, ErrCorruptKeystore
 	}
-	id, err := newIdentity(string(name), ed25519.NewKeyFromSeed(signSeed), k, nodeKey)
+	id, err := newIdentity(string(name), ed25519.NewKeyFromSeed(signSeed), k, nodeKey, nil)
 	if err != nil {
 		return nil, ErrCorruptKeystore
 	}
-	return &Profile{Identity: id, StorageKey: sk, Duress: hdr[0] == profileDuress}, nil
+	return &Profile{Identity: id, StorageKey: sk}, nil
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and
@@ -301,7 +570,7 @@ func DestroyKeystore(path string) error {
 	return nil
 }
 
-// readKeystore reads and checks a keystore file.
+// readKeystore reads and checks a keystore file of version 1 or 2.
 func readKeystore(path string) (file []byte, params KeystoreParams, err error) {
 	file, err = os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -310,7 +579,8 @@ func readKeystore(path string) (file []byte, params KeystoreParams, err error) {
 	if err != nil {
 		return nil, params, fmt.Errorf("crypto: reading keystore: %w", err)
 	}
-	if len(file) != ksFileSize || string(file[:4]) != ksMagic || file[4] != ksVersion {
+	if len(file) < ksHeaderSize || string(file[:4]) != ksMagic ||
+		!(file[4] == ksVersion && len(file) == ksFileSize || file[4] == ksVersion1 && len(file) == ksFileSizeV1) {
 		return nil, params, ErrCorruptKeystore
 	}
 	hdr := file[:ksHeaderSize]
@@ -325,63 +595,41 @@ func readKeystore(path string) (file []byte, params KeystoreParams, err error) {
 	return file, params, nil
 }
 
-// openMainSlot reads the keystore at path and opens its first slot, the
-// normal one, with passphrase: the check that SetDuress and ClearDuress
-// make before changing the second.
-func openMainSlot(path string, passphrase []byte) (file []byte, params KeystoreParams, plain []byte, err error) {
-	file, params, err = readKeystore(path)
-	if err != nil {
-		return nil, params, nil, err
-	}
-	plain, ok := openSlot(file[:ksHeaderSize], passphrase, params, file[ksHeaderSize:ksHeaderSize+slotSize])
-	if !ok {
-		return nil, params, nil, ErrWrongPassphrase
-	}
-	return file, params, plain, nil
-}
-
-// SetDuress adds (or replaces) a duress passphrase to the keystore at path,
-// which must open with passphrase. Opening the keystore with the duress
-// passphrase yields the same identity and storage key with Duress set. The
-// file does not say whether a duress passphrase exists: the second slot is
-// always present.
+// SetDuress sets (or replaces) the duress passphrase of the keystore at
+// path, which must open with passphrase (the duress passphrase cannot
+// change itself). Both are normalised first and must then differ
+// ([ErrSamePassphrase]). Opened with the duress passphrase, the keystore
+// yields only the [DuressKit]. Both slots get fresh salts, exactly as
+// [ClearDuress] does, so neither leaves a trace that the other would not.
 func SetDuress(path string, passphrase, duress []byte) error {
 	if len(duress) == 0 {
 		return errors.New("crypto: empty duress passphrase")
 	}
-	if bytes.Equal(passphrase, duress) {
+	a, b := NormalizePassphrase(passphrase), NormalizePassphrase(duress)
+	same := bytes.Equal(a, b)
+	clear(a)
+	clear(b)
+	if same {
 		return ErrSamePassphrase
 	}
-	file, params, plain, err := openMainSlot(path, passphrase)
-	if err != nil {
-		return err
-	}
-	defer clear(plain)
-	p, err := unmarshalProfile(plain)
-	if err != nil {
-		return err
-	}
-	p.Duress = true
-	dplain, err := marshalProfile(*p)
-	if err != nil {
-		return err
-	}
-	defer clear(dplain)
-	out := append([]byte(nil), file[:ksHeaderSize+slotSize]...)
-	out = append(out, sealSlot(file[:ksHeaderSize], duress, params, dplain)...)
-	return writeFileAtomic(path, out, 0o600)
+	return changeDuress(path, passphrase, duress)
 }
 
 // ClearDuress removes the duress passphrase of the keystore at path, which
-// must open with passphrase, by filling the second slot with random bytes.
+// must open with passphrase: the kit is sealed under a random key again.
 func ClearDuress(path string, passphrase []byte) error {
-	file, _, plain, err := openMainSlot(path, passphrase)
+	return changeDuress(path, passphrase, nil)
+}
+
+func changeDuress(path string, passphrase, duress []byte) error {
+	k, err := unlock(path, passphrase)
 	if err != nil {
 		return err
 	}
-	clear(plain)
-	out := append([]byte(nil), file[:ksHeaderSize+slotSize]...)
-	unused := make([]byte, slotSize)
-	rand.Read(unused)
-	return writeFileAtomic(path, append(out, unused...), 0o600)
+	defer k.Close()
+	if k.profile == nil {
+		return ErrWrongPassphrase
+	}
+	k.rekey(passphrase, duress)
+	return k.write()
 }

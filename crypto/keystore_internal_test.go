@@ -2,11 +2,15 @@ package crypto
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"os"
 	"path/filepath"
 	"testing"
 
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // TestKeystoreHoldsNoSecretInClear looks for every private key and the
@@ -19,7 +23,7 @@ func TestKeystoreHoldsNoSecretInClear(t *testing.T) {
 	}
 	p := Profile{Identity: id, StorageKey: NewStorageKey()}
 	path := filepath.Join(t.TempDir(), "keystore")
-	if err := CreateKeystore(path, []byte("pass"), p, KeystoreParams{Time: 1, MemoryKiB: 64, Threads: 1}); err != nil {
+	if _, err := CreateKeystore(path, []byte("pass"), p, KeystoreParams{Time: 1, MemoryKiB: 64, Threads: 1}); err != nil {
 		t.Fatal(err)
 	}
 	file, err := os.ReadFile(path)
@@ -39,6 +43,7 @@ func TestKeystoreHoldsNoSecretInClear(t *testing.T) {
 		"signing seed": id.sign.Seed(),
 		"HPKE seed":    kemSeed,
 		"node key":     node[len(node)-32:],
+		"duress seed":  id.duress.Seed(),
 	} {
 		for i := 0; i+8 <= len(secret); i += 8 {
 			if bytes.Contains(file, secret[i:i+8]) {
@@ -55,34 +60,33 @@ func TestProfileEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := Profile{Identity: id, StorageKey: NewStorageKey()}
-	b, err := marshalProfile(p)
+	kitKey := bytes.Repeat([]byte{7}, 32)
+	b, err := marshalProfile(p, kitKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(b) != slotPlainSize {
 		t.Fatalf("profile plaintext is %d bytes, want %d", len(b), slotPlainSize)
 	}
-	got, err := unmarshalProfile(b)
+	got, gotKey, err := unmarshalProfile(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Identity.ID() != id.ID() || got.StorageKey.k != p.StorageKey.k {
+	if got.Identity.ID() != id.ID() || got.StorageKey.k != p.StorageKey.k || !bytes.Equal(gotKey, kitKey) ||
+		!got.Identity.DuressKey().Equal(id.DuressKey()) {
 		t.Fatal("profile does not round-trip")
 	}
 	for _, n := range []int{0, 1, 2, 3, 50, 2 + 3 + 96, 2 + 3 + 96 + 1} {
-		if _, err := unmarshalProfile(b[:n]); err == nil {
+		if _, _, err := unmarshalProfile(b[:n]); err == nil {
 			t.Errorf("unmarshalProfile accepted the first %d bytes", n)
 		}
 	}
-	v3 := bytes.Clone(b)
-	v3[0] = 3
-	if _, err := unmarshalProfile(v3); err == nil {
-		t.Error("unmarshalProfile accepted kind 3")
-	}
-	d := bytes.Clone(b)
-	d[0] = profileDuress
-	if p, err := unmarshalProfile(d); err != nil || !p.Duress {
-		t.Errorf("a duress slot: %v", err)
+	for _, kind := range []byte{0, slotKit, 3} {
+		other := bytes.Clone(b)
+		other[0] = kind
+		if _, _, err := unmarshalProfile(other); err == nil {
+			t.Errorf("unmarshalProfile accepted kind %d", kind)
+		}
 	}
 }
 
@@ -90,21 +94,132 @@ func TestProfileEncoding(t *testing.T) {
 // which the AEAD keeps out of reach of FuzzOpenKeystore.
 func FuzzUnmarshalProfile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := unmarshalProfile(b)
+		p, kitKey, err := unmarshalProfile(b)
 		if err != nil {
 			return
 		}
-		again, err := marshalProfile(*p)
+		again, err := marshalProfile(*p, kitKey)
 		if err != nil {
 			t.Fatalf("a profile that decodes does not encode: %v", err)
 		}
-		q, err := unmarshalProfile(again)
+		q, _, err := unmarshalProfile(again)
 		if err != nil {
 			t.Fatalf("re-encoded profile does not decode: %v", err)
 		}
 		if q.Identity.ID() != p.Identity.ID() || q.Identity.Name() != p.Identity.Name() ||
-			q.Identity.PeerID() != p.Identity.PeerID() || q.StorageKey.k != p.StorageKey.k {
+			q.Identity.PeerID() != p.Identity.PeerID() || q.StorageKey.k != p.StorageKey.k ||
+			!q.Identity.DuressKey().Equal(p.Identity.DuressKey()) {
 			t.Fatal("profile changed through encode/decode")
 		}
 	})
+}
+
+// FuzzUnmarshalKit feeds the decoder of the duress kit's slot plaintext.
+func FuzzUnmarshalKit(f *testing.F) {
+	f.Add(marshalKit(make([]byte, 32), MemberID{1}, "ana", nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := unmarshalKit(b)
+		if err != nil {
+			return
+		}
+		again, err := unmarshalKit(marshalKit(k.key.Seed(), k.Member, k.Name, k.Targets))
+		if err != nil {
+			t.Fatalf("a kit that decodes does not decode again after encoding: %v", err)
+		}
+		if again.Member != k.Member || again.Name != k.Name || !again.Key().Equal(k.Key()) || len(again.Targets) != len(k.Targets) {
+			t.Fatal("kit changed through encode/decode")
+		}
+	})
+}
+
+// TestKitKeepsOneNodePerGroup: when the nodes to warn do not all fit in a
+// slot, every group keeps its first nodes before any group gets more.
+func TestKitKeepsOneNodePerGroup(t *testing.T) {
+	t.Parallel()
+	var ts []DuressTarget
+	for g := range 40 {
+		tg := DuressTarget{Group: GroupDuressTag(NewGroupID())}
+		for range 8 {
+			id, err := NewIdentity("x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.0.%d.1/tcp/4001", g))
+			b, _ := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.0.%d.2/udp/4001/quic-v1", g))
+			c, _ := ma.NewMultiaddr("/ip4/127.0.0.1/tcp/1")
+			tg.Peers = append(tg.Peers, peer.AddrInfo{ID: id.PeerID(), Addrs: []ma.Multiaddr{a, b, c}})
+		}
+		ts = append(ts, tg)
+	}
+	k, err := unmarshalKit(marshalKit(make([]byte, 32), MemberID{1}, strings.Repeat("n", 255), ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k.Targets) != len(ts) {
+		t.Fatalf("%d groups kept, want %d", len(k.Targets), len(ts))
+	}
+	most := 0
+	for i, got := range k.Targets {
+		if got.Group != ts[i].Group || len(got.Peers) == 0 || got.Peers[0].ID != ts[i].Peers[0].ID {
+			t.Fatalf("group %d lost its first node", i)
+		}
+		if len(got.Peers[0].Addrs) != maxDuressPeerAddrs {
+			t.Fatalf("a node kept %d addresses, want %d", len(got.Peers[0].Addrs), maxDuressPeerAddrs)
+		}
+		most = max(most, len(got.Peers))
+	}
+	if most == 8 {
+		t.Fatal("every node fitted: the test does not fill the slot")
+	}
+}
+
+// TestKitHoldsNoProfileSecret opens the duress slot as the holder of the
+// duress passphrase would and looks in it for every secret of the
+// profile: none may be there, so a copy of the home opened with the duress
+// passphrase reads no message and signs nothing but a duress warning.
+func TestKitHoldsNoProfileSecret(t *testing.T) {
+	t.Parallel()
+	id, err := NewIdentity("ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Profile{Identity: id, StorageKey: NewStorageKey()}
+	path := filepath.Join(t.TempDir(), "keystore")
+	params := KeystoreParams{Time: 1, MemoryKiB: 64, Threads: 1}
+	k, err := CreateKeystore(path, []byte("pass"), p, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+	if err := SetDuress(path, []byte("pass"), []byte("duress")); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kit []byte
+	for i := range 2 {
+		slot := file[ksHeaderSize+i*slotSize : ksHeaderSize+(i+1)*slotSize]
+		if pt, ok := openSlot(file[:ksHeaderSize], slotKey([]byte("duress"), slot[:16], params), slot); ok {
+			kit = pt
+		}
+	}
+	if kit == nil || kit[0] != slotKit {
+		t.Fatal("the duress passphrase does not open a kit")
+	}
+	kemSeed, _ := id.kem.Bytes()
+	node, _ := p2pcrypto.MarshalPrivateKey(id.node)
+	for what, secret := range map[string][]byte{
+		"storage key":  p.StorageKey.k[:],
+		"signing seed": id.sign.Seed(),
+		"HPKE seed":    kemSeed,
+		"node key":     node[len(node)-32:],
+	} {
+		for i := 0; i+8 <= len(secret); i += 8 {
+			if bytes.Contains(kit, secret[i:i+8]) {
+				t.Fatalf("the duress kit holds bytes %d..%d of the %s", i, i+8, what)
+			}
+		}
+	}
 }

@@ -16,13 +16,28 @@ import (
 // testParams keep Argon2id cheap in tests; one test uses the defaults.
 var testParams = crypto.KeystoreParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
-// Keystore layout of protocol version 1, written out so that a change of
-// format fails the tests: header(14) | slot(1080) | slot(1080).
+// Keystore layout of version 2, written out so that a change of format
+// fails the tests: header(14) | slot(4152) | slot(4152).
 const (
 	ksHeader = 4 + 1 + 4 + 4 + 1
-	ksSlot   = 16 + 24 + 1024 + 16
+	ksSlot   = 16 + 24 + 4096 + 16
 	ksSize   = ksHeader + 2*ksSlot
+	ksSizeV1 = ksHeader + 2*(16+24+1024+16)
 )
+
+// openProfile opens the keystore at path and returns its profile, or an
+// error if it did not open or opened as a duress kit.
+func openProfile(path string, pass []byte) (*crypto.Profile, error) {
+	k, err := crypto.OpenKeystore(path, pass)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	if k.Profile() == nil {
+		return nil, errors.New("opened the duress kit, not the profile")
+	}
+	return k.Profile(), nil
+}
 
 var testPassphrase = []byte("correct horse battery staple")
 
@@ -34,7 +49,7 @@ func newProfile(t testing.TB, name string) crypto.Profile {
 func createKeystore(t testing.TB, p crypto.Profile, params crypto.KeystoreParams) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keystore")
-	if err := crypto.CreateKeystore(path, testPassphrase, p, params); err != nil {
+	if _, err := crypto.CreateKeystore(path, testPassphrase, p, params); err != nil {
 		t.Fatalf("CreateKeystore: %v", err)
 	}
 	return path
@@ -94,7 +109,7 @@ func TestKeystoreRoundTrip(t *testing.T) {
 			t.Parallel()
 			p := newProfile(t, name)
 			path := createKeystore(t, p, testParams)
-			got, err := crypto.OpenKeystore(path, testPassphrase)
+			got, err := openProfile(path, testPassphrase)
 			if err != nil {
 				t.Fatalf("OpenKeystore: %v", err)
 			}
@@ -115,16 +130,16 @@ func TestKeystoreDefaultParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The parameters are in the header, big-endian.
-	wantHdr := []byte{'T', 'C', 'K', 'S', 1, 0, 0, 0, 3, 0, 1, 0, 0, 4}
+	wantHdr := []byte{'T', 'C', 'K', 'S', 2, 0, 0, 0, 3, 0, 1, 0, 0, 4}
 	if !bytes.Equal(file[:ksHeader], wantHdr) {
 		t.Fatalf("header % x, want % x", file[:ksHeader], wantHdr)
 	}
-	got, err := crypto.OpenKeystore(path, testPassphrase)
+	got, err := openProfile(path, testPassphrase)
 	if err != nil {
 		t.Fatalf("OpenKeystore: %v", err)
 	}
 	sameProfile(t, p, got)
-	if _, err := crypto.OpenKeystore(path, []byte("wrong")); !errors.Is(err, crypto.ErrWrongPassphrase) {
+	if _, err := openProfile(path, []byte("wrong")); !errors.Is(err, crypto.ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 }
@@ -187,14 +202,14 @@ func TestKeystoreErrors(t *testing.T) {
 	t.Run("wrong passphrase", func(t *testing.T) {
 		t.Parallel()
 		for _, pass := range [][]byte{[]byte("wrong"), append(bytes.Clone(testPassphrase), ' '), testPassphrase[1:], {}, nil} {
-			if _, err := crypto.OpenKeystore(path, pass); !errors.Is(err, crypto.ErrWrongPassphrase) {
+			if _, err := openProfile(path, pass); !errors.Is(err, crypto.ErrWrongPassphrase) {
 				t.Errorf("passphrase %q: error = %v, want ErrWrongPassphrase", pass, err)
 			}
 		}
 	})
 	t.Run("missing file", func(t *testing.T) {
 		t.Parallel()
-		_, err := crypto.OpenKeystore(filepath.Join(t.TempDir(), "nothing-here"), testPassphrase)
+		_, err := openProfile(filepath.Join(t.TempDir(), "nothing-here"), testPassphrase)
 		if !errors.Is(err, crypto.ErrNoKeystore) {
 			t.Fatalf("error = %v, want ErrNoKeystore", err)
 		}
@@ -206,14 +221,14 @@ func TestKeystoreErrors(t *testing.T) {
 		if err := os.WriteFile(path, orig, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err := crypto.CreateKeystore(path, []byte("another"), newProfile(t, "mallory"), testParams)
+		_, err := crypto.CreateKeystore(path, []byte("another"), newProfile(t, "mallory"), testParams)
 		if !errors.Is(err, crypto.ErrKeystoreExists) {
 			t.Fatalf("error = %v, want ErrKeystoreExists", err)
 		}
 		if now, _ := os.ReadFile(path); !bytes.Equal(now, orig) {
 			t.Fatal("the existing keystore changed")
 		}
-		got, err := crypto.OpenKeystore(path, testPassphrase)
+		got, err := openProfile(path, testPassphrase)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +237,7 @@ func TestKeystoreErrors(t *testing.T) {
 	t.Run("empty passphrase", func(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "keystore")
-		if err := crypto.CreateKeystore(path, nil, newProfile(t, "ana"), testParams); err == nil {
+		if _, err := crypto.CreateKeystore(path, nil, newProfile(t, "ana"), testParams); err == nil {
 			t.Fatal("CreateKeystore accepted an empty passphrase")
 		}
 		if _, err := os.Stat(path); err == nil {
@@ -232,7 +247,7 @@ func TestKeystoreErrors(t *testing.T) {
 	t.Run("name too long", func(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "keystore")
-		if err := crypto.CreateKeystore(path, testPassphrase, newProfile(t, strings.Repeat("n", 256)), testParams); err == nil {
+		if _, err := crypto.CreateKeystore(path, testPassphrase, newProfile(t, strings.Repeat("n", 256)), testParams); err == nil {
 			t.Fatal("CreateKeystore accepted a 256-byte name")
 		}
 	})
@@ -247,7 +262,7 @@ func TestKeystoreErrors(t *testing.T) {
 			{Time: 1, MemoryKiB: 64, Threads: 0},
 		} {
 			path := filepath.Join(t.TempDir(), "keystore")
-			if err := crypto.CreateKeystore(path, testPassphrase, p, params); err == nil {
+			if _, err := crypto.CreateKeystore(path, testPassphrase, p, params); err == nil {
 				t.Errorf("CreateKeystore accepted %+v, which OpenKeystore refuses", params)
 			}
 			if _, err := os.Stat(path); err == nil {
@@ -257,7 +272,7 @@ func TestKeystoreErrors(t *testing.T) {
 	})
 	t.Run("directory", func(t *testing.T) {
 		t.Parallel()
-		if _, err := crypto.OpenKeystore(t.TempDir(), testPassphrase); err == nil {
+		if _, err := openProfile(t.TempDir(), testPassphrase); err == nil {
 			t.Fatal("OpenKeystore of a directory succeeded")
 		}
 	})
@@ -276,7 +291,7 @@ func TestKeystoreDamaged(t *testing.T) {
 		if err := os.WriteFile(path, file, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := crypto.OpenKeystore(path, testPassphrase)
+		_, err := openProfile(path, testPassphrase)
 		return err
 	}
 
@@ -301,7 +316,8 @@ func TestKeystoreDamaged(t *testing.T) {
 			mod  func(b []byte)
 		}{
 			{"magic", func(b []byte) { b[0] = 'X' }},
-			{"version 2", func(b []byte) { b[4] = 2 }},
+			{"version 1", func(b []byte) { b[4] = 1 }},
+			{"version 3", func(b []byte) { b[4] = 3 }},
 			{"version 0", func(b []byte) { b[4] = 0 }},
 			{"zero time", func(b []byte) { copy(b[5:9], []byte{0, 0, 0, 0}) }},
 			{"absurd time", func(b []byte) { copy(b[5:9], []byte{0, 0, 1, 0}) }},
@@ -388,49 +404,3 @@ func TestKeystoreSaltIsFresh(t *testing.T) {
 	}
 }
 
-// TestDuressPassphrase: a second passphrase opens the same identity marked
-// as duress; the real one still opens it normally; the file keeps its size;
-// the duress passphrase can be removed; it cannot equal the real one.
-func TestDuressPassphrase(t *testing.T) {
-	t.Parallel()
-	params := crypto.KeystoreParams{Time: 1, MemoryKiB: 64, Threads: 1}
-	path := filepath.Join(t.TempDir(), "keys")
-	id, err := crypto.NewIdentity("Beto")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crypto.CreateKeystore(path, []byte("real"), crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}, params); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := os.ReadFile(path)
-	if err := crypto.SetDuress(path, []byte("wrong"), []byte("under duress")); !errors.Is(err, crypto.ErrWrongPassphrase) {
-		t.Errorf("SetDuress with a wrong passphrase: %v", err)
-	}
-	if err := crypto.SetDuress(path, []byte("real"), []byte("real")); !errors.Is(err, crypto.ErrSamePassphrase) {
-		t.Errorf("SetDuress with the same passphrase: %v", err)
-	}
-	if err := crypto.SetDuress(path, []byte("real"), []byte("under duress")); err != nil {
-		t.Fatal(err)
-	}
-	after, _ := os.ReadFile(path)
-	if len(after) != len(before) || !bytes.Equal(after[:len(after)/2], before[:len(before)/2]) {
-		t.Error("setting a duress passphrase changed the file's size or its first slot")
-	}
-	real, err := crypto.OpenKeystore(path, []byte("real"))
-	if err != nil || real.Duress {
-		t.Fatalf("real passphrase: %v, duress %v", err, real != nil && real.Duress)
-	}
-	d, err := crypto.OpenKeystore(path, []byte("under duress"))
-	if err != nil || !d.Duress || d.Identity.ID() != id.ID() {
-		t.Fatalf("duress passphrase: %v", err)
-	}
-	if err := crypto.SetDuress(path, []byte("under duress"), []byte("x")); !errors.Is(err, crypto.ErrWrongPassphrase) {
-		t.Errorf("the duress passphrase replaced itself: %v", err)
-	}
-	if err := crypto.ClearDuress(path, []byte("real")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crypto.OpenKeystore(path, []byte("under duress")); !errors.Is(err, crypto.ErrWrongPassphrase) {
-		t.Errorf("the cleared duress passphrase still opens: %v", err)
-	}
-}

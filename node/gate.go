@@ -22,6 +22,7 @@ type access struct {
 	byTopic     map[string]map[peer.ID]bool // topic -> member nodes of its group
 	members     map[peer.ID]bool            // member nodes of any group
 	removed     map[peer.ID]bool            // nodes of removed members, in no group
+	duress      map[peer.ID]bool            // duress nodes of current members whose warning we have not taken
 	invitesOpen time.Time                   // some invite we can redeem is open until then
 }
 
@@ -30,12 +31,18 @@ func (n *Node) refreshAccess() {
 		byTopic: make(map[string]map[peer.ID]bool),
 		members: make(map[peer.ID]bool),
 		removed: make(map[peer.ID]bool),
+		duress:  make(map[peer.ID]bool),
 	}
+	n.duressMu.Lock()
+	defer n.duressMu.Unlock()
 	for _, g := range n.groupList() {
 		set := make(map[peer.ID]bool)
 		for _, m := range g.roster.Members() {
 			set[m.Peer] = true
 			a.members[m.Peer] = true
+			if !m.Duress.IsZero() && m.ID() != n.me && !n.duressTaken[m.ID()] {
+				a.duress[m.Duress.PeerID()] = true
+			}
 		}
 		g.mu.Lock()
 		for _, e := range g.epochs {
@@ -79,9 +86,11 @@ func (n *Node) peerFilter(p peer.ID, topic string) bool {
 var subscriptionFilter = pubsub.WrapLimitSubscriptionFilter(
 	pubsub.NewRegexpSubscriptionFilter(regexp.MustCompile(`^tc1/[a-z2-7]{26}$`)), 256)
 
-// gater admits inbound connections only from member nodes, except while an
-// invite this node can redeem is open (a joiner is not a member yet). Nodes
-// of removed members are refused both ways.
+// gater admits inbound connections only from member nodes and from the
+// duress nodes of current members (which can use only the duress protocol:
+// they are in no pubsub mesh and hold no key to sync with), except while
+// an invite this node can redeem is open (a joiner is not a member yet).
+// Nodes of removed members are refused both ways.
 type gater struct{ n *Node }
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool {
@@ -101,7 +110,7 @@ func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 	if a.removed[p] {
 		return false
 	}
-	if dir == network.DirOutbound || a.members[p] {
+	if dir == network.DirOutbound || a.members[p] || a.duress[p] {
 		return true
 	}
 	return g.n.now().Before(a.invitesOpen)

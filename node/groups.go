@@ -336,7 +336,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 }
 
 func (n *Node) memberInfo() alert.MemberInfo {
-	return alert.MemberInfo{Name: n.id.Name(), Keys: n.id.Public(), Peer: n.host.ID()}
+	return alert.MemberInfo{Name: n.id.Name(), Keys: n.id.Public(), Peer: n.host.ID(), Duress: n.id.DuressKey()}
 }
 
 // memberPeers returns the member nodes of a group other than ours.

@@ -69,12 +69,21 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	if !known {
 		return nil, ignore("author %s not in roster yet", inner.Author.Short())
 	}
+	// A member signature, or else the member's duress signature, which
+	// checkSigner accepts on a duress warning only.
+	duressSigned := false
 	if err := inner.Verify(keys, g.id, ref.keys.Epoch()); err != nil {
-		return nil, reject("%v", err)
+		if inner.VerifyDuress(g.roster.DuressKey(inner.Author)) != nil {
+			return nil, reject("%v", err)
+		}
+		duressSigned = true
 	}
 	msg, err := alert.Decode(g.id, ref.keys.Epoch(), inner.Author, inner.Body)
 	if err != nil {
 		return nil, reject("%v", err)
+	}
+	if err := checkSigner(msg, duressSigned); err != nil {
+		return nil, err
 	}
 	now := n.now()
 	msg.Anchor(sentAt(msg, arrived, age))

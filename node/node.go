@@ -166,6 +166,10 @@ type Node struct {
 	closed bool
 
 	joinMu sync.Mutex
+	// duressTaken holds the members whose duress warning this node has
+	// passed on: their duress nodes are not let in again.
+	duressMu    sync.Mutex
+	duressTaken map[crypto.MemberID]bool
 	// verified holds the members whose safety number this member compared.
 	verifiedMu sync.Mutex
 	verified   map[crypto.MemberID]bool
@@ -259,6 +263,8 @@ func New(cfg Config) (*Node, error) {
 		feed:    newBroadcaster(),
 		started: cfg.Now(),
 		toStore: make(chan *opened, storeQueue),
+
+		duressTaken: make(map[crypto.MemberID]bool),
 	}
 	n.gate = &gater{n: n}
 	n.access.Store(&access{})
@@ -328,6 +334,7 @@ func (n *Node) start() error {
 	// turned away for being unknown while we start.
 	h.SetStreamHandler(JoinProtocol, n.handleJoin)
 	h.SetStreamHandler(SyncProtocol, n.handleSync)
+	h.SetStreamHandler(DuressProtocol, n.handleDuress)
 	return nil
 }
 

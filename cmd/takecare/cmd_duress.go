@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/api"
 )
 
 // cmdDuress sets or clears a duress passphrase. Opened with it, `takecare
@@ -22,6 +23,10 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 	h, err := f.profile()
 	if err != nil {
 		return err
+	}
+	if api.NewClient(h.dir).Running(ctx) {
+		// The daemon keeps the keystore open and rewrites it.
+		return fmt.Errorf("stop the daemon of %s first (takecare duress changes the keystore it holds open)", h.dir)
 	}
 	pass, err := passphrase(e, "Passphrase", false)
 	if err != nil {
@@ -45,6 +50,7 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stderr, "Duress passphrase set. If you are forced to unlock takecare, give it instead of your passphrase:")
 	fmt.Fprintln(e.stderr, "your groups are warned, this profile is wiped, and an empty one opens under the same name.")
+	fmt.Fprintln(e.stderr, "On its own the duress passphrase opens nothing of this profile, even on a copy of this device.")
 	fmt.Fprintln(e.stdout, "duress passphrase set")
 	return nil
 }

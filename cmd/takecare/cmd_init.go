@@ -57,13 +57,15 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return nil, err
 		}
-		prof, err := h.createProfile(*name, pass)
+		ks, err := h.createProfile(*name, pass)
 		if errors.Is(err, crypto.ErrKeystoreExists) {
 			return nil, fmt.Errorf("%w in %s", errProfileExists, dir)
 		}
 		if err != nil {
 			return nil, err
 		}
+		defer ks.Close()
+		prof := ks.Profile()
 		st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 		if err != nil {
 			return nil, err

@@ -55,21 +55,24 @@ func cmdRepair(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prof, err := crypto.OpenKeystore(h.keys(), pass)
+	ks, err := crypto.OpenKeystore(h.keys(), pass)
 	clear(pass)
 	if err != nil {
 		return err
 	}
+	defer ks.Close()
+	if ks.Duress() != nil {
+		// Under duress nothing is touched (the duress passphrase opens no
+		// storage key): the next start does what a duress passphrase does.
+		return printRepair(e, out, *asJSON)
+	}
+	prof := ks.Profile()
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	switch {
 	case errors.Is(err, store.ErrInUse):
 		return fmt.Errorf("another takecare daemon is using %s: stop it first", h.dir)
-	case err == nil || prof.Duress:
-		// Under duress nothing is touched: the next start does what a
-		// duress passphrase does.
-		if st != nil {
-			st.Close()
-		}
+	case err == nil:
+		st.Close()
 		return printRepair(e, out, *asJSON)
 	case !errors.Is(err, store.ErrDamaged):
 		return err

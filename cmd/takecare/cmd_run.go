@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
@@ -84,17 +87,20 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prof, err := crypto.OpenKeystore(h.keys(), pass)
-	if err == nil && prof.Duress {
+	ks, err := crypto.OpenKeystore(h.keys(), pass)
+	if err == nil && ks.Duress() != nil {
 		// Opened under duress: warn the groups, destroy the real profile,
-		// and go on with an empty one under the same name and passphrase.
-		// Nothing printed differs from a normal start.
-		prof, err = duress(ctx, h, cfg, prof, pass)
+		// and go on with an empty one under the same name and passphrase,
+		// at new ports and with a new web UI token. Nothing printed
+		// differs from a normal start.
+		ks, err = duress(ctx, h, &cfg, ks, pass, len(listen) > 0, f.given("api"))
 	}
 	clear(pass)
 	if err != nil {
 		return err
 	}
+	defer ks.Close()
+	prof := ks.Profile()
 	// Opening the keystore ran Argon2id over 64 MiB for each of its two
 	// slots (a start under duress, once more to seal the new profile).
 	// Hand that memory back to the system now (FreeOSMemory collects
@@ -132,6 +138,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	kitDone := keepDuressKit(ctx, ks, n, log)
+	defer func() { stop(); <-kitDone }()
 	// One server for both listeners: the unix socket serves the API
 	// without a token; the loopback TCP listener serves the web UI and the
 	// API with the token.
@@ -143,6 +151,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		if tcp, err = net.Listen("tcp", cfg.API); err != nil {
 			return fmt.Errorf("listening for the API on %s: %w", cfg.API, err)
+		}
+		if cfg.API != tcp.Addr().String() {
+			// A port the system picked (after a duress start): keep it.
+			cfg.API = tcp.Addr().String()
+			if err := h.saveConfig(cfg); err != nil {
+				log.Warn("saving the config", "err", err)
+			}
 		}
 	}
 	srv := api.NewServer(n, log, token, stop)
@@ -277,27 +292,107 @@ func apiToken(h home) (string, error) {
 	return t, nil
 }
 
-// duressTimeout bounds how long a duress start waits to hand the warning
-// to a member node before wiping anyway.
+// duressTimeout bounds how long a duress start waits for every group to
+// be warned before wiping anyway.
 const duressTimeout = 20 * time.Second
 
-// duress runs the real profile just long enough to warn its groups, then
-// wipes it and creates an empty profile with the same name, sealed under
-// the passphrase that was given.
-func duress(ctx context.Context, h home, cfg config, prof *crypto.Profile, pass []byte) (*crypto.Profile, error) {
-	if st, err := store.Open(h.store(), prof.StorageKey, store.Options{}); err == nil {
-		n, err := node.New(node.Config{Identity: prof.Identity, Store: st, ListenAddrs: cfg.Listen, MDNS: cfg.mdns()})
-		if err == nil {
-			rctx, cancel := context.WithTimeout(ctx, duressTimeout)
-			go n.Run(rctx)
-			n.RaiseDuress(rctx)
-			cancel()
-			n.Close()
-		}
-		st.Close()
-	}
+// duress runs the duress node just long enough to warn the groups named in
+// the kit (node.RaiseDuress), then wipes the real profile and creates an
+// empty one with the same name, sealed under the passphrase that was
+// given. The web UI token is replaced, and so are the saved ports (the
+// listen ports, and the web UI's unless listenGiven or apiGiven say they
+// were given on this command line), so that nothing answers where the
+// real profile did.
+func duress(ctx context.Context, h home, cfg *config, ks *crypto.Keystore, pass []byte, listenGiven, apiGiven bool) (*crypto.Keystore, error) {
+	kit := ks.Duress()
+	rctx, cancel := context.WithTimeout(ctx, duressTimeout)
+	node.RaiseDuress(rctx, kit, node.DuressOptions{})
+	cancel()
+	ks.Close()
 	if err := h.destroy(); err != nil {
 		return nil, err
 	}
-	return h.createProfile(prof.Identity.Name(), pass)
+	if err := os.Remove(h.token()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if !listenGiven {
+		cfg.Listen = anyPort(cfg.Listen)
+	}
+	if !apiGiven && cfg.API != "" {
+		if host, _, err := net.SplitHostPort(cfg.API); err == nil {
+			cfg.API = net.JoinHostPort(host, "0")
+		}
+	}
+	if err := h.saveConfig(*cfg); err != nil {
+		return nil, err
+	}
+	return h.createProfile(kit.Name, pass)
+}
+
+// anyPort replaces the TCP and UDP ports in multiaddrs with 0, so that the
+// system picks new ones.
+func anyPort(addrs []string) []string {
+	var out []string
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		var parts []string
+		ma.ForEach(a, func(c ma.Component) bool {
+			v := c.Value()
+			if c.Protocol().Code == ma.P_TCP || c.Protocol().Code == ma.P_UDP {
+				v = "0"
+			}
+			parts = append(parts, "/"+c.Protocol().Name)
+			if c.Protocol().Size != 0 {
+				parts = append(parts, "/"+v)
+			}
+			return true
+		})
+		out = append(out, strings.Join(parts, ""))
+	}
+	return out
+}
+
+// kitInterval is how often the daemon checks whether the duress kit's list
+// of member nodes to warn needs updating. Checking costs little; the
+// keystore is rewritten only when the list changed.
+const kitInterval = 5 * time.Second
+
+// keepDuressKit keeps the keystore's duress kit naming, for each group,
+// member nodes that can be reached, until ctx ends, and once more then. It
+// rewrites the keystore only when the list changed; it stops if the
+// keystore was changed by another command (takecare duress). The returned
+// channel is closed when it has stopped.
+func keepDuressKit(ctx context.Context, ks *crypto.Keystore, n *node.Node, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var last string
+		t := time.NewTicker(kitInterval)
+		defer t.Stop()
+		for stopping := false; !stopping; {
+			select {
+			case <-ctx.Done():
+				stopping = true
+			case <-t.C:
+			}
+			ts := n.DuressTargets()
+			key := fmt.Sprint(ts)
+			if key == last {
+				continue
+			}
+			switch err := ks.SetDuressTargets(ts); {
+			case errors.Is(err, crypto.ErrKeystoreChanged):
+				log.Warn("the keystore was changed by another command; restart the daemon to keep the duress warning's list of nodes up to date")
+				return
+			case err != nil:
+				log.Warn("updating the keystore", "err", err)
+			default:
+				last = key
+			}
+		}
+	}()
+	return done
 }

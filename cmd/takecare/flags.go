@@ -72,6 +72,13 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// given reports whether the flag called name was set on the command line.
+func (f *flags) given(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
 // homeDir returns the profile folder: --home, else $TAKECARE_HOME, else
 // ~/.takecare.
 func (f *flags) homeDir() (string, error) {

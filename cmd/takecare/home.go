@@ -82,18 +82,14 @@ func (c config) hooks(extra []string, timeout time.Duration) ([]hooks.Config, er
 // mdns reports whether local network discovery is on.
 func (c config) mdns() bool { return c.MDNS == nil || *c.MDNS }
 
-// createProfile makes a new member identity and storage key and seals them
-// in the keystore under pass.
-func (h home) createProfile(name string, pass []byte) (*crypto.Profile, error) {
+// createProfile makes a new member identity and storage key, seals them
+// in the keystore under pass and returns the keystore open.
+func (h home) createProfile(name string, pass []byte) (*crypto.Keystore, error) {
 	id, err := crypto.NewIdentity(name)
 	if err != nil {
 		return nil, err
 	}
-	p := &crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}
-	if err := crypto.CreateKeystore(h.keys(), pass, *p, crypto.DefaultKeystoreParams); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return crypto.CreateKeystore(h.keys(), pass, crypto.Profile{Identity: id, StorageKey: crypto.NewStorageKey()}, crypto.DefaultKeystoreParams)
 }
 
 // destroy destroys the keystore and wipes the store.

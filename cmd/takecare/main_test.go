@@ -47,6 +47,7 @@ func TestScripts(t *testing.T) {
 			"webcheck":     webCheck,
 			"waitfile":     waitFile,
 			"truncate":     truncateFile,
+			"waitnewer":    waitNewer,
 		},
 	})
 }
@@ -63,6 +64,25 @@ func waitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("daemon of %s did not start", args[0])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitnewer FILE REF: wait until FILE was modified after REF.
+func waitNewer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitnewer FILE REF")
+	}
+	ref, err := os.Stat(ts.MkAbs(args[1]))
+	ts.Check(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Stat(ts.MkAbs(args[0])); err == nil && fi.ModTime().After(ref.ModTime()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s was not modified after %s", args[0], args[1])
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -690,9 +690,10 @@ func (x *Ack) GetStatus() uint32 {
 type Member struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	SignKey       []byte                 `protobuf:"bytes,2,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"` // Ed25519 public key, 32 bytes.
-	KemKey        []byte                 `protobuf:"bytes,3,opt,name=kem_key,json=kemKey,proto3" json:"kem_key,omitempty"`    // HPKE MLKEM768-X25519 public key, 1216 bytes.
-	Peer          []byte                 `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`                      // libp2p peer id of the member's node (binary form).
+	SignKey       []byte                 `protobuf:"bytes,2,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"`       // Ed25519 public key, 32 bytes.
+	KemKey        []byte                 `protobuf:"bytes,3,opt,name=kem_key,json=kemKey,proto3" json:"kem_key,omitempty"`          // HPKE MLKEM768-X25519 public key, 1216 bytes.
+	Peer          []byte                 `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`                            // libp2p peer id of the member's node (binary form).
+	DuressKey     []byte                 `protobuf:"bytes,5,opt,name=duress_key,json=duressKey,proto3" json:"duress_key,omitempty"` // Ed25519 duress public key, 32 bytes; absent in records made before it existed.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -751,6 +752,13 @@ func (x *Member) GetKemKey() []byte {
 func (x *Member) GetPeer() []byte {
 	if x != nil {
 		return x.Peer
+	}
+	return nil
+}
+
+func (x *Member) GetDuressKey() []byte {
+	if x != nil {
+		return x.DuressKey
 	}
 	return nil
 }
@@ -1389,12 +1397,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x06duress\x18\x02 \x01(\bR\x06duress\"/\n" +
 	"\x03Ack\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
-	"\x06status\x18\x02 \x01(\rR\x06status\"d\n" +
+	"\x06status\x18\x02 \x01(\rR\x06status\"\x83\x01\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bsign_key\x18\x02 \x01(\fR\asignKey\x12\x17\n" +
 	"\akem_key\x18\x03 \x01(\fR\x06kemKey\x12\x12\n" +
-	"\x04peer\x18\x04 \x01(\fR\x04peer\"\xdd\x02\n" +
+	"\x04peer\x18\x04 \x01(\fR\x04peer\x12\x1d\n" +
+	"\n" +
+	"duress_key\x18\x05 \x01(\fR\tduressKey\"\xdd\x02\n" +
 	"\bRosterOp\x12\x18\n" +
 	"\aparents\x18\x01 \x03(\fR\aparents\x122\n" +
 	"\x06create\x18\x02 \x01(\v2\x18.takecare.wire.v1.CreateH\x00R\x06create\x12)\n" +

@@ -635,6 +635,105 @@ func (x *Range) GetIds() [][]byte {
 	return nil
 }
 
+// /takecare/duress/1.0.0: a member's duress node (its libp2p identity is the
+// member's duress key) sends one DuressWarning; the member node answers with
+// one DuressAnswer and closes the stream. See docs/PROTOCOL.md, "Duress".
+type DuressWarning struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Inner         []byte                 `protobuf:"bytes,1,opt,name=inner,proto3" json:"inner,omitempty"` // member id | duress signature | body (a duress alert)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DuressWarning) Reset() {
+	*x = DuressWarning{}
+	mi := &file_node_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DuressWarning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DuressWarning) ProtoMessage() {}
+
+func (x *DuressWarning) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DuressWarning.ProtoReflect.Descriptor instead.
+func (*DuressWarning) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DuressWarning) GetInner() []byte {
+	if x != nil {
+		return x.Inner
+	}
+	return nil
+}
+
+type DuressAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Groups        [][]byte               `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"` // 16-byte duress tags of the groups the warning was passed to
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`   // set when refused
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DuressAnswer) Reset() {
+	*x = DuressAnswer{}
+	mi := &file_node_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DuressAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DuressAnswer) ProtoMessage() {}
+
+func (x *DuressAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DuressAnswer.ProtoReflect.Descriptor instead.
+func (*DuressAnswer) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DuressAnswer) GetGroups() [][]byte {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *DuressAnswer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -682,7 +781,12 @@ const file_node_proto_rawDesc = "" +
 	"\bupper_id\x18\x02 \x01(\fR\aupperId\x12\x12\n" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12 \n" +
 	"\vfingerprint\x18\x04 \x01(\fR\vfingerprint\x12\x10\n" +
-	"\x03ids\x18\x05 \x03(\fR\x03idsB9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
+	"\x03ids\x18\x05 \x03(\fR\x03ids\"%\n" +
+	"\rDuressWarning\x12\x14\n" +
+	"\x05inner\x18\x01 \x01(\fR\x05inner\"<\n" +
+	"\fDuressAnswer\x12\x16\n" +
+	"\x06groups\x18\x01 \x03(\fR\x06groups\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05errorB9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -696,18 +800,20 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_node_proto_goTypes = []any{
-	(*JoinRequest)(nil),  // 0: takecare.node.v1.JoinRequest
-	(*JoinResponse)(nil), // 1: takecare.node.v1.JoinResponse
-	(*SignedOp)(nil),     // 2: takecare.node.v1.SignedOp
-	(*PeerAddrs)(nil),    // 3: takecare.node.v1.PeerAddrs
-	(*SyncHello)(nil),    // 4: takecare.node.v1.SyncHello
-	(*SyncScopes)(nil),   // 5: takecare.node.v1.SyncScopes
-	(*ScopeProof)(nil),   // 6: takecare.node.v1.ScopeProof
-	(*SyncMessage)(nil),  // 7: takecare.node.v1.SyncMessage
-	(*ScopeMessage)(nil), // 8: takecare.node.v1.ScopeMessage
-	(*Range)(nil),        // 9: takecare.node.v1.Range
+	(*JoinRequest)(nil),   // 0: takecare.node.v1.JoinRequest
+	(*JoinResponse)(nil),  // 1: takecare.node.v1.JoinResponse
+	(*SignedOp)(nil),      // 2: takecare.node.v1.SignedOp
+	(*PeerAddrs)(nil),     // 3: takecare.node.v1.PeerAddrs
+	(*SyncHello)(nil),     // 4: takecare.node.v1.SyncHello
+	(*SyncScopes)(nil),    // 5: takecare.node.v1.SyncScopes
+	(*ScopeProof)(nil),    // 6: takecare.node.v1.ScopeProof
+	(*SyncMessage)(nil),   // 7: takecare.node.v1.SyncMessage
+	(*ScopeMessage)(nil),  // 8: takecare.node.v1.ScopeMessage
+	(*Range)(nil),         // 9: takecare.node.v1.Range
+	(*DuressWarning)(nil), // 10: takecare.node.v1.DuressWarning
+	(*DuressAnswer)(nil),  // 11: takecare.node.v1.DuressAnswer
 }
 var file_node_proto_depIdxs = []int32{
 	2, // 0: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
@@ -734,7 +840,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
