@@ -3,9 +3,9 @@ package crypto
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"

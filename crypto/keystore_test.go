@@ -403,4 +403,3 @@ func TestKeystoreSaltIsFresh(t *testing.T) {
 		t.Fatal("the unused slot is not random")
 	}
 }
-
