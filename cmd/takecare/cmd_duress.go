@@ -13,6 +13,7 @@ import (
 func cmdDuress(ctx context.Context, e *env, args []string) error {
 	f := newFlags("duress", e)
 	clearIt := f.Bool("clear", false, "remove the duress passphrase")
+	duressFile := f.String("duress-passphrase-file", "", "read the duress passphrase from this file (- for standard input)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -28,7 +29,7 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 		// The daemon keeps the keystore open and rewrites it.
 		return fmt.Errorf("stop the daemon of %s first (takecare duress changes the keystore it holds open)", h.dir)
 	}
-	pass, err := passphrase(e, "Passphrase", false)
+	pass, err := f.passphrase("Passphrase", false)
 	if err != nil {
 		return err
 	}
@@ -40,11 +41,14 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "duress passphrase removed")
 		return nil
 	}
-	duress, err := secret(e, "TAKECARE_DURESS_PASSPHRASE", "Choose a duress passphrase (give it if you are ever forced to unlock)", true)
+	duress, err := secret(e, *duressFile, "TAKECARE_DURESS_PASSPHRASE", "Choose a duress passphrase (give it if you are ever forced to unlock)", true)
 	if err != nil {
 		return err
 	}
 	defer clear(duress)
+	if err := checkStrength("duress passphrase", duress); err != nil {
+		return err
+	}
 	if err := crypto.SetDuress(h.keys(), pass, duress); err != nil {
 		return err
 	}

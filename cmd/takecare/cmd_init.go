@@ -43,11 +43,14 @@ func cmdInit(ctx context.Context, e *env, args []string) error {
 	// Ask for the passphrase before anything is written, and undo what was
 	// written if a later step fails: a failed init leaves no half-made
 	// profile that the next init would refuse.
-	pass, err := passphrase(e, "Choose a passphrase for this profile", true)
+	pass, err := f.passphrase("Choose a passphrase for this profile", true)
 	if err != nil {
 		return err
 	}
 	defer clear(pass)
+	if err := checkStrength("passphrase", pass, *name); err != nil {
+		return err
+	}
 	_, statErr := os.Stat(dir)
 	made := errors.Is(statErr, fs.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -51,7 +51,7 @@ func cmdRepair(ctx context.Context, e *env, args []string) error {
 		}
 		out.ConfigSetAside = aside
 	}
-	pass, err := passphrase(e, "Passphrase", false)
+	pass, err := f.passphrase("Passphrase", false)
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err := checkNotRunning(ctx, h); err != nil {
 		return err
 	}
-	pass, err := passphrase(e, "Passphrase", false)
+	pass, err := f.passphrase("Passphrase", false)
 	if err != nil {
 		return err
 	}

@@ -16,14 +16,20 @@ import (
 // (`takecare invite juchitan --uses 2`) and always has --home.
 type flags struct {
 	*flag.FlagSet
-	e    *env
-	home *string
+	e        *env
+	home     *string
+	passFile *string
 }
 
 func newFlags(name string, e *env) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &flags{FlagSet: fs, e: e, home: fs.String("home", "", "profile folder (default $TAKECARE_HOME or ~/.takecare)")}
+	return &flags{
+		FlagSet:  fs,
+		e:        e,
+		home:     fs.String("home", "", "profile folder (default $TAKECARE_HOME or ~/.takecare)"),
+		passFile: fs.String("passphrase-file", "", "read the passphrase from this file (- for standard input, /dev/fd/N for a file descriptor)"),
+	}
 }
 
 // parse parses args and returns the positional arguments.
@@ -96,15 +102,20 @@ func (f *flags) homeDir() (string, error) {
 	return filepath.Abs(h)
 }
 
-// passphrase reads the passphrase from TAKECARE_PASSPHRASE or, on a
-// terminal, from a prompt without echo. confirm asks twice.
-func passphrase(e *env, prompt string, confirm bool) ([]byte, error) {
-	return secret(e, "TAKECARE_PASSPHRASE", prompt, confirm)
+// passphrase reads the passphrase from the file given with
+// --passphrase-file, else TAKECARE_PASSPHRASE, else, on a terminal, from a
+// prompt without echo. confirm asks twice.
+func (f *flags) passphrase(prompt string, confirm bool) ([]byte, error) {
+	return secret(f.e, *f.passFile, "TAKECARE_PASSPHRASE", prompt, confirm)
 }
 
-// secret reads a passphrase from the environment variable envVar or, on a
-// terminal, from a prompt without echo. confirm asks twice.
-func secret(e *env, envVar, prompt string, confirm bool) ([]byte, error) {
+// secret reads a passphrase from file (if not ""), else the environment
+// variable envVar, else, on a terminal, from a prompt without echo.
+// confirm asks twice.
+func secret(e *env, file, envVar, prompt string, confirm bool) ([]byte, error) {
+	if file != "" {
+		return readSecretFile(e, file)
+	}
 	if p := e.getenv(envVar); p != "" {
 		return []byte(p), nil
 	}

@@ -62,6 +62,7 @@ func init() {
 }
 
 func main() {
+	dropPassphraseEnv(os.Args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	code := run(ctx, e, os.Args[1:])
@@ -115,7 +116,7 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command takes --home DIR (or TAKECARE_HOME) to choose the profile folder.")
-	fmt.Fprintln(w, "The passphrase comes from TAKECARE_PASSPHRASE or a prompt.")
+	fmt.Fprintln(w, "The passphrase comes from --passphrase-file FILE, TAKECARE_PASSPHRASE or a prompt.")
 }
 
 // usageError is a mistake in the command line.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"regexp"
@@ -24,10 +25,28 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// extraCmds are script commands that exist on some systems only.
+var extraCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
 // TestScripts runs the command-line scripts in testdata/script: real
 // daemons as separate processes, driven by the real command line.
 func TestScripts(t *testing.T) {
 	t.Parallel()
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"waitdaemon":   waitDaemon,
+		"stdoutvar":    stdoutVar,
+		"stdoutfind":   stdoutFind,
+		"waitfeed":     waitFeed,
+		"waitmembers":  waitMembers,
+		"nocleartext":  noClearText,
+		"waitrole":     waitRole,
+		"stdoutinvite": stdoutInvite,
+		"webcheck":     webCheck,
+		"waitnewer":    waitNewer,
+		"waitfile":     waitFile,
+		"truncate":     truncateFile,
+	}
+	maps.Copy(cmds, extraCmds)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
@@ -35,20 +54,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitdaemon":   waitDaemon,
-			"stdoutvar":    stdoutVar,
-			"stdoutfind":   stdoutFind,
-			"waitfeed":     waitFeed,
-			"waitmembers":  waitMembers,
-			"nocleartext":  noClearText,
-			"waitrole":     waitRole,
-			"stdoutinvite": stdoutInvite,
-			"webcheck":     webCheck,
-			"waitfile":     waitFile,
-			"truncate":     truncateFile,
-			"waitnewer":    waitNewer,
-		},
+		Cmds: cmds,
 	})
 }
 
