@@ -27,7 +27,9 @@ func noEnvSecret(ts *testscript.TestScript, neg bool, args []string) {
 	raw, err := c.(*net.UnixConn).SyscallConn()
 	ts.Check(err)
 	var cred *syscall.Ucred
-	raw.Control(func(fd uintptr) { cred, err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) })
+	raw.Control(func(fd uintptr) {
+		cred, err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
 	ts.Check(err)
 	environ, err := os.ReadFile("/proc/" + strconv.Itoa(int(cred.Pid)) + "/environ")
 	ts.Check(err)
