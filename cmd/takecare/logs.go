@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/takecare-network/takecare/node"
 )
@@ -65,6 +68,12 @@ func (h *humanHandler) WithAttrs(as []slog.Attr) slog.Handler {
 // own keys.
 func (h *humanHandler) WithGroup(string) slog.Handler { return h }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // daemonLogger returns the logger of `takecare run`.
 func daemonLogger(w io.Writer, verbose bool) *slog.Logger {
 	if verbose {
@@ -74,9 +83,23 @@ func daemonLogger(w io.Writer, verbose bool) *slog.Logger {
 }
 
 // startSummary is what the daemon's terminal shows once the node runs.
+// Names (the member's, the groups') are shown only when w is a terminal,
+// where a person reads them; standard error sent to a file or a service
+// manager's journal is a log, and logs name no one: they are on disk
+// (docs/THREAT_MODEL.md, section 6).
 func startSummary(w io.Writer, f *flags, st node.Status, web string, verbose bool) {
 	now := time.Now()
-	fmt.Fprintf(w, "takecare is running for %s (member %s) since %s.\n", st.Name, st.MemberID[:12], clockZone(st.Since, now))
+	if !isTerminal(w) {
+		st.Name = ""
+		for i := range st.Groups {
+			st.Groups[i].Name = "#" + st.Groups[i].ID[:8]
+		}
+	}
+	if st.Name != "" {
+		fmt.Fprintf(w, "takecare is running for %s (member %s) since %s.\n", st.Name, st.MemberID[:12], clockZone(st.Since, now))
+	} else {
+		fmt.Fprintf(w, "takecare is running (member %s) since %s.\n", st.MemberID[:12], clockZone(st.Since, now))
+	}
 	if len(st.Groups) == 0 {
 		fmt.Fprintf(w, "No groups yet: create one (%s) or join one (%s).\n", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
 	}
