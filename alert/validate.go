@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/runenames"
+
 	"github.com/takecare-network/takecare/crypto"
 )
 
@@ -195,7 +197,8 @@ func (op *RosterOp) validate() error {
 	return nil
 }
 
-// ValidName checks a member or group name.
+// ValidName checks a member or group name: not blank, at most [MaxName]
+// bytes, and only visible characters ([checkText], strict).
 func ValidName(what, s string) error {
 	if strings.TrimSpace(s) == "" {
 		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
@@ -203,6 +206,17 @@ func ValidName(what, s string) error {
 	return checkText(what, s, MaxName, false)
 }
 
+// checkText checks a string against limit (bytes) and its characters.
+// Free text (multiline: alert and check-in text) refuses control
+// characters other than the line feed. Everything else (names, regions,
+// places) is strict: it also refuses characters that are invisible or
+// that change how their neighbours look or read, which would let one name
+// pass for another (PROTOCOL.md, "Limits"): Unicode format characters
+// (category Cf: bidirectional overrides and isolates, zero-width spaces
+// and joiners, the soft hyphen), line and paragraph separators, variation
+// selectors and the other default-ignorable code points (Hangul fillers,
+// the combining grapheme joiner). The error names the character, as
+// "U+202E RIGHT-TO-LEFT OVERRIDE".
 func checkText(what, s string, limit int, multiline bool) error {
 	if len(s) > limit {
 		return fmt.Errorf("%w: %s too long (%d bytes, at most %d)", ErrInvalid, what, len(s), limit)
@@ -211,9 +225,28 @@ func checkText(what, s string, limit int, multiline bool) error {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && r == '\n') {
-			return fmt.Errorf("%w: %s contains a control character", ErrInvalid, what)
+		switch {
+		case unicode.IsControl(r) && !(multiline && r == '\n'):
+			return fmt.Errorf("%w: %s contains the control character %s", ErrInvalid, what, RuneName(r))
+		case !multiline && Invisible(r):
+			return fmt.Errorf("%w: %s contains %s, an invisible character that can make it look like something else", ErrInvalid, what, RuneName(r))
 		}
 	}
 	return nil
+}
+
+// Invisible reports whether r is a character that names, regions and
+// places refuse: a format character (Cf), a line or paragraph separator,
+// a variation selector or another default-ignorable code point.
+func Invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// RuneName writes r as "U+202E RIGHT-TO-LEFT OVERRIDE", from the Unicode
+// character database (golang.org/x/text/unicode/runenames).
+func RuneName(r rune) string {
+	if n := runenames.Name(r); n != "" && !strings.HasPrefix(n, "<") {
+		return fmt.Sprintf("U+%04X %s", r, n)
+	}
+	return fmt.Sprintf("U+%04X", r)
 }

@@ -294,3 +294,49 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesRefuseInvisibleCharacters: names, regions and places refuse
+// characters that would let one pass for another, and the error names the
+// character; free text keeps what writing needs (line feeds, joined emoji).
+func TestNamesRefuseInvisibleCharacters(t *testing.T) {
+	t.Parallel()
+	ana := newIdentity(t, "ana")
+	named := func(name string) *alert.Message {
+		m := info(ana)
+		m.Name = name
+		return msg(op(1, &alert.AddMember{Member: m}))
+	}
+	for _, tt := range []struct {
+		name string
+		m    *alert.Message
+		want string
+	}{
+		{"reversed admin", named("\u202eanA nimda"), "U+202E RIGHT-TO-LEFT OVERRIDE"},
+		{"zero-width space", named("An\u200ba"), "U+200B ZERO WIDTH SPACE"},
+		{"zero-width joiner", named("Ana\u200d"), "U+200D ZERO WIDTH JOINER"},
+		{"isolate", named("Ana \u2067admin\u2069"), "U+2067 RIGHT-TO-LEFT ISOLATE"},
+		{"Hangul filler", named("Ana\u3164"), "U+3164 HANGUL FILLER"},
+		{"variation selector", named("Ana\ufe00"), "U+FE00 VARIATION SELECTOR-1"},
+		{"soft hyphen", named("A\u00adna"), "U+00AD SOFT HYPHEN"},
+		{"line separator", named("Ana\u2028admin"), "U+2028 LINE SEPARATOR"},
+		{"escape in a name", named("Ana\x1b[2J"), "control character U+001B"},
+		{"override in a region", msg(&alert.Alert{Kind: alert.KindDanger, Severity: alert.SevInfo, Region: "Istmo\u202e", Expires: t0.Add(time.Hour)}), "region contains U+202E"},
+		{"zero-width space in a place", msg(&alert.Alert{Kind: alert.KindDanger, Severity: alert.SevInfo, Place: "Juchi\u200btán", Expires: t0.Add(time.Hour)}), "place contains U+200B"},
+		{"mark in a check-in's destination", msg(&alert.CheckIn{From: "Juchitán", To: "Ixtepec\u200e", Due: t0.Add(time.Hour), EscalateAfter: alert.DefaultEscalate}), "to contains U+200E LEFT-TO-RIGHT MARK"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Validate(now)
+			if !errors.Is(err, alert.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want ErrInvalid naming %q", err, tt.want)
+			}
+		})
+	}
+	for _, text := range []string{"two\nlines", "familia 👩\u200d👩\u200d👧", "مرحبا \u200fسلام", "Ana 🌻"} {
+		if err := msg(&alert.Alert{Kind: alert.KindInfo, Severity: alert.SevInfo, Text: text, Expires: t0.Add(time.Hour)}).Validate(now); err != nil {
+			t.Errorf("text %q: %v", text, err)
+		}
+	}
+	if err := named("Ana 🌻 Pérez-Núñez").Validate(now); err != nil {
+		t.Errorf("a name with an accent and an emoji: %v", err)
+	}
+}

@@ -81,7 +81,10 @@ func (n *Node) Panic(ctx context.Context, gid crypto.GroupID, text string) (aler
 
 // MemberView describes a member for `takecare members --json`.
 type MemberView struct {
-	Name     string     `json:"name"`
+	Name string `json:"name"`
+	// Label is the name with the short member id when another member's
+	// name can be taken for it (names.go).
+	Label    string     `json:"label"`
 	ID       string     `json:"id"`
 	Role     string     `json:"role"`
 	Verified bool       `json:"verified"`
@@ -99,7 +102,7 @@ func (n *Node) Members(gid crypto.GroupID) ([]MemberView, error) {
 	var out []MemberView
 	for _, m := range g.roster.Members() {
 		id := m.ID()
-		v := MemberView{Name: m.Name, ID: id.String(), Role: m.Role.String(), Verified: n.isVerified(id), You: id == n.me, Peer: m.Peer.String()}
+		v := MemberView{Name: m.Name, Label: n.who(g, id).Label, ID: id.String(), Role: m.Role.String(), Verified: n.isVerified(id), You: id == n.me, Peer: m.Peer.String()}
 		if seen := n.lastSeen(m.Peer); !seen.IsZero() {
 			t := seen.UTC().Truncate(time.Second)
 			v.LastSeen = &t

@@ -248,8 +248,9 @@ type CheckInView struct {
 	// "escalated"; "arrived" only in the answer to a done.
 	State string `json:"state"`
 	// Alarm is the id of the latest overdue alarm, once one is raised.
-	Alarm string `json:"alarm,omitempty"`
-	Mine  bool   `json:"mine"`
+	Alarm       string `json:"alarm,omitempty"`
+	Mine        bool   `json:"mine"`
+	AuthorLabel string `json:"author_label"` // as in [Entry]
 }
 
 // CheckIns lists the open check-ins of a group (zero: of every group),
@@ -285,7 +286,7 @@ func (n *Node) CheckIns(gid crypto.GroupID) ([]CheckInView, error) {
 func (n *Node) checkInView(g *group, t tracked, now time.Time) CheckInView {
 	v := CheckInView{
 		ID: t.id.String(), Group: g.roster.Name(), GroupID: g.id.String(),
-		Author: n.memberName(g, t.author), AuthorID: t.author.String(),
+		Author: n.memberName(g, t.author), AuthorID: t.author.String(), AuthorLabel: n.who(g, t.author).Label,
 		From: t.ci.From, To: t.ci.To, Text: t.ci.Text,
 		Created: t.sent.UTC(), Due: t.due().UTC(), Deadline: t.deadline().UTC(),
 		GraceSeconds: int64(t.ci.Grace / time.Second), EscalateAfterSeconds: int64(t.ci.EscalateAfter / time.Second),
@@ -755,6 +756,7 @@ func (n *Node) enrich(m *alert.Message, e *Entry) bool {
 		e.SubjectID = t.author.String()
 		if cg, err := n.group(t.group); err == nil {
 			e.Subject = n.memberName(cg, t.author)
+			e.SubjectLabel = n.who(cg, t.author).Label
 		}
 		if no := e.Notice; no != nil {
 			// This node's own view of the check-in.

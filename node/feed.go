@@ -58,6 +58,14 @@ type Entry struct {
 	// stored, which member nodes it was handed to, and whether it is still
 	// queued.
 	Delivery *Delivery `json:"delivery,omitempty"`
+	// AuthorLabel is the author's name as views show it: with the short
+	// member id when another member's name can be taken for it.
+	// AuthorAdmin and AuthorVerified are its marks (names.go).
+	// SubjectLabel is the same for Subject.
+	AuthorLabel    string `json:"author_label"`
+	AuthorAdmin    bool   `json:"author_admin"`
+	AuthorVerified bool   `json:"author_verified"`
+	SubjectLabel   string `json:"subject_label,omitempty"`
 }
 
 // NoticeEntry is the notice of an entry (alert.Notice), with names and
@@ -88,6 +96,8 @@ type AckEntry struct {
 	AuthorID string    `json:"author_id"`
 	Status   string    `json:"status"`
 	Time     time.Time `json:"time"`
+	// AuthorLabel is as in [Entry].
+	AuthorLabel string `json:"author_label"`
 }
 
 // FeedQuery selects feed entries. Zero fields select everything.
@@ -199,6 +209,8 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		Created:  m.Local(m.Created).UTC(),
 		Mine:     m.Author == n.me,
 	}
+	w := n.who(g, m.Author)
+	e.AuthorLabel, e.AuthorAdmin, e.AuthorVerified = w.Label, w.Admin, w.Verified
 	if exp := m.Local(m.Expires()); !exp.IsZero() {
 		e.Expires = exp.UTC()
 	}
@@ -307,7 +319,7 @@ func (a *ackIndex) list(n *Node, g *group, ref alert.ID) []AckEntry {
 	defer a.mu.Unlock()
 	out := []AckEntry{}
 	for id, r := range a.acks[ref] {
-		out = append(out, AckEntry{Author: n.memberName(g, id), AuthorID: id.String(), Status: r.status.String(), Time: r.at.UTC()})
+		out = append(out, AckEntry{Author: n.memberName(g, id), AuthorID: id.String(), AuthorLabel: n.who(g, id).Label, Status: r.status.String(), Time: r.at.UTC()})
 	}
 	slices.SortFunc(out, func(x, y AckEntry) int {
 		if c := x.Time.Compare(y.Time); c != 0 {

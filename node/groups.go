@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -39,6 +40,8 @@ type group struct {
 	current   *epoch                   // the epoch messages are sent in
 	topics    map[crypto.KeyTag]*topicSub
 	repairing bool // a repair rekey is scheduled
+
+	names atomic.Pointer[nameIndex] // whose names can be confused (names.go)
 
 	topicMu sync.Mutex // serialises joining and leaving topics
 	saveMu  sync.Mutex // serialises saveGroup

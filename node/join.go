@@ -130,7 +130,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 			continue
 		}
 		if resp.Error != "" {
-			return GroupInfo{}, fmt.Errorf("%w: %s", ErrJoinRefused, resp.Error)
+			return GroupInfo{}, fmt.Errorf("%w: %s", ErrJoinRefused, remoteText(resp.Error, maxRefusal))
 		}
 		return n.acceptJoin(inv, resp)
 	}

@@ -132,7 +132,7 @@ func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, r
 	if after.Role != role {
 		return MemberView{}, withParams(ErrConflict, []string{"name", m.Name}, "the change of role of %s did not take effect (a concurrent change won)", m.Name)
 	}
-	return MemberView{Name: after.Name, ID: after.ID().String(), Role: after.Role.String(), Verified: n.isVerified(after.ID()), You: after.ID() == n.me, Peer: after.Peer.String()}, nil
+	return MemberView{Name: after.Name, Label: n.who(g, after.ID()).Label, ID: after.ID().String(), Role: after.Role.String(), Verified: n.isVerified(after.ID()), You: after.ID() == n.me, Peer: after.Peer.String()}, nil
 }
 
 // InviteView describes an invite of a group.

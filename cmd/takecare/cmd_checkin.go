@@ -280,7 +280,7 @@ func printCheckIns(w io.Writer, cs []node.CheckInView, now time.Time) {
 		default:
 			status = ci.State
 		}
-		who := ci.Author
+		who := orName(ci.AuthorLabel, ci.Author)
 		if ci.Mine {
 			who += " (you)"
 		}
@@ -309,9 +309,9 @@ func cmdAck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	what := strings.ToUpper(res.Entry.Kind) + " from " + res.Entry.Author
+	what := strings.ToUpper(res.Entry.Kind) + " from " + orName(res.Entry.AuthorLabel, res.Entry.Author)
 	if res.Entry.Subject != "" {
-		what = "the OVERDUE alarm about " + res.Entry.Subject
+		what = "the OVERDUE alarm about " + orName(res.Entry.SubjectLabel, res.Entry.Subject)
 	}
 	fmt.Fprintf(e.stderr, "Acknowledged %s (%s) as %s; everyone in %s sees it.\n", what, res.Entry.ID[:12], strings.ToLower(strings.TrimSpace(*status)), res.Entry.Group)
 	fmt.Fprintln(e.stdout, res.ID)

@@ -294,6 +294,9 @@ func cmdMembers(ctx context.Context, e *env, args []string) error {
 			v = "verified"
 		}
 		fmt.Fprintf(e.stdout, "%-20s %s  %-6s %-9s %s\n", m.Name, m.ID[:12], m.Role, v, seen)
+		if m.Label != m.Name && m.Label != "" {
+			fmt.Fprintf(e.stdout, "    another member's name can be taken for %s's: check the id and the safety number\n", m.Name)
+		}
 	}
 	return nil
 }
@@ -498,7 +501,7 @@ func (p *feedPrinter) print(en node.Entry, now time.Time) {
 			continue
 		}
 		fmt.Fprintf(p.w, "%s  %-8s %s · id %s\n", p.sp.clock(a.Time, now), en.Group,
-			p.sp.t("answer."+a.Status, "name", a.Author, "what", describe(p.sp, en, now)), en.ID[:12])
+			p.sp.t("answer."+a.Status, "name", orName(a.AuthorLabel, a.Author), "what", describe(p.sp, en, now)), en.ID[:12])
 	}
 }
 
@@ -509,11 +512,11 @@ func describe(sp *speaker, en node.Entry, now time.Time) string {
 	kind := strings.ToUpper(sp.word("kind.", en.Kind))
 	switch {
 	case en.Subject != "":
-		return sp.t("describe.alarm", "kind", kind, "name", en.Subject, "time", when)
+		return sp.t("describe.alarm", "kind", kind, "name", orName(en.SubjectLabel, en.Subject), "time", when)
 	case en.Kind == "checkin":
-		return sp.t("describe.checkin", "name", en.Author, "route", sp.route(en.From, en.To), "time", when)
+		return sp.t("describe.checkin", "name", author(sp, en), "route", sp.route(en.From, en.To), "time", when)
 	}
-	return sp.t("describe.alert", "kind", kind, "name", en.Author, "time", when)
+	return sp.t("describe.alert", "kind", kind, "name", author(sp, en), "time", when)
 }
 
 func (sp *speaker) route(from, to string) string {
@@ -529,7 +532,7 @@ func printEntry(w io.Writer, sp *speaker, en node.Entry, now time.Time) {
 		head += " (" + sp.word("severity.", en.Severity) + ")"
 	}
 	where := strings.Trim(strings.Join([]string{en.Region, en.Place}, ", "), ", ")
-	who := en.Author
+	who := author(sp, en)
 	switch en.Kind {
 	case "checkin", "overdue", "arrived", "duress":
 		if en.To != "" {
@@ -539,7 +542,7 @@ func printEntry(w io.Writer, sp *speaker, en node.Entry, now time.Time) {
 			}
 		}
 		if en.Subject != "" {
-			who = en.Subject
+			who = orName(en.SubjectLabel, en.Subject)
 		}
 	}
 	line := fmt.Sprintf("%s  %-8s %s  %s", sp.clock(en.Created, now), en.Group, head, who)
@@ -556,7 +559,7 @@ func printEntry(w io.Writer, sp *speaker, en node.Entry, now time.Time) {
 		indent(en.Text)
 	}
 	if en.Kind == "duress" && en.Notice == nil {
-		indent(sp.t("feed.duress", "name", en.Author))
+		indent(sp.t("feed.duress", "name", orName(en.AuthorLabel, en.Author)))
 	}
 	if en.AuthorClock != 0 {
 		indent(sp.clockOff("clock.author_behind", "clock.author_ahead", time.Duration(en.AuthorClock)*time.Second))
@@ -602,5 +605,31 @@ func noticeLines(sp *speaker, no *node.NoticeEntry, now time.Time) []string {
 }
 
 func printAck(w io.Writer, sp *speaker, a node.AckEntry, now time.Time) {
-	fmt.Fprintf(w, "    ↳ %s\n", sp.t("ack.line", "name", a.Author, "status", sp.word("ack.", a.Status), "time", sp.clock(a.Time, now)))
+	fmt.Fprintf(w, "    ↳ %s\n", sp.t("ack.line", "name", orName(a.AuthorLabel, a.Author), "status", sp.word("ack.", a.Status), "time", sp.clock(a.Time, now)))
+}
+
+// author is how the CLI names the author of an entry: the label (the name,
+// with the short member id when another member's name can be taken for
+// it, node/names.go) and the marks, as "Ana [admin, verified]".
+func author(sp *speaker, en node.Entry) string {
+	who := orName(en.AuthorLabel, en.Author)
+	var marks []string
+	if en.AuthorAdmin {
+		marks = append(marks, sp.t("role.admin"))
+	}
+	if en.AuthorVerified {
+		marks = append(marks, sp.t("members.verified"))
+	}
+	if len(marks) > 0 {
+		who += " [" + strings.Join(marks, ", ") + "]"
+	}
+	return who
+}
+
+// orName is label, or name where an older daemon gave no label.
+func orName(label, name string) string {
+	if label != "" {
+		return label
+	}
+	return name
 }

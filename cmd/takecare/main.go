@@ -73,6 +73,7 @@ func main() {
 // run runs one command line and returns the exit code. Errors are printed
 // as one line on stderr.
 func run(ctx context.Context, e *env, args []string) int {
+	e = &env{stdin: e.stdin, stdout: safeWriter{e.stdout}, stderr: safeWriter{e.stderr}, getenv: e.getenv}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stdout)
 		return 0

@@ -67,6 +67,9 @@ type Options struct {
 	Dir func(index int) string
 	// Store, if set, adjusts node index's store options.
 	Store func(index int, o *store.Options)
+	// Name gives node index's member its display name (default
+	// "member-NN").
+	Name func(index int) string
 	// Static keeps the connections exactly those the caller makes: nodes do
 	// not dial member nodes by themselves (node.Config.DialTarget < 0), and
 	// [Net.Reconnect] redials the node's own edges. Simulations use it to
@@ -118,7 +121,11 @@ func New(t TB, n int, opts Options) *Net {
 		t.Cleanup(func() { nt.Mock.Close() })
 	}
 	for i := range n {
-		id, err := crypto.NewIdentity(fmt.Sprintf("member-%02d", i))
+		name := fmt.Sprintf("member-%02d", i)
+		if opts.Name != nil {
+			name = opts.Name(i)
+		}
+		id, err := crypto.NewIdentity(name)
 		if err != nil {
 			t.Fatal(err)
 		}

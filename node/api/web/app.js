@@ -822,7 +822,7 @@
   }
 
   function alarm(e) {
-    var who = e.kind === 'overdue' && e.subject ? e.subject : e.author;
+    var who = e.kind === 'overdue' && e.subject ? (e.subject_label || e.subject) : (e.author_label || e.author);
     notice('alarms.arrived', { kind: new Tr('kind.' + e.kind), name: who, group: e.group });
     beep(e.severity === 'critical' ? 3 : 2);
     if (navigator.vibrate) { navigator.vibrate([400, 150, 400, 150, 400]); }
@@ -945,11 +945,16 @@
     head.appendChild(time);
     c.appendChild(head);
 
-    var who = e.author + (e.mine ? ' ' + t('common.you_paren') : '');
+    // The label carries the short member id when another member's name can
+    // be taken for this one; the badges say admin and verified.
+    var who = (e.author_label || e.author) + (e.mine ? ' ' + t('common.you_paren') : '');
     if (e.kind === 'overdue' && e.subject) {
-      c.appendChild(el('p', 'who', t('feed.overdue', { name: e.subject })));
+      c.appendChild(el('p', 'who', t('feed.overdue', { name: e.subject_label || e.subject })));
     } else {
-      c.appendChild(el('p', 'who', who));
+      var whoP = el('p', 'who', who);
+      if (e.author_admin) { whoP.appendChild(el('span', 'badge', t('role.admin'))); }
+      if (e.author_verified) { whoP.appendChild(el('span', 'badge ok', t('members.verified'))); }
+      c.appendChild(whoP);
     }
     var where = '';
     if (e.to) {
@@ -963,7 +968,7 @@
       noticeLines(e.notice).forEach(function (s) { c.appendChild(el('p', 'text', s)); });
     } else {
       if (e.text) { c.appendChild(el('p', 'text', e.text)); }
-      if (e.kind === 'duress') { c.appendChild(el('p', 'warn', t('feed.duress', { name: e.author }))); }
+      if (e.kind === 'duress') { c.appendChild(el('p', 'warn', t('feed.duress', { name: e.author_label || e.author }))); }
       if (e.kind === 'overdue' && e.level > 1) { c.appendChild(el('p', 'warn', t('feed.escalated'))); }
     }
     if (e.author_clock) {
@@ -984,7 +989,7 @@
       var acks = el('ul', 'acks');
       e.acks.forEach(function (a) {
         if (a.author_id === me) { mine = a.status; }
-        acks.appendChild(el('li', 'ack-' + a.status, t('ack.line', { name: a.author, status: t('ack.' + a.status), time: when(a.time) })));
+        acks.appendChild(el('li', 'ack-' + a.status, t('ack.line', { name: a.author_label || a.author, status: t('ack.' + a.status), time: when(a.time) })));
       });
       c.appendChild(acks);
     }
@@ -1090,7 +1095,7 @@
     checkins.forEach(function (c) {
       var card = el('article', 'card checkin state-' + c.state);
       var head = el('div', 'head');
-      head.appendChild(el('span', 'kind', c.mine ? t('checkin.yours') : c.author));
+      head.appendChild(el('span', 'kind', c.mine ? t('checkin.yours') : (c.author_label || c.author)));
       head.appendChild(el('span', 'grp', c.group));
       card.appendChild(head);
       card.appendChild(el('p', 'where', route(c.from, c.to)));
@@ -1278,7 +1283,7 @@
     ms.forEach(function (m) {
       var card = el('article', 'card member');
       var head = el('div', 'head');
-      head.appendChild(el('span', 'kind', m.name));
+      head.appendChild(el('span', 'kind', m.label || m.name));
       if (m.role === 'admin') { head.appendChild(el('span', 'badge', t('role.admin'))); }
       if (m.verified) { head.appendChild(el('span', 'badge ok', t('members.verified'))); }
       card.appendChild(head);
