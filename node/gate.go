@@ -1,7 +1,7 @@
 package node
 
 import (
-	"github.com/takecare-network/takecare/alert"
+	"maps"
 	"regexp"
 	"time"
 
@@ -10,6 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/takecare-network/takecare/alert"
 )
 
 // inviteDoorGrace is how long after an invite closes its redeeming nodes
@@ -34,13 +36,14 @@ func (n *Node) refreshAccess() {
 		duress:  make(map[peer.ID]bool),
 	}
 	n.duressMu.Lock()
-	defer n.duressMu.Unlock()
+	taken := maps.Clone(n.duressTaken)
+	n.duressMu.Unlock()
 	for _, g := range n.groupList() {
 		set := make(map[peer.ID]bool)
 		for _, m := range g.roster.Members() {
 			set[m.Peer] = true
 			a.members[m.Peer] = true
-			if !m.Duress.IsZero() && m.ID() != n.me && !n.duressTaken[m.ID()] {
+			if !m.Duress.IsZero() && m.ID() != n.me && !taken[m.ID()] {
 				a.duress[m.Duress.PeerID()] = true
 			}
 		}
