@@ -310,3 +310,32 @@ func TestBodyVector(t *testing.T) {
 		t.Fatalf("OverdueID = %s", got)
 	}
 }
+
+// TestMemberDuressKey: a member record carries the duress key; a record
+// without one (made before duress keys existed) still decodes, with none;
+// an all-zero key is refused.
+func TestMemberDuressKey(t *testing.T) {
+	t.Parallel()
+	id := newIdentity(t, "ana")
+	m := info(id)
+	m.Duress = id.DuressKey()
+	b, err := alert.EncodeMember(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := alert.DecodeMember(b)
+	if err != nil || !got.Duress.Equal(id.DuressKey()) {
+		t.Fatalf("round trip: %v", err)
+	}
+	old, err := alert.EncodeMember(info(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := alert.DecodeMember(old); err != nil || !got.Duress.IsZero() {
+		t.Fatalf("a record without a duress key: %v", err)
+	}
+	zero := append(bytes.Clone(b[:len(b)-32]), make([]byte, 32)...)
+	if _, err := alert.DecodeMember(zero); !errors.Is(err, alert.ErrMalformed) {
+		t.Fatalf("an all-zero duress key: %v", err)
+	}
+}

@@ -186,3 +186,41 @@ func FuzzJoinResponse(f *testing.F) {
 		n.joinedEpoch(inv.Group, roster, &resp)
 	})
 }
+
+// FuzzDuressWarning: what a member node reads from a duress node, which
+// may be in an adversary's hands (the duress passphrase was forced out).
+// Nothing but a warning signed with the member's duress key may pass.
+func FuzzDuressWarning(f *testing.F) {
+	id, err := crypto.NewIdentity("ana")
+	if err != nil {
+		f.Fatal(err)
+	}
+	created := time.UnixMilli(1_750_000_000_000)
+	body, _ := alert.Encode(created, &alert.Alert{Kind: alert.KindDuress, Severity: alert.SevCritical, Expires: created.Add(DuressTTL)})
+	danger, _ := alert.Encode(created, &alert.Alert{Kind: alert.KindDanger, Severity: alert.SevCritical, Expires: created.Add(DuressTTL)})
+	// Signed with the member key, not the duress key: must not pass.
+	forged, _ := proto.Marshal(&wire.DuressWarning{Inner: id.SignBody(crypto.GroupID{}, 0, body).Marshal()})
+	f.Add(forged)
+	other, _ := proto.Marshal(&wire.DuressWarning{Inner: id.SignBody(crypto.GroupID{}, 0, danger).Marshal()})
+	f.Add(other)
+	f.Add([]byte{0x0a, 0x00})
+	g := crypto.NewGroupID()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var w wire.DuressWarning
+		if proto.Unmarshal(b, &w) != nil {
+			return
+		}
+		in, err := crypto.ParseInner(w.Inner)
+		if err != nil {
+			return
+		}
+		m, err := alert.Decode(g, 1, in.Author, in.Body)
+		if err != nil {
+			return
+		}
+		if in.VerifyDuress(id.DuressKey()) == nil {
+			t.Fatal("a warning the fuzzer made verifies with the duress key")
+		}
+		checkSigner(m, false)
+	})
+}
