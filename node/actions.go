@@ -81,16 +81,16 @@ func (n *Node) Panic(ctx context.Context, gid crypto.GroupID, text string) (aler
 
 // MemberView describes a member for `takecare members --json`.
 type MemberView struct {
-	Name string `json:"name"`
-	// Label is the name with the short member id when another member's
-	// name can be taken for it (names.go).
-	Label    string     `json:"label"`
+	Name     string     `json:"name"`
 	ID       string     `json:"id"`
 	Role     string     `json:"role"`
 	Verified bool       `json:"verified"`
 	LastSeen *time.Time `json:"last_seen"` // null if never
 	You      bool       `json:"you"`
 	Peer     string     `json:"peer"`
+	// Label is the name with the short member id when another member's
+	// name can be taken for it (names.go).
+	Label string `json:"label"`
 }
 
 // Members lists a group's current members.

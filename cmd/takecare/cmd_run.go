@@ -361,36 +361,48 @@ func anyPort(addrs []string) []string {
 const kitInterval = 5 * time.Second
 
 // keepDuressKit keeps the keystore's duress kit naming, for each group,
-// member nodes that can be reached, until ctx ends, and once more then. It
-// rewrites the keystore only when the list changed; it stops if the
-// keystore was changed by another command (takecare duress). The returned
-// channel is closed when it has stopped.
+// member nodes that can be reached: once before it returns, then whenever
+// the list changes (checked every kitInterval) until ctx ends, and once
+// more then. It stops if the keystore was changed by another command
+// (takecare duress). The returned channel is closed when it has stopped.
 func keepDuressKit(ctx context.Context, ks *crypto.Keystore, n *node.Node, log *slog.Logger) <-chan struct{} {
 	done := make(chan struct{})
+	var last string
+	// update writes the list if it changed, and reports whether to go on.
+	update := func() bool {
+		ts := n.DuressTargets()
+		key := fmt.Sprint(ts)
+		if key == last {
+			return true
+		}
+		switch err := ks.SetDuressTargets(ts); {
+		case errors.Is(err, crypto.ErrKeystoreChanged):
+			log.Warn("the keystore was changed by another command; restart the daemon to keep the duress warning's list of nodes up to date")
+			return false
+		case err != nil:
+			log.Warn("updating the keystore", "err", err)
+		default:
+			last = key
+		}
+		return true
+	}
+	if !update() {
+		close(done)
+		return done
+	}
 	go func() {
 		defer close(done)
-		var last string
 		t := time.NewTicker(kitInterval)
 		defer t.Stop()
-		for stopping := false; !stopping; {
+		for {
 			select {
 			case <-ctx.Done():
-				stopping = true
-			case <-t.C:
-			}
-			ts := n.DuressTargets()
-			key := fmt.Sprint(ts)
-			if key == last {
-				continue
-			}
-			switch err := ks.SetDuressTargets(ts); {
-			case errors.Is(err, crypto.ErrKeystoreChanged):
-				log.Warn("the keystore was changed by another command; restart the daemon to keep the duress warning's list of nodes up to date")
+				update()
 				return
-			case err != nil:
-				log.Warn("updating the keystore", "err", err)
-			default:
-				last = key
+			case <-t.C:
+				if !update() {
+					return
+				}
 			}
 		}
 	}()
