@@ -331,3 +331,25 @@ func TestKeystoreRewritesKeepTheProfile(t *testing.T) {
 	}
 	sameProfile(t, p, got)
 }
+
+// TestVerifyPassphrase: only the passphrase verifies, not the duress one,
+// and verifying writes nothing.
+func TestVerifyPassphrase(t *testing.T) {
+	t.Parallel()
+	path := createKeystore(t, newProfile(t, "ana"), testParams)
+	if err := crypto.SetDuress(path, testPassphrase, []byte("under duress")); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	if err := crypto.VerifyPassphrase(path, testPassphrase); err != nil {
+		t.Fatalf("the passphrase: %v", err)
+	}
+	for _, p := range []string{"under duress", "wrong"} {
+		if err := crypto.VerifyPassphrase(path, []byte(p)); !errors.Is(err, crypto.ErrWrongPassphrase) {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("verifying wrote the keystore")
+	}
+}

@@ -251,6 +251,23 @@ func OpenKeystore(path string, passphrase []byte) (*Keystore, error) {
 	return k, nil
 }
 
+// VerifyPassphrase reports whether passphrase opens the profile of the
+// keystore at path, without writing anything: nil if it does, else
+// [ErrWrongPassphrase] (also for the duress passphrase, which opens no
+// profile), [ErrNoKeystore] or [ErrCorruptKeystore]. It costs what
+// [OpenKeystore] costs.
+func VerifyPassphrase(path string, passphrase []byte) error {
+	k, err := unlock(path, passphrase)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	if k.profile == nil {
+		return ErrWrongPassphrase
+	}
+	return nil
+}
+
 // unlock opens the keystore without writing it.
 func unlock(path string, passphrase []byte) (*Keystore, error) {
 	file, params, err := readKeystore(path)

@@ -166,8 +166,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		// its session pairs again with a PIN or the profile's passphrase
 		// (never the duress one).
 		err := srv.EnableSessions(h.webSessions(), func(p []byte) bool {
-			prof, err := crypto.OpenKeystore(h.keys(), p)
-			return err == nil && !prof.Duress
+			return crypto.VerifyPassphrase(h.keys(), p) == nil
 		})
 		if err != nil {
 			tcp.Close()
