@@ -373,6 +373,11 @@ func unlockV1(path string, file []byte, params KeystoreParams, passphrase []byte
 	return k, nil
 }
 
+// DuressTargets returns the duress kit's list of member nodes to warn, as
+// last written (nil when opened with the duress passphrase: see
+// [Keystore.Duress]).
+func (k *Keystore) DuressTargets() []DuressTarget { return k.targets }
+
 // SetDuressTargets replaces the duress kit's list of member nodes to warn
 // and rewrites the keystore, both slots resealed. It needs the keystore
 // opened with the passphrase, and fails with [ErrKeystoreChanged] if the

@@ -366,7 +366,9 @@ const kitInterval = 5 * time.Second
 // (takecare duress). The returned channel is closed when it has stopped.
 func keepDuressKit(ctx context.Context, ks *crypto.Keystore, n *node.Node, log *slog.Logger) <-chan struct{} {
 	done := make(chan struct{})
-	var last string
+	// What the keystore holds already: a start that finds the same list
+	// writes nothing more.
+	last := fmt.Sprint(ks.DuressTargets())
 	// update writes the list if it changed, and reports whether to go on.
 	update := func() bool {
 		ts := n.DuressTargets()
