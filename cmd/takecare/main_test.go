@@ -58,13 +58,20 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// waitdaemon HOME: wait until the daemon of HOME answers.
+// waitdaemon HOME [TIMEOUT]: wait until the daemon of HOME answers, for
+// at most TIMEOUT (default 30s).
 func waitDaemon(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: waitdaemon HOME")
+	if len(args) != 1 && len(args) != 2 {
+		ts.Fatalf("usage: waitdaemon HOME [TIMEOUT]")
+	}
+	wait := 30 * time.Second
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		wait = d
 	}
 	c := api.NewClient(ts.MkAbs(args[0]))
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for !c.Running(context.Background()) {
 		if time.Now().After(deadline) {
 			ts.Fatalf("daemon of %s did not start", args[0])
