@@ -20,7 +20,16 @@ var marshal = proto.MarshalOptions{Deterministic: true}
 // Encode returns the canonical body bytes of content created at created:
 // the bytes the author signs. Created is kept to the millisecond.
 func Encode(created time.Time, c Content) ([]byte, error) {
+	return EncodeVia(created, c, nil)
+}
+
+// EncodeVia is [Encode] for a message that a bridge sends on its author's
+// behalf (via not nil; see [Via]).
+func EncodeVia(created time.Time, c Content, via *Via) ([]byte, error) {
 	b := &wire.Body{Created: created.UnixMilli()}
+	if via != nil {
+		b.Via = &wire.Via{Bridge: append([]byte(nil), via.Bridge[:]...), Expires: via.Expires.UnixMilli(), Grant: append([]byte(nil), via.Grant[:]...)}
+	}
 	switch c := c.(type) {
 	case *Alert:
 		b.Content = &wire.Body_Alert{Alert: &wire.Alert{
@@ -189,13 +198,31 @@ func Decode(group crypto.GroupID, epoch uint64, author crypto.MemberID, body []b
 	if err != nil {
 		return nil, err
 	}
+	if b.Via != nil {
+		if m.Via, err = viaFromWire(b.Via); err != nil {
+			return nil, err
+		}
+	}
 	// The wire decoder keeps unknown fields and narrows or scales some
 	// integers (severity, status, durations), so a body can decode to the
 	// same content as another: only the bytes Encode writes are canonical.
-	if again, err := Encode(m.Created, m.Content); err != nil || !bytes.Equal(again, body) {
+	if again, err := EncodeVia(m.Created, m.Content, m.Via); err != nil || !bytes.Equal(again, body) {
 		return nil, fmt.Errorf("%w: not in canonical form", ErrMalformed)
 	}
 	return m, nil
+}
+
+func viaFromWire(w *wire.Via) (*Via, error) {
+	v := &Via{Expires: time.UnixMilli(w.Expires)}
+	var err error
+	if v.Bridge, err = memberIDFromBytes(w.Bridge); err != nil {
+		return nil, err
+	}
+	if len(w.Grant) != len(v.Grant) {
+		return nil, fmt.Errorf("%w: grant is %d bytes, want %d", ErrMalformed, len(w.Grant), len(v.Grant))
+	}
+	copy(v.Grant[:], w.Grant)
+	return v, nil
 }
 
 func alertFromWire(w *wire.Alert) (*Alert, error) {

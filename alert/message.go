@@ -96,6 +96,28 @@ type Message struct {
 	// then times are read as the author's clock gives them.
 	Sent    time.Time
 	Content Content
+	// Via is set on a message a bridge sent on its author's behalf (an
+	// SMS); nil otherwise.
+	Via *Via
+}
+
+// Via says that a bridge (another member's node, with an SMS path) sent a
+// message on its author's behalf: the bridge signed it, and Grant is the
+// author's signature ([crypto.Identity.SignGrant]) that lets this bridge
+// do so for this group until Expires (docs/PROTOCOL.md, "Bridges").
+type Via struct {
+	Bridge  crypto.MemberID
+	Expires time.Time // the author's clock
+	Grant   [crypto.SigSize]byte
+}
+
+// MaxGrant is the longest a grant to a bridge may last, from when it is
+// used.
+const MaxGrant = 366 * 24 * time.Hour
+
+// Verify checks the grant with the author's keys.
+func (v *Via) Verify(author crypto.MemberKeys, group crypto.GroupID) error {
+	return crypto.VerifyGrant(author, group, v.Bridge, v.Expires.UnixMilli(), v.Grant[:])
 }
 
 // MaxClockError is how far a member's clock may be from another's, either

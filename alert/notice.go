@@ -110,7 +110,9 @@ func (s *SignedCheckIn) Message() *Message { return s.msg }
 // CheckIn returns the check-in's content.
 func (s *SignedCheckIn) CheckIn() *CheckIn { return s.msg.Content.(*CheckIn) }
 
-// Verify checks the author's signature with keys.
+// Verify checks the author's signature with keys. A check-in sent through
+// a bridge (Message().Via) carries the bridge's signature instead, which
+// the holder of the roster checks.
 func (s *SignedCheckIn) Verify(keys crypto.MemberKeys) error {
 	return s.Inner.Verify(keys, s.Group, s.Epoch)
 }

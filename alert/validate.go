@@ -46,6 +46,11 @@ func (m *Message) Validate(now time.Time) error {
 	if exp := m.Local(m.Expires()); !exp.IsZero() && !exp.After(now) {
 		return fmt.Errorf("%w %s ago", ErrExpired, now.Sub(exp).Round(time.Second))
 	}
+	if m.Via != nil {
+		if err := m.validateVia(); err != nil {
+			return err
+		}
+	}
 	switch c := m.Content.(type) {
 	case *Alert:
 		if err := c.validate(m.Created); err != nil {
@@ -249,4 +254,34 @@ func RuneName(r rune) string {
 		return fmt.Sprintf("U+%04X %s", r, n)
 	}
 	return fmt.Sprintf("U+%04X", r)
+}
+
+// validateVia applies the content rules of a message sent through a bridge
+// (docs/PROTOCOL.md, "Bridges"): only what a person can ask for by SMS (a
+// panic, a duress warning, a check-in without an escalation group, its
+// end, an acknowledgement), not through oneself, within the grant.
+func (m *Message) validateVia() error {
+	v := m.Via
+	switch c := m.Content.(type) {
+	case *Alert:
+		if c.Kind != KindPanic && c.Kind != KindDuress {
+			return fmt.Errorf("%w: an alert of kind %s cannot come through a bridge", ErrInvalid, c.Kind)
+		}
+	case *CheckIn:
+		if !c.EscalateGroup.IsZero() {
+			return fmt.Errorf("%w: a check-in through a bridge names no escalation group", ErrInvalid)
+		}
+	case *CheckInDone, *Ack:
+	default:
+		return fmt.Errorf("%w: a %T cannot come through a bridge", ErrInvalid, c)
+	}
+	switch {
+	case v.Bridge == m.Author:
+		return fmt.Errorf("%w: a member is not its own bridge", ErrInvalid)
+	case !v.Expires.After(m.Created):
+		return fmt.Errorf("%w: sent through a bridge after its grant ended", ErrInvalid)
+	case v.Expires.Sub(m.Created) > MaxGrant:
+		return fmt.Errorf("%w: a grant to a bridge lasts at most %s", ErrInvalid, MaxGrant)
+	}
+	return nil
 }

@@ -680,8 +680,11 @@ func (n *Node) checkAlarm(g *group, m *alert.Message, c *alert.Alert) error {
 		if !known {
 			return ignore("overdue alarm for a check-in by %s, not in the roster yet", signed.Inner.Author.Short())
 		}
-		if err := signed.Verify(keys); err != nil {
-			return reject("overdue alarm carries a check-in with a bad signature")
+		sigErr := signed.Verify(keys)
+		if via := signed.Message().Via; via != nil || sigErr != nil {
+			if err := n.checkVia(g, signed.Epoch, signed.Inner, signed.Message(), keys, sigErr == nil); err != nil {
+				return fmt.Errorf("overdue alarm carries a check-in sent through a bridge: %w", err)
+			}
 		}
 	}
 	var due time.Time

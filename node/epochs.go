@@ -199,8 +199,8 @@ func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *cryp
 		return
 	}
 	m, err := alert.Decode(g.id, from.Epoch(), in.Author, in.Body)
-	if err != nil {
-		return
+	if err != nil || m.Via != nil {
+		return // a bridge signed it: this member cannot sign it again
 	}
 	switch m.Content.(type) {
 	case *alert.Rekey:

@@ -54,6 +54,9 @@ type Entry struct {
 	Acks []AckEntry `json:"acks"`
 	// Mine is true for messages this node's member sent.
 	Mine bool `json:"mine"`
+	// Via is set when a bridge sent the message on its author's behalf
+	// (an SMS): the author is the person, and Via names the bridge.
+	Via *ViaEntry `json:"via,omitempty"`
 	// Delivery, on messages this node's member sent, says whether it is
 	// stored, which member nodes it was handed to, and whether it is still
 	// queued.
@@ -208,6 +211,7 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		Author:   n.memberName(g, m.Author),
 		Created:  m.Local(m.Created).UTC(),
 		Mine:     m.Author == n.me,
+		Via:      n.viaEntry(g, m),
 	}
 	w := n.who(g, m.Author)
 	e.AuthorLabel, e.AuthorAdmin, e.AuthorVerified = w.Label, w.Admin, w.Verified

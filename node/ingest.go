@@ -69,18 +69,23 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	if !known {
 		return nil, ignore("author %s not in roster yet", inner.Author.Short())
 	}
-	// A member signature, or else the member's duress signature, which
-	// checkSigner accepts on a duress warning only.
+	// A member signature; or else the member's duress signature, which
+	// checkSigner accepts on a duress warning only; or else, on a message
+	// sent through a bridge, the bridge's (checkVia).
+	sigErr := inner.Verify(keys, g.id, ref.keys.Epoch())
 	duressSigned := false
-	if err := inner.Verify(keys, g.id, ref.keys.Epoch()); err != nil {
-		if inner.VerifyDuress(g.roster.DuressKey(inner.Author)) != nil {
-			return nil, reject("%v", err)
-		}
-		duressSigned = true
+	if sigErr != nil && inner.VerifyDuress(g.roster.DuressKey(inner.Author)) == nil {
+		duressSigned, sigErr = true, nil
 	}
 	msg, err := alert.Decode(g.id, ref.keys.Epoch(), inner.Author, inner.Body)
-	if err != nil {
+	switch {
+	case sigErr != nil && (err != nil || msg.Via == nil):
+		return nil, reject("%v", sigErr)
+	case err != nil:
 		return nil, reject("%v", err)
+	}
+	if err := n.checkVia(g, ref.keys.Epoch(), inner, msg, keys, sigErr == nil); err != nil {
+		return nil, err
 	}
 	if err := checkSigner(msg, duressSigned); err != nil {
 		return nil, err
@@ -481,16 +486,22 @@ func (n *Node) storeOwn(g *group, keys *crypto.EpochKeys, inner crypto.Inner) ([
 // the disk is full, held in memory until there is room): if no member is
 // online, sync delivers it later.
 func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Message, error) {
+	return n.sendAs(ctx, g, c, n.me, nil)
+}
+
+// sendAs is send for a message by author: this node's member, or, with
+// via, a member this node is the bridge of (via.go).
+func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author crypto.MemberID, via *alert.Via) (*alert.Message, error) {
 	if me, ok := g.roster.Member(n.me); ok && me.Removed {
 		return nil, ErrRemovedFromGroup
 	}
 	keys := g.currentKeys()
 	now := n.now()
-	body, err := alert.Encode(now, c)
+	body, err := alert.EncodeVia(now, c, via)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := alert.Decode(g.id, keys.Epoch(), n.me, body)
+	msg, err := alert.Decode(g.id, keys.Epoch(), author, body)
 	if err != nil {
 		return nil, fmt.Errorf("node: bug: %w", err)
 	}
@@ -501,7 +512,7 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 	if n.store.Has(msg.ID) {
 		return msg, nil // e.g. an overdue alarm someone else raised first
 	}
-	inner := n.id.SignBody(g.id, keys.Epoch(), body)
+	inner := n.id.SignBodyFor(author, g.id, keys.Epoch(), body)
 	if _, ok := c.(*alert.RosterOp); ok {
 		if _, err := g.roster.Add(alert.SignedOp{Epoch: keys.Epoch(), Inner: inner}); err != nil {
 			return nil, fmt.Errorf("node: roster op: %w", err)

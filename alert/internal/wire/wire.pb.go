@@ -1,6 +1,7 @@
-// Wire encoding of message bodies, version 2. See docs/PROTOCOL.md, "Bodies".
+// Wire encoding of message bodies, version 3. See docs/PROTOCOL.md, "Bodies".
 // Version 2 added Alert.notice (field 9) and the messages Notice and
-// SignedCheckIn; a version-1 body is a version-2 body without them. Field
+// SignedCheckIn; version 3 added Body.via (field 8) and the message Via. A
+// body of an earlier version is a body of this one without them. Field
 // numbers are never reused.
 //
 // A body is what a member signs. It travels only inside a sealed envelope.
@@ -44,6 +45,7 @@ type Body struct {
 	//	*Body_Roster
 	//	*Body_Rekey
 	Content       isBody_Content `protobuf_oneof:"content"`
+	Via           *Via           `protobuf:"bytes,8,opt,name=via,proto3" json:"via,omitempty"` // version 3: sent through a bridge on the author's behalf
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,6 +148,13 @@ func (x *Body) GetRekey() *Rekey {
 	return nil
 }
 
+func (x *Body) GetVia() *Via {
+	if x != nil {
+		return x.Via
+	}
+	return nil
+}
+
 type isBody_Content interface {
 	isBody_Content()
 }
@@ -186,6 +195,69 @@ func (*Body_Roster) isBody_Content() {}
 
 func (*Body_Rekey) isBody_Content() {}
 
+// Via says that a bridge (a member's node with an SMS path) sent the body
+// on its author's behalf: the bridge signs the envelope, and grant is the
+// author's signature that lets this bridge do so until expires.
+type Via struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bridge        []byte                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`    // member id (32 bytes) of the bridge
+	Expires       int64                  `protobuf:"varint,2,opt,name=expires,proto3" json:"expires,omitempty"` // Unix milliseconds, author's clock: the grant's end
+	Grant         []byte                 `protobuf:"bytes,3,opt,name=grant,proto3" json:"grant,omitempty"`      // 64 bytes: the author's Ed25519 signature of the grant
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Via) Reset() {
+	*x = Via{}
+	mi := &file_wire_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Via) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Via) ProtoMessage() {}
+
+func (x *Via) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Via.ProtoReflect.Descriptor instead.
+func (*Via) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Via) GetBridge() []byte {
+	if x != nil {
+		return x.Bridge
+	}
+	return nil
+}
+
+func (x *Via) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *Via) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
 type Alert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
@@ -203,7 +275,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +287,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +300,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{1}
+	return file_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Alert) GetKind() string {
@@ -315,7 +387,7 @@ type Notice struct {
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +399,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +412,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{2}
+	return file_wire_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Notice) GetWhat() uint32 {
@@ -428,7 +500,7 @@ type SignedCheckIn struct {
 
 func (x *SignedCheckIn) Reset() {
 	*x = SignedCheckIn{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +512,7 @@ func (x *SignedCheckIn) String() string {
 func (*SignedCheckIn) ProtoMessage() {}
 
 func (x *SignedCheckIn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +525,7 @@ func (x *SignedCheckIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedCheckIn.ProtoReflect.Descriptor instead.
 func (*SignedCheckIn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SignedCheckIn) GetGroup() []byte {
@@ -506,7 +578,7 @@ type CheckIn struct {
 
 func (x *CheckIn) Reset() {
 	*x = CheckIn{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +590,7 @@ func (x *CheckIn) String() string {
 func (*CheckIn) ProtoMessage() {}
 
 func (x *CheckIn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +603,7 @@ func (x *CheckIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckIn.ProtoReflect.Descriptor instead.
 func (*CheckIn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckIn) GetFrom() string {
@@ -593,7 +665,7 @@ type CheckInDone struct {
 
 func (x *CheckInDone) Reset() {
 	*x = CheckInDone{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +677,7 @@ func (x *CheckInDone) String() string {
 func (*CheckInDone) ProtoMessage() {}
 
 func (x *CheckInDone) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +690,7 @@ func (x *CheckInDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInDone.ProtoReflect.Descriptor instead.
 func (*CheckInDone) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckInDone) GetCheckin() []byte {
@@ -645,7 +717,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +729,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +742,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Ack) GetRef() []byte {
@@ -700,7 +772,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +784,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +797,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Member) GetName() string {
@@ -781,7 +853,7 @@ type RosterOp struct {
 
 func (x *RosterOp) Reset() {
 	*x = RosterOp{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +865,7 @@ func (x *RosterOp) String() string {
 func (*RosterOp) ProtoMessage() {}
 
 func (x *RosterOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +878,7 @@ func (x *RosterOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RosterOp.ProtoReflect.Descriptor instead.
 func (*RosterOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RosterOp) GetParents() [][]byte {
@@ -927,7 +999,7 @@ type Create struct {
 
 func (x *Create) Reset() {
 	*x = Create{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1011,7 @@ func (x *Create) String() string {
 func (*Create) ProtoMessage() {}
 
 func (x *Create) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1024,7 @@ func (x *Create) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Create.ProtoReflect.Descriptor instead.
 func (*Create) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Create) GetGroupName() string {
@@ -979,7 +1051,7 @@ type Add struct {
 
 func (x *Add) Reset() {
 	*x = Add{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1063,7 @@ func (x *Add) String() string {
 func (*Add) ProtoMessage() {}
 
 func (x *Add) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1076,7 @@ func (x *Add) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Add.ProtoReflect.Descriptor instead.
 func (*Add) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Add) GetMember() *Member {
@@ -1030,7 +1102,7 @@ type Remove struct {
 
 func (x *Remove) Reset() {
 	*x = Remove{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1114,7 @@ func (x *Remove) String() string {
 func (*Remove) ProtoMessage() {}
 
 func (x *Remove) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1127,7 @@ func (x *Remove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Remove.ProtoReflect.Descriptor instead.
 func (*Remove) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Remove) GetMember() []byte {
@@ -1075,7 +1147,7 @@ type SetRole struct {
 
 func (x *SetRole) Reset() {
 	*x = SetRole{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1159,7 @@ func (x *SetRole) String() string {
 func (*SetRole) ProtoMessage() {}
 
 func (x *SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1172,7 @@ func (x *SetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
 func (*SetRole) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetRole) GetMember() []byte {
@@ -1129,7 +1201,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1213,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1226,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Invite) GetId() []byte {
@@ -1194,7 +1266,7 @@ type Revoke struct {
 
 func (x *Revoke) Reset() {
 	*x = Revoke{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1278,7 @@ func (x *Revoke) String() string {
 func (*Revoke) ProtoMessage() {}
 
 func (x *Revoke) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1291,7 @@ func (x *Revoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revoke.ProtoReflect.Descriptor instead.
 func (*Revoke) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Revoke) GetInvite() []byte {
@@ -1240,7 +1312,7 @@ type Rekey struct {
 
 func (x *Rekey) Reset() {
 	*x = Rekey{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1324,7 @@ func (x *Rekey) String() string {
 func (*Rekey) ProtoMessage() {}
 
 func (x *Rekey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1337,7 @@ func (x *Rekey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rekey.ProtoReflect.Descriptor instead.
 func (*Rekey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Rekey) GetEpoch() uint64 {
@@ -1299,7 +1371,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1383,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1396,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SealedKey) GetMember() []byte {
@@ -1346,7 +1418,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x10takecare.wire.v1\"\xe9\x02\n" +
+	"wire.proto\x12\x10takecare.wire.v1\"\x92\x03\n" +
 	"\x04Body\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12/\n" +
 	"\x05alert\x18\x02 \x01(\v2\x17.takecare.wire.v1.AlertH\x00R\x05alert\x125\n" +
@@ -1354,8 +1426,13 @@ const file_wire_proto_rawDesc = "" +
 	"\fcheckin_done\x18\x04 \x01(\v2\x1d.takecare.wire.v1.CheckInDoneH\x00R\vcheckinDone\x12)\n" +
 	"\x03ack\x18\x05 \x01(\v2\x15.takecare.wire.v1.AckH\x00R\x03ack\x124\n" +
 	"\x06roster\x18\x06 \x01(\v2\x1a.takecare.wire.v1.RosterOpH\x00R\x06roster\x12/\n" +
-	"\x05rekey\x18\a \x01(\v2\x17.takecare.wire.v1.RekeyH\x00R\x05rekeyB\t\n" +
-	"\acontent\"\xf5\x01\n" +
+	"\x05rekey\x18\a \x01(\v2\x17.takecare.wire.v1.RekeyH\x00R\x05rekey\x12'\n" +
+	"\x03via\x18\b \x01(\v2\x15.takecare.wire.v1.ViaR\x03viaB\t\n" +
+	"\acontent\"M\n" +
+	"\x03Via\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\fR\x06bridge\x12\x18\n" +
+	"\aexpires\x18\x02 \x01(\x03R\aexpires\x12\x14\n" +
+	"\x05grant\x18\x03 \x01(\fR\x05grant\"\xf5\x01\n" +
 	"\x05Alert\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bseverity\x18\x02 \x01(\rR\bseverity\x12\x16\n" +
@@ -1453,49 +1530,51 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_wire_proto_goTypes = []any{
 	(*Body)(nil),          // 0: takecare.wire.v1.Body
-	(*Alert)(nil),         // 1: takecare.wire.v1.Alert
-	(*Notice)(nil),        // 2: takecare.wire.v1.Notice
-	(*SignedCheckIn)(nil), // 3: takecare.wire.v1.SignedCheckIn
-	(*CheckIn)(nil),       // 4: takecare.wire.v1.CheckIn
-	(*CheckInDone)(nil),   // 5: takecare.wire.v1.CheckInDone
-	(*Ack)(nil),           // 6: takecare.wire.v1.Ack
-	(*Member)(nil),        // 7: takecare.wire.v1.Member
-	(*RosterOp)(nil),      // 8: takecare.wire.v1.RosterOp
-	(*Create)(nil),        // 9: takecare.wire.v1.Create
-	(*Add)(nil),           // 10: takecare.wire.v1.Add
-	(*Remove)(nil),        // 11: takecare.wire.v1.Remove
-	(*SetRole)(nil),       // 12: takecare.wire.v1.SetRole
-	(*Invite)(nil),        // 13: takecare.wire.v1.Invite
-	(*Revoke)(nil),        // 14: takecare.wire.v1.Revoke
-	(*Rekey)(nil),         // 15: takecare.wire.v1.Rekey
-	(*SealedKey)(nil),     // 16: takecare.wire.v1.SealedKey
+	(*Via)(nil),           // 1: takecare.wire.v1.Via
+	(*Alert)(nil),         // 2: takecare.wire.v1.Alert
+	(*Notice)(nil),        // 3: takecare.wire.v1.Notice
+	(*SignedCheckIn)(nil), // 4: takecare.wire.v1.SignedCheckIn
+	(*CheckIn)(nil),       // 5: takecare.wire.v1.CheckIn
+	(*CheckInDone)(nil),   // 6: takecare.wire.v1.CheckInDone
+	(*Ack)(nil),           // 7: takecare.wire.v1.Ack
+	(*Member)(nil),        // 8: takecare.wire.v1.Member
+	(*RosterOp)(nil),      // 9: takecare.wire.v1.RosterOp
+	(*Create)(nil),        // 10: takecare.wire.v1.Create
+	(*Add)(nil),           // 11: takecare.wire.v1.Add
+	(*Remove)(nil),        // 12: takecare.wire.v1.Remove
+	(*SetRole)(nil),       // 13: takecare.wire.v1.SetRole
+	(*Invite)(nil),        // 14: takecare.wire.v1.Invite
+	(*Revoke)(nil),        // 15: takecare.wire.v1.Revoke
+	(*Rekey)(nil),         // 16: takecare.wire.v1.Rekey
+	(*SealedKey)(nil),     // 17: takecare.wire.v1.SealedKey
 }
 var file_wire_proto_depIdxs = []int32{
-	1,  // 0: takecare.wire.v1.Body.alert:type_name -> takecare.wire.v1.Alert
-	4,  // 1: takecare.wire.v1.Body.checkin:type_name -> takecare.wire.v1.CheckIn
-	5,  // 2: takecare.wire.v1.Body.checkin_done:type_name -> takecare.wire.v1.CheckInDone
-	6,  // 3: takecare.wire.v1.Body.ack:type_name -> takecare.wire.v1.Ack
-	8,  // 4: takecare.wire.v1.Body.roster:type_name -> takecare.wire.v1.RosterOp
-	15, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
-	2,  // 6: takecare.wire.v1.Alert.notice:type_name -> takecare.wire.v1.Notice
-	3,  // 7: takecare.wire.v1.Notice.checkin:type_name -> takecare.wire.v1.SignedCheckIn
-	9,  // 8: takecare.wire.v1.RosterOp.create:type_name -> takecare.wire.v1.Create
-	10, // 9: takecare.wire.v1.RosterOp.add:type_name -> takecare.wire.v1.Add
-	11, // 10: takecare.wire.v1.RosterOp.remove:type_name -> takecare.wire.v1.Remove
-	12, // 11: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
-	13, // 12: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
-	14, // 13: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
-	7,  // 14: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
-	7,  // 15: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
-	16, // 16: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	2,  // 0: takecare.wire.v1.Body.alert:type_name -> takecare.wire.v1.Alert
+	5,  // 1: takecare.wire.v1.Body.checkin:type_name -> takecare.wire.v1.CheckIn
+	6,  // 2: takecare.wire.v1.Body.checkin_done:type_name -> takecare.wire.v1.CheckInDone
+	7,  // 3: takecare.wire.v1.Body.ack:type_name -> takecare.wire.v1.Ack
+	9,  // 4: takecare.wire.v1.Body.roster:type_name -> takecare.wire.v1.RosterOp
+	16, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
+	1,  // 6: takecare.wire.v1.Body.via:type_name -> takecare.wire.v1.Via
+	3,  // 7: takecare.wire.v1.Alert.notice:type_name -> takecare.wire.v1.Notice
+	4,  // 8: takecare.wire.v1.Notice.checkin:type_name -> takecare.wire.v1.SignedCheckIn
+	10, // 9: takecare.wire.v1.RosterOp.create:type_name -> takecare.wire.v1.Create
+	11, // 10: takecare.wire.v1.RosterOp.add:type_name -> takecare.wire.v1.Add
+	12, // 11: takecare.wire.v1.RosterOp.remove:type_name -> takecare.wire.v1.Remove
+	13, // 12: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
+	14, // 13: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
+	15, // 14: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
+	8,  // 15: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
+	8,  // 16: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
+	17, // 17: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1511,7 +1590,7 @@ func file_wire_proto_init() {
 		(*Body_Roster)(nil),
 		(*Body_Rekey)(nil),
 	}
-	file_wire_proto_msgTypes[8].OneofWrappers = []any{
+	file_wire_proto_msgTypes[9].OneofWrappers = []any{
 		(*RosterOp_Create)(nil),
 		(*RosterOp_Add)(nil),
 		(*RosterOp_Remove)(nil),
@@ -1525,7 +1604,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
