@@ -1,0 +1,4 @@
+package smsbridge
+
+// DecodeTextForTest decodes a gammu-smsd text file.
+func DecodeTextForTest(b []byte) string { return decodeText(b) }
