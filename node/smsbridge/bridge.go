@@ -75,8 +75,8 @@ const (
 	maxBadCodes   = 5
 	badCodeWindow = time.Hour
 	// seenFor is how long a PIN-mode SMS is remembered against replay.
-	seenFor  = 7 * 24 * time.Hour
-	maxSeen  = 10000
+	seenFor   = 7 * 24 * time.Hour
+	maxSeen   = 10000
 	outMaxAge = 6 * time.Hour // older entries are not sent to safe lines
 	blobKind  = "smsbridge"
 )
@@ -323,9 +323,9 @@ type Enrolled struct {
 	// Secret is the TOTP secret (base32) for an authenticator app, and
 	// URL the same as an otpauth:// address (for a QR code); or, in PIN
 	// mode, the PIN.
-	Secret string `json:"secret"`
-	URL    string `json:"url,omitempty"`
-	Duress string `json:"duress"` // the duress PIN
+	Secret string    `json:"secret"`
+	URL    string    `json:"url,omitempty"`
+	Duress string    `json:"duress"` // the duress PIN
 	Ends   time.Time `json:"ends"`
 }
 

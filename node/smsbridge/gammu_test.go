@@ -175,7 +175,7 @@ func TestGammuBridge(t *testing.T) {
 
 	br, err := smsbridge.New(smsbridge.Config{Node: beto.Node, Store: beto.Store,
 		Backend: &smsbridge.Gammu{Inbox: rig.inbox, Outbox: rig.outbox, Poll: 50 * time.Millisecond},
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,10 @@ func TestGammuBridge(t *testing.T) {
 // testWriter sends the bridge's log to the test's.
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func atoi(s string) int {
 	n := 0
