@@ -147,3 +147,18 @@ func (n *Node) viaEntry(g *group, m *alert.Message) *ViaEntry {
 	}
 	return &ViaEntry{Channel: "sms", Bridge: n.memberName(g, m.Via.Bridge), BridgeID: m.Via.Bridge.String()}
 }
+
+// ResolveMember finds a current member of group gid by display name or
+// member id prefix, as the commands' MEMBER arguments do, and returns its
+// id and name. Errors: ErrNoSuchGroup, ErrNoSuchMember, ErrAmbiguous.
+func (n *Node) ResolveMember(gid crypto.GroupID, ref string) (crypto.MemberID, string, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return crypto.MemberID{}, "", err
+	}
+	m, err := resolveMember(g, ref)
+	if err != nil {
+		return crypto.MemberID{}, "", err
+	}
+	return m.ID(), m.Name, nil
+}

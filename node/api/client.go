@@ -21,6 +21,7 @@ import (
 
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/report"
+	"github.com/takecare-network/takecare/node/smsbridge"
 )
 
 // SocketName is the file name of the API socket inside the home folder.
@@ -303,4 +304,49 @@ func (c *Client) Report(ctx context.Context, group string, since time.Time, by [
 	var r report.Report
 	err := c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/report?"+q.Encode(), nil, &r)
 	return r, err
+}
+
+// SMSGrant makes a grant code that lets bridge (a member name or id prefix)
+// send to group on this member's behalf for days (0: 90).
+func (c *Client) SMSGrant(ctx context.Context, group, bridge string, days int) (GrantResponse, error) {
+	var out GrantResponse
+	err := c.do(ctx, http.MethodPost, "/v1/groups/"+url.PathEscape(group)+"/sms/grant", GrantRequest{Bridge: bridge, Days: days}, &out)
+	return out, err
+}
+
+// SMSEnrol enrols, on this daemon's bridge, the member whose grant code is
+// given, from number, with a TOTP code ("totp") or a PIN ("pin").
+func (c *Client) SMSEnrol(ctx context.Context, code, number, mode string) (smsbridge.Enrolled, error) {
+	var out smsbridge.Enrolled
+	err := c.do(ctx, http.MethodPost, "/v1/sms/enrol", EnrolRequest{Code: code, Number: number, Mode: mode}, &out)
+	return out, err
+}
+
+// SMSLines returns a group's safe lines, or sets them when req is not nil.
+func (c *Client) SMSLines(ctx context.Context, group string, req *LinesRequest) (smsbridge.Lines, error) {
+	var out smsbridge.Lines
+	path := "/v1/groups/" + url.PathEscape(group) + "/sms/lines"
+	if req == nil {
+		return out, c.do(ctx, http.MethodGet, path, nil, &out)
+	}
+	return out, c.do(ctx, http.MethodPost, path, req, &out)
+}
+
+// SMSMembers lists the members enrolled on this daemon's bridge.
+func (c *Client) SMSMembers(ctx context.Context) ([]smsbridge.EnrolledMember, error) {
+	var out []smsbridge.EnrolledMember
+	return out, c.do(ctx, http.MethodGet, "/v1/sms/members", nil, &out)
+}
+
+// SMSRemove forgets a member's enrolment in a group.
+func (c *Client) SMSRemove(ctx context.Context, group, member string) (bool, error) {
+	var out map[string]bool
+	err := c.do(ctx, http.MethodPost, "/v1/sms/members/"+url.PathEscape(group)+"/"+url.PathEscape(member)+"/remove", struct{}{}, &out)
+	return out["removed"], err
+}
+
+// SMSStatus returns the bridge's counts.
+func (c *Client) SMSStatus(ctx context.Context) (smsbridge.Stats, error) {
+	var out smsbridge.Stats
+	return out, c.do(ctx, http.MethodGet, "/v1/sms/status", nil, &out)
 }

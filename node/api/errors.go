@@ -50,6 +50,8 @@ var errorCodes = []struct {
 	{node.ErrNoSuchCheckIn, "no_such_checkin", http.StatusNotFound},
 	{node.ErrNoOpenCheckIn, "no_open_checkin", http.StatusNotFound},
 	{node.ErrNoSuchInvite, "no_such_invite", http.StatusNotFound},
+	{node.ErrBadGrant, "bad_grant", http.StatusBadRequest},
+	{errNotBridge, "not_a_bridge", http.StatusNotFound},
 	{node.ErrCheckInEnded, "checkin_ended", http.StatusConflict},
 	{node.ErrConflict, "conflict", http.StatusConflict},
 	{node.ErrLastAdmin, "last_admin", http.StatusConflict},

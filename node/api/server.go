@@ -22,6 +22,7 @@
 //	POST /v1/qr                          {"text"} → the text's QR code as image/svg+xml
 //	POST /v1/shutdown
 //	GET  /v1/groups/{group}/report       public counts, admins only (report.go)
+//	.../sms/...                           the SMS bridge (sms.go)
 //
 // {group} is a group name or a prefix of its id; {id} is a message id or a
 // unique prefix of at least 6 hex digits. members.go and checkin.go list
@@ -68,6 +69,7 @@ import (
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/smsbridge"
 )
 
 // Server serves the API of one node. One server may serve several
@@ -78,8 +80,9 @@ type Server struct {
 	token    string
 	mux      *http.ServeMux
 	shutdown func()
-	web      atomic.Pointer[string] // the web UI's URL, once a TCP listener serves it
-	sessions *sessions              // the web UI's sessions; nil: token only (see EnableSessions)
+	web      atomic.Pointer[string]           // the web UI's URL, once a TCP listener serves it
+	sessions *sessions                        // the web UI's sessions; nil: token only (see EnableSessions)
+	sms      atomic.Pointer[smsbridge.Bridge] // the SMS bridge, if this daemon runs one (sms.go)
 }
 
 // NewServer returns a server for n. token is required on every API request
@@ -106,6 +109,7 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.registerMembers()
 	s.routeSessions()
 	s.routeReport()
+	s.routeSMS()
 	return s
 }
 
