@@ -561,6 +561,9 @@ func printEntry(w io.Writer, sp *speaker, en node.Entry, now time.Time) {
 	if en.Kind == "duress" && en.Notice == nil {
 		indent(sp.t("feed.duress", "name", orName(en.AuthorLabel, en.Author)))
 	}
+	if en.Via != nil {
+		indent(sp.t("feed.via_sms", "name", en.Author, "bridge", en.Via.Bridge))
+	}
 	if en.AuthorClock != 0 {
 		indent(sp.clockOff("clock.author_behind", "clock.author_ahead", time.Duration(en.AuthorClock)*time.Second))
 	}

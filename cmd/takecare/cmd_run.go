@@ -22,6 +22,7 @@ import (
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
 	"github.com/takecare-network/takecare/node/hooks"
+	"github.com/takecare-network/takecare/node/smsbridge"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -74,6 +75,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	hookCfgs, err := cfg.hooks(hookCmds, *hookTimeout)
 	if err != nil {
 		return err
+	}
+	var smsBackend smsbridge.Backend
+	var smsZone *time.Location
+	if cfg.SMS != nil {
+		if smsBackend, smsZone, err = cfg.SMS.backend(e.getenv); err != nil {
+			return err
+		}
 	}
 	if cfg.API != "" {
 		if err := checkLoopback(cfg.API); err != nil {
@@ -161,6 +169,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	srv := api.NewServer(n, log, token, stop)
+	if smsBackend != nil {
+		br, err := smsbridge.New(smsbridge.Config{Node: n, Store: st, Backend: smsBackend, Location: smsZone, Logger: log})
+		if err != nil {
+			return err
+		}
+		srv.EnableSMS(br)
+		go func() {
+			if err := br.Run(ctx); err != nil {
+				log.Error("the SMS bridge stopped", "err", err)
+			}
+		}()
+	}
 	if tcp != nil {
 		// The web UI keeps a browser signed in, and a browser that lost
 		// its session pairs again with a PIN or the profile's passphrase

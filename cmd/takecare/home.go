@@ -12,6 +12,7 @@ import (
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/hooks"
+	"github.com/takecare-network/takecare/node/smsbridge"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -55,6 +56,55 @@ type config struct {
 	// HookTimeout bounds one run, as a Go duration ("30s").
 	Hooks       []string `json:"hooks,omitempty"`
 	HookTimeout string   `json:"hook_timeout,omitempty"`
+	// SMS makes this node an SMS bridge (node/smsbridge).
+	SMS *smsConfig `json:"sms,omitempty"`
+}
+
+// smsConfig says how this node reaches SMS: gammu-smsd's spool folders,
+// or the local server of SMS Gateway for Android.
+type smsConfig struct {
+	Backend string `json:"backend"` // "gammu" or "gateway"
+	// gammu
+	Inbox  string `json:"inbox,omitempty"`
+	Outbox string `json:"outbox,omitempty"`
+	// gateway; the password may instead be in $TAKECARE_SMS_PASSWORD.
+	URL      string `json:"url,omitempty"`
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
+	Listen   string `json:"listen,omitempty"` // the webhook's address
+	Token    string `json:"token,omitempty"`  // the webhook's secret path
+	// Zone is the time zone of the times members write ("18:00"), an
+	// IANA name; default the system's.
+	Zone string `json:"zone,omitempty"`
+}
+
+// backend returns the configured SMS backend and time zone.
+func (c *smsConfig) backend(getenv func(string) string) (smsbridge.Backend, *time.Location, error) {
+	loc := time.Local
+	if c.Zone != "" {
+		l, err := time.LoadLocation(c.Zone)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sms zone %q: %v", c.Zone, err)
+		}
+		loc = l
+	}
+	switch c.Backend {
+	case "gammu":
+		if c.Inbox == "" || c.Outbox == "" {
+			return nil, nil, errors.New(`sms: the gammu backend needs "inbox" and "outbox" (gammu-smsd's inboxpath and outboxpath)`)
+		}
+		return &smsbridge.Gammu{Inbox: c.Inbox, Outbox: c.Outbox, Location: loc}, loc, nil
+	case "gateway":
+		pw := c.Password
+		if p := getenv("TAKECARE_SMS_PASSWORD"); p != "" {
+			pw = p
+		}
+		if c.URL == "" || c.Listen == "" || len(c.Token) < 16 {
+			return nil, nil, errors.New(`sms: the gateway backend needs "url", "listen" and a "token" of at least 16 characters`)
+		}
+		return &smsbridge.Gateway{URL: c.URL, User: c.User, Password: pw, Listen: c.Listen, Token: c.Token}, loc, nil
+	}
+	return nil, nil, fmt.Errorf(`sms: backend %q is not "gammu" or "gateway"`, c.Backend)
 }
 
 // hooks returns the settings of the config's hooks and of extra ones, with

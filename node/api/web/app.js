@@ -971,6 +971,9 @@
       if (e.kind === 'duress') { c.appendChild(el('p', 'warn', t('feed.duress', { name: e.author_label || e.author }))); }
       if (e.kind === 'overdue' && e.level > 1) { c.appendChild(el('p', 'warn', t('feed.escalated'))); }
     }
+    if (e.via) {
+      c.appendChild(el('p', 'hint via', t('feed.via_sms', { name: e.author, bridge: e.via.bridge })));
+    }
     if (e.author_clock) {
       c.appendChild(el('p', 'hint author-clock', t(e.author_clock < 0 ? 'clock.author_behind' : 'clock.author_ahead', { d: new Dur(Math.abs(e.author_clock) * 1000) })));
     }
