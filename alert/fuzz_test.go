@@ -30,7 +30,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		again, err := alert.Encode(m.Created, m.Content)
+		again, err := alert.EncodeVia(m.Created, m.Content, m.Via)
 		if err != nil {
 			t.Fatalf("a decoded body does not encode: %v", err)
 		}
