@@ -236,6 +236,12 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		if c.Notice != nil {
 			e.Notice = n.noticeEntry(g, m, c)
 		}
+		if c.Kind == alert.KindDuress && e.Mine {
+			// Only the others learn of duress: a warning sent for this
+			// member (by a bridge, for a duress PIN) is not shown here,
+			// where whoever forces them may be looking.
+			return Entry{}, false
+		}
 	case *alert.CheckIn:
 		e.Kind, e.Severity = "checkin", alert.SevInfo.String()
 		e.From, e.To, e.Due, e.Place, e.Text = c.From, c.To, utc(m.Local(c.Due)), c.To, c.Text

@@ -110,6 +110,7 @@ type pinRig struct {
 	nt          *nodetest.Net
 	gid         crypto.GroupID
 	ana, beto   *nodetest.Node
+	carmen      *nodetest.Node // nil unless asked for
 	br          *smsbridge.Bridge
 	mem         *memBackend
 	pin, duress string
@@ -117,9 +118,16 @@ type pinRig struct {
 
 // newPinRig enrols the first node's member on the second node's bridge
 // with a PIN.
-func newPinRig(t *testing.T) *pinRig {
-	nt := nodetest.New(t, 2, nodetest.Options{})
+func newPinRig(t *testing.T, nodes ...int) *pinRig {
+	n := 2
+	if len(nodes) > 0 {
+		n = nodes[0]
+	}
+	nt := nodetest.New(t, n, nodetest.Options{})
 	r := &pinRig{nt: nt, gid: nt.Group("juchitan"), ana: nt.Nodes[0], beto: nt.Nodes[1], mem: &memBackend{}}
+	if n > 2 {
+		r.carmen = nt.Nodes[2]
+	}
 	var err error
 	if r.br, err = smsbridge.New(smsbridge.Config{Node: r.beto.Node, Store: r.beto.Store, Backend: r.mem}); err != nil {
 		t.Fatal(err)
@@ -160,26 +168,31 @@ func kinds(n *nodetest.Node, gid crypto.GroupID) map[string]int {
 // own node shows as a normal one.
 func TestDuressBySMS(t *testing.T) {
 	t.Parallel()
-	r := newPinRig(t)
+	r := newPinRig(t, 3)
 	ctx := context.Background()
 	if _, err := r.ana.StartCheckIn(ctx, r.gid, node.CheckInRequest{To: "Ixtepec", Due: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	r.nt.WaitFor(30*time.Second, "the check-in at the bridge", func() bool { cs, _ := r.beto.CheckIns(r.gid); return len(cs) == 1 })
 	r.sms("k1", "LLEGUÉ "+r.duress)
-	r.nt.WaitFor(30*time.Second, "the duress arrival", func() bool { return kinds(r.beto, r.gid)["duress"] == 1 })
-	if k := kinds(r.ana, r.gid); k["duress"] != 0 {
-		r.nt.WaitFor(30*time.Second, "the arrival at Ana's node", func() bool { return kinds(r.ana, r.gid)["arrived"] == 1 })
-	}
+	r.nt.WaitFor(30*time.Second, "the duress arrival", func() bool { return kinds(r.carmen, r.gid)["duress"] == 1 })
 	r.nt.WaitFor(30*time.Second, "the arrival at Ana's node", func() bool { return kinds(r.ana, r.gid)["arrived"] == 1 })
 	if k := kinds(r.ana, r.gid); k["duress"] != 0 {
 		t.Fatalf("Ana's own node shows the duress: %v", k)
 	}
 	r.sms("k2", "PANICO "+r.duress)
-	r.nt.WaitFor(30*time.Second, "the panic and the warning", func() bool {
-		k := kinds(r.beto, r.gid)
-		return k["panic"] == 1 && k["duress"] == 2
-	})
+	for _, n := range []*nodetest.Node{r.beto, r.carmen} {
+		r.nt.WaitFor(30*time.Second, "the panic and the warning at "+n.Identity.Name(), func() bool {
+			k := kinds(n, r.gid)
+			return k["panic"] == 1 && k["duress"] == 2
+		})
+	}
+	// Ana's own node holds the warning but does not show it.
+	r.nt.WaitFor(30*time.Second, "the panic at Ana's node", func() bool { return kinds(r.ana, r.gid)["panic"] == 1 })
+	r.nt.WaitFor(30*time.Second, "Ana's node to hold everything Beto's does", func() bool { return r.ana.Store.Count() >= r.beto.Store.Count() })
+	if k := kinds(r.ana, r.gid); k["duress"] != 0 {
+		t.Fatalf("Ana's own node shows a duress warning: %v", k)
+	}
 	answers := r.mem.to("+529511234567")
 	if len(answers) != 2 || !strings.Contains(answers[0], "llegada avisada") || !strings.Contains(answers[1], "PANICO enviado") {
 		t.Fatalf("answers %q", answers)
