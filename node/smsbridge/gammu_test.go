@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,13 +85,35 @@ resetfrequency = 0
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "gammu-smsd", "-c", smsdCfg)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Skipf("gammu-smsd does not start: %v", err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	// Ready once it talks to the (dummy) phone.
+	logPath := filepath.Join(dir, "smsd.log")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "Starting phone communication") {
+			break
+		}
+		select {
+		case <-exited:
+			cancel()
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("gammu-smsd stopped: %s\n%s", out.String(), b)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("gammu-smsd did not start talking to the phone in 30 s")
+		}
+	}
 	t.Cleanup(func() {
 		cancel()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "smsd.log"))
 			t.Logf("gammu-smsd log:\n%s", log)
@@ -173,8 +196,8 @@ func TestGammuBridge(t *testing.T) {
 		return false
 	})
 
-	br, err := smsbridge.New(smsbridge.Config{Node: beto.Node, Store: beto.Store,
-		Backend: &smsbridge.Gammu{Inbox: rig.inbox, Outbox: rig.outbox, Poll: 50 * time.Millisecond},
+	rec := &recording{Backend: &smsbridge.Gammu{Inbox: rig.inbox, Outbox: rig.outbox, Poll: 50 * time.Millisecond}}
+	br, err := smsbridge.New(smsbridge.Config{Node: beto.Node, Store: beto.Store, Backend: rec,
 		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +258,10 @@ func TestGammuBridge(t *testing.T) {
 		Grace: new(time.Duration), EscalateAfter: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	var escalated time.Time // when the escalation was made, by the bridge's clock
+	// From when the escalation was made (its time by the bridge's clock,
+	// to the millisecond) to when the bridge had written its SMS to
+	// gammu-smsd's outbox.
+	var escalated time.Time
 	nt.WaitFor(60*time.Second, "the escalation at the bridge", func() bool {
 		f, _ := beto.Feed(node.FeedQuery{Group: gid})
 		for _, e := range f {
@@ -247,19 +273,7 @@ func TestGammuBridge(t *testing.T) {
 		return false
 	})
 	nt.WaitFor(60*time.Second, "the SMS to the safe line", func() bool { return len(rig.sentTo(safeLine)) >= 2 })
-	var written time.Time // when the bridge wrote the escalation's SMS
-	for _, d := range []string{rig.outbox, rig.sent} {
-		ents, _ := os.ReadDir(d)
-		for _, e := range ents {
-			b, _ := os.ReadFile(filepath.Join(d, e.Name()))
-			if strings.Contains(smsbridge.DecodeTextForTest(b), "NO HA LLEGADO") {
-				if fi, err := e.Info(); err == nil {
-					written = fi.ModTime()
-				}
-			}
-		}
-	}
-	toOutbox := written.Sub(escalated)
+	toOutbox := rec.last(safeLine).Sub(escalated)
 	texts := strings.Join(rig.sentTo(safeLine), "\n")
 	for _, want := range []string{"takecare PANICO", "takecare NO HA LLEGADO, Ixtepec"} {
 		if !strings.Contains(texts, want) {
@@ -275,7 +289,31 @@ func TestGammuBridge(t *testing.T) {
 	t.Logf("SMS saved in the modem to the panic in every member's feed (3 nodes, mocknet; includes gammu-smsd's 1 s receive poll): %s",
 		allSeen.Sub(start).Round(time.Millisecond))
 	t.Logf("panic made by the bridge to the panic in every member's feed: %s", allSeen.Sub(made).Round(time.Millisecond))
-	t.Logf("escalation made at the bridge to its SMS in gammu-smsd's outbox: %s", toOutbox.Round(time.Millisecond))
+	t.Logf("escalation made to its SMS in gammu-smsd's outbox, at the bridge: %s", toOutbox.Round(100*time.Microsecond))
+}
+
+// recording notes when the bridge last wrote an SMS to each number.
+type recording struct {
+	smsbridge.Backend
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (r *recording) Send(ctx context.Context, number, text string) error {
+	err := r.Backend.Send(ctx, number, text)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.at == nil {
+		r.at = map[string]time.Time{}
+	}
+	r.at[number] = time.Now()
+	return err
+}
+
+func (r *recording) last(number string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.at[number]
 }
 
 // testWriter sends the bridge's log to the test's.
