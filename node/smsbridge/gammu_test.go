@@ -198,7 +198,7 @@ func TestGammuBridge(t *testing.T) {
 
 	rec := &recording{Backend: &smsbridge.Gammu{Inbox: rig.inbox, Outbox: rig.outbox, Poll: 50 * time.Millisecond}}
 	br, err := smsbridge.New(smsbridge.Config{Node: beto.Node, Store: beto.Store, Backend: rec,
-		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
