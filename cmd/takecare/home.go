@@ -93,6 +93,11 @@ func (c *smsConfig) backend(getenv func(string) string) (smsbridge.Backend, *tim
 		if c.Inbox == "" || c.Outbox == "" {
 			return nil, nil, errors.New(`sms: the gammu backend needs "inbox" and "outbox" (gammu-smsd's inboxpath and outboxpath)`)
 		}
+		for _, d := range []string{c.Inbox, c.Outbox} {
+			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+				return nil, nil, fmt.Errorf("sms: %s is not a folder (gammu-smsd's inboxpath and outboxpath must exist)", d)
+			}
+		}
 		return &smsbridge.Gammu{Inbox: c.Inbox, Outbox: c.Outbox, Location: loc}, loc, nil
 	case "gateway":
 		pw := c.Password

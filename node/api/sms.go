@@ -13,7 +13,7 @@ import (
 //
 //	POST /v1/groups/{group}/sms/grant     {"bridge", "days"} → {"code"}: a grant for a bridge, on any member's node
 //	POST /v1/sms/enrol                    {"code", "number", "mode"} → smsbridge.Enrolled, once; bridge only
-//	GET  /v1/sms/members                  enrolled members of the groups this member admins; bridge only
+//	GET  /v1/sms/members                  enrolled members, without codes; bridge only
 //	POST /v1/sms/members/{group}/{member}/remove
 //	GET  /v1/groups/{group}/sms/lines     safe lines; bridge, admins only
 //	POST /v1/groups/{group}/sms/lines     {"numbers", "content", "lang"}
