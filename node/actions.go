@@ -133,6 +133,14 @@ type Status struct {
 	// Warnings are what the person should know now (an empty list when
 	// all is well).
 	Warnings []Warning `json:"warnings"`
+	// Paths says how each other member's node is reached now (paths.go).
+	Paths []PathView `json:"paths"`
+	// Relay counts what this node relays for others, if it is a relay
+	// (relay.go).
+	Relay *RelayStats `json:"relay,omitempty"`
+	// RelaySlots is how many relays this node holds a slot on, so that
+	// members can reach it behind NAT.
+	RelaySlots int `json:"relay_slots"`
 }
 
 // Received counts pipeline outcomes.
@@ -151,6 +159,7 @@ func (n *Node) Status() Status {
 			Accepted: n.stats.accepted.Load(), Ignored: n.stats.ignored.Load(), Rejected: n.stats.rejected.Load(),
 		},
 		Storage: n.store.Health(), Warnings: n.warnings(),
+		Paths: n.Paths(), Relay: n.RelayStats(), RelaySlots: n.reach.slotCount(),
 	}
 	if st.Groups == nil {
 		st.Groups = []GroupInfo{}

@@ -198,6 +198,7 @@ func (n *Node) addGroup(g *group) error {
 	if err := n.updateTopics(g); err != nil {
 		return err
 	}
+	n.saveConnectedMembers()
 	n.dialer.poke()
 	n.syncer.kickAll()
 	return nil

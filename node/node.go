@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/ratelimit"
@@ -119,6 +122,15 @@ type Config struct {
 	// DiskRetry is how often, while the disk is full, the node tries to
 	// write what it holds in memory (default 5 s).
 	DiskRetry time.Duration
+	// Relay, if set, makes this node a relay (circuit relay v2) for the
+	// member nodes of its groups behind NAT, within these limits
+	// (relay.go). Set it on an always-on node with a public address.
+	Relay *RelayConfig
+
+	// interfaces lists the machine's interface addresses; nil means
+	// anet.InterfaceAddrs (reach.go). Tests set it.
+	interfaces func() ([]net.Addr, error)
+
 	// CatchUp is how long a node that starts after a check-in's deadline
 	// gives its peers to deliver the "arrived" or the alarm it missed before
 	// raising the alarm itself (default 15 s; negative: no wait).
@@ -184,6 +196,20 @@ type Node struct {
 	checkins checkinIndex
 	// clocks holds how far other member nodes' clocks are (clock.go).
 	clocks clocks
+
+	// reach holds relay slots and known relays (reach.go); relay is the
+	// relay service when Config.Relay is set (relay.go).
+	reach      *reach
+	paths      paths
+	relay      *relayv2.Relay
+	relayStats relayStats
+	// hostRef is the host once built, for the address factory, which
+	// libp2p may call while building it; ifaces caches the interface
+	// addresses it resolves listen addresses with.
+	hostRef atomic.Pointer[host.Host]
+	ifaceMu sync.Mutex
+	ifaces  []ma.Multiaddr
+	ifaceAt time.Time
 
 	// toStore holds plain alerts and check-ins that gossip accepted, for
 	// storeGossip (ingest.go).
@@ -267,6 +293,7 @@ func New(cfg Config) (*Node, error) {
 		duressTaken: make(map[crypto.MemberID]bool),
 	}
 	n.gate = &gater{n: n}
+	n.reach = newReach(n)
 	n.access.Store(&access{})
 	if err := n.start(); err != nil {
 		cancel()
@@ -293,7 +320,7 @@ func (n *Node) start() error {
 			libp2p.Identity(n.id.NodeKey()),
 			libp2p.ListenAddrStrings(listen...),
 			libp2p.ConnectionGater(n.gate),
-			libp2p.EnableHolePunching(),
+			libp2p.AddrsFactory(n.advertised),
 			// The default agent string names the program's Go module; a
 			// peer learns nothing from this one.
 			libp2p.UserAgent(userAgent),
@@ -308,6 +335,15 @@ func (n *Node) start() error {
 		return errors.New("node: host key is not the identity's node key")
 	}
 	n.host = h
+	n.hostRef.Store(&h)
+	if err := n.reach.startPunch(h); err != nil {
+		return fmt.Errorf("node: starting hole punching: %w", err)
+	}
+	if n.cfg.Relay != nil {
+		if err := n.startRelay(*n.cfg.Relay); err != nil {
+			return fmt.Errorf("node: starting the relay service: %w", err)
+		}
+	}
 	n.syncer = newSyncer(n)
 	ps, err := pubsub.NewGossipSub(n.ctx, h, append(PubSubOptions(),
 		pubsub.WithPeerFilter(n.peerFilter),
@@ -397,7 +433,17 @@ func (n *Node) Run(ctx context.Context) error {
 	// node that comes back (a phone back in coverage, a restarted daemon)
 	// often finds the other side still holding its old, dead connection,
 	// so the other side's connectedness never changes.
-	conns := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { n.peerConnected(c.RemotePeer()) }}
+	conns := &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			n.notePath(c.RemotePeer())
+			n.peerConnected(c.RemotePeer())
+			n.reach.connected(c)
+		},
+		DisconnectedF: func(_ network.Network, c network.Conn) {
+			n.notePath(c.RemotePeer())
+			n.reach.disconnected(c.RemotePeer())
+		},
+	}
 	n.host.Network().Notify(conns)
 	defer n.host.Network().StopNotify(conns)
 	// Connections made before we subscribed get the same treatment.
@@ -440,7 +486,9 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-disk.C:
 			n.retryStorage()
 		case e := <-sub.Out():
-			n.peerIdentified(e.(event.EvtPeerIdentificationCompleted).Peer)
+			id := e.(event.EvtPeerIdentificationCompleted)
+			n.reach.sawUs(id.Peer, id.Conn, id.ObservedAddr)
+			n.peerIdentified(id.Peer)
 		}
 	}
 }
@@ -457,6 +505,12 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	n.cancel()
 	n.feed.close()
+	if n.relay != nil {
+		n.relay.Close()
+	}
+	if n.reach.punch != nil {
+		n.reach.punch.Close()
+	}
 	err := n.host.Close()
 	n.wg.Wait()
 	n.inflight.Wait()

@@ -58,6 +58,7 @@ func (n *Node) peerIdentified(p peer.ID) {
 		return
 	}
 	n.savePeer(p)
+	n.reach.identified(p)
 }
 
 func (n *Node) peerConnected(p peer.ID) {
@@ -99,9 +100,15 @@ func (n *Node) rememberPeer(p peer.ID, addrs []ma.Multiaddr) {
 // connected to, for nodes that became members after we connected.
 func (n *Node) saveConnectedMembers() {
 	for p := range n.access.Load().members {
-		if p != n.host.ID() && n.connected(p) && len(n.dialer.addrsOf(p)) == 0 {
+		if p == n.host.ID() || !n.connected(p) {
+			continue
+		}
+		if len(n.dialer.addrsOf(p)) == 0 {
 			n.savePeer(p)
 		}
+		// A relay we met before it was a member of our groups (the admin
+		// node a joiner joined through) is taken now.
+		n.reach.identified(p)
 	}
 }
 
@@ -268,7 +275,7 @@ func (d *dialer) round(ctx context.Context) {
 		if p == d.n.host.ID() || d.n.connected(p) {
 			continue
 		}
-		if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 {
+		if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 && len(d.n.reach.circuitAddrs(p)) == 0 {
 			continue
 		}
 		d.mu.Lock()
@@ -288,7 +295,10 @@ func (d *dialer) round(ctx context.Context) {
 func (d *dialer) dial(ctx context.Context, p peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	addrs := d.addrsOf(p)
+	// Direct addresses first; through every relay we are connected to as
+	// well, for a node behind NAT (libp2p tries relayed addresses after
+	// direct ones).
+	addrs := append(d.addrsOf(p), d.n.reach.circuitAddrs(p)...)
 	err := d.n.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs})
 	d.mu.Lock()
 	defer d.mu.Unlock()

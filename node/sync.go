@@ -322,6 +322,7 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncStats, error) {
 		return sess.stats, err
 	}
 	s.Close()
+	n.synced(p)
 	return sess.stats, nil
 }
 
@@ -347,6 +348,7 @@ func (n *Node) handleSync(s network.Stream) {
 		return
 	}
 	s.Close()
+	n.synced(p)
 	if sess.stats.Accepted > 0 {
 		n.log.Info("synced", "peer", p, "received", sess.stats.Accepted, "sent", sess.stats.Sent)
 		n.syncer.forward(p)

@@ -41,6 +41,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	var hookCmds multiFlag
 	f.Var(&hookCmds, "hook", "run this shell command for each new alert, alarm or answer, with it as JSON on stdin (repeat for several)")
 	hookTimeout := f.Duration("hook-timeout", 0, "how long one run of a hook may take (default 30s)")
+	relayOn := f.Bool("relay", false, "relay for your groups' member nodes behind NAT (an always-on node with a public address)")
+	metricsAddr := f.String("metrics", "", "serve counters (connections, relay use) for monitoring on this loopback address, e.g. 127.0.0.1:7421")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -65,8 +67,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			cfg.API = *apiAddr
 		case "mdns":
 			cfg.MDNS = mdnsOn
+		case "relay":
+			if cfg.Relay == nil {
+				cfg.Relay = &relayConfig{}
+			}
+			cfg.Relay.Enabled = *relayOn
+		case "metrics":
+			cfg.Metrics = *metricsAddr
 		}
 	})
+	relay, err := cfg.Relay.node()
+	if err != nil {
+		return err
+	}
 	if len(listen) > 0 {
 		cfg.Listen = listen
 	}
@@ -83,8 +96,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	if cfg.API != "" {
-		if err := checkLoopback(cfg.API); err != nil {
+	for flag, a := range map[string]string{"--api": cfg.API, "--metrics": cfg.Metrics} {
+		if a == "" {
+			continue
+		}
+		if err := checkLoopback(flag, a); err != nil {
 			return err
 		}
 	}
@@ -134,6 +150,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		ListenAddrs: cfg.Listen,
 		Logger:      log,
 		MDNS:        cfg.mdns(),
+		Relay:       relay,
 	})
 	if err != nil {
 		return err
@@ -201,12 +218,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer os.Remove(h.socket())
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- srv.Serve(ctx, sock) }()
 	web := ""
 	if tcp != nil {
 		go func() { errc <- srv.Serve(ctx, tcp) }()
 		web = webURL("http://"+tcp.Addr().String()+"/", token)
+	}
+	if cfg.Metrics != "" {
+		ml, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("listening for metrics on %s: %w", cfg.Metrics, err)
+		}
+		go func() { errc <- serveMetrics(ctx, ml, n) }()
 	}
 	startHooks(ctx, n, hookCfgs, log)
 	go func() { errc <- n.Run(ctx) }()
@@ -258,16 +282,16 @@ func boundAddrs(n *node.Node, configured []string) []string {
 	return out
 }
 
-func checkLoopback(addr string) error {
+func checkLoopback(flag, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--api %s: %v", addr, err)
+		return fmt.Errorf("%s %s: %v", flag, addr, err)
 	}
 	ip := net.ParseIP(host)
 	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		return nil
 	}
-	return fmt.Errorf("--api %s: the API only listens on a loopback address (127.0.0.1 or ::1)", addr)
+	return fmt.Errorf("%s %s: takecare only listens on a loopback address here (127.0.0.1 or ::1)", flag, addr)
 }
 
 // checkNotRunning fails if a daemon already answers on the home's socket,

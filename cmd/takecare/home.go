@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/hooks"
 	"github.com/takecare-network/takecare/node/smsbridge"
 	"github.com/takecare-network/takecare/store"
@@ -58,6 +59,13 @@ type config struct {
 	HookTimeout string   `json:"hook_timeout,omitempty"`
 	// SMS makes this node an SMS bridge (node/smsbridge).
 	SMS *smsConfig `json:"sms,omitempty"`
+	// Relay makes the node a relay for its groups' member nodes behind
+	// NAT (takecare run --relay), with optional limits.
+	Relay *relayConfig `json:"relay,omitempty"`
+	// Metrics is an optional loopback address where the daemon serves
+	// counters for its operator (connections, relay use), in the
+	// Prometheus text format.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // smsConfig says how this node reaches SMS: gammu-smsd's spool folders,
@@ -110,6 +118,37 @@ func (c *smsConfig) backend(getenv func(string) string) (smsbridge.Backend, *tim
 		return &smsbridge.Gateway{URL: c.URL, User: c.User, Password: pw, Listen: c.Listen, Token: c.Token}, loc, nil
 	}
 	return nil, nil, fmt.Errorf(`sms: backend %q is not "gammu" or "gateway"`, c.Backend)
+}
+
+// relayConfig is the "relay" object of config.json. Zero fields take the
+// defaults of node.RelayConfig.
+type relayConfig struct {
+	Enabled         bool   `json:"enabled"`
+	MaxReservations int    `json:"max_reservations,omitempty"`
+	MaxCircuits     int    `json:"max_circuits,omitempty"`
+	MaxPerIP        int    `json:"max_reservations_per_ip,omitempty"`
+	ReservationTTL  string `json:"reservation_ttl,omitempty"` // a Go duration, e.g. "1h"
+}
+
+// node returns the node's relay settings, nil when the node is no relay.
+func (r *relayConfig) node() (*node.RelayConfig, error) {
+	if r == nil || !r.Enabled {
+		return nil, nil
+	}
+	c := &node.RelayConfig{MaxReservations: r.MaxReservations, MaxCircuits: r.MaxCircuits, MaxReservationsPerIP: r.MaxPerIP}
+	for _, v := range []int{r.MaxReservations, r.MaxCircuits, r.MaxPerIP} {
+		if v < 0 {
+			return nil, fmt.Errorf("relay limits in config.json must not be negative (got %d)", v)
+		}
+	}
+	if r.ReservationTTL != "" {
+		d, err := time.ParseDuration(r.ReservationTTL)
+		if err != nil || d < time.Minute {
+			return nil, fmt.Errorf("relay reservation_ttl %q in config.json: give a duration of at least 1m, e.g. \"1h\"", r.ReservationTTL)
+		}
+		c.ReservationTTL = d
+	}
+	return c, nil
 }
 
 // hooks returns the settings of the config's hooks and of extra ones, with

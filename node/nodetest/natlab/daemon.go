@@ -73,6 +73,9 @@ func (l *Lab) Daemon(name string) *Daemon {
 	l.t.Helper()
 	home := filepath.Join(l.t.TempDir(), name)
 	d := &Daemon{lab: l, Name: name, Home: home, API: api.NewClient(home), log: home + ".log"}
+	if dir := os.Getenv("TAKECARE_LAB_LOGS"); dir != "" {
+		d.log = filepath.Join(dir, l.id+"-"+name+".log")
+	}
 	if out, err := d.cli("init", "--home", home, "--name", name); err != nil {
 		l.t.Fatalf("natlab: init %s: %v: %s", name, err, out)
 	}
@@ -117,7 +120,7 @@ func (d *Daemon) Start(h *Host, extra ...string) {
 		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1"}, extra...)
 	cmd := h.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TAKECARE_PASSPHRASE="+Passphrase, PublicNetsEnv+"="+PublicNets)
-	if os.Getenv("TAKECARE_TEST_LOG") == "" {
+	if os.Getenv("GOLOG_LOG_LEVEL") == "" {
 		cmd.Env = append(cmd.Env, "GOLOG_LOG_LEVEL=error")
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -289,9 +289,16 @@ func (l *Lab) Router(name string, nat NAT) *Router {
 		masq = append(masq, "--random-fully")
 	}
 	l.must(ns, masq...)
-	// Only replies come in from the internet, as on a home router.
+	// Only replies come in from the internet, as on a home router, and
+	// the router's own firewall drops what nobody asked for (as
+	// OpenWrt's wan zone does). Dropped there, an unsolicited packet
+	// leaves no connection-tracking entry behind; accepted, it would
+	// hold the public port that a host behind the router is about to use
+	// for that same peer, and the router would give the host another.
 	l.must(ns, "iptables", "-A", "FORWARD", "-i", "wan", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
 	l.must(ns, "iptables", "-A", "FORWARD", "-i", "wan", "-j", "DROP")
+	l.must(ns, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+	l.must(ns, "iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP")
 	return &Router{lab: l, Name: ns, IP: ip, NAT: nat, subnet: i}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
 	"github.com/takecare-network/takecare/node/nodetest/natlab"
 )
@@ -141,4 +142,68 @@ func TestSweep(t *testing.T) {
 	if !strings.Contains(string(out), live) {
 		t.Errorf("a running lab's namespace was deleted")
 	}
+}
+
+// pathTo waits until d's status shows the member named name reached by
+// path, and returns that view.
+func pathTo(t *testing.T, ctx context.Context, d *natlab.Daemon, name, path string) node.PathView {
+	t.Helper()
+	var got node.PathView
+	err := natlab.Wait(ctx, func() error {
+		st, err := d.API.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range st.Paths {
+			if p.Name == name {
+				got = p
+				if p.Path == path {
+					return nil
+				}
+				return fmt.Errorf("%s reaches %s %s (via %q), not %s", d.Name, name, p.Path, p.Via, path)
+			}
+		}
+		return fmt.Errorf("%s does not list %s", d.Name, name)
+	})
+	if err != nil {
+		t.Fatalf("%v\n--- %s's log:\n%s", err, d.Name, d.Log())
+	}
+	return got
+}
+
+// TestNATRelayHolePunch: a volunteer member node relays (circuit relay v2)
+// for two members behind different MASQUERADE routers; they reach each
+// other through it, hole punching replaces the relayed connection with a
+// direct one, and once the volunteer is stopped they still exchange
+// alerts both ways.
+func TestNATRelayHolePunch(t *testing.T) {
+	lab := natlab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	server := lab.Public("vol")
+	hostA := lab.Router("ra", natlab.Masquerade).Host("a")
+	hostB := lab.Router("rb", natlab.Masquerade).Host("b")
+	vol, ana, beto := lab.Daemon("Vol"), lab.Daemon("Ana"), lab.Daemon("Beto")
+	vol.Start(server, "--relay")
+	ana.Start(hostA)
+	beto.Start(hostB)
+	g := formGroup(t, ctx, "istmo", vol, ana, beto)
+
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	pathTo(t, wctx, ana, "Beto", node.PathDirect)
+	pathTo(t, wctx, beto, "Ana", node.PathDirect)
+	st, err := vol.API.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Relay == nil || st.Relay.Bytes == 0 {
+		t.Fatalf("the volunteer relayed nothing: %+v", st.Relay)
+	}
+	t.Logf("volunteer relayed %d bytes, %d slots held", st.Relay.Bytes, st.Relay.Reservations)
+
+	vol.Stop()
+	sendAndWait(t, ctx, g, false, ana, beto)
+	sendAndWait(t, ctx, g, true, beto, ana)
 }

@@ -1,0 +1,168 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// A volunteer's node relays for member nodes behind NAT: circuit relay v2
+// (libp2p spec relay/circuit-v2.md) for the member nodes of its groups only
+// (PROTOCOL.md, "Relays").
+
+// RelayConfig turns a node into a relay for the member nodes of its groups
+// and bounds what it gives. The zero value of each field is its default.
+type RelayConfig struct {
+	// MaxReservations is how many nodes may hold a slot at once (default
+	// 128).
+	MaxReservations int
+	// MaxCircuits is how many relayed connections one node may have
+	// through this relay at once (default 16).
+	MaxCircuits int
+	// MaxReservationsPerIP is how many slots may be held from one IP
+	// address (default 32: members behind one carrier-grade NAT share
+	// it).
+	MaxReservationsPerIP int
+	// ReservationTTL is how long a slot lasts unless renewed (default
+	// 1 hour; members renew it before it ends).
+	ReservationTTL time.Duration
+	// BufferSize is the size in bytes of each direction's buffer of a
+	// relayed connection (default 2048... raised to 16 KiB).
+	BufferSize int
+}
+
+// Defaults of [RelayConfig].
+const (
+	DefaultRelayReservations      = 128
+	DefaultRelayCircuits          = 16
+	DefaultRelayReservationsPerIP = 32
+	DefaultRelayReservationTTL    = time.Hour
+	DefaultRelayBuffer            = 16 << 10
+)
+
+// resources are the relay's limits: the defaults of go-libp2p except
+// where RelayConfig says otherwise, and no limit on a circuit's duration
+// or bytes, since only member nodes get one and GossipSub and sync need
+// a connection that is not limited.
+func (c RelayConfig) resources() relayv2.Resources {
+	rc := relayv2.DefaultResources()
+	rc.Limit = nil
+	rc.MaxReservations = orDefault(c.MaxReservations, DefaultRelayReservations)
+	rc.MaxCircuits = orDefault(c.MaxCircuits, DefaultRelayCircuits)
+	rc.MaxReservationsPerIP = orDefault(c.MaxReservationsPerIP, DefaultRelayReservationsPerIP)
+	rc.MaxReservationsPerASN = max(rc.MaxReservationsPerASN, rc.MaxReservations)
+	rc.ReservationTTL = c.ReservationTTL
+	if rc.ReservationTTL <= 0 {
+		rc.ReservationTTL = DefaultRelayReservationTTL
+	}
+	rc.BufferSize = orDefault(c.BufferSize, DefaultRelayBuffer)
+	return rc
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// startRelay starts the relay service on the node's host. It is not
+// started by libp2p's own switch (which waits until the host believes it
+// is publicly reachable, something a node with few peers may never
+// learn): a volunteer says it is one.
+func (n *Node) startRelay(c RelayConfig) error {
+	r, err := relayv2.New(n.host,
+		relayv2.WithResources(c.resources()),
+		relayv2.WithInfiniteLimits(),
+		relayv2.WithACL(relayACL{n}),
+		relayv2.WithMetricsTracer(&n.relayStats),
+	)
+	if err != nil {
+		return err
+	}
+	n.relay = r
+	return nil
+}
+
+// relayACL admits reservations from member nodes of this node's groups,
+// and circuits between two member nodes of one same group.
+type relayACL struct{ n *Node }
+
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
+	return a.n.isMemberPeer(p)
+}
+
+func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
+	return a.n.access.Load().shareGroup(src, dst)
+}
+
+// shareGroup reports whether p and q are member nodes of one same group.
+func (a *access) shareGroup(p, q peer.ID) bool {
+	for _, set := range a.byTopic {
+		if set[p] && set[q] {
+			return true
+		}
+	}
+	return false
+}
+
+// RelayStats counts what a relay does, never for whom.
+type RelayStats struct {
+	// Reservations is the number of slots held now.
+	Reservations int64 `json:"reservations"`
+	// Circuits is the number of relayed connections open now.
+	Circuits int64 `json:"circuits"`
+	// Bytes is how many bytes the relay has passed on since it started.
+	Bytes int64 `json:"bytes"`
+	// Refused counts reservations and circuits refused since it started
+	// (not a member node, over a limit).
+	Refused int64 `json:"refused"`
+}
+
+// relayStats is the relay's metrics tracer (relayv2.MetricsTracer).
+type relayStats struct {
+	reservations, circuits, bytes, refused atomic.Int64
+}
+
+var _ relayv2.MetricsTracer = (*relayStats)(nil)
+
+func (s *relayStats) RelayStatus(bool)                 {}
+func (s *relayStats) ConnectionOpened()                { s.circuits.Add(1) }
+func (s *relayStats) ConnectionClosed(time.Duration)   { s.circuits.Add(-1) }
+func (s *relayStats) BytesTransferred(n int)           { s.bytes.Add(int64(n)) }
+func (s *relayStats) ReservationClosed(n int)          { s.reservations.Add(-int64(n)) }
+func (s *relayStats) ConnectionRequestHandled(st pbv2.Status) {
+	if st != pbv2.Status_OK {
+		s.refused.Add(1)
+	}
+}
+func (s *relayStats) ReservationAllowed(renewal bool) {
+	if !renewal {
+		s.reservations.Add(1)
+	}
+}
+func (s *relayStats) ReservationRequestHandled(st pbv2.Status) {
+	if st != pbv2.Status_OK {
+		s.refused.Add(1)
+	}
+}
+
+func (s *relayStats) snapshot() RelayStats {
+	return RelayStats{
+		Reservations: s.reservations.Load(), Circuits: s.circuits.Load(),
+		Bytes: s.bytes.Load(), Refused: s.refused.Load(),
+	}
+}
+
+// RelayStats returns what this node relays, or nil if it is not a relay.
+func (n *Node) RelayStats() *RelayStats {
+	if n.relay == nil {
+		return nil
+	}
+	s := n.relayStats.snapshot()
+	return &s
+}
