@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -31,7 +31,7 @@ type RelayConfig struct {
 	// 1 hour; members renew it before it ends).
 	ReservationTTL time.Duration
 	// BufferSize is the size in bytes of each direction's buffer of a
-	// relayed connection (default 2048... raised to 16 KiB).
+	// relayed connection (default 16 KiB).
 	BufferSize int
 }
 
@@ -130,11 +130,11 @@ type relayStats struct {
 
 var _ relayv2.MetricsTracer = (*relayStats)(nil)
 
-func (s *relayStats) RelayStatus(bool)                 {}
-func (s *relayStats) ConnectionOpened()                { s.circuits.Add(1) }
-func (s *relayStats) ConnectionClosed(time.Duration)   { s.circuits.Add(-1) }
-func (s *relayStats) BytesTransferred(n int)           { s.bytes.Add(int64(n)) }
-func (s *relayStats) ReservationClosed(n int)          { s.reservations.Add(-int64(n)) }
+func (s *relayStats) RelayStatus(bool)               {}
+func (s *relayStats) ConnectionOpened()              { s.circuits.Add(1) }
+func (s *relayStats) ConnectionClosed(time.Duration) { s.circuits.Add(-1) }
+func (s *relayStats) BytesTransferred(n int)         { s.bytes.Add(int64(n)) }
+func (s *relayStats) ReservationClosed(n int)        { s.reservations.Add(-int64(n)) }
 func (s *relayStats) ConnectionRequestHandled(st pbv2.Status) {
 	if st != pbv2.Status_OK {
 		s.refused.Add(1)
