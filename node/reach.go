@@ -106,6 +106,12 @@ func (r *reach) sawUs(p peer.ID, c network.Conn, observed ma.Multiaddr) {
 // connected, as the node a joiner joins through does).
 const maxObservers = 256
 
+// punchReady reports whether the hole punching service has found a public
+// address of ours and serves DCUtR (it registers the protocol then).
+func (r *reach) punchReady() bool {
+	return slices.Contains(r.n.host.Mux().Protocols(), holepunch.Protocol)
+}
+
 // punchAddrs are this node's public addresses for hole punching: those of
 // its interfaces, and those member nodes saw.
 func (r *reach) punchAddrs() []ma.Multiaddr {
@@ -150,6 +156,15 @@ func (r *reach) connected(c network.Conn) {
 		for {
 			if path, _ := r.n.pathTo(p); path != PathRelayed {
 				return
+			}
+			// The service punches only once it knows a public address
+			// of ours; until then DirectConnect would wait without end,
+			// even after the node closed.
+			if !r.punchReady() {
+				if !r.sleepConnected(r.n.ctx, p, 2*time.Second) {
+					return
+				}
+				continue
 			}
 			err := r.punch.DirectConnect(p)
 			r.n.notePath(p)
