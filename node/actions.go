@@ -141,6 +141,9 @@ type Status struct {
 	// RelaySlots is how many relays this node holds a slot on, so that
 	// members can reach it behind NAT.
 	RelaySlots int `json:"relay_slots"`
+	// HolePunch counts attempts to replace a relayed connection to a
+	// member node with a direct one.
+	HolePunch PunchStats `json:"hole_punch"`
 }
 
 // Received counts pipeline outcomes.
@@ -160,6 +163,7 @@ func (n *Node) Status() Status {
 		},
 		Storage: n.store.Health(), Warnings: n.warnings(),
 		Paths: n.Paths(), Relay: n.RelayStats(), RelaySlots: n.reach.slotCount(),
+		HolePunch: PunchStats{Succeeded: n.reach.punched.Load(), Failed: n.reach.punchFailed.Load()},
 	}
 	if st.Groups == nil {
 		st.Groups = []GroupInfo{}

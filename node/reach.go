@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -47,6 +48,15 @@ type reach struct {
 	slots    map[peer.ID]time.Time    // relays we hold a slot on, until
 	observed map[peer.ID]ma.Multiaddr // our address as each member node saw it
 	punching map[peer.ID]bool         // hole punches under way
+
+	punched, punchFailed atomic.Int64
+}
+
+// PunchStats counts hole punching since the node started: each attempt
+// is one DCUtR exchange with up to three tries.
+type PunchStats struct {
+	Succeeded int64 `json:"succeeded"`
+	Failed    int64 `json:"failed"`
 }
 
 // punchRetry is how long a node waits before punching a hole again to a
@@ -169,9 +179,11 @@ func (r *reach) connected(c network.Conn) {
 			err := r.punch.DirectConnect(p)
 			r.n.notePath(p)
 			if err == nil {
+				r.punched.Add(1)
 				r.n.log.Debug("hole punched", "peer", p)
 				return
 			}
+			r.punchFailed.Add(1)
 			r.n.log.Debug("hole punching failed; staying relayed", "peer", p, "err", err)
 			select {
 			case <-r.n.ctx.Done():

@@ -97,7 +97,48 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	for _, g := range st.Groups {
 		fmt.Fprintf(w, "group %-16s %s, %s, %d reachable now\n", g.Name, g.Role, count(g.Members, "member", "members"), g.Reachable)
 	}
+	printPaths(w, st, now)
 	return nil
+}
+
+// printPaths writes how each other member's node is reached, and what
+// this node relays.
+func printPaths(w io.Writer, st api.Status, now time.Time) {
+	for _, p := range st.Paths {
+		how := p.Path
+		if p.Path == node.PathRelayed {
+			how = "relayed through " + p.Via
+		}
+		if !p.Since.IsZero() {
+			how += " for " + words(now.Sub(p.Since).Truncate(time.Second))
+		}
+		last := "no sync yet"
+		if !p.LastSync.IsZero() {
+			last = "last sync " + ago(now.Sub(p.LastSync))
+		}
+		fmt.Fprintf(w, "member %-16s %s  %s; %s\n", p.Name, p.MemberID[:12], how, last)
+	}
+	if st.RelaySlots > 0 {
+		fmt.Fprintf(w, "relay  reachable through %s\n", count(st.RelaySlots, "relay", "relays"))
+	}
+	if r := st.Relay; r != nil {
+		fmt.Fprintf(w, "relay  relaying for others: %s held, %s open, %s relayed, %s refused\n",
+			count(int(r.Reservations), "slot", "slots"), count(int(r.Circuits), "connection", "connections"),
+			bytesWords(r.Bytes), count(int(r.Refused), "request", "requests"))
+	}
+}
+
+// bytesWords is a byte count for people: "512 B", "3.2 MB".
+func bytesWords(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	case n < 1000*1000*1000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
 }
 
 func cmdGroup(ctx context.Context, e *env, args []string) error {
