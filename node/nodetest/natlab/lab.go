@@ -132,8 +132,19 @@ func New(t TB) *Lab {
 	return l
 }
 
-// Available says why this machine cannot build a lab, or nil.
+// Available says why this machine cannot build a lab, or nil. It checks
+// once per process.
 func Available() error {
+	availableOnce.Do(func() { availableErr = available() })
+	return availableErr
+}
+
+var (
+	availableOnce sync.Once
+	availableErr  error
+)
+
+func available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces and iptables); run as root, e.g. in CI")
 	}
@@ -147,7 +158,11 @@ func Available() error {
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
 		return fmt.Errorf("cannot create a network namespace: %s", strings.TrimSpace(string(out)))
 	}
-	exec.Command("ip", "netns", "del", probe).Run()
+	defer exec.Command("ip", "netns", "del", probe).Run()
+	// iptables may lack its kernel modules (nf_nat, conntrack).
+	if err := run(probe, "iptables", "-t", "nat", "-L", "-n"); err != nil {
+		return fmt.Errorf("iptables cannot use its nat table: %v", err)
+	}
 	return nil
 }
 
