@@ -133,24 +133,12 @@ func (s *Store) Retry() (bool, error) {
 	var err error
 	switch free, known := freeSpace(filepath.Dir(s.path)); {
 	case len(recs) > 0:
-		err = s.w.write(s.update, func(tx *bolt.Tx) error {
-			hb, eb := tx.Bucket(bucketHeaders), tx.Bucket(bucketEnvelope)
-			for _, r := range recs {
-				k := s.msgKey(r.Header.ID)
-				if err := hb.Put(k, s.seal.Seal(k, r.Header.marshal())); err != nil {
-					return err
-				}
-				if err := eb.Put(k, s.seal.Seal(k, r.Envelope)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = s.w.Write(func(tx *bolt.Tx) error { return s.putRecords(tx, recs) })
 	case known && free < freeMargin:
 		err = fmt.Errorf("%w: %d bytes free", ErrDiskFull, free)
 	case !known:
 		// No way to ask the file system: a small real write.
-		err = s.update(s.bumpGen)
+		err = s.w.Write(s.bumpGen)
 	}
 	if err != nil {
 		return false, err
