@@ -4,7 +4,7 @@ BIN     := bin/takecare
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test test-short lint fuzz bench bench-micro proto clean
+.PHONY: all build demo test test-short lint fuzz bench bench-micro arch proto clean
 
 all: build
 
@@ -39,6 +39,11 @@ bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./crypto ./alert ./store
 	$(GO) test -run '^$$' -bench 'Ingest' -benchmem -count $(BENCHCOUNT) ./node
 	$(GO) test -run '^$$' -bench 'Sync' -benchtime 3x -count 1 ./node
+
+# The shape of node against docs/ARCHITECTURE.md: file sizes, function
+# lengths, *Node back-pointers, locks held across I/O.
+arch:
+	$(GO) run ./node/internal/archstat
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
