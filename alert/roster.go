@@ -72,6 +72,8 @@ type Member struct {
 	Role      Role
 	Removed   bool
 	RemovedAt time.Time // creation time of the op that removed the member
+	RemovedBy crypto.MemberID
+	Removal   ID // the op that removed the member
 	AddedBy   crypto.MemberID
 	Added     time.Time
 }
@@ -641,7 +643,7 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 			return revokes, false
 		}
 		m.Removed = true
-		m.RemovedAt = e.msg.Created
+		m.RemovedAt, m.RemovedBy, m.Removal = e.msg.Created, author, e.msg.ID
 		if m.Role == RoleAdmin {
 			revokes = c.Member
 		}

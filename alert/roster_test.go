@@ -153,7 +153,12 @@ func TestRosterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := crypto.VerifyJoin(st.Key, f.group, inv.ID, rec, inv.SignJoin(rec)); err != nil {
+	nonce := make([]byte, crypto.JoinNonceSize)
+	proof, err := inv.ProveJoin(beto, nonce, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crypto.VerifyJoin(st.Key, f.group, inv.ID, nonce, rec, beto.Public(), beto.PeerID(), proof); err != nil {
 		t.Fatalf("join proof against the roster's invite key: %v", err)
 	}
 	if st.Used != 1 || st.By != ana.ID() || st.Usable(at(10)) != nil {

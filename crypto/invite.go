@@ -67,27 +67,6 @@ func (inv Invite) PublicKey() []byte {
 	return append([]byte(nil), inv.Key().Public().(ed25519.PublicKey)...)
 }
 
-// JoinTranscript is what a joiner signs with the invite key: it binds the
-// group, the invite and the joiner's member record.
-func JoinTranscript(group GroupID, id InviteID, member []byte) []byte {
-	b := append([]byte("takecare/v1/join\x00"), group[:]...)
-	b = append(b, id[:]...)
-	return append(b, member...)
-}
-
-// SignJoin signs a join transcript with the invite key.
-func (inv Invite) SignJoin(member []byte) []byte {
-	return ed25519.Sign(inv.Key(), JoinTranscript(inv.Group, inv.ID, member))
-}
-
-// VerifyJoin checks a join signature against an invite's public key.
-func VerifyJoin(inviteKey []byte, group GroupID, id InviteID, member, sig []byte) error {
-	if len(inviteKey) != ed25519.PublicKeySize || !ed25519.Verify(inviteKey, JoinTranscript(group, id, member), sig) {
-		return fmt.Errorf("%w: invite proof", ErrBadSignature)
-	}
-	return nil
-}
-
 // Invite code layout (PROTOCOL.md, "Invites"), before base32:
 //
 //	version 1 | group(16) | id(8) | secret(16) | node

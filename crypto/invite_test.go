@@ -264,15 +264,28 @@ func TestInviteCodeMalformed(t *testing.T) {
 	}
 }
 
-func TestJoinSignature(t *testing.T) {
+func TestJoinProof(t *testing.T) {
 	t.Parallel()
 	g := crypto.NewGroupID()
 	p := newPeerID(t)
 	inv := crypto.NewInvite(g, p, nil)
 	other := crypto.NewInvite(g, p, nil)
+	beto, err := crypto.NewIdentity("beto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := crypto.NewIdentity("mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
 	member := []byte("member record of beto")
-	sig := inv.SignJoin(member)
-	if err := crypto.VerifyJoin(inv.PublicKey(), g, inv.ID, member, sig); err != nil {
+	nonce := make([]byte, crypto.JoinNonceSize)
+	nonce[0] = 7
+	proof, err := inv.ProveJoin(beto, nonce, member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crypto.VerifyJoin(inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), proof); err != nil {
 		t.Fatalf("VerifyJoin: %v", err)
 	}
 	// The code carries everything needed: the joiner's parsed invite signs
@@ -281,38 +294,64 @@ func TestJoinSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := crypto.VerifyJoin(inv.PublicKey(), g, inv.ID, member, parsed.SignJoin(member)); err != nil {
-		t.Fatalf("VerifyJoin of a signature made from the code: %v", err)
+	fromCode, err := parsed.ProveJoin(beto, nonce, member)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(inv.PublicKey()) != 32 {
-		t.Fatalf("invite public key is %d bytes", len(inv.PublicKey()))
+	if err := crypto.VerifyJoin(inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), fromCode); err != nil {
+		t.Fatalf("VerifyJoin of a proof made from the code: %v", err)
+	}
+	// The door identity is the invite key, and an admin's node finds its
+	// peer id from the public key the roster holds.
+	door, err := peer.IDFromPrivateKey(parsed.DoorKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := crypto.DoorPeer(inv.PublicKey()); err != nil || door != want {
+		t.Fatalf("door peer %s from the code, %s (%v) from the public key", door, want, err)
+	}
+	if _, err := crypto.DoorPeer(inv.PublicKey()[:31]); !errors.Is(err, crypto.ErrBadInvite) {
+		t.Fatalf("DoorPeer of a short key: %v", err)
 	}
 
-	badSig := append([]byte(nil), sig...)
-	badSig[0] ^= 1
+	otherNonce := append([]byte(nil), nonce...)
+	otherNonce[0] ^= 1
+	byOther, _ := other.ProveJoin(beto, nonce, member)
+	byMallory, _ := inv.ProveJoin(mallory, nonce, member)
+	flip := func(b []byte) []byte { c := append([]byte(nil), b...); c[0] ^= 1; return c }
 	tests := []struct {
 		name   string
 		key    []byte
 		group  crypto.GroupID
 		id     crypto.InviteID
+		nonce  []byte
 		member []byte
-		sig    []byte
+		keys   crypto.MemberKeys
+		node   peer.ID
+		proof  crypto.JoinProof
 	}{
-		{"another invite's key", other.PublicKey(), g, inv.ID, member, sig},
-		{"signed with another invite", inv.PublicKey(), g, inv.ID, member, other.SignJoin(member)},
-		{"another group", inv.PublicKey(), crypto.NewGroupID(), inv.ID, member, sig},
-		{"another invite id", inv.PublicKey(), g, other.ID, member, sig},
-		{"another member", inv.PublicKey(), g, inv.ID, []byte("member record of mallory"), sig},
-		{"modified signature", inv.PublicKey(), g, inv.ID, member, badSig},
-		{"short signature", inv.PublicKey(), g, inv.ID, member, sig[:63]},
-		{"no signature", inv.PublicKey(), g, inv.ID, member, nil},
-		{"short key", inv.PublicKey()[:31], g, inv.ID, member, sig},
-		{"no key", nil, g, inv.ID, member, sig},
+		{"another invite's key", other.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), proof},
+		{"signed with another invite", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), crypto.JoinProof{Invite: byOther.Invite, Member: proof.Member, Node: proof.Node}},
+		{"another group", inv.PublicKey(), crypto.NewGroupID(), inv.ID, nonce, member, beto.Public(), beto.PeerID(), proof},
+		{"another invite id", inv.PublicKey(), g, other.ID, nonce, member, beto.Public(), beto.PeerID(), proof},
+		{"another challenge", inv.PublicKey(), g, inv.ID, otherNonce, member, beto.Public(), beto.PeerID(), proof},
+		{"short challenge", inv.PublicKey(), g, inv.ID, nonce[:31], member, beto.Public(), beto.PeerID(), proof},
+		{"another member record", inv.PublicKey(), g, inv.ID, nonce, []byte("member record of mallory"), beto.Public(), beto.PeerID(), proof},
+		{"member keys it does not hold", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), mallory.PeerID(), byMallory},
+		{"a node key it does not hold", inv.PublicKey(), g, inv.ID, nonce, member, mallory.Public(), beto.PeerID(), byMallory},
+		{"modified invite signature", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), crypto.JoinProof{Invite: flip(proof.Invite), Member: proof.Member, Node: proof.Node}},
+		{"modified member signature", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), crypto.JoinProof{Invite: proof.Invite, Member: flip(proof.Member), Node: proof.Node}},
+		{"modified node signature", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), crypto.JoinProof{Invite: proof.Invite, Member: proof.Member, Node: flip(proof.Node)}},
+		{"short signature", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), crypto.JoinProof{Invite: proof.Invite[:63], Member: proof.Member, Node: proof.Node}},
+		{"no signatures", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), crypto.JoinProof{}},
+		{"short key", inv.PublicKey()[:31], g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), proof},
+		{"no key", nil, g, inv.ID, nonce, member, beto.Public(), beto.PeerID(), proof},
+		{"a node id without a key", inv.PublicKey(), g, inv.ID, nonce, member, beto.Public(), peer.ID("x"), proof},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := crypto.VerifyJoin(tt.key, tt.group, tt.id, tt.member, tt.sig)
+			err := crypto.VerifyJoin(tt.key, tt.group, tt.id, tt.nonce, tt.member, tt.keys, tt.node, tt.proof)
 			if !errors.Is(err, crypto.ErrBadSignature) {
 				t.Fatalf("VerifyJoin: error = %v, want ErrBadSignature", err)
 			}

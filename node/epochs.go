@@ -242,9 +242,13 @@ func (n *Node) updateTopics(g *group) error {
 	g.topicMu.Lock()
 	defer g.topicMu.Unlock()
 	now := n.now()
+	removed := n.isRemoved(g) // a removed member's node listens to nothing
 	g.mu.Lock()
 	want := make(map[crypto.KeyTag]*crypto.EpochKeys)
 	for tag, e := range g.epochs {
+		if removed {
+			break
+		}
 		if e == g.current || (!e.retired.IsZero() && now.Sub(e.retired) < n.cfg.TopicGrace && e.number()+1 >= g.current.number()) {
 			want[tag] = e.keys
 		}

@@ -139,6 +139,12 @@ func (n *Node) Feed(q FeedQuery) ([]Entry, error) {
 			out = append(out, e)
 		}
 	}
+	// This member's removal from a group is in that group's feed.
+	for _, g := range n.removedGroups() {
+		if e, ok := n.removalEntry(g); ok && q.match(e) {
+			out = append(out, e)
+		}
+	}
 	// By when each was made by this node's clock, which may order them
 	// otherwise than their authors' clocks.
 	slices.SortStableFunc(out, func(a, b Entry) int { return a.Created.Compare(b.Created) })
@@ -415,10 +421,13 @@ func (b *broadcaster) publish(n *Node, g *group, m *alert.Message) {
 		}
 		m = ref
 	}
-	e, ok := n.entry(g, m)
-	if !ok {
-		return
+	if e, ok := n.entry(g, m); ok {
+		b.send(e)
 	}
+}
+
+// send gives followers an entry.
+func (b *broadcaster) send(e Entry) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for f := range b.subs {

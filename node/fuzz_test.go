@@ -94,8 +94,10 @@ func FuzzSyncMessage(f *testing.F) {
 	})
 }
 
-// fuzzInvite is a fixed invite with a real key pair, for the join targets.
-func fuzzInvite(t testing.TB) (crypto.Invite, *crypto.Identity, []byte) {
+// fuzzInvite is an invite with a real key pair and a joiner, for the join
+// targets: the invite as the joiner holds it, as the roster holds it, the
+// joiner, and its member record.
+func fuzzInvite(t testing.TB) (crypto.Invite, alert.InviteState, *crypto.Identity, []byte) {
 	id, err := crypto.NewIdentity("joiner")
 	if err != nil {
 		t.Fatal(err)
@@ -105,13 +107,77 @@ func fuzzInvite(t testing.TB) (crypto.Invite, *crypto.Identity, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return inv, id, member
+	st := alert.InviteState{NewInvite: alert.NewInvite{ID: inv.ID, Key: inv.PublicKey(), Uses: 1, Expires: time.Now().Add(time.Hour)}}
+	return inv, st, id, member
 }
 
-// FuzzJoinRequest: what an admin's node reads from a would-be joiner.
+// FuzzJoinHello: the first message an admin's node reads from a joiner.
+func FuzzJoinHello(f *testing.F) {
+	inv, _, _, _ := fuzzInvite(f)
+	for _, h := range []*wire.JoinHello{
+		{Version: joinVersion, Group: inv.Group[:], Invite: inv.ID[:]},
+		{Version: joinVersion, Group: inv.Group[:], Invite: inv.ID[:], Check: true},
+		{Version: 1, Group: inv.Group[:], Invite: inv.ID[:]},
+	} {
+		b, _ := proto.Marshal(h)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h wire.JoinHello
+		if readDelimited(bytes.NewReader(append(protowireLen(len(b)), b...)), &h, maxJoinHello) != nil {
+			return
+		}
+		gid, iid, err := parseJoinHello(&h)
+		if err == nil && (!bytes.Equal(gid[:], h.Group) || !bytes.Equal(iid[:], h.Invite) || h.Version != joinVersion) {
+			t.Fatalf("parseJoinHello took %x/%x version %d as %s/%s", h.Group, h.Invite, h.Version, gid, iid)
+		}
+	})
+}
+
+// protowireLen is the uvarint length prefix of a delimited message.
+func protowireLen(n int) []byte {
+	var b []byte
+	for n >= 0x80 {
+		b = append(b, byte(n)|0x80)
+		n >>= 7
+	}
+	return append(b, byte(n))
+}
+
+// FuzzJoinChallenge: what a joiner reads after its hello; a challenge of
+// any length is signed without trouble (the admin's node checks it).
+func FuzzJoinChallenge(f *testing.F) {
+	inv, _, joiner, member := fuzzInvite(f)
+	for _, c := range []*wire.JoinChallenge{
+		{Nonce: make([]byte, crypto.JoinNonceSize)},
+		{Status: wire.JoinStatus_JOIN_INVITE_CLOSED, Detail: "this invite was already used 1 of 1 times"},
+		{Nonce: []byte{1}},
+	} {
+		b, _ := proto.Marshal(c)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c wire.JoinChallenge
+		if proto.Unmarshal(b, &c) != nil || c.Status != wire.JoinStatus_JOIN_OK {
+			return
+		}
+		if _, err := inv.ProveJoin(joiner, c.Nonce, member); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzJoinRequest: what an admin's node reads from a would-be joiner after
+// its challenge. Nothing but the real joiner's request with the code is
+// taken.
 func FuzzJoinRequest(f *testing.F) {
-	inv, _, member := fuzzInvite(f)
-	good, _ := proto.Marshal(&wire.JoinRequest{Group: inv.Group[:], Invite: inv.ID[:], Member: member, Proof: inv.SignJoin(member)})
+	inv, st, joiner, member := fuzzInvite(f)
+	nonce := make([]byte, crypto.JoinNonceSize)
+	proof, err := inv.ProveJoin(joiner, nonce, member)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := proto.Marshal(&wire.JoinRequest{Member: member, InviteSig: proof.Invite, MemberSig: proof.Member, NodeSig: proof.Node})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte{0x0a, 0x00})
@@ -120,15 +186,9 @@ func FuzzJoinRequest(f *testing.F) {
 		if proto.Unmarshal(b, &req) != nil {
 			return
 		}
-		crypto.GroupIDFromBytes(req.Group)
-		m, err := alert.DecodeMember(req.Member)
-		if err != nil {
-			return
-		}
-		var iid crypto.InviteID
-		copy(iid[:], req.Invite)
-		if crypto.VerifyJoin(inv.PublicKey(), inv.Group, iid, req.Member, req.Proof) == nil && m.Name != "joiner" {
-			t.Fatal("a forged request verified")
+		m, refused := checkJoinRequest(inv.Group, st, nonce, &req)
+		if refused == nil && (m.ID() != joiner.ID() || m.Peer != joiner.PeerID() || !bytes.Equal(req.Member, member)) {
+			t.Fatal("a forged request was taken")
 		}
 	})
 }
@@ -136,39 +196,18 @@ func FuzzJoinRequest(f *testing.F) {
 // FuzzJoinResponse: what a joiner reads from the admin's node: the roster,
 // checked op by op, and the new epoch's Rekey.
 func FuzzJoinResponse(f *testing.F) {
-	inv, joiner, _ := fuzzInvite(f)
+	inv, _, joiner, _ := fuzzInvite(f)
 	admin, _ := crypto.NewIdentity("admin")
-	// A real response: founding, the joiner's addition, and a rekey.
-	created := time.UnixMilli(1_750_000_000_000)
-	sign := func(c alert.Content, epoch uint64, at time.Time) (*wire.SignedOp, alert.ID) {
-		body, err := alert.Encode(at, c)
-		if err != nil {
-			f.Fatal(err)
-		}
-		in := admin.SignBody(inv.Group, epoch, body)
-		return &wire.SignedOp{Epoch: epoch, Inner: in.Marshal()}, alert.ContentID(inv.Group, admin.ID(), body)
-	}
-	root, rootID := sign(&alert.RosterOp{Change: &alert.Create{GroupName: "g", Founder: alert.MemberInfo{Name: "admin", Keys: admin.Public(), Peer: admin.PeerID()}}}, 0, created)
-	add, _ := sign(&alert.RosterOp{Parents: []alert.ID{rootID}, Change: &alert.AddMember{Member: alert.MemberInfo{Name: "joiner", Keys: joiner.Public(), Peer: joiner.PeerID()}}}, 0, created.Add(time.Second))
-	secret := crypto.NewEpochSecret()
-	var keys []alert.SealedKey
-	for _, who := range []*crypto.Identity{admin, joiner} {
-		s, err := crypto.SealEpochSecret(who.Public(), inv.Group, 1, secret)
-		if err != nil {
-			f.Fatal(err)
-		}
-		keys = append(keys, alert.SealedKey{Member: who.ID(), Sealed: s})
-	}
-	rk, _ := sign(&alert.Rekey{Epoch: 1, Keys: keys}, 0, created.Add(2*time.Second))
+	root, add, rk := fuzzRoster(f, inv.Group, admin, joiner)
 	good, _ := proto.Marshal(&wire.JoinResponse{Epoch: 1, Roster: []*wire.SignedOp{root, add}, Rekey: rk})
 	f.Add(good)
-	refused, _ := proto.Marshal(&wire.JoinResponse{Error: "this invite expired"})
+	refused, _ := proto.Marshal(&wire.JoinResponse{Status: wire.JoinStatus_JOIN_INVITE_CLOSED, Detail: "this invite expired"})
 	f.Add(refused)
 	f.Add(good[:len(good)-7])
 	n := &Node{id: joiner, me: joiner.ID(), cfg: Config{Now: time.Now}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var resp wire.JoinResponse
-		if proto.Unmarshal(b, &resp) != nil || resp.Error != "" {
+		if proto.Unmarshal(b, &resp) != nil || resp.Status > wire.JoinStatus_JOIN_ALREADY_MEMBER {
 			return
 		}
 		var ops []alert.SignedOp
@@ -222,5 +261,104 @@ func FuzzDuressWarning(f *testing.F) {
 			t.Fatal("a warning the fuzzer made verifies with the duress key")
 		}
 		checkSigner(m, false)
+	})
+}
+
+// fuzzRoster signs a small real group: its founding, the joiner's
+// addition, and a rekey to epoch 1 sealed to both.
+func fuzzRoster(f *testing.F, gid crypto.GroupID, admin, joiner *crypto.Identity) (root, add, rk *wire.SignedOp) {
+	created := time.UnixMilli(1_750_000_000_000)
+	sign := func(c alert.Content, epoch uint64, at time.Time) (*wire.SignedOp, alert.ID) {
+		body, err := alert.Encode(at, c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		in := admin.SignBody(gid, epoch, body)
+		return &wire.SignedOp{Epoch: epoch, Inner: in.Marshal()}, alert.ContentID(gid, admin.ID(), body)
+	}
+	root, rootID := sign(&alert.RosterOp{Change: &alert.Create{GroupName: "g", Founder: alert.MemberInfo{Name: "admin", Keys: admin.Public(), Peer: admin.PeerID()}}}, 0, created)
+	add, _ = sign(&alert.RosterOp{Parents: []alert.ID{rootID}, Change: &alert.AddMember{Member: alert.MemberInfo{Name: "joiner", Keys: joiner.Public(), Peer: joiner.PeerID()}}}, 0, created.Add(time.Second))
+	secret := crypto.NewEpochSecret()
+	var keys []alert.SealedKey
+	for _, who := range []*crypto.Identity{admin, joiner} {
+		s, err := crypto.SealEpochSecret(who.Public(), gid, 1, secret)
+		if err != nil {
+			f.Fatal(err)
+		}
+		keys = append(keys, alert.SealedKey{Member: who.ID(), Sealed: s})
+	}
+	rk, _ = sign(&alert.Rekey{Epoch: 1, Keys: keys}, 0, created.Add(2*time.Second))
+	return root, add, rk
+}
+
+// FuzzRemovalNotice: the roster ops a removed member's node reads from a
+// member node. Every op is checked as the roster checks any op; a notice
+// can add only ops signed by the group's admins.
+func FuzzRemovalNotice(f *testing.F) {
+	admin, _ := crypto.NewIdentity("admin")
+	joiner, _ := crypto.NewIdentity("joiner")
+	gid := crypto.NewGroupID()
+	root, add, _ := fuzzRoster(f, gid, admin, joiner)
+	b, _ := proto.Marshal(&wire.RemovalNotice{Ops: []*wire.SignedOp{add}})
+	f.Add(b)
+	b, _ = proto.Marshal(&wire.RemovalNotice{Ops: []*wire.SignedOp{root, add, {Epoch: 3, Inner: add.Inner}}})
+	f.Add(b)
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var notice wire.RemovalNotice
+		if proto.Unmarshal(b, &notice) != nil {
+			return
+		}
+		in, _ := crypto.ParseInner(root.Inner)
+		r, _, err := alert.LoadRoster(gid, []alert.SignedOp{{Epoch: 0, Inner: in}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addRosterOps(r, notice.Ops)
+		for _, op := range r.Ops() {
+			if op.Inner.Author != admin.ID() {
+				t.Fatalf("an op by %s was taken", op.Inner.Author.Short())
+			}
+		}
+	})
+}
+
+// FuzzRosterHeads: the heads a removed member's node answers with; what
+// it is sent back is the removal and ops before it, never one after.
+func FuzzRosterHeads(f *testing.F) {
+	admin, _ := crypto.NewIdentity("admin")
+	joiner, _ := crypto.NewIdentity("joiner")
+	gid := crypto.NewGroupID()
+	root, add, _ := fuzzRoster(f, gid, admin, joiner)
+	var ops []alert.SignedOp
+	for _, o := range []*wire.SignedOp{root, add} {
+		in, _ := crypto.ParseInner(o.Inner)
+		ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
+	}
+	r, _, err := alert.LoadRoster(gid, ops)
+	if err != nil {
+		f.Fatal(err)
+	}
+	heads := r.Heads()
+	rootID := alert.ContentID(gid, admin.ID(), ops[0].Inner.Body)
+	b, _ := proto.Marshal(&wire.RosterHeads{Heads: [][]byte{rootID[:]}})
+	f.Add(b)
+	b, _ = proto.Marshal(&wire.RosterHeads{Heads: [][]byte{heads[0][:], {1, 2}}})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h wire.RosterHeads
+		if proto.Unmarshal(b, &h) != nil {
+			return
+		}
+		var have []alert.ID
+		for _, x := range h.Heads {
+			if id, err := idOf(x); err == nil {
+				have = append(have, id)
+			}
+		}
+		proof := r.Proof(rootID, have)
+		if len(proof) > 1 || (len(proof) == 1 && !bytes.Equal(proof[0].Inner.Body, ops[0].Inner.Body)) {
+			t.Fatalf("the proof of the root holds %d ops", len(proof))
+		}
 	})
 }

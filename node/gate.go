@@ -1,31 +1,72 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"maps"
 	"regexp"
+	"strings"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
 )
 
-// inviteDoorGrace is how long after an invite closes its redeeming nodes
-// still accept connections from unknown peers.
+// Admission (PROTOCOL.md, "Admission"). Who may connect, and what a
+// connected peer may use, depends on what it is to this node:
+//
+//   - a member node (the node of a current member of one of our groups):
+//     everything;
+//   - the door peer of an invite this node's member can redeem or pass on
+//     (its identity is the invite key, so only a holder of the code can be
+//     it): the join protocol, for its own invite only;
+//   - the node of a removed member: only to be told of the removal, at most
+//     once per noticeInterval;
+//   - the duress node of a current member (its identity is the member's
+//     duress key), until this node has taken its warning: the duress
+//     protocol only (duress.go);
+//   - anyone else: refused after the handshake.
+//
+// GossipSub never has a stream with a peer that is not a member node
+// ([pubsubHost]), so such a peer is never told a topic name nor sent an
+// envelope.
+
+// inviteDoorGrace is how long after an invite expires the nodes that know
+// it still let in its door peer, so that a late joiner hears why it is
+// refused rather than finding the node unreachable. Only holders of the
+// code can be that peer.
 const inviteDoorGrace = 7 * 24 * time.Hour
 
-// access is a snapshot of which peers are member nodes, rebuilt whenever a
-// roster or an epoch changes.
+// cutOffDelay is how long a peer that has done what it was let in for (a
+// duress node that handed over its warning) stays connected, so that the
+// answer sent to it arrives.
+const cutOffDelay = 5 * time.Second
+
+// access is a snapshot of which peers are what to this node, rebuilt
+// whenever a roster or an epoch changes.
 type access struct {
-	byTopic     map[string]map[peer.ID]bool // topic -> member nodes of its group
-	members     map[peer.ID]bool            // member nodes of any group
-	removed     map[peer.ID]bool            // nodes of removed members, in no group
-	duress      map[peer.ID]bool            // duress nodes of current members whose warning we have not taken
-	invitesOpen time.Time                   // some invite we can redeem is open until then
+	byTopic map[string]map[peer.ID]bool // topic -> member nodes of its group
+	members map[peer.ID]bool            // member nodes of any group
+	removed map[peer.ID]bool            // nodes of removed members, in no group
+	duress  map[peer.ID]bool            // duress nodes of current members whose warning we have not taken
+	doors   map[peer.ID]doorInfo        // door peers of invites this node knows
+	// changed is closed when a newer snapshot replaces this one.
+	changed chan struct{}
+}
+
+// doorInfo is the invite a door peer may ask about.
+type doorInfo struct {
+	group  crypto.GroupID
+	invite crypto.InviteID
+	until  time.Time
 }
 
 func (n *Node) refreshAccess() {
@@ -34,11 +75,19 @@ func (n *Node) refreshAccess() {
 		members: make(map[peer.ID]bool),
 		removed: make(map[peer.ID]bool),
 		duress:  make(map[peer.ID]bool),
+		doors:   make(map[peer.ID]doorInfo),
+		changed: make(chan struct{}),
 	}
 	n.duressMu.Lock()
 	taken := maps.Clone(n.duressTaken)
 	n.duressMu.Unlock()
 	for _, g := range n.groupList() {
+		me, ok := g.roster.Member(n.me)
+		if !ok || me.Removed {
+			// A removed member's node has no one to talk to in this
+			// group any more.
+			continue
+		}
 		set := make(map[peer.ID]bool)
 		for _, m := range g.roster.Members() {
 			set[m.Peer] = true
@@ -52,15 +101,13 @@ func (n *Node) refreshAccess() {
 			a.byTopic[e.keys.Topic()] = set
 		}
 		g.mu.Unlock()
-		// While an invite this node can redeem is open, and for a week
-		// after it closed (so that a late joiner hears why it is refused
-		// rather than finding the node unreachable), unknown peers may
-		// connect; they can use the join protocol and nothing else.
-		if me, ok := g.roster.Member(n.me); ok && me.Role == alert.RoleAdmin && !me.Removed {
+		if me.Role == alert.RoleAdmin {
 			for _, inv := range g.roster.AllInvites() {
-				if until := inv.Expires.Add(inviteDoorGrace); until.After(a.invitesOpen) {
-					a.invitesOpen = until
+				p, err := crypto.DoorPeer(inv.Key)
+				if err != nil {
+					continue
 				}
+				a.doors[p] = doorInfo{group: g.id, invite: inv.ID, until: inv.Expires.Add(inviteDoorGrace)}
 			}
 		}
 		for _, m := range g.roster.RemovedMembers() {
@@ -70,10 +117,26 @@ func (n *Node) refreshAccess() {
 	for p := range a.members {
 		delete(a.removed, p)
 	}
-	n.access.Store(a)
+	old := n.access.Swap(a)
+	if old != nil && old.changed != nil {
+		close(old.changed)
+	}
+	if old != nil {
+		for p := range old.members {
+			if !a.members[p] {
+				n.resetPubsub(p)
+			}
+		}
+	}
 }
 
 func (n *Node) isMemberPeer(p peer.ID) bool { return n.access.Load().members[p] }
+
+// door returns the invite p is the door peer of, if its door is open.
+func (a *access) door(p peer.ID, now time.Time) (doorInfo, bool) {
+	d, ok := a.doors[p]
+	return d, ok && now.Before(d.until)
+}
 
 // peerFilter lets pubsub mesh and gossip on a topic only with the member
 // nodes of that topic's group.
@@ -89,11 +152,10 @@ func (n *Node) peerFilter(p peer.ID, topic string) bool {
 var subscriptionFilter = pubsub.WrapLimitSubscriptionFilter(
 	pubsub.NewRegexpSubscriptionFilter(regexp.MustCompile(`^tc1/[a-z2-7]{26}$`)), 256)
 
-// gater admits inbound connections only from member nodes and from the
-// duress nodes of current members (which can use only the duress protocol:
-// they are in no pubsub mesh and hold no key to sync with), except while
-// an invite this node can redeem is open (a joiner is not a member yet).
-// Nodes of removed members are refused both ways.
+// gater admits an inbound connection only from a member node, the door
+// peer of an invite whose door is open here, the duress node of a current
+// member, or a removed member's node that is due to be told of its
+// removal. It never dials a removed member's node.
 type gater struct{ n *Node }
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool {
@@ -107,16 +169,18 @@ func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason)
 
 func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	a := g.n.access.Load()
-	if a == nil {
+	switch {
+	case a == nil:
 		return false
-	}
-	if a.removed[p] {
-		return false
-	}
-	if dir == network.DirOutbound || a.members[p] || a.duress[p] {
+	case a.members[p], a.duress[p] && dir == network.DirInbound:
+		return true
+	case a.removed[p]:
+		return dir == network.DirInbound && g.n.noticeDue(p)
+	case dir == network.DirOutbound:
 		return true
 	}
-	return g.n.now().Before(a.invitesOpen)
+	_, open := a.door(p, g.n.now())
+	return open
 }
 
 func (n *Node) connected(p peer.ID) bool {
@@ -124,4 +188,91 @@ func (n *Node) connected(p peer.ID) bool {
 		return true
 	}
 	return n.host.Network().Connectedness(p) == network.Connected
+}
+
+// pubsubHost is the host GossipSub runs on: the node's host, except that a
+// pubsub stream exists only with a member node. A stream a non-member opens
+// is reset before pubsub reads it, so nothing it announces or sends is
+// taken; a stream pubsub opens to a connected peer that is not a member
+// node waits until it becomes one (a node that just joined, whose addition
+// the other side learned first) and fails if it is removed or disconnects,
+// so pubsub never sends such a peer our subscriptions (the topic names) or
+// an envelope, whatever flood publishing or the peer filter would do. A
+// member node that stops being one has its pubsub streams reset at once
+// ([Node.resetPubsub]).
+type pubsubHost struct {
+	host.Host
+	n *Node
+}
+
+var _ host.Host = pubsubHost{}
+
+// errNotMemberNode is what pubsub is told when it tries to reach a peer
+// that is not a member node.
+var errNotMemberNode = errors.New("node: not a member node")
+
+func (h pubsubHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	if err := h.n.waitMember(ctx, p); err != nil {
+		return nil, err
+	}
+	return h.Host.NewStream(ctx, p, pids...)
+}
+
+func (h pubsubHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	h.Host.SetStreamHandler(pid, h.gate(handler))
+}
+
+func (h pubsubHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID) bool, handler network.StreamHandler) {
+	h.Host.SetStreamHandlerMatch(pid, match, h.gate(handler))
+}
+
+func (h pubsubHost) gate(handler network.StreamHandler) network.StreamHandler {
+	return func(s network.Stream) {
+		if !h.n.isMemberPeer(s.Conn().RemotePeer()) {
+			s.Reset()
+			return
+		}
+		handler(s)
+	}
+}
+
+// waitMember returns once p is a member node, or an error once it is
+// removed, disconnected, or ctx is done.
+func (n *Node) waitMember(ctx context.Context, p peer.ID) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		a := n.access.Load()
+		if a.members[p] {
+			return nil
+		}
+		if a.removed[p] || n.host.Network().Connectedness(p) != network.Connected {
+			return errNotMemberNode
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// isPubsubProtocol reports whether a stream protocol is GossipSub's (or
+// FloodSub's, which GossipSub also speaks).
+func isPubsubProtocol(pid protocol.ID) bool {
+	return strings.HasPrefix(string(pid), "/meshsub/") || strings.HasPrefix(string(pid), "/floodsub/")
+}
+
+// resetPubsub resets the pubsub streams with p, which is no longer a
+// member node; pubsub then finds it gone and cannot reach it again
+// ([pubsubHost]).
+func (n *Node) resetPubsub(p peer.ID) {
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		for _, s := range c.GetStreams() {
+			if isPubsubProtocol(s.Protocol()) {
+				s.Reset()
+			}
+		}
+	}
 }

@@ -43,9 +43,15 @@ type group struct {
 
 	names atomic.Pointer[nameIndex] // whose names can be confused (names.go)
 
+	// warning, if set, says why the group this node holds may not be the
+	// one its other members are in (set when another admin's node did not
+	// confirm this member's join). Guarded by mu.
+	warning string
+
 	topicMu sync.Mutex // serialises joining and leaving topics
 	saveMu  sync.Mutex // serialises saveGroup
 	rekeyMu sync.Mutex // serialises this node's new epochs (rekey)
+	joinMu  sync.Mutex // serialises the redemption of invites (join.go)
 }
 
 // epochRef finds the group and keys for a key tag.
@@ -63,6 +69,7 @@ func (g *group) currentKeys() *crypto.EpochKeys {
 // groupState is how a group is saved in the store (sealed, as a blob).
 type groupState struct {
 	Joined  time.Time    `json:"joined"`
+	Warning string       `json:"warning,omitempty"`
 	Current []byte       `json:"current"` // key tag of the current epoch
 	Epochs  []epochState `json:"epochs"`
 	Roster  []opState    `json:"roster"`
@@ -93,7 +100,7 @@ func (n *Node) saveGroup(g *group) error {
 	defer g.saveMu.Unlock()
 	g.mu.Lock()
 	tag := g.current.keys.Tag()
-	st := groupState{Joined: g.joined, Current: tag[:]}
+	st := groupState{Joined: g.joined, Warning: g.warning, Current: tag[:]}
 	for _, e := range g.epochs {
 		es := epochState{Epoch: e.keys.Epoch(), Secret: e.keys.Secret().Bytes(), Since: e.since, Retired: e.retired}
 		if !e.rekey.IsZero() {
@@ -150,6 +157,7 @@ func (n *Node) loadGroups() error {
 			n.log.Warn("left out a saved roster op", "group", gid.String()[:8], "err", err)
 		}
 		g := newGroup(gid, roster, st.Joined)
+		g.warning = st.Warning
 		for _, es := range st.Epochs {
 			e, err := epochFromState(gid, es)
 			if err != nil {
@@ -271,12 +279,20 @@ type GroupInfo struct {
 	Epoch     uint64 `json:"epoch"`
 	Members   int    `json:"members"`
 	Reachable int    `json:"reachable"` // other members whose node is connected now
+	// Warning, when set, is something the member must know about the
+	// group: that they were removed from it, or that another admin's node
+	// did not confirm their join.
+	Warning string `json:"warning,omitempty"`
 }
 
 func (n *Node) groupInfo(g *group) GroupInfo {
 	info := GroupInfo{ID: g.id.String(), Name: g.roster.Name(), Epoch: g.currentKeys().Epoch()}
+	g.mu.Lock()
+	info.Warning = g.warning
+	g.mu.Unlock()
 	if me, ok := g.roster.Member(n.me); ok && me.Removed {
 		info.Role = "removed"
+		info.Warning = n.removedError(g).Error()
 	}
 	for _, m := range g.roster.Members() {
 		info.Members++
@@ -337,6 +353,16 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	}
 	n.log.Info("group created", "group", gid.String()[:8])
 	return n.groupInfo(g), nil
+}
+
+// setWarning records a warning about g and saves it.
+func (n *Node) setWarning(g *group, w string) {
+	g.mu.Lock()
+	g.warning = w
+	g.mu.Unlock()
+	if err := n.saveGroup(g); err != nil {
+		n.log.Error("saving group", "err", err)
+	}
 }
 
 func (n *Node) memberInfo() alert.MemberInfo {

@@ -581,44 +581,31 @@ func (n *Node) handle(g *group, m *alert.Message) {
 	n.feed.publish(n, g, m)
 }
 
-// cutOffDelay is how long a removed member's node stays connected after the
-// removal is known.
-const cutOffDelay = 5 * time.Second
-
-func (n *Node) cutOffRemoved() {
-	removed := n.access.Load().removed
-	if len(removed) == 0 {
-		return
-	}
-	n.spawn(func() {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-time.After(cutOffDelay):
-		}
-		for p := range n.access.Load().removed {
-			if p != n.host.ID() && n.connected(p) {
-				n.host.Network().ClosePeer(p)
-			}
-		}
-	})
-}
-
 // rosterChanged updates who we mesh with and dial after a roster change.
 func (n *Node) rosterChanged(g *group) {
+	wasRemoved := n.isRemoved(g)
 	n.refreshAccess()
-	// Nodes of removed members (in no other shared group) are cut off: at
-	// once from the mesh and new connections, and after a few seconds from
-	// existing connections, so that the removal and the new epoch (which
-	// they cannot open) still reach them and their node stops sending.
-	n.cutOffRemoved()
+	// Nodes of removed members are cut off: at once from pubsub
+	// (refreshAccess) and new connections (the gater), and, once they are
+	// told of their removal, from existing connections (removal.go).
+	for _, p := range n.host.Network().Peers() {
+		n.tellRemoved(p)
+	}
 	n.saveConnectedMembers()
 	n.dialer.poke()
 	n.reconsiderEpoch(g)
 	// Messages ignored while the author was unknown can come now.
 	n.syncer.kickAll()
-	me, ok := g.roster.Member(n.me)
-	if ok && me.Removed {
-		n.log.Warn("this member was removed from a group", "group", g.id.String()[:8])
+	if !wasRemoved && n.isRemoved(g) {
+		n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on, and nothing it sends reaches it", "group", g.id.String()[:8])
+		if e, ok := n.removalEntry(g); ok {
+			n.feed.send(e)
+		}
 	}
+}
+
+// isRemoved reports whether this node's member was removed from g.
+func (n *Node) isRemoved(g *group) bool {
+	me, ok := g.roster.Member(n.me)
+	return ok && me.Removed
 }

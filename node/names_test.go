@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -28,8 +29,10 @@ func TestJoinRefusalIsCleaned(t *testing.T) {
 	evil := net.Nodes[1]
 	evil.Host().SetStreamHandler(node.JoinProtocol, func(s network.Stream) {
 		defer s.Close()
-		io.Copy(io.Discard, io.LimitReader(s, 64<<10))
-		protodelim.MarshalTo(s, &wire.JoinResponse{Error: "\x1b[2J\x1b]0;pwned\x07\u202eretsinimda\u202c\u200b" + strings.Repeat("x", 1000)})
+		var hello wire.JoinHello
+		protodelim.UnmarshalFrom(bufio.NewReader(io.LimitReader(s, 256)), &hello)
+		protodelim.MarshalTo(s, &wire.JoinChallenge{Status: wire.JoinStatus_JOIN_INVITE_CLOSED,
+			Detail: "\x1b[2J\x1b]0;pwned\x07\u202eretsinimda\u202c\u200b" + strings.Repeat("x", 1000)})
 	})
 	code := crypto.NewInvite(crypto.NewGroupID(), evil.Host().ID(), evil.Host().Addrs()).Code()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

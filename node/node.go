@@ -131,6 +131,11 @@ type Config struct {
 	// anet.InterfaceAddrs (reach.go). Tests set it.
 	interfaces func() ([]net.Addr, error)
 
+	// DoorHost, if set, builds the host Join uses to reach the nodes of an
+	// invite, with the invite's key as its identity (tests on mocknet pass
+	// one). Default: a libp2p host with that key that does not listen.
+	DoorHost DoorHostFunc
+
 	// CatchUp is how long a node that starts after a check-in's deadline
 	// gives its peers to deliver the "arrived" or the alarm it missed before
 	// raising the alarm itself (default 15 s; negative: no wait).
@@ -177,11 +182,14 @@ type Node struct {
 	tags   map[crypto.KeyTag]epochRef
 	closed bool
 
-	joinMu sync.Mutex
 	// duressTaken holds the members whose duress warning this node has
 	// passed on: their duress nodes are not let in again.
 	duressMu    sync.Mutex
 	duressTaken map[crypto.MemberID]bool
+	// joinLimits bound how often joins are tried (join.go); notices how
+	// often a removed member's node is told of its removal (removal.go).
+	joinLimits joinLimits
+	notices    notices
 	// verified holds the members whose safety number this member compared.
 	verifiedMu sync.Mutex
 	verified   map[crypto.MemberID]bool
@@ -294,7 +302,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.gate = &gater{n: n}
 	n.reach = newReach(n)
-	n.access.Store(&access{})
+	n.joinLimits = newJoinLimits()
+	n.access.Store(&access{changed: make(chan struct{})})
 	if err := n.start(); err != nil {
 		cancel()
 		if n.host != nil {
@@ -345,7 +354,9 @@ func (n *Node) start() error {
 		}
 	}
 	n.syncer = newSyncer(n)
-	ps, err := pubsub.NewGossipSub(n.ctx, h, append(PubSubOptions(),
+	// Pubsub reaches member nodes only, whatever the peer filter lets it
+	// do (gate.go).
+	ps, err := pubsub.NewGossipSub(n.ctx, pubsubHost{Host: h, n: n}, append(PubSubOptions(),
 		pubsub.WithPeerFilter(n.peerFilter),
 		pubsub.WithSubscriptionFilter(subscriptionFilter),
 		pubsub.WithRawTracer(dropTracer{n}),
@@ -371,6 +382,7 @@ func (n *Node) start() error {
 	h.SetStreamHandler(JoinProtocol, n.handleJoin)
 	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	h.SetStreamHandler(DuressProtocol, n.handleDuress)
+	h.SetStreamHandler(RemovalProtocol, n.handleRemoval)
 	return nil
 }
 

@@ -62,6 +62,8 @@ func (n *Node) peerIdentified(p peer.ID) {
 }
 
 func (n *Node) peerConnected(p peer.ID) {
+	// A removed member's node is told so, whoever connected.
+	n.tellRemoved(p)
 	if !n.isMemberPeer(p) {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
@@ -16,18 +17,24 @@ import (
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
-// attacker is a raw libp2p host with GossipSub configured like a node's,
-// publishing hand-made envelopes on a group's topic.
+// attacker is a member's node gone rogue: a raw libp2p host with a member
+// node's key and GossipSub configured like a node's, publishing hand-made
+// envelopes on a group's topic. (Pubsub reaches member nodes only, so a
+// peer that is not one cannot publish at all.)
 type attacker struct {
 	topic *pubsub.Topic
 }
 
-func newAttacker(t *testing.T, net *nodetest.Net, topic string, target *nodetest.Node) *attacker {
+// newAttacker stops the member node as and puts the attacker in its place,
+// connected to target.
+func newAttacker(t *testing.T, net *nodetest.Net, topic string, target, as *nodetest.Node) *attacker {
 	t.Helper()
-	h, err := net.Mock.GenPeer()
+	as.Stop()
+	h, err := net.Mock.AddPeer(as.Identity.NodeKey(), ma.StringCast("/ip4/10.254.0.1/tcp/4001"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() })
 	if err := net.Mock.LinkAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +99,11 @@ func body(t *testing.T, created time.Time, text string) []byte {
 // as a control that the path works.
 func TestRejectsWhatIsNotAMembersMessage(t *testing.T) {
 	t.Parallel()
-	net := nodetest.New(t, 2, nodetest.Options{Latency: 2 * time.Millisecond})
+	net := nodetest.New(t, 3, nodetest.Options{Latency: 2 * time.Millisecond})
 	gid := net.Group("istmo")
 	victim, member := net.Nodes[0], net.Nodes[1]
 	keys := victim.KeysForTest(gid)
-	att := newAttacker(t, net, keys.Topic(), victim)
+	att := newAttacker(t, net, keys.Topic(), victim, net.Nodes[2])
 	now := time.Now()
 	before := victim.Status().Received
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -91,6 +92,11 @@ type Net struct {
 	edges map[[2]int]bool // pairs connected with Connect
 	cut   map[[2]int]bool // pairs a partition keeps apart
 
+	// doors holds the hosts joiners use on mocknet, by door peer: joiners
+	// of one invite at the same time share one (node.Config.DoorHost).
+	doorMu sync.Mutex
+	doors  map[peer.ID]*doorHost
+
 	// stateMu guards each Node's running state (Node.done, and Node.Node
 	// as it is replaced on a restart) for goroutines of the harness that
 	// run next to Start and Stop, such as the one enforcing a partition.
@@ -114,7 +120,7 @@ type Node struct {
 // [Net.ConnectAll] and [Net.ConnectRandom]. Nodes stop when the test ends.
 func New(t TB, n int, opts Options) *Net {
 	t.Helper()
-	nt := &Net{t: t, opts: opts, building: true, edges: make(map[[2]int]bool), cut: make(map[[2]int]bool)}
+	nt := &Net{t: t, opts: opts, building: true, edges: make(map[[2]int]bool), cut: make(map[[2]int]bool), doors: make(map[peer.ID]*doorHost)}
 	if !opts.Loopback {
 		nt.Mock = mocknet.New()
 		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
@@ -180,6 +186,7 @@ func (nd *Node) Start() {
 			t.Fatal(err)
 		}
 		cfg.Host = h
+		cfg.DoorHost = nd.net.doorHost
 	}
 	if os.Getenv("TAKECARE_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).
@@ -232,6 +239,63 @@ func (nd *Node) mockHost() (host.Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// doorHost is a joiner's host on mocknet, shared by the joiners of one
+// invite at the same time and closed when the last is done.
+type doorHost struct {
+	host.Host
+	net  *Net
+	refs int
+}
+
+// doorHost gives a joiner on mocknet a host with the invite's key, linked
+// to every running node.
+func (nt *Net) doorHost(key p2pcrypto.PrivKey) (host.Host, error) {
+	pid, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	nt.doorMu.Lock()
+	defer nt.doorMu.Unlock()
+	if d := nt.doors[pid]; d != nil {
+		d.refs++
+		return d, nil
+	}
+	mn := nt.Mock
+	if mn.Host(pid) != nil {
+		for _, other := range mn.Peers() {
+			if other != pid {
+				mn.UnlinkPeers(pid, other)
+			}
+		}
+	}
+	h, err := mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip4/10.255.%d.%d/tcp/4001", len(nt.doors)/256%256, len(nt.doors)%256)))
+	if err != nil {
+		return nil, err
+	}
+	for _, nd := range nt.Nodes {
+		if nd.Running() {
+			if _, err := mn.LinkPeers(pid, nd.Identity.PeerID()); err != nil {
+				h.Close()
+				return nil, err
+			}
+		}
+	}
+	d := &doorHost{Host: h, net: nt, refs: 1}
+	nt.doors[pid] = d
+	return d, nil
+}
+
+// Close releases the host, and closes it once no joiner uses it.
+func (d *doorHost) Close() error {
+	d.net.doorMu.Lock()
+	defer d.net.doorMu.Unlock()
+	if d.refs--; d.refs > 0 {
+		return nil
+	}
+	delete(d.net.doors, d.ID())
+	return d.Host.Close()
 }
 
 // Stop stops the node and closes its store, keeping its folder.

@@ -1,4 +1,4 @@
-// Stream protocols between nodes, version 1. See docs/PROTOCOL.md, "Join" and
+// Stream protocols between nodes. See docs/PROTOCOL.md, "Join" and
 // "Sync". Every message on a stream is length-delimited (a uvarint length,
 // then the message) and capped in size before it is read.
 //
@@ -27,21 +27,226 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// /takecare/join/1.0.0: the joiner sends one JoinRequest, the admin's node
-// answers with one JoinResponse and closes the stream.
+// JoinStatus says what became of a join or a check.
+type JoinStatus int32
+
+const (
+	JoinStatus_JOIN_OK             JoinStatus = 0  // joined: a new epoch was started for the joiner
+	JoinStatus_JOIN_ALREADY_MEMBER JoinStatus = 1  // a current member: nothing changed (a check: the group counts you)
+	JoinStatus_JOIN_REMOVED        JoinStatus = 2  // this member was removed from the group
+	JoinStatus_JOIN_INVITE_CLOSED  JoinStatus = 3  // used up, expired or revoked (detail says which)
+	JoinStatus_JOIN_UNKNOWN_INVITE JoinStatus = 4  // the node does not know the invite (or cannot redeem for this group)
+	JoinStatus_JOIN_BAD_PROOF      JoinStatus = 5  // a signature does not verify, or the record is malformed
+	JoinStatus_JOIN_BUSY           JoinStatus = 6  // too many attempts; try again later
+	JoinStatus_JOIN_UNAVAILABLE    JoinStatus = 7  // the node that redeems this invite cannot be reached now
+	JoinStatus_JOIN_VOID           JoinStatus = 8  // the admin who made the invite is not an admin any more
+	JoinStatus_JOIN_NOT_KNOWN      JoinStatus = 9  // a check: the node has not heard of this member
+	JoinStatus_JOIN_FAILED         JoinStatus = 10 // the node could not complete it (detail says why)
+)
+
+// Enum value maps for JoinStatus.
+var (
+	JoinStatus_name = map[int32]string{
+		0:  "JOIN_OK",
+		1:  "JOIN_ALREADY_MEMBER",
+		2:  "JOIN_REMOVED",
+		3:  "JOIN_INVITE_CLOSED",
+		4:  "JOIN_UNKNOWN_INVITE",
+		5:  "JOIN_BAD_PROOF",
+		6:  "JOIN_BUSY",
+		7:  "JOIN_UNAVAILABLE",
+		8:  "JOIN_VOID",
+		9:  "JOIN_NOT_KNOWN",
+		10: "JOIN_FAILED",
+	}
+	JoinStatus_value = map[string]int32{
+		"JOIN_OK":             0,
+		"JOIN_ALREADY_MEMBER": 1,
+		"JOIN_REMOVED":        2,
+		"JOIN_INVITE_CLOSED":  3,
+		"JOIN_UNKNOWN_INVITE": 4,
+		"JOIN_BAD_PROOF":      5,
+		"JOIN_BUSY":           6,
+		"JOIN_UNAVAILABLE":    7,
+		"JOIN_VOID":           8,
+		"JOIN_NOT_KNOWN":      9,
+		"JOIN_FAILED":         10,
+	}
+)
+
+func (x JoinStatus) Enum() *JoinStatus {
+	p := new(JoinStatus)
+	*p = x
+	return p
+}
+
+func (x JoinStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JoinStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_node_proto_enumTypes[0].Descriptor()
+}
+
+func (JoinStatus) Type() protoreflect.EnumType {
+	return &file_node_proto_enumTypes[0]
+}
+
+func (x JoinStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JoinStatus.Descriptor instead.
+func (JoinStatus) EnumDescriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{0}
+}
+
+// /takecare/join/2.0.0 (PROTOCOL.md, "Join"): the joiner sends a JoinHello,
+// the node answers with a JoinChallenge, the joiner sends a JoinRequest
+// proving what it claims over the challenge, and the node answers with a
+// JoinResponse and closes the stream. A refusal can come instead of the
+// challenge; then the stream ends there.
+type JoinHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // 2
+	Group         []byte                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`      // group id from the invite (16)
+	Invite        []byte                 `protobuf:"bytes,3,opt,name=invite,proto3" json:"invite,omitempty"`    // invite id (8)
+	Check         bool                   `protobuf:"varint,4,opt,name=check,proto3" json:"check,omitempty"`     // only ask whether the group counts this member (no roster, no key)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinHello) Reset() {
+	*x = JoinHello{}
+	mi := &file_node_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinHello) ProtoMessage() {}
+
+func (x *JoinHello) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinHello.ProtoReflect.Descriptor instead.
+func (*JoinHello) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *JoinHello) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *JoinHello) GetGroup() []byte {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *JoinHello) GetInvite() []byte {
+	if x != nil {
+		return x.Invite
+	}
+	return nil
+}
+
+func (x *JoinHello) GetCheck() bool {
+	if x != nil {
+		return x.Check
+	}
+	return false
+}
+
+type JoinChallenge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         []byte                 `protobuf:"bytes,1,opt,name=nonce,proto3" json:"nonce,omitempty"`                                     // 32 random bytes; empty when refused
+	Status        JoinStatus             `protobuf:"varint,2,opt,name=status,proto3,enum=takecare.node.v1.JoinStatus" json:"status,omitempty"` // JOIN_OK, or why the node will not go on
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`                                   // for people, with a refusal
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinChallenge) Reset() {
+	*x = JoinChallenge{}
+	mi := &file_node_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinChallenge) ProtoMessage() {}
+
+func (x *JoinChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinChallenge.ProtoReflect.Descriptor instead.
+func (*JoinChallenge) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *JoinChallenge) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *JoinChallenge) GetStatus() JoinStatus {
+	if x != nil {
+		return x.Status
+	}
+	return JoinStatus_JOIN_OK
+}
+
+func (x *JoinChallenge) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type JoinRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         []byte                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`   // group id from the invite
-	Invite        []byte                 `protobuf:"bytes,2,opt,name=invite,proto3" json:"invite,omitempty"` // invite id
-	Member        []byte                 `protobuf:"bytes,3,opt,name=member,proto3" json:"member,omitempty"` // the joiner's member record (alert.EncodeMember)
-	Proof         []byte                 `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"`   // Ed25519 signature with the invite key over the join transcript
+	Member        []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`                        // the joiner's member record (canonical alert Member)
+	InviteSig     []byte                 `protobuf:"bytes,2,opt,name=invite_sig,json=inviteSig,proto3" json:"invite_sig,omitempty"` // Ed25519 over the join transcript, by the invite key
+	MemberSig     []byte                 `protobuf:"bytes,3,opt,name=member_sig,json=memberSig,proto3" json:"member_sig,omitempty"` // ... by the member's signing key
+	NodeSig       []byte                 `protobuf:"bytes,4,opt,name=node_sig,json=nodeSig,proto3" json:"node_sig,omitempty"`       // ... by the node key of the peer the record names
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_node_proto_msgTypes[0]
+	mi := &file_node_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +258,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[0]
+	mi := &file_node_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,21 +271,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *JoinRequest) GetGroup() []byte {
-	if x != nil {
-		return x.Group
-	}
-	return nil
-}
-
-func (x *JoinRequest) GetInvite() []byte {
-	if x != nil {
-		return x.Invite
-	}
-	return nil
+	return file_node_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *JoinRequest) GetMember() []byte {
@@ -90,27 +281,42 @@ func (x *JoinRequest) GetMember() []byte {
 	return nil
 }
 
-func (x *JoinRequest) GetProof() []byte {
+func (x *JoinRequest) GetInviteSig() []byte {
 	if x != nil {
-		return x.Proof
+		return x.InviteSig
+	}
+	return nil
+}
+
+func (x *JoinRequest) GetMemberSig() []byte {
+	if x != nil {
+		return x.MemberSig
+	}
+	return nil
+}
+
+func (x *JoinRequest) GetNodeSig() []byte {
+	if x != nil {
+		return x.NodeSig
 	}
 	return nil
 }
 
 type JoinResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`   // set when refused; nothing else is
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`  // the epoch started for the joiner
-	Roster        []*SignedOp            `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"` // every roster op, in application order
+	Status        JoinStatus             `protobuf:"varint,1,opt,name=status,proto3,enum=takecare.node.v1.JoinStatus" json:"status,omitempty"`
+	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"` // for people, with a refusal
+	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`  // JOIN_OK: the epoch started for the joiner; JOIN_ALREADY_MEMBER: the current one
+	Roster        []*SignedOp            `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"` // every roster op, in application order (JOIN_OK, JOIN_ALREADY_MEMBER)
 	Peers         []*PeerAddrs           `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`   // where member nodes were last seen
-	Rekey         *SignedOp              `protobuf:"bytes,6,opt,name=rekey,proto3" json:"rekey,omitempty"`   // the Rekey that started it, as signed; it holds the
+	Rekey         *SignedOp              `protobuf:"bytes,6,opt,name=rekey,proto3" json:"rekey,omitempty"`   // the Rekey that started that epoch, as signed; it holds the
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_node_proto_msgTypes[1]
+	mi := &file_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -122,7 +328,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[1]
+	mi := &file_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -135,12 +341,19 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{1}
+	return file_node_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *JoinResponse) GetError() string {
+func (x *JoinResponse) GetStatus() JoinStatus {
 	if x != nil {
-		return x.Error
+		return x.Status
+	}
+	return JoinStatus_JOIN_OK
+}
+
+func (x *JoinResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
 	}
 	return ""
 }
@@ -183,7 +396,7 @@ type SignedOp struct {
 
 func (x *SignedOp) Reset() {
 	*x = SignedOp{}
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +408,7 @@ func (x *SignedOp) String() string {
 func (*SignedOp) ProtoMessage() {}
 
 func (x *SignedOp) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +421,7 @@ func (x *SignedOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedOp.ProtoReflect.Descriptor instead.
 func (*SignedOp) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{2}
+	return file_node_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SignedOp) GetEpoch() uint64 {
@@ -235,7 +448,7 @@ type PeerAddrs struct {
 
 func (x *PeerAddrs) Reset() {
 	*x = PeerAddrs{}
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +460,7 @@ func (x *PeerAddrs) String() string {
 func (*PeerAddrs) ProtoMessage() {}
 
 func (x *PeerAddrs) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +473,7 @@ func (x *PeerAddrs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerAddrs.ProtoReflect.Descriptor instead.
 func (*PeerAddrs) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{3}
+	return file_node_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PeerAddrs) GetPeer() []byte {
@@ -292,7 +505,7 @@ type SyncHello struct {
 
 func (x *SyncHello) Reset() {
 	*x = SyncHello{}
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +517,7 @@ func (x *SyncHello) String() string {
 func (*SyncHello) ProtoMessage() {}
 
 func (x *SyncHello) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +530,7 @@ func (x *SyncHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncHello.ProtoReflect.Descriptor instead.
 func (*SyncHello) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{4}
+	return file_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SyncHello) GetVersion() uint32 {
@@ -350,7 +563,7 @@ type SyncScopes struct {
 
 func (x *SyncScopes) Reset() {
 	*x = SyncScopes{}
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +575,7 @@ func (x *SyncScopes) String() string {
 func (*SyncScopes) ProtoMessage() {}
 
 func (x *SyncScopes) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +588,7 @@ func (x *SyncScopes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncScopes.ProtoReflect.Descriptor instead.
 func (*SyncScopes) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{5}
+	return file_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SyncScopes) GetScopes() []*ScopeProof {
@@ -395,7 +608,7 @@ type ScopeProof struct {
 
 func (x *ScopeProof) Reset() {
 	*x = ScopeProof{}
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +620,7 @@ func (x *ScopeProof) String() string {
 func (*ScopeProof) ProtoMessage() {}
 
 func (x *ScopeProof) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +633,7 @@ func (x *ScopeProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopeProof.ProtoReflect.Descriptor instead.
 func (*ScopeProof) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{6}
+	return file_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScopeProof) GetTag() []byte {
@@ -446,7 +659,7 @@ type SyncMessage struct {
 
 func (x *SyncMessage) Reset() {
 	*x = SyncMessage{}
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +671,7 @@ func (x *SyncMessage) String() string {
 func (*SyncMessage) ProtoMessage() {}
 
 func (x *SyncMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +684,7 @@ func (x *SyncMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncMessage.ProtoReflect.Descriptor instead.
 func (*SyncMessage) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{7}
+	return file_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SyncMessage) GetScopes() []*ScopeMessage {
@@ -494,7 +707,7 @@ type ScopeMessage struct {
 
 func (x *ScopeMessage) Reset() {
 	*x = ScopeMessage{}
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +719,7 @@ func (x *ScopeMessage) String() string {
 func (*ScopeMessage) ProtoMessage() {}
 
 func (x *ScopeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +732,7 @@ func (x *ScopeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopeMessage.ProtoReflect.Descriptor instead.
 func (*ScopeMessage) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{8}
+	return file_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScopeMessage) GetTag() []byte {
@@ -572,7 +785,7 @@ type Range struct {
 
 func (x *Range) Reset() {
 	*x = Range{}
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +797,7 @@ func (x *Range) String() string {
 func (*Range) ProtoMessage() {}
 
 func (x *Range) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +810,7 @@ func (x *Range) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Range.ProtoReflect.Descriptor instead.
 func (*Range) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{9}
+	return file_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Range) GetUpperCreated() int64 {
@@ -647,7 +860,7 @@ type DuressWarning struct {
 
 func (x *DuressWarning) Reset() {
 	*x = DuressWarning{}
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +872,7 @@ func (x *DuressWarning) String() string {
 func (*DuressWarning) ProtoMessage() {}
 
 func (x *DuressWarning) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +885,7 @@ func (x *DuressWarning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuressWarning.ProtoReflect.Descriptor instead.
 func (*DuressWarning) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{10}
+	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DuressWarning) GetInner() []byte {
@@ -692,7 +905,7 @@ type DuressAnswer struct {
 
 func (x *DuressAnswer) Reset() {
 	*x = DuressAnswer{}
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +917,7 @@ func (x *DuressAnswer) String() string {
 func (*DuressAnswer) ProtoMessage() {}
 
 func (x *DuressAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +930,7 @@ func (x *DuressAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuressAnswer.ProtoReflect.Descriptor instead.
 func (*DuressAnswer) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{11}
+	return file_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DuressAnswer) GetGroups() [][]byte {
@@ -734,23 +947,172 @@ func (x *DuressAnswer) GetError() string {
 	return ""
 }
 
+// /takecare/removed/1.0.0 (PROTOCOL.md, "Removal notice"): a member node
+// tells the node of a removed member that it was removed. The member node
+// opens the stream and sends a RemovalOffer; the removed member's node
+// answers with the roster heads it holds; the member node sends the removal
+// and the roster ops before it that those heads do not cover, and closes.
+type RemovalOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         []byte                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"` // group id (16)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovalOffer) Reset() {
+	*x = RemovalOffer{}
+	mi := &file_node_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovalOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovalOffer) ProtoMessage() {}
+
+func (x *RemovalOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovalOffer.ProtoReflect.Descriptor instead.
+func (*RemovalOffer) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RemovalOffer) GetGroup() []byte {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+type RosterHeads struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Heads         [][]byte               `protobuf:"bytes,1,rep,name=heads,proto3" json:"heads,omitempty"` // ids (32 bytes each) of the roster ops no other op follows
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterHeads) Reset() {
+	*x = RosterHeads{}
+	mi := &file_node_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterHeads) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterHeads) ProtoMessage() {}
+
+func (x *RosterHeads) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterHeads.ProtoReflect.Descriptor instead.
+func (*RosterHeads) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RosterHeads) GetHeads() [][]byte {
+	if x != nil {
+		return x.Heads
+	}
+	return nil
+}
+
+type RemovalNotice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ops           []*SignedOp            `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"` // in application order, the removal last
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovalNotice) Reset() {
+	*x = RemovalNotice{}
+	mi := &file_node_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovalNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovalNotice) ProtoMessage() {}
+
+func (x *RemovalNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovalNotice.ProtoReflect.Descriptor instead.
+func (*RemovalNotice) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RemovalNotice) GetOps() []*SignedOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"node.proto\x12\x10takecare.node.v1\"i\n" +
-	"\vJoinRequest\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\fR\x05group\x12\x16\n" +
-	"\x06invite\x18\x02 \x01(\fR\x06invite\x12\x16\n" +
-	"\x06member\x18\x03 \x01(\fR\x06member\x12\x14\n" +
-	"\x05proof\x18\x04 \x01(\fR\x05proof\"\xd9\x01\n" +
-	"\fJoinResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x122\n" +
+	"\tJoinHello\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\fR\x05group\x12\x16\n" +
+	"\x06invite\x18\x03 \x01(\fR\x06invite\x12\x14\n" +
+	"\x05check\x18\x04 \x01(\bR\x05check\"s\n" +
+	"\rJoinChallenge\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\fR\x05nonce\x124\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1c.takecare.node.v1.JoinStatusR\x06status\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"~\n" +
+	"\vJoinRequest\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\fR\x06member\x12\x1d\n" +
+	"\n" +
+	"invite_sig\x18\x02 \x01(\fR\tinviteSig\x12\x1d\n" +
+	"\n" +
+	"member_sig\x18\x03 \x01(\fR\tmemberSig\x12\x19\n" +
+	"\bnode_sig\x18\x04 \x01(\fR\anodeSig\"\x8b\x02\n" +
+	"\fJoinResponse\x124\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1c.takecare.node.v1.JoinStatusR\x06status\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x122\n" +
 	"\x06roster\x18\x04 \x03(\v2\x1a.takecare.node.v1.SignedOpR\x06roster\x121\n" +
 	"\x05peers\x18\x05 \x03(\v2\x1b.takecare.node.v1.PeerAddrsR\x05peers\x120\n" +
-	"\x05rekey\x18\x06 \x01(\v2\x1a.takecare.node.v1.SignedOpR\x05rekeyJ\x04\b\x03\x10\x04\"6\n" +
+	"\x05rekey\x18\x06 \x01(\v2\x1a.takecare.node.v1.SignedOpR\x05rekey\"6\n" +
 	"\bSignedOp\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05inner\x18\x02 \x01(\fR\x05inner\"5\n" +
@@ -786,7 +1148,27 @@ const file_node_proto_rawDesc = "" +
 	"\x05inner\x18\x01 \x01(\fR\x05inner\"<\n" +
 	"\fDuressAnswer\x12\x16\n" +
 	"\x06groups\x18\x01 \x03(\fR\x06groups\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05errorB9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
+	"\x05error\x18\x02 \x01(\tR\x05error\"$\n" +
+	"\fRemovalOffer\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\fR\x05group\"#\n" +
+	"\vRosterHeads\x12\x14\n" +
+	"\x05heads\x18\x01 \x03(\fR\x05heads\"=\n" +
+	"\rRemovalNotice\x12,\n" +
+	"\x03ops\x18\x01 \x03(\v2\x1a.takecare.node.v1.SignedOpR\x03ops*\xe2\x01\n" +
+	"\n" +
+	"JoinStatus\x12\v\n" +
+	"\aJOIN_OK\x10\x00\x12\x17\n" +
+	"\x13JOIN_ALREADY_MEMBER\x10\x01\x12\x10\n" +
+	"\fJOIN_REMOVED\x10\x02\x12\x16\n" +
+	"\x12JOIN_INVITE_CLOSED\x10\x03\x12\x17\n" +
+	"\x13JOIN_UNKNOWN_INVITE\x10\x04\x12\x12\n" +
+	"\x0eJOIN_BAD_PROOF\x10\x05\x12\r\n" +
+	"\tJOIN_BUSY\x10\x06\x12\x14\n" +
+	"\x10JOIN_UNAVAILABLE\x10\a\x12\r\n" +
+	"\tJOIN_VOID\x10\b\x12\x12\n" +
+	"\x0eJOIN_NOT_KNOWN\x10\t\x12\x0f\n" +
+	"\vJOIN_FAILED\x10\n" +
+	"B9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -800,33 +1182,43 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_node_proto_goTypes = []any{
-	(*JoinRequest)(nil),   // 0: takecare.node.v1.JoinRequest
-	(*JoinResponse)(nil),  // 1: takecare.node.v1.JoinResponse
-	(*SignedOp)(nil),      // 2: takecare.node.v1.SignedOp
-	(*PeerAddrs)(nil),     // 3: takecare.node.v1.PeerAddrs
-	(*SyncHello)(nil),     // 4: takecare.node.v1.SyncHello
-	(*SyncScopes)(nil),    // 5: takecare.node.v1.SyncScopes
-	(*ScopeProof)(nil),    // 6: takecare.node.v1.ScopeProof
-	(*SyncMessage)(nil),   // 7: takecare.node.v1.SyncMessage
-	(*ScopeMessage)(nil),  // 8: takecare.node.v1.ScopeMessage
-	(*Range)(nil),         // 9: takecare.node.v1.Range
-	(*DuressWarning)(nil), // 10: takecare.node.v1.DuressWarning
-	(*DuressAnswer)(nil),  // 11: takecare.node.v1.DuressAnswer
+	(JoinStatus)(0),       // 0: takecare.node.v1.JoinStatus
+	(*JoinHello)(nil),     // 1: takecare.node.v1.JoinHello
+	(*JoinChallenge)(nil), // 2: takecare.node.v1.JoinChallenge
+	(*JoinRequest)(nil),   // 3: takecare.node.v1.JoinRequest
+	(*JoinResponse)(nil),  // 4: takecare.node.v1.JoinResponse
+	(*SignedOp)(nil),      // 5: takecare.node.v1.SignedOp
+	(*PeerAddrs)(nil),     // 6: takecare.node.v1.PeerAddrs
+	(*SyncHello)(nil),     // 7: takecare.node.v1.SyncHello
+	(*SyncScopes)(nil),    // 8: takecare.node.v1.SyncScopes
+	(*ScopeProof)(nil),    // 9: takecare.node.v1.ScopeProof
+	(*SyncMessage)(nil),   // 10: takecare.node.v1.SyncMessage
+	(*ScopeMessage)(nil),  // 11: takecare.node.v1.ScopeMessage
+	(*Range)(nil),         // 12: takecare.node.v1.Range
+	(*DuressWarning)(nil), // 13: takecare.node.v1.DuressWarning
+	(*DuressAnswer)(nil),  // 14: takecare.node.v1.DuressAnswer
+	(*RemovalOffer)(nil),  // 15: takecare.node.v1.RemovalOffer
+	(*RosterHeads)(nil),   // 16: takecare.node.v1.RosterHeads
+	(*RemovalNotice)(nil), // 17: takecare.node.v1.RemovalNotice
 }
 var file_node_proto_depIdxs = []int32{
-	2, // 0: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
-	3, // 1: takecare.node.v1.JoinResponse.peers:type_name -> takecare.node.v1.PeerAddrs
-	2, // 2: takecare.node.v1.JoinResponse.rekey:type_name -> takecare.node.v1.SignedOp
-	6, // 3: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
-	8, // 4: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
-	9, // 5: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: takecare.node.v1.JoinChallenge.status:type_name -> takecare.node.v1.JoinStatus
+	0,  // 1: takecare.node.v1.JoinResponse.status:type_name -> takecare.node.v1.JoinStatus
+	5,  // 2: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
+	6,  // 3: takecare.node.v1.JoinResponse.peers:type_name -> takecare.node.v1.PeerAddrs
+	5,  // 4: takecare.node.v1.JoinResponse.rekey:type_name -> takecare.node.v1.SignedOp
+	9,  // 5: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
+	11, // 6: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
+	12, // 7: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
+	5,  // 8: takecare.node.v1.RemovalNotice.ops:type_name -> takecare.node.v1.SignedOp
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -839,13 +1231,14 @@ func file_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   12,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_node_proto_goTypes,
 		DependencyIndexes: file_node_proto_depIdxs,
+		EnumInfos:         file_node_proto_enumTypes,
 		MessageInfos:      file_node_proto_msgTypes,
 	}.Build()
 	File_node_proto = out.File
