@@ -159,37 +159,36 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 	return changed, err
 }
 
-// resealWindow is how far before a new epoch's start this node's own
-// messages in the previous epoch are sent again in the new one (clocks
-// differ a little).
-const resealWindow = time.Minute
-
 // switched runs after the current epoch changed from old to cur: this
-// node's own messages held in old (sealed there first or sent again there)
-// since shortly before cur started are sent again in cur, for members who
-// hold only cur's key (a member who joined, or any member once old's key is
-// erased). So are its roster ops in old of any age: a member on another
-// branch of a fork may have no other way to learn of them (see
-// PROTOCOL.md, "Forks"), and there are few. The message ids do not change,
-// so nobody sees them twice.
+// node's own roster ops held in old (sealed there first or sent again
+// there), of any age, are sent again in cur. A member who holds only cur's
+// key (one who joined at cur, or who is on another branch of a fork) may
+// have no other way to learn of them (PROTOCOL.md, "Forks"); they are few,
+// and a member who joins receives the whole roster anyway. The message ids
+// do not change, so nobody sees them twice.
+//
+// Nothing else is sent again: a message sealed in old was written before
+// this node knew of cur, so it may have been written before a member who
+// joined at cur joined, whatever the clocks say, and that member must not
+// read it (DESIGN.md, invariant 10). Members of old hold its key and
+// receive such messages there, by gossip or by sync.
 func (n *Node) switched(g *group, old, cur *epoch) {
 	if old == nil || old == cur {
 		return
 	}
-	from := cur.since.Add(-resealWindow)
 	hs := n.store.Headers(func(h store.Header) bool {
-		return h.Group == g.id && h.Author == n.me && (h.Priority == priorityOrdered || !h.Created.Before(from))
+		return h.Group == g.id && h.Author == n.me && h.Priority == priorityOrdered
 	})
 	for _, h := range hs {
 		if n.store.HasIn(h.ID, old.keys.Tag()) {
-			n.reseal(n.ctx, g, h.ID, old.keys, cur.keys, h.Created.Before(from))
+			n.reseal(n.ctx, g, h.ID, old.keys, cur.keys)
 		}
 	}
 }
 
-// reseal sends one of this node's own messages again, sealed in epoch to;
-// if rosterOnly, only if it is a roster op.
-func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *crypto.EpochKeys, rosterOnly bool) {
+// reseal sends one of this node's own roster ops again, sealed in epoch
+// to; it does nothing for any other message.
+func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *crypto.EpochKeys) {
 	env, err := n.store.EnvelopeIn(id, from.Tag())
 	if err != nil {
 		return
@@ -202,14 +201,8 @@ func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *cryp
 	if err != nil || m.Via != nil {
 		return // a bridge signed it: this member cannot sign it again
 	}
-	switch m.Content.(type) {
-	case *alert.Rekey:
-		return // a rekey belongs to the epoch it leaves
-	case *alert.RosterOp:
-	default:
-		if rosterOnly {
-			return
-		}
+	if _, ok := m.Content.(*alert.RosterOp); !ok {
+		return // a rekey belongs to the epoch it leaves; the rest, see switched
 	}
 	again, err := to.Seal(n.id.SignBody(g.id, to.Epoch(), in.Body))
 	if err != nil {

@@ -530,10 +530,10 @@ func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author cry
 	if n.handedOver(g, msg.ID, n.publish(ctx, g, env), byGossip) {
 		n.feed.publish(n, g, msg) // no longer queued
 	}
-	// A new epoch may have started while this was sealed: send it in the
-	// new one too, for members who only hold that key.
+	// A new epoch may have started while this was sealed: a roster op is
+	// sent in the new one too (see switched).
 	if cur := g.currentKeys(); cur.Tag() != keys.Tag() {
-		n.reseal(ctx, g, msg.ID, keys, cur, false)
+		n.reseal(ctx, g, msg.ID, keys, cur)
 	}
 	return msg, nil
 }

@@ -211,15 +211,15 @@ func (n *Node) refusal(gid crypto.GroupID, resp *wire.JoinResponse) error {
 	return fmt.Errorf("%w: %s", ErrJoinRefused, detail)
 }
 
-// removedError says that this member was removed from g, by whom and when.
+// removedError says that this member was removed from g, and, if this
+// node holds the removal, by whom and when.
 func (n *Node) removedError(g *group) error {
-	me, _ := g.roster.Member(n.me)
-	by := ""
-	if me.RemovedBy != (crypto.MemberID{}) {
-		by = " by " + n.memberName(g, me.RemovedBy)
+	when := ""
+	if me, ok := g.roster.Member(n.me); ok && me.Removed {
+		when = fmt.Sprintf(" by %s on %s", n.memberName(g, me.RemovedBy), me.RemovedAt.UTC().Format("2006-01-02 15:04 MST"))
 	}
-	return fmt.Errorf("%w %q%s on %s; a removed profile cannot join again: make a new profile (takecare init --home DIR) and ask for a new invite",
-		ErrRemovedFromGroup, g.roster.Name(), by, me.RemovedAt.UTC().Format("2006-01-02 15:04 MST"))
+	return fmt.Errorf("%w (%s)%s; a removed profile cannot join again: make a new profile (takecare init --home DIR) and ask for a new invite",
+		ErrRemovedFromGroup, g.roster.Name(), when)
 }
 
 // askToJoin runs the join protocol with one node of the code, from the

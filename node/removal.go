@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -41,13 +42,16 @@ const (
 	maxNoticePeers   = 4096
 )
 
-// notices records when each removed member's node was last told.
+// notices records which removed members' nodes were told, and when, and
+// which are being told now.
 type notices struct {
 	mu   sync.Mutex
 	last map[peer.ID]time.Time
+	busy map[peer.ID]bool
 }
 
-// noticeDue reports whether p may be let in, or sent a notice, now.
+// noticeDue reports whether p may be let in to be told now: it was not
+// told in the last noticeInterval.
 func (n *Node) noticeDue(p peer.ID) bool {
 	n.notices.mu.Lock()
 	defer n.notices.mu.Unlock()
@@ -55,17 +59,32 @@ func (n *Node) noticeDue(p peer.ID) bool {
 	return !ok || n.now().Sub(last) >= noticeInterval
 }
 
-// noteNotice records that p is being told now, and reports whether it was
-// due.
-func (n *Node) noteNotice(p peer.ID) bool {
+// startNotice marks p as being told, and reports whether it is due and not
+// being told already.
+func (n *Node) startNotice(p peer.ID) bool {
 	now := n.now()
 	n.notices.mu.Lock()
 	defer n.notices.mu.Unlock()
-	if last, ok := n.notices.last[p]; ok && now.Sub(last) < noticeInterval {
+	if last, ok := n.notices.last[p]; (ok && now.Sub(last) < noticeInterval) || n.notices.busy[p] {
 		return false
 	}
-	if n.notices.last == nil {
+	if n.notices.busy == nil {
+		n.notices.busy = make(map[peer.ID]bool)
 		n.notices.last = make(map[peer.ID]time.Time)
+	}
+	n.notices.busy[p] = true
+	return true
+}
+
+// endNotice records the end of telling p; only a notice p answered counts
+// as told (one sent on a connection that died tells no one).
+func (n *Node) endNotice(p peer.ID, told bool) {
+	now := n.now()
+	n.notices.mu.Lock()
+	defer n.notices.mu.Unlock()
+	delete(n.notices.busy, p)
+	if !told {
+		return
 	}
 	if len(n.notices.last) >= maxNoticePeers {
 		for q, t := range n.notices.last {
@@ -73,12 +92,10 @@ func (n *Node) noteNotice(p peer.ID) bool {
 				delete(n.notices.last, q)
 			}
 		}
-		if len(n.notices.last) >= maxNoticePeers {
-			return false
-		}
 	}
-	n.notices.last[p] = now
-	return true
+	if len(n.notices.last) < maxNoticePeers {
+		n.notices.last[p] = now
+	}
 }
 
 // removedIn returns, for each group in which this node's member is current
@@ -103,17 +120,20 @@ func (n *Node) removedIn(p peer.ID) map[*group]alert.Member {
 // is also a member node of another group.
 func (n *Node) tellRemoved(p peer.ID) {
 	groups := n.removedIn(p)
-	if len(groups) == 0 || !n.noteNotice(p) {
+	if len(groups) == 0 || !n.startNotice(p) {
 		return
 	}
 	n.spawn(func() {
+		told := false
 		for g, m := range groups {
 			if err := n.sendNotice(p, g, m); err != nil {
 				n.log.Debug("telling a removed member's node", "peer", p, "group", g.id.String()[:8], "err", err)
-			} else {
-				n.log.Info("told a removed member's node of its removal", "peer", p, "group", g.id.String()[:8])
+				continue
 			}
+			told = true
+			n.log.Info("told a removed member's node of its removal", "peer", p, "group", g.id.String()[:8])
 		}
+		n.endNotice(p, told)
 		if !n.isMemberPeer(p) {
 			n.host.Network().ClosePeer(p)
 		}
@@ -154,6 +174,13 @@ func (n *Node) sendNotice(p peer.ID, g *group, m alert.Member) error {
 		s.Reset()
 		return err
 	}
+	// The other side closes once it has read the notice: only then may
+	// the connection be closed without losing it.
+	s.CloseWrite()
+	if _, err := s.Read(make([]byte, 1)); err != io.EOF {
+		s.Reset()
+		return fmt.Errorf("no acknowledgement: %v", err)
+	}
 	return nil
 }
 
@@ -179,6 +206,7 @@ func (n *Node) handleRemoval(s network.Stream) {
 	}
 	g, err := n.group(gid)
 	if err != nil || !g.hasMemberPeer(s.Conn().RemotePeer()) {
+		n.log.Debug("refused a removal notice", "peer", s.Conn().RemotePeer(), "group", gid.String()[:8], "err", err)
 		s.Reset()
 		return
 	}
@@ -192,6 +220,7 @@ func (n *Node) handleRemoval(s network.Stream) {
 	}
 	var notice wire.RemovalNotice
 	if err := readDelimitedFrom(r, &notice, maxRemovalNotice); err != nil {
+		n.log.Debug("reading a removal notice", "peer", s.Conn().RemotePeer(), "err", err)
 		s.Reset()
 		return
 	}

@@ -186,7 +186,7 @@ func (nd *Node) Start() {
 			t.Fatal(err)
 		}
 		cfg.Host = h
-		cfg.DoorHost = nd.net.doorHost
+		cfg.DoorHost = func(key p2pcrypto.PrivKey) (host.Host, error) { return nd.net.doorHost(key, nd) }
 	}
 	if os.Getenv("TAKECARE_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).
@@ -250,8 +250,9 @@ type doorHost struct {
 }
 
 // doorHost gives a joiner on mocknet a host with the invite's key, linked
-// to every running node.
-func (nt *Net) doorHost(key p2pcrypto.PrivKey) (host.Host, error) {
+// to every running node that a partition does not keep apart from the
+// joiner's node (joiners sharing the host are on one side).
+func (nt *Net) doorHost(key p2pcrypto.PrivKey, joiner *Node) (host.Host, error) {
 	pid, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, err
@@ -275,7 +276,7 @@ func (nt *Net) doorHost(key p2pcrypto.PrivKey) (host.Host, error) {
 		return nil, err
 	}
 	for _, nd := range nt.Nodes {
-		if nd.Running() {
+		if nd.Running() && !nt.isCut(nd.Index, joiner.Index) {
 			if _, err := mn.LinkPeers(pid, nd.Identity.PeerID()); err != nil {
 				h.Close()
 				return nil, err

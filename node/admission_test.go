@@ -1,0 +1,202 @@
+package node_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/nodetest"
+)
+
+// stranger is a plain go-libp2p host running GossipSub with its default
+// options, not ours. It subscribes to every topic it hears of, and records
+// every topic name and every message that reaches it.
+type stranger struct {
+	t  *testing.T
+	h  host.Host
+	ps *pubsub.PubSub
+
+	mu     sync.Mutex
+	topics map[string]bool
+	msgs   int
+}
+
+func newStranger(t *testing.T, key p2pcrypto.PrivKey) *stranger {
+	t.Helper()
+	opts := []libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0")}
+	if key != nil {
+		opts = append(opts, libp2p.Identity(key))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	s := &stranger{t: t, h: h, topics: make(map[string]bool)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s.ps, err = pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stranger) heard(topic string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if topic == "" || s.topics[topic] {
+		return
+	}
+	s.topics[topic] = true
+	go func() {
+		if tp, err := s.ps.Join(topic); err == nil {
+			tp.Subscribe()
+		}
+	}()
+}
+
+func (s *stranger) RecvRPC(rpc *pubsub.RPC) {
+	for _, sub := range rpc.GetSubscriptions() {
+		s.heard(sub.GetTopicid())
+	}
+	for _, m := range rpc.GetPublish() {
+		s.heard(m.GetTopic())
+		s.mu.Lock()
+		s.msgs++
+		s.mu.Unlock()
+	}
+	c := rpc.GetControl()
+	for _, x := range c.GetIhave() {
+		s.heard(x.GetTopicID())
+	}
+	for _, x := range c.GetGraft() {
+		s.heard(x.GetTopicID())
+	}
+	for _, x := range c.GetPrune() {
+		s.heard(x.GetTopicID())
+	}
+}
+
+func (s *stranger) learned() (topics, msgs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.topics), s.msgs
+}
+
+func (*stranger) AddPeer(peer.ID, protocol.ID)                         {}
+func (*stranger) RemovePeer(peer.ID)                                   {}
+func (*stranger) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (*stranger) OnClosedOutboundStream(peer.ID)                       {}
+func (*stranger) Join(string)                                          {}
+func (*stranger) Leave(string)                                         {}
+func (*stranger) Graft(peer.ID, string)                                {}
+func (*stranger) Prune(peer.ID, string)                                {}
+func (*stranger) ValidateMessage(*pubsub.Message)                      {}
+func (*stranger) DeliverMessage(*pubsub.Message)                       {}
+func (*stranger) RejectMessage(*pubsub.Message, string)                {}
+func (*stranger) DuplicateMessage(*pubsub.Message)                     {}
+func (*stranger) ThrottlePeer(peer.ID)                                 {}
+func (*stranger) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (*stranger) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (*stranger) DropRPC(*pubsub.RPC, peer.ID)                         {}
+func (*stranger) UndeliverableMessage(*pubsub.Message)                 {}
+func (s *stranger) connect(nd *nodetest.Node) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.h.Connect(ctx, nd.AddrInfo())
+}
+
+// TestStrangersLearnNothing, over loopback with the real connection gater:
+// a plain GossipSub peer that connects to an admin's node while an invite
+// is open, or to a member's node, is refused; one that holds the code (and
+// so is the invite's door peer) is let in, but only for the join protocol.
+// Neither hears a topic name or receives an envelope while the group sends
+// alerts, changes its roster and moves to a new epoch for a joiner. Once the
+// invite is long expired, the door peer is refused too.
+func TestStrangersLearnNothing(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	net := nodetest.New(t, 3, nodetest.Options{Loopback: true, Config: func(i int, c *node.Config) {
+		if i == 0 {
+			c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		}
+	}})
+	ana, beto, carmen := net.Nodes[0], net.Nodes[1], net.Nodes[2]
+	carmen.Stop()
+	gid := net.Group("juchitan")
+	ctx := context.Background()
+	inv, err := ana.CreateInvite(ctx, gid, 2, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := crypto.ParseInviteCode(inv.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := newStranger(t, nil)
+	holder := newStranger(t, parsed.DoorKey())
+	for _, nd := range []*nodetest.Node{ana, beto} {
+		plain.connect(nd)
+	}
+	if err := holder.connect(ana); err != nil {
+		t.Fatalf("the code's holder cannot reach the admin's node: %v", err)
+	}
+	holder.connect(beto)
+	// The door admits the join protocol only.
+	if s, err := holder.h.NewStream(ctx, ana.Host().ID(), node.SyncProtocol); err == nil {
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := s.Read(make([]byte, 1)); n > 0 || err == nil {
+			t.Error("the admin's node answered a sync from the code's holder")
+		}
+		s.Reset()
+	}
+
+	// The group goes on: alerts, a new member and its new epoch (a new
+	// topic name announced), another invite.
+	carmen.Start()
+	if _, err := carmen.Join(ctx, inv.Code); err != nil {
+		t.Fatal(err)
+	}
+	a := sendOne(t, ana, gid, "from the admin")
+	b := sendOne(t, beto, gid, "from a member")
+	if _, err := ana.CreateInvite(ctx, gid, 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "the members have both alerts", func() bool {
+		return carmen.Store.Has(a) && carmen.Store.Has(b) && beto.Store.Has(a)
+	})
+	time.Sleep(1500 * time.Millisecond) // a heartbeat or more of gossip
+	for name, s := range map[string]*stranger{"a plain peer": plain, "the code's holder": holder} {
+		if topics, msgs := s.learned(); topics > 0 || msgs > 0 {
+			t.Errorf("%s heard %d topic names and received %d messages", name, topics, msgs)
+		}
+	}
+	if len(plain.h.Network().Peers()) != 0 {
+		t.Errorf("a plain peer is connected to %v", plain.h.Network().Peers())
+	}
+
+	// A week after the invite expired, its holder is not let in either.
+	for _, p := range holder.h.Network().Peers() {
+		holder.h.Network().ClosePeer(p)
+	}
+	skew.Store(int64(8 * 24 * time.Hour))
+	if holder.connect(ana) == nil {
+		time.Sleep(200 * time.Millisecond)
+		if holder.h.Network().Connectedness(ana.Host().ID()) == network.Connected {
+			t.Error("the admin's node let in the holder of a code expired a week ago")
+		}
+	}
+}
