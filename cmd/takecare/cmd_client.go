@@ -96,6 +96,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 	for _, g := range st.Groups {
 		fmt.Fprintf(w, "group %-16s %s, %s, %d reachable now\n", g.Name, g.Role, count(g.Members, "member", "members"), g.Reachable)
+		warnGroup(w, g)
 	}
 	printPaths(w, st, now)
 	return nil
@@ -141,6 +142,13 @@ func bytesWords(n int64) string {
 	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
 }
 
+// warnGroup prints what the member must know about a group, if anything.
+func warnGroup(w io.Writer, g node.GroupInfo) {
+	if g.Warning != "" {
+		fmt.Fprintf(w, "  WARNING: %s\n", g.Warning)
+	}
+}
+
 func cmdGroup(ctx context.Context, e *env, args []string) error {
 	f := newFlags("group", e)
 	asJSON := f.Bool("json", false, "print JSON")
@@ -183,6 +191,7 @@ func cmdGroup(ctx context.Context, e *env, args []string) error {
 		}
 		for _, g := range gs {
 			fmt.Fprintf(e.stdout, "%-16s %s  %-6s %s, %d reachable\n", g.Name, g.ID[:8], g.Role, count(g.Members, "member", "members"), g.Reachable)
+			warnGroup(e.stderr, g)
 		}
 		return nil
 	}
@@ -282,8 +291,13 @@ func cmdJoin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnGroup(e.stderr, g.GroupInfo)
 	if *asJSON {
 		return printJSON(e.stdout, g)
+	}
+	if g.Already {
+		fmt.Fprintf(e.stdout, "already a member of %s (%s); nothing changed\n", g.Name, count(g.Members, "member", "members"))
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "joined %s (%s)\n", g.Name, count(g.Members, "member", "members"))
 	return nil

@@ -158,8 +158,8 @@ func (c *Client) Invite(ctx context.Context, group string, uses int, ttl time.Du
 }
 
 // Join redeems an invite code.
-func (c *Client) Join(ctx context.Context, code string) (node.GroupInfo, error) {
-	var g node.GroupInfo
+func (c *Client) Join(ctx context.Context, code string) (node.JoinResult, error) {
+	var g node.JoinResult
 	err := c.do(ctx, "POST", "/v1/join", JoinRequest{Code: code}, &g)
 	return g, err
 }

@@ -65,6 +65,7 @@ var errorCodes = []struct {
 	{crypto.ErrBadInvite, "bad_invite", http.StatusBadRequest},
 	{node.ErrJoinRefused, "join_refused", http.StatusBadRequest},
 	{node.ErrUnreachable, "unreachable", http.StatusBadGateway},
+	{node.ErrRedeemerOffline, "redeemer_offline", http.StatusBadGateway},
 	{alert.ErrUnknownKind, "unknown_kind", http.StatusBadRequest},
 	{alert.ErrUnknownSeverity, "unknown_severity", http.StatusBadRequest},
 	{alert.ErrNoGroup, "no_group", http.StatusBadRequest},

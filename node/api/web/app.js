@@ -1222,7 +1222,7 @@
     formStatus(f, 'groups.joining');
     api('POST', '/v1/join', { code: code }).then(function (g) {
       f.code.value = '';
-      formStatus(f, 'groups.joined', { group: g.name, n: g.members });
+      formStatus(f, g.already ? 'groups.already' : 'groups.joined', { group: g.name, n: g.members });
       loadGroups();
     }, function (e) {
       formStatus(f, 'groups.join_failed', { error: e }, true);
