@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +256,27 @@ func TestJoiningAgainChangesNothing(t *testing.T) {
 	}
 	id := sendOne(t, beto, gid, "still here")
 	net.WaitFor(10*time.Second, "Ana hears Beto", func() bool { return ana.Store.Has(id) })
+
+	// A member whose node lost the group (its store is gone) gets it back
+	// the same way, with the current key and no new epoch.
+	beto.Stop()
+	if err := os.Remove(beto.StorePath()); err != nil {
+		t.Fatal(err)
+	}
+	beto.Start()
+	if gs := beto.Groups(); len(gs) != 0 {
+		t.Fatalf("a new store holds %d groups", len(gs))
+	}
+	var back node.JoinResult
+	net.WaitFor(30*time.Second, "Beto gets the group back", func() bool {
+		back, err = beto.Join(ctx, inv.Code)
+		return err == nil
+	})
+	if !back.Already || back.Epoch != epoch || epochOf(ana, gid) != epoch {
+		t.Errorf("joining again with a lost store: %+v; the group is on epoch %d, was %d", back, epochOf(ana, gid), epoch)
+	}
+	id = sendOne(t, ana, gid, "welcome back")
+	net.WaitFor(10*time.Second, "Beto reads the group again", func() bool { return beto.Store.Has(id) })
 }
 
 // TestSingleUseInviteAdmitsOnePerson: a code for one person, passed to two,
