@@ -274,7 +274,8 @@ func (n *Node) removalEntry(g *group) (Entry, bool) {
 		ID: me.Removal.String(), Group: g.roster.Name(), GroupID: g.id.String(),
 		Kind: KindRemoved, Severity: alert.SevWarning.String(),
 		Text:   fmt.Sprintf("%s removed you from %s. You no longer receive what the group sends, and nothing you send reaches it.", by, g.roster.Name()),
-		Author: by, AuthorID: me.RemovedBy.String(), Created: me.RemovedAt.UTC(), Acks: []AckEntry{},
+		Author: by, AuthorID: me.RemovedBy.String(), Created: me.RemovedAt.UTC(),
+		Expires: me.RemovedAt.Add(n.cfg.Retention).UTC(), Acks: []AckEntry{},
 	}, true
 }
 

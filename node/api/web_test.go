@@ -538,7 +538,7 @@ func TestWebAssets(t *testing.T) {
 	for _, k := range alert.UserKinds {
 		used["kind."+string(k)] = true
 	}
-	for _, k := range []string{"panic", "overdue", "duress", "checkin", "arrived"} {
+	for _, k := range []string{"panic", "overdue", "duress", "checkin", "arrived", node.KindRemoved} {
 		used["kind."+k] = true
 	}
 	for _, s := range []string{"info", "warning", "urgent", "critical"} {
