@@ -47,6 +47,8 @@ type group struct {
 	// one its other members are in (set when another admin's node did not
 	// confirm this member's join). Guarded by mu.
 	warning string
+	// removed is set once this node has acted on its member's removal.
+	removed atomic.Bool
 
 	topicMu sync.Mutex // serialises joining and leaving topics
 	saveMu  sync.Mutex // serialises saveGroup
@@ -158,6 +160,7 @@ func (n *Node) loadGroups() error {
 		}
 		g := newGroup(gid, roster, st.Joined)
 		g.warning = st.Warning
+		g.removed.Store(n.isRemoved(g))
 		for _, es := range st.Epochs {
 			e, err := epochFromState(gid, es)
 			if err != nil {

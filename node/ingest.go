@@ -583,7 +583,6 @@ func (n *Node) handle(g *group, m *alert.Message) {
 
 // rosterChanged updates who we mesh with and dial after a roster change.
 func (n *Node) rosterChanged(g *group) {
-	wasRemoved := n.isRemoved(g)
 	n.refreshAccess()
 	// Nodes of removed members are cut off: at once from pubsub
 	// (refreshAccess) and new connections (the gater), and, once they are
@@ -596,7 +595,7 @@ func (n *Node) rosterChanged(g *group) {
 	n.reconsiderEpoch(g)
 	// Messages ignored while the author was unknown can come now.
 	n.syncer.kickAll()
-	if !wasRemoved && n.isRemoved(g) {
+	if n.isRemoved(g) && !g.removed.Swap(true) {
 		n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on, and nothing it sends reaches it", "group", g.id.String()[:8])
 		if e, ok := n.removalEntry(g); ok {
 			n.feed.send(e)
