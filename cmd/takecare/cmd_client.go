@@ -428,7 +428,16 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	targets, rest := active, pos
+	// A group this member was removed from would receive nothing: say so
+	// rather than pretend, or fall back on another group.
+	if len(pos) > 0 && !*all {
+		if g := findGroup(gs, pos[0]); g != nil && g.Role == "removed" {
+			return fmt.Errorf("the panic was not sent: %s", g.Warning)
+		}
+	}
 	switch {
+	case len(active) == 0 && len(gs) > 0:
+		return fmt.Errorf("the panic was not sent: %s", gs[0].Warning)
 	case len(active) == 0:
 		return fmt.Errorf("you are in no group yet: nobody would receive a panic. Create one (%s) or join one (%s)", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
 	case *all:
