@@ -411,11 +411,11 @@ func TestAcksVisibleToSender(t *testing.T) {
 // no member can pre-empt the real alarm.
 func TestForeignDoneHasNoEffect(t *testing.T) {
 	t.Parallel()
-	net := checkinNet(t, 4, 100*time.Millisecond, nil)
+	net := checkinNet(t, 3, 100*time.Millisecond, nil)
 	gid := net.Group("istmo")
 	victim, beto, mallory := net.Nodes[0], net.Nodes[1], net.Nodes[2]
+	att := newAttacker(t, net, gid, victim)
 	keys := victim.KeysForTest(gid)
-	att := newAttacker(t, net, keys.Topic(), victim, net.Nodes[3])
 	now := time.Now()
 
 	signed := func(id *crypto.Identity, created time.Time, c alert.Content) ([]byte, alert.ID) {

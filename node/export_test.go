@@ -175,3 +175,18 @@ func (n *Node) SendOrderForTest(ids []alert.ID) []alert.ID {
 	n.sendOrder(out)
 	return out
 }
+
+// AddMemberForTest adds a member to a group through this admin's node,
+// with no invite, and starts a new epoch that includes it, as a join does:
+// tests use it to give a hand-made peer a member's standing.
+func (n *Node) AddMemberForTest(ctx context.Context, gid crypto.GroupID, m alert.MemberInfo) error {
+	g, err := n.adminGroup(gid)
+	if err != nil {
+		return err
+	}
+	if _, err := n.send(ctx, g, &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.AddMember{Member: m}}); err != nil {
+		return err
+	}
+	_, _, err = n.rekey(ctx, g)
+	return err
+}

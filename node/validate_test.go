@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/alert"
@@ -17,27 +21,28 @@ import (
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
-// attacker is a member's node gone rogue: a raw libp2p host with a member
-// node's key and GossipSub configured like a node's, publishing hand-made
-// envelopes on a group's topic. (Pubsub reaches member nodes only, so a
-// peer that is not one cannot publish at all.)
+// attacker is a member's node gone rogue: a raw libp2p host with
+// GossipSub configured like a node's, publishing hand-made envelopes on a
+// group's topic. (Pubsub reaches member nodes only, so a peer that is not
+// one cannot publish at all.)
 type attacker struct {
 	topic *pubsub.Topic
 }
 
-// newAttacker stops the member node as and puts the attacker in its place,
-// connected to target.
-func newAttacker(t *testing.T, net *nodetest.Net, topic string, target, as *nodetest.Node) *attacker {
+// newAttacker makes a new member of the group, added by target (an
+// admin's node), whose node is the attacker, subscribed to the group's
+// current topic and connected to target. Adding it starts a new epoch.
+func newAttacker(t *testing.T, net *nodetest.Net, gid crypto.GroupID, target *nodetest.Node) *attacker {
 	t.Helper()
-	as.Stop()
-	h, err := net.Mock.AddPeer(as.Identity.NodeKey(), ma.StringCast("/ip4/10.254.0.1/tcp/4001"))
+	id, err := crypto.NewIdentity("attacker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := net.Mock.AddPeer(id.NodeKey(), ma.StringCast("/ip4/10.254.0.1/tcp/4001"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	if err := net.Mock.LinkAll(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithNoAuthor(), pubsub.WithFloodPublish(true),
@@ -45,24 +50,58 @@ func newAttacker(t *testing.T, net *nodetest.Net, topic string, target, as *node
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, err := ps.Join(topic)
+	if err := target.AddMemberForTest(ctx, gid, alert.MemberInfo{Name: "attacker", Keys: id.Public(), Peer: id.PeerID()}); err != nil {
+		t.Fatal(err)
+	}
+	// Every member's node takes the new epoch before anything else happens.
+	epoch := target.KeysForTest(gid)
+	net.WaitFor(10*time.Second, "every member on the new epoch", func() bool {
+		for _, nd := range net.Nodes {
+			if !nd.Running() || nd == target {
+				continue
+			}
+			for _, g := range nd.Groups() {
+				if g.ID == gid.String() && g.Role != "removed" && nd.KeysForTest(gid).Tag() != epoch.Tag() {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	tp, err := ps.Join(epoch.Topic())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tp.Subscribe(); err != nil {
 		t.Fatal(err)
 	}
+	// Linked only now that pubsub runs: member nodes dial it at once, and
+	// pubsub would miss a connection made while it starts.
+	if err := net.Mock.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := net.Mock.ConnectPeers(h.ID(), target.Host().ID()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(tp.ListPeers()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("attacker never saw the target subscribed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Ready once the attacker knows the target is subscribed and its own
+	// pubsub stream to the target is open (before that, what it publishes
+	// is dropped).
+	net.WaitFor(10*time.Second, "the attacker is in the target's pubsub", func() bool {
+		return slices.Contains(tp.ListPeers(), target.Host().ID()) && pubsubStreamFrom(target, h.ID())
+	})
 	return &attacker{topic: tp}
+}
+
+// pubsubStreamFrom reports whether nd has a pubsub stream that p opened.
+func pubsubStreamFrom(nd *nodetest.Node, p peer.ID) bool {
+	for _, c := range nd.Host().Network().ConnsToPeer(p) {
+		for _, s := range c.GetStreams() {
+			if s.Stat().Direction == network.DirInbound && strings.HasPrefix(string(s.Protocol()), "/meshsub/") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (a *attacker) publish(t *testing.T, env []byte) {
@@ -99,11 +138,11 @@ func body(t *testing.T, created time.Time, text string) []byte {
 // as a control that the path works.
 func TestRejectsWhatIsNotAMembersMessage(t *testing.T) {
 	t.Parallel()
-	net := nodetest.New(t, 3, nodetest.Options{Latency: 2 * time.Millisecond})
+	net := nodetest.New(t, 2, nodetest.Options{Latency: 2 * time.Millisecond})
 	gid := net.Group("istmo")
 	victim, member := net.Nodes[0], net.Nodes[1]
+	att := newAttacker(t, net, gid, victim)
 	keys := victim.KeysForTest(gid)
-	att := newAttacker(t, net, keys.Topic(), victim, net.Nodes[2])
 	now := time.Now()
 	before := victim.Status().Received
 
