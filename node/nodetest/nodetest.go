@@ -518,7 +518,7 @@ func (nt *Net) Reconnect(i int) {
 
 // Group founds a group named name at node 0 and has every other running
 // node join it with a fresh invite, one after the other. It waits until every
-// node knows every member.
+// node knows every member and is on the epoch started for the last join.
 func (nt *Net) Group(name string) crypto.GroupID {
 	nt.t.Helper()
 	ctx := context.Background()
@@ -533,16 +533,34 @@ func (nt *Net) Group(name string) crypto.GroupID {
 			nt.t.Fatalf("node %d joining: %v", nd.Index, err)
 		}
 	}
-	nt.WaitFor(30*time.Second, "every node knows every member", func() bool {
-		for _, nd := range running {
+	// And every node is on the last join's epoch: a message sent in an
+	// earlier one does not reach the members who joined after it.
+	nt.WaitFor(30*time.Second, "every node knows every member, on one epoch", func() bool {
+		epoch := uint64(0)
+		for i, nd := range running {
 			ms, err := nd.Members(gid)
 			if err != nil || len(ms) != len(running) {
 				return false
 			}
+			e := groupEpoch(nd, gid)
+			if i > 0 && e != epoch {
+				return false
+			}
+			epoch = e
 		}
 		return true
 	})
 	return gid
+}
+
+// groupEpoch is the number of a node's current epoch in a group.
+func groupEpoch(nd *Node, gid crypto.GroupID) uint64 {
+	for _, g := range nd.Groups() {
+		if g.ID == gid.String() {
+			return g.Epoch
+		}
+	}
+	return 0
 }
 
 // found has node 0 found a group named name.
@@ -608,6 +626,12 @@ func (nt *Net) Partition(sides ...[]int) {
 		})
 		return crossed
 	}
+	nt.WaitFor(10*time.Second, "no connection crosses the partition", func() bool { return !enforce() })
+	// A dial under way when the links went completes within a few
+	// latencies: let those finish, and cut them, before the caller acts on
+	// one side (a node tells a peer it meets even for a moment of its
+	// removal, for example).
+	time.Sleep(100 * time.Millisecond)
 	nt.WaitFor(10*time.Second, "no connection crosses the partition", func() bool { return !enforce() })
 	stop := make(chan struct{})
 	done := make(chan struct{})
