@@ -257,11 +257,14 @@ func TestJoiningAgainChangesNothing(t *testing.T) {
 	id := sendOne(t, beto, gid, "still here")
 	net.WaitFor(10*time.Second, "Ana hears Beto", func() bool { return ana.Store.Has(id) })
 
-	// A member whose node lost the group (its store is gone) gets it back
-	// the same way, with the current key and no new epoch.
+	// A member whose node lost the group (its store and the store's keep
+	// file are gone; the keystore is not) gets it back the same way, with
+	// the current key and no new epoch.
 	beto.Stop()
-	if err := os.Remove(beto.StorePath()); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{beto.StorePath(), beto.StorePath() + ".keep"} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
 	}
 	beto.Start()
 	if gs := beto.Groups(); len(gs) != 0 {
