@@ -219,6 +219,13 @@ func TestRepairKeepsReadable(t *testing.T) {
 	page := 4096
 	// Flip a page in the middle of the file: a leaf of messages.
 	for p := len(f.file)/page/2 - 1; p < len(f.file)/page; p++ {
+		// The claim is about a leaf among several: a damaged branch page,
+		// or a leaf holding most headers, loses every message under it
+		// (they come back by sync; THREAT_MODEL, damaged store).
+		flags, n := binary.NativeEndian.Uint16(f.file[p*page+8:]), binary.NativeEndian.Uint16(f.file[p*page+10:])
+		if flags != 0x02 || int(n) > f.msgs/2 {
+			continue
+		}
 		file := bytes.Clone(f.file)
 		for i := p * page; i < (p+1)*page; i++ {
 			file[i] ^= 0xff
