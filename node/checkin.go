@@ -186,42 +186,23 @@ func (n *Node) resolveCheckIn(ref string) (tracked, error) {
 		return tracked{}, withParams(ErrAmbiguous, []string{"what", "checkin", "candidates", paramList(c)},
 			"you have %d open check-ins; give the id of one: %s", len(mine), paramList(c))
 	}
-	if err := checkPrefix(ref); err != nil {
+	if err := checkIDRef(ref); err != nil {
 		return tracked{}, err
 	}
-	var found []tracked
+	var held []tracked
 	for _, t := range n.checkins.snapshot() {
-		if strings.HasPrefix(t.id.String(), ref) {
-			if _, err := n.group(t.group); err == nil {
-				found = append(found, t)
-			}
+		if _, err := n.group(t.group); err == nil {
+			held = append(held, t)
 		}
 	}
-	switch len(found) {
-	case 0:
-		return tracked{}, withParams(ErrNoSuchCheckIn, []string{"ref", ref}, "%v %s", ErrNoSuchCheckIn, ref)
-	case 1:
-		return found[0], nil
-	}
-	var c []string
-	for _, t := range found {
-		c = append(c, t.id.Short())
-	}
-	return tracked{}, withParams(ErrAmbiguous, []string{"what", "checkin", "ref", ref, "candidates", paramList(c)},
-		"check-in id %s is %v: %s; give more of it", ref, ErrAmbiguous, paramList(c))
+	return checkInRefs.one(held, ref, "")
 }
 
-func checkPrefix(ref string) error {
-	if len(ref) < MinIDPrefix {
-		return fmt.Errorf("%w %q: give at least %d characters of it", ErrBadMessageID, ref, MinIDPrefix)
-	}
-	if len(ref) > 64 {
-		return fmt.Errorf("%w: longer than 64 characters", ErrBadMessageID)
-	}
-	if strings.Trim(ref, "0123456789abcdef") != "" {
-		return fmt.Errorf("%w %q: ids are hexadecimal (0-9, a-f)", ErrBadMessageID, ref)
-	}
-	return nil
+// checkInRefs resolves references to check-ins (resolve.go).
+var checkInRefs = resolver[tracked]{
+	what: "checkin", word: "check-in", notFound: ErrNoSuchCheckIn, minPrefix: MinIDPrefix,
+	id:    func(t tracked) string { return t.id.String() },
+	label: func(t tracked) string { return t.id.Short() },
 }
 
 // CheckInView describes an open check-in for `takecare checkin list`.
@@ -372,7 +353,7 @@ func ackable(m *alert.Message) bool {
 // one is meant.
 func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
 	ref = strings.ToLower(strings.TrimSpace(ref))
-	if err := checkPrefix(ref); err != nil {
+	if err := checkIDRef(ref); err != nil {
 		return alert.ID{}, err
 	}
 	mine := func(h store.Header) bool { _, err := n.group(h.Group); return err == nil }
@@ -396,18 +377,15 @@ func (n *Node) ResolveMessage(ref string) (alert.ID, error) {
 			hs = shown
 		}
 	}
-	switch len(hs) {
-	case 0:
-		return alert.ID{}, withParams(ErrNoSuchMessage, []string{"ref", ref}, "%v with an id starting %s", ErrNoSuchMessage, ref)
-	case 1:
-		return hs[0].ID, nil
-	}
-	var c []string
-	for _, h := range hs {
-		c = append(c, h.ID.Short())
-	}
-	return alert.ID{}, withParams(ErrAmbiguous, []string{"what", "message", "ref", ref, "candidates", paramList(c)},
-		"message id %s is %v: %s; give more of it", ref, ErrAmbiguous, paramList(c))
+	h, err := messageRefs.pick(hs, false, ref, "")
+	return h.ID, err
+}
+
+// messageRefs resolves references to messages (resolve.go).
+var messageRefs = resolver[store.Header]{
+	what: "message", word: "message", notFound: ErrNoSuchMessage, minPrefix: MinIDPrefix,
+	id:    func(h store.Header) string { return h.ID.String() },
+	label: func(h store.Header) string { return h.ID.Short() },
 }
 
 // tracked is a check-in as the index holds it. Copies are handed out; the

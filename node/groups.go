@@ -241,37 +241,26 @@ func (n *Node) groupList() []*group {
 	return out
 }
 
-// ResolveGroup finds a group by name or by a prefix of its id.
+// groupRefs resolves references to this node's groups (resolve.go).
+var groupRefs = resolver[*group]{
+	what: "group", word: "group", notFound: ErrNoSuchGroup, minPrefix: minRefPrefix,
+	name:  func(g *group) string { return g.roster.Name() },
+	id:    func(g *group) string { return g.id.String() },
+	label: func(g *group) string { return fmt.Sprintf("%s (%s)", g.roster.Name(), g.id.String()[:8]) },
+}
+
+// ResolveGroup finds a group by name or by a prefix of its id (resolve.go).
+// Errors: [alert.ErrNoGroup] for an empty reference, [ErrNoSuchGroup],
+// [ErrAmbiguous].
 func (n *Node) ResolveGroup(s string) (crypto.GroupID, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return crypto.GroupID{}, alert.ErrNoGroup
 	}
-	var byName, byID []*group
-	for _, g := range n.groupList() {
-		if g.roster.Name() == s {
-			byName = append(byName, g)
-		}
-		if len(s) >= 4 && strings.HasPrefix(g.id.String(), strings.ToLower(s)) {
-			byID = append(byID, g)
-		}
+	g, err := groupRefs.one(n.groupList(), s, "")
+	if err != nil {
+		return crypto.GroupID{}, err
 	}
-	matches := byName
-	if len(matches) == 0 {
-		matches = byID
-	}
-	switch len(matches) {
-	case 0:
-		return crypto.GroupID{}, withParams(ErrNoSuchGroup, []string{"ref", s}, "%v %q", ErrNoSuchGroup, s)
-	case 1:
-		return matches[0].id, nil
-	}
-	var c []string
-	for _, g := range matches {
-		c = append(c, fmt.Sprintf("%s (%s)", g.roster.Name(), g.id.String()[:8]))
-	}
-	return crypto.GroupID{}, withParams(ErrAmbiguous, []string{"what", "group", "ref", s, "candidates", paramList(c)},
-		"group %q is %v: %s; give more of the id", s, ErrAmbiguous, paramList(c))
+	return g.id, nil
 }
 
 // GroupInfo describes a group for the API.
@@ -326,7 +315,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 		return GroupInfo{}, err
 	}
 	for _, g := range n.groupList() {
-		if g.roster.Name() == name {
+		if nameKey(g.roster.Name()) == nameKey(name) { // as references compare names
 			return GroupInfo{}, withParams(ErrGroupNameTaken, []string{"name", name}, "%v: %q", ErrGroupNameTaken, name)
 		}
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,44 +15,22 @@ import (
 // Membership: removing members (with a new epoch that leaves them out),
 // admin roles, invites, and safety numbers.
 
-// resolveMember finds a current member of g by display name or by a prefix
-// of the member id (at least 4 hex digits). An ambiguous name is an error
-// that lists the candidates.
-func resolveMember(g *group, s string) (alert.Member, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return alert.Member{}, fmt.Errorf("%w: no member named", ErrNoSuchMember)
-	}
-	members := g.roster.Members()
-	var matches []alert.Member
-	for _, m := range members {
-		if strings.EqualFold(m.Name, s) {
-			matches = append(matches, m)
-		}
-	}
-	if len(matches) == 0 && len(s) >= 4 {
-		for _, m := range members {
-			if strings.HasPrefix(m.ID().String(), strings.ToLower(s)) {
-				matches = append(matches, m)
-			}
-		}
-	}
-	switch len(matches) {
-	case 0:
-		return alert.Member{}, withParams(ErrNoSuchMember, []string{"ref", s, "group", g.roster.Name()}, "%v %q in %s", ErrNoSuchMember, s, g.roster.Name())
-	case 1:
-		return matches[0], nil
-	}
-	return alert.Member{}, ambiguousMembers(s, matches)
+// memberRefs resolves references to the members of a group (resolve.go).
+var memberRefs = resolver[alert.Member]{
+	what: "member", word: "member", notFound: ErrNoSuchMember, minPrefix: minRefPrefix,
+	name:  func(m alert.Member) string { return m.Name },
+	id:    func(m alert.Member) string { return m.ID().String() },
+	label: func(m alert.Member) string { return fmt.Sprintf("%s (%s)", m.Name, m.ID().Short()) },
 }
 
-func ambiguousMembers(s string, ms []alert.Member) error {
-	var c []string
-	for _, m := range ms {
-		c = append(c, fmt.Sprintf("%s (%s)", m.Name, m.ID().Short()))
+// resolveMember finds a current member of g by display name or by a prefix
+// of the member id (resolve.go). An ambiguous name is an error that lists
+// the candidates.
+func resolveMember(g *group, s string) (alert.Member, error) {
+	if strings.TrimSpace(s) == "" {
+		return alert.Member{}, fmt.Errorf("%w: no member named", ErrNoSuchMember)
 	}
-	return withParams(ErrAmbiguous, []string{"what", "member", "ref", s, "candidates", paramList(c)},
-		"member %q is %v: %s; give a prefix of the member id instead", s, ErrAmbiguous, paramList(c))
+	return memberRefs.one(g.roster.Members(), s, g.roster.Name())
 }
 
 // Removal describes what a removal did.
@@ -164,6 +141,13 @@ func (n *Node) Invites(gid crypto.GroupID) ([]InviteView, error) {
 	return out, nil
 }
 
+// inviteRefs resolves references to a group's invites (resolve.go).
+var inviteRefs = resolver[alert.InviteState]{
+	what: "invite", word: "invite", notFound: ErrNoSuchInvite, minPrefix: minRefPrefix,
+	id:    func(i alert.InviteState) string { return i.ID.String() },
+	label: func(i alert.InviteState) string { return i.ID.String() },
+}
+
 // RevokeInvite withdraws an invite (admins only) so that no admin's node
 // redeems it any more. id is the invite id or a prefix of it.
 func (n *Node) RevokeInvite(ctx context.Context, gid crypto.GroupID, id string) (InviteView, error) {
@@ -171,26 +155,18 @@ func (n *Node) RevokeInvite(ctx context.Context, gid crypto.GroupID, id string) 
 	if err != nil {
 		return InviteView{}, err
 	}
-	var found []alert.InviteState
-	prefix := strings.ToLower(strings.TrimSpace(id))
-	for _, inv := range g.roster.AllInvites() {
-		if id != "" && strings.HasPrefix(inv.ID.String(), prefix) {
-			found = append(found, inv)
-		}
+	inv, err := inviteRefs.one(g.roster.AllInvites(), id, g.roster.Name())
+	if err != nil {
+		return InviteView{}, err
 	}
-	switch {
-	case len(found) == 0:
-		return InviteView{}, withParams(ErrNoSuchInvite, []string{"ref", id, "group", g.roster.Name()}, "no invite %q in %s", id, g.roster.Name())
-	case len(found) > 1:
-		return InviteView{}, withParams(ErrAmbiguous, []string{"what", "invite", "ref", id}, "invite %q is %v; give more of its id", id, ErrAmbiguous)
-	case found[0].Revoked:
-		return InviteView{}, withParams(ErrConflict, []string{"ref", found[0].ID.String()[:8]}, "invite %s is already revoked", found[0].ID)
+	if inv.Revoked {
+		return InviteView{}, withParams(ErrConflict, []string{"ref", inv.ID.String()[:8]}, "invite %s is already revoked", inv.ID)
 	}
-	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RevokeInvite{ID: found[0].ID}}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RevokeInvite{ID: inv.ID}}
 	if _, err := n.send(ctx, g, op); err != nil {
 		return InviteView{}, err
 	}
-	inv, _ := g.roster.Invite(found[0].ID)
+	inv, _ = g.roster.Invite(inv.ID)
 	return InviteView{ID: inv.ID.String(), By: n.memberName(g, inv.By), Uses: inv.Uses, Used: inv.Used, Expires: inv.Expires.UTC(), Revoked: inv.Revoked}, nil
 }
 
@@ -207,30 +183,31 @@ type Verification struct {
 // real keys. member is a name or id prefix, looked up in every group. With
 // confirm, the member is marked verified.
 func (n *Node) Verify(member string, confirm bool) (Verification, error) {
+	if strings.TrimSpace(member) == "" {
+		return Verification{}, fmt.Errorf("%w: no member named", ErrNoSuchMember)
+	}
+	groups := n.groupList()
 	var matches []alert.Member
+	byName := false
 	seen := map[crypto.MemberID]bool{}
-	var lastErr error
-	for _, g := range n.groupList() {
-		m, err := resolveMember(g, member)
-		if err != nil {
-			lastErr = err
-			if errors.Is(err, ErrAmbiguous) {
-				return Verification{}, err
+	for _, g := range groups {
+		ms, bn := memberRefs.match(g.roster.Members(), member)
+		byName = byName || bn
+		for _, m := range ms {
+			if !seen[m.ID()] {
+				seen[m.ID()] = true
+				matches = append(matches, m)
 			}
-			continue
-		}
-		if !seen[m.ID()] {
-			seen[m.ID()] = true
-			matches = append(matches, m)
 		}
 	}
 	switch {
-	case len(matches) == 0 && lastErr != nil:
-		return Verification{}, withParams(ErrNoSuchMember, []string{"ref", member}, "%v %q in any of your groups", ErrNoSuchMember, member)
-	case len(matches) == 0:
+	case len(matches) == 0 && len(groups) == 0:
 		return Verification{}, withParams(ErrNoSuchMember, []string{"ref", member}, "%v %q: you are in no group", ErrNoSuchMember, member)
+	case len(matches) == 0:
+		return Verification{}, withParams(ErrNoSuchMember, []string{"ref", member}, "%v %q in any of your groups", ErrNoSuchMember, member)
 	case len(matches) > 1:
-		return Verification{}, ambiguousMembers(member, matches)
+		_, err := memberRefs.pick(matches, byName, member, "")
+		return Verification{}, err
 	}
 	m := matches[0]
 	if m.ID() == n.me {

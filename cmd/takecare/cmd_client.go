@@ -474,23 +474,25 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 }
 
 // findGroup finds a group by its name or a prefix of its id (at least 4
-// hex digits), as the daemon resolves a GROUP argument.
+// hex digits), as the daemon resolves a GROUP argument; nil if ref names
+// none or several.
 func findGroup(gs []node.GroupInfo, ref string) *node.GroupInfo {
+	var byName, byID []*node.GroupInfo
 	for i := range gs {
-		if gs[i].Name == ref {
-			return &gs[i]
+		if node.NamesMatch(gs[i].Name, ref) {
+			byName = append(byName, &gs[i])
 		}
-	}
-	var found *node.GroupInfo
-	for i := range gs {
 		if len(ref) >= 4 && strings.HasPrefix(gs[i].ID, strings.ToLower(ref)) {
-			if found != nil {
-				return nil
-			}
-			found = &gs[i]
+			byID = append(byID, &gs[i])
 		}
 	}
-	return found
+	if len(byName) == 0 {
+		byName = byID
+	}
+	if len(byName) != 1 {
+		return nil
+	}
+	return byName[0]
 }
 
 func cmdFeed(ctx context.Context, e *env, args []string) error {
