@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/takecare-network/takecare/alert"
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
@@ -31,6 +36,8 @@ type stranger struct {
 	mu     sync.Mutex
 	topics map[string]bool
 	msgs   int
+	got    map[string]int   // messages received, by topic
+	id     *crypto.Identity // the member it is, if any
 }
 
 func newStranger(t *testing.T, key p2pcrypto.PrivKey) *stranger {
@@ -43,11 +50,19 @@ func newStranger(t *testing.T, key p2pcrypto.PrivKey) *stranger {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newStrangerOn(t, h, pubsub.NewGossipSub)
+}
+
+// newStrangerOn is a stranger on host h, with the router newRouter makes
+// (pubsub.NewGossipSub, pubsub.NewFloodSub) with its default options.
+func newStrangerOn(t *testing.T, h host.Host, newRouter func(context.Context, host.Host, ...pubsub.Option) (*pubsub.PubSub, error)) *stranger {
+	t.Helper()
 	t.Cleanup(func() { h.Close() })
-	s := &stranger{t: t, h: h, topics: make(map[string]bool)}
+	s := &stranger{t: t, h: h, topics: make(map[string]bool), got: make(map[string]int)}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s.ps, err = pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(s))
+	var err error
+	s.ps, err = newRouter(ctx, h, pubsub.WithRawTracer(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +91,7 @@ func (s *stranger) RecvRPC(rpc *pubsub.RPC) {
 		s.heard(m.GetTopic())
 		s.mu.Lock()
 		s.msgs++
+		s.got[m.GetTopic()]++
 		s.mu.Unlock()
 	}
 	c := rpc.GetControl()
@@ -88,6 +104,13 @@ func (s *stranger) RecvRPC(rpc *pubsub.RPC) {
 	for _, x := range c.GetPrune() {
 		s.heard(x.GetTopicID())
 	}
+}
+
+// received returns how many messages reached s on topic.
+func (s *stranger) received(topic string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got[topic]
 }
 
 func (s *stranger) learned() (topics, msgs int) {
@@ -199,4 +222,84 @@ func TestStrangersLearnNothing(t *testing.T) {
 			t.Error("the admin's node let in the holder of a code expired a week ago")
 		}
 	}
+}
+
+// TestOtherGroupsMembersGetNoEnvelope: a volunteer's node is in two groups.
+// The node of a member of one of them (a member node, so it has pubsub with
+// the volunteer's node) hears the other group's topic name and subscribes
+// to it, once with GossipSub and once with FloodSub. Neither receives an
+// envelope of the group it is not in: not the volunteer's own (flood
+// publishing), not one the volunteer passes on.
+func TestOtherGroupsMembersGetNoEnvelope(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{Latency: 2 * time.Millisecond})
+	vol, beto := net.Nodes[0], net.Nodes[1]
+	ctx := context.Background()
+	gidB := net.Group("ixtepec")
+	info, err := vol.CreateGroup(ctx, "juchitan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gidA, err := crypto.ParseGroupID(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routers := []func(context.Context, host.Host, ...pubsub.Option) (*pubsub.PubSub, error){pubsub.NewGossipSub, pubsub.NewFloodSub}
+	var outsiders []*stranger
+	for i, router := range routers {
+		id, err := crypto.NewIdentity("outsider")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := net.Mock.AddPeer(id.NodeKey(), ma.StringCast(fmt.Sprintf("/ip4/10.254.1.%d/tcp/4001", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newStrangerOn(t, h, router)
+		s.id = id
+		outsiders = append(outsiders, s)
+		if err := vol.AddMemberForTest(ctx, gidA, alert.MemberInfo{Name: "outsider", Keys: id.Public(), Peer: id.PeerID()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := net.Mock.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range outsiders {
+		if _, err := net.Mock.ConnectPeers(s.h.ID(), vol.Host().ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topicA, topicB := vol.KeysForTest(gidA).Topic(), vol.KeysForTest(gidB).Topic()
+	gossiper := outsiders[0]
+	net.WaitFor(10*time.Second, "the outsider heard both topic names", func() bool {
+		gossiper.mu.Lock()
+		defer gossiper.mu.Unlock()
+		return gossiper.topics[topicA] && gossiper.topics[topicB]
+	})
+	time.Sleep(500 * time.Millisecond) // its subscriptions reach the volunteer
+
+	fromBeto := sendOne(t, beto, gidB, "passed on by the volunteer")
+	net.WaitFor(10*time.Second, "the volunteer has beto's alert", func() bool { return vol.Store.Has(fromBeto) })
+	sendOne(t, vol, gidB, "the volunteer's own")
+	sendOne(t, vol, gidA, "to the group the outsiders are in")
+	net.WaitFor(10*time.Second, "the outsider receives its own group's alert", func() bool { return gossiper.received(topicA) > 0 })
+	time.Sleep(500 * time.Millisecond)
+	for i, s := range outsiders {
+		if got := s.received(topicB); got > 0 {
+			t.Errorf("a member of the other group, on %s, received %d envelopes of a group it is not in", []string{"GossipSub", "FloodSub"}[i], got)
+		}
+		if slices.Contains(vol.TopicPeersForTest(topicB), s.h.ID()) {
+			t.Errorf("the volunteer's pubsub counts a member of the other group, on %s, as subscribed to it", []string{"GossipSub", "FloodSub"}[i])
+		}
+	}
+
+	// Once it is a member of that group too, its subscriptions are heard
+	// again, and count.
+	if err := vol.AddMemberForTest(ctx, gidB, alert.MemberInfo{Name: "outsider", Keys: gossiper.id.Public(), Peer: gossiper.h.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(10*time.Second, "the new member is counted on the group's earlier topic", func() bool {
+		return slices.Contains(vol.TopicPeersForTest(topicB), gossiper.h.ID())
+	})
 }

@@ -190,3 +190,7 @@ func (n *Node) AddMemberForTest(ctx context.Context, gid crypto.GroupID, m alert
 	_, _, err = n.rekey(ctx, g)
 	return err
 }
+
+// TopicPeersForTest returns the peers this node's pubsub counts as
+// subscribed to topic.
+func (n *Node) TopicPeersForTest(topic string) []peer.ID { return n.ps.ListPeers(topic) }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -127,6 +129,9 @@ func (n *Node) refreshAccess() {
 				n.resetPubsub(p)
 			}
 		}
+		for p := range a.regroup(old) {
+			n.resetPubsub(p)
+		}
 	}
 }
 
@@ -151,6 +156,54 @@ func (n *Node) peerFilter(p peer.ID, topic string) bool {
 // before it joins the group.
 var subscriptionFilter = pubsub.WrapLimitSubscriptionFilter(
 	pubsub.NewRegexpSubscriptionFilter(regexp.MustCompile(`^tc1/[a-z2-7]{26}$`)), 256)
+
+// topicMembers is the subscription filter: besides what the inner filter
+// refuses, it drops a peer's subscription to the topic of one of our
+// groups' epochs unless the peer is a member node of that group, so that
+// pubsub never counts it among the topic's peers and flood publishing
+// never sends it our envelopes there. A topic we do not know yet is kept
+// (a member may take a new epoch before we do); a peer whose standing in a
+// group changes announces its subscriptions again ([access.regroup]).
+type topicMembers struct {
+	pubsub.SubscriptionFilter
+	n *Node
+}
+
+func (f topicMembers) FilterIncomingSubscriptions(from peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
+	subs, err := f.SubscriptionFilter.FilterIncomingSubscriptions(from, subs)
+	if err != nil {
+		return nil, err
+	}
+	a := f.n.access.Load()
+	return slices.DeleteFunc(subs, func(s *pb.RPC_SubOpts) bool {
+		members, ours := a.byTopic[s.GetTopicid()]
+		return s.GetSubscribe() && ours && !members[from]
+	}), nil
+}
+
+// regroup returns the member nodes, in both a and old, that joined or left
+// a group whose topics both know: their subscriptions were filtered by the
+// old standing ([topicMembers]), so pubsub must hear them again.
+func (a *access) regroup(old *access) map[peer.ID]bool {
+	out := make(map[peer.ID]bool)
+	for topic, now := range a.byTopic {
+		before, ok := old.byTopic[topic]
+		if !ok {
+			continue
+		}
+		for p := range now {
+			if !before[p] && old.members[p] {
+				out[p] = true
+			}
+		}
+		for p := range before {
+			if !now[p] && a.members[p] {
+				out[p] = true
+			}
+		}
+	}
+	return out
+}
 
 // gater admits an inbound connection only from a member node, the door
 // peer of an invite whose door is open here, the duress node of a current

@@ -53,6 +53,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
@@ -358,7 +359,7 @@ func (n *Node) start() error {
 	// do (gate.go).
 	ps, err := pubsub.NewGossipSub(n.ctx, pubsubHost{Host: h, n: n}, append(PubSubOptions(),
 		pubsub.WithPeerFilter(n.peerFilter),
-		pubsub.WithSubscriptionFilter(subscriptionFilter),
+		pubsub.WithSubscriptionFilter(topicMembers{subscriptionFilter, n}),
 		pubsub.WithRawTracer(dropTracer{n}),
 		pubsub.WithLogger(n.log.With("part", "pubsub")),
 	)...)
@@ -410,6 +411,10 @@ func PubSubOptions() []pubsub.Option {
 		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(false),
+		// GossipSub only, no FloodSub: the router sends a FloodSub peer
+		// every message of every topic it announces, which no peer
+		// filter stops (gate.go).
+		pubsub.WithGossipSubProtocols(gossipSubProtocols, pubsub.GossipSubDefaultFeatures),
 		pubsub.WithMaxMessageSize(crypto.MaxEnvelopeSize + 64*1024),
 		// Messages wait in these queues: received ones for a validation
 		// goroutine, sent ones for each peer's stream. The defaults (32)
@@ -424,6 +429,10 @@ func PubSubOptions() []pubsub.Option {
 }
 
 const pubsubQueueSize = 256
+
+// gossipSubProtocols are the pubsub protocols a node speaks: the GossipSub
+// versions of [pubsub.GossipSubDefaultProtocols], without FloodSub.
+var gossipSubProtocols = []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10}
 
 // contentID is the pubsub message id: a hash of the envelope and nothing
 // else, since messages carry no author or sequence number.
