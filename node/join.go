@@ -565,7 +565,7 @@ func (js *joinSession) serve(d doorInfo) error {
 		return errJoinStream // only a member node of the group passes joiners on
 	}
 	now := n.now()
-	if !n.joinLimits.hello.Allow(iid, now) || !n.joinLimits.peer.Allow(js.remote, now) {
+	if !n.joinLimits.peer.Allow(js.remote, now) {
 		return js.refuse(wire.JoinStatus_JOIN_BUSY, "too many attempts with this invite; try again in a minute")
 	}
 	inv, ok := g.roster.Invite(iid)
@@ -814,21 +814,22 @@ func (g *group) hasMemberPeer(p peer.ID) bool {
 	return slices.ContainsFunc(g.roster.Members(), func(m alert.Member) bool { return m.Peer == p })
 }
 
-// joinLimits bound how often joins are tried: per invite and per
-// connected peer when a session starts (each attempt costs little and a
-// flood is refused), and per member for a current member asking again
-// (what it receives is the whole roster). A join can start a new epoch
-// only for a new member, so the epochs a code can cause are bounded by its
-// uses.
+// joinLimits bound how often joins are tried: per connected peer when a
+// session starts (each attempt costs little and a flood is refused), and
+// per member for a current member asking again (what it receives is the
+// whole roster). A door peer's identity is its invite's key, so counting
+// per peer counts per invite for joiners; a member node passing joiners on
+// is counted as itself, so that no member can use up the attempts of an
+// invite (every member knows its id from the roster). A join can start a
+// new epoch only for a new member, so the epochs a code can cause are
+// bounded by its uses.
 type joinLimits struct {
-	hello  *ratelimit.Limiter[crypto.InviteID]
 	peer   *ratelimit.Limiter[peer.ID]
 	member *ratelimit.Limiter[crypto.MemberID]
 }
 
 func newJoinLimits() joinLimits {
 	return joinLimits{
-		hello:  ratelimit.New[crypto.InviteID](4, 64, 1024),
 		peer:   ratelimit.New[peer.ID](4, 64, 1024),
 		member: ratelimit.New[crypto.MemberID](0.1, 3, 4096),
 	}
