@@ -2,8 +2,10 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -841,8 +843,29 @@ func readDelimited(r io.Reader, m proto.Message, max int) error {
 }
 
 // readDelimitedFrom is readDelimited on a reader kept across messages.
+// The framing is protodelim's (a uvarint length, then the message). The
+// memory it takes grows with the bytes that arrive, not with the length
+// the peer announces: a peer that announces max bytes and sends a few
+// makes this node hold a few (protodelim allocates the whole announced
+// length as soon as a buffer's worth has come). It returns io.EOF if the
+// stream ends before the message starts.
 func readDelimitedFrom(r *bufio.Reader, m proto.Message, max int) error {
-	return protodelim.UnmarshalOptions{MaxSize: int64(max)}.UnmarshalFrom(r, m)
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		return err
+	}
+	if size > uint64(max) {
+		return fmt.Errorf("node: a message of %d bytes is over the limit of %d", size, max)
+	}
+	var b bytes.Buffer
+	b.Grow(int(min(size, 64<<10)))
+	if _, err := io.CopyN(&b, r, int64(size)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return proto.Unmarshal(b.Bytes(), m)
 }
 
 // shortPeer names a node in a message for people: the last characters of

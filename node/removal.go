@@ -43,11 +43,34 @@ const (
 )
 
 // notices records which removed members' nodes were told, and when, and
-// which are being told now.
+// which are being told now; and which peers are telling this node now.
 type notices struct {
-	mu   sync.Mutex
-	last map[peer.ID]time.Time
-	busy map[peer.ID]bool
+	mu      sync.Mutex
+	last    map[peer.ID]time.Time
+	busy    map[peer.ID]bool
+	reading map[peer.ID]bool
+}
+
+// readNotice marks a notice from p as being read, and reports whether
+// none from p was already: a node reads one notice per peer at a time, so
+// that a peer cannot make it hold many notices at once.
+func (n *Node) readNotice(p peer.ID) bool {
+	n.notices.mu.Lock()
+	defer n.notices.mu.Unlock()
+	if n.notices.reading[p] {
+		return false
+	}
+	if n.notices.reading == nil {
+		n.notices.reading = make(map[peer.ID]bool)
+	}
+	n.notices.reading[p] = true
+	return true
+}
+
+func (n *Node) noticeRead(p peer.ID) {
+	n.notices.mu.Lock()
+	defer n.notices.mu.Unlock()
+	delete(n.notices.reading, p)
 }
 
 // noticeDue reports whether p may be let in to be told now: it was not
@@ -192,6 +215,12 @@ func (n *Node) handleRemoval(s network.Stream) {
 		return
 	}
 	defer n.leave()
+	from := s.Conn().RemotePeer()
+	if !n.readNotice(from) {
+		s.Reset()
+		return
+	}
+	defer n.noticeRead(from)
 	s.SetDeadline(time.Now().Add(noticeTimeout))
 	r := bufio.NewReader(s)
 	var offer wire.RemovalOffer

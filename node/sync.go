@@ -264,7 +264,7 @@ func (c *countingStream) send(m proto.Message) error {
 }
 
 func (c *countingStream) recv(m proto.Message) error {
-	return protodelim.UnmarshalOptions{MaxSize: maxSyncMessage}.UnmarshalFrom(c.r, m)
+	return readDelimitedFrom(c.r, m, maxSyncMessage)
 }
 
 // syncSession is one side of one session.
