@@ -70,6 +70,7 @@ func (n *Node) SendAlert(ctx context.Context, gid crypto.GroupID, r AlertRequest
 	if err != nil {
 		return alert.ID{}, err
 	}
+	n.confirmHandover(ctx, m.ID)
 	n.log.Info("alert sent", "group", gid.String()[:8], "msg_id", m.ID.Short())
 	return m.ID, nil
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -72,7 +73,12 @@ type deliveries struct {
 
 type tracking struct {
 	members int
-	to      map[crypto.MemberID]Handover
+	to      map[crypto.MemberID]handover
+}
+
+type handover struct {
+	Handover
+	peer peer.ID
 }
 
 // track starts tracking a message of this node's member, sent to a group
@@ -87,7 +93,7 @@ func (n *Node) track(id alert.ID, members int) {
 	if _, ok := d.byID[id]; ok {
 		return
 	}
-	d.byID[id] = &tracking{members: members, to: make(map[crypto.MemberID]Handover)}
+	d.byID[id] = &tracking{members: members, to: make(map[crypto.MemberID]handover)}
 	d.order = append(d.order, id)
 	if len(d.order) > maxTracked {
 		delete(d.byID, d.order[0])
@@ -116,10 +122,61 @@ func (n *Node) handedOver(g *group, id alert.ID, peers []peer.ID, by string) boo
 			continue
 		}
 		if _, ok := t.to[m.ID()]; !ok {
-			t.to[m.ID()] = Handover{Name: m.Name, MemberID: m.ID().String(), Time: now.UTC(), By: by}
+			t.to[m.ID()] = handover{Handover{Name: m.Name, MemberID: m.ID().String(), Time: now.UTC(), By: by}, m.Peer}
 		}
 	}
 	return first && len(t.to) > 0
+}
+
+// confirmHandover pings, together, the member nodes that gossip handed
+// message id to when it was sent. One that does not answer within
+// Config.PingTimeout sits behind a dead link and did not get it: it comes
+// off the list, and is disconnected and dialled again (sync then brings
+// it the message). The answer to the person who sent it waits for this,
+// so that it says who really has it.
+func (n *Node) confirmHandover(ctx context.Context, id alert.ID) {
+	if n.cfg.PingInterval < 0 {
+		return
+	}
+	d := &n.deliveries
+	d.mu.Lock()
+	var peers []peer.ID
+	if t := d.byID[id]; t != nil {
+		for _, h := range t.to {
+			peers = append(peers, h.peer)
+		}
+	}
+	d.mu.Unlock()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		dead []peer.ID
+	)
+	for _, p := range peers {
+		wg.Go(func() {
+			if n.probe(ctx, p) != nil {
+				mu.Lock()
+				dead = append(dead, p)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(dead) == 0 || ctx.Err() != nil {
+		return
+	}
+	d.mu.Lock()
+	if t := d.byID[id]; t != nil {
+		for m, h := range t.to {
+			if slices.Contains(dead, h.peer) {
+				delete(t.to, m)
+			}
+		}
+	}
+	d.mu.Unlock()
+	for _, p := range dead {
+		n.linkLost(p)
+	}
 }
 
 // syncedOwn records that a sync session handed message id to p, if it is
@@ -143,7 +200,7 @@ func (n *Node) delivery(g *group, id alert.ID) Delivery {
 	if t := d.byID[id]; t != nil {
 		dv.Tracked, dv.Members = true, t.members
 		for _, h := range t.to {
-			dv.HandedTo = append(dv.HandedTo, h)
+			dv.HandedTo = append(dv.HandedTo, h.Handover)
 		}
 	}
 	d.mu.Unlock()

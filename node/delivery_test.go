@@ -28,7 +28,11 @@ func handedNames(d node.Delivery) []string {
 // acknowledgement shows who saw it; in a group with nobody else it is not
 // sent at all.
 func TestDeliveryIsHonest(t *testing.T) {
-	nt := nodetest.New(t, 3, nodetest.Options{})
+	// Pings only when an alert is sent: the dead link below is found by
+	// the sender's check, not by the periodic one.
+	nt := nodetest.New(t, 3, nodetest.Options{Config: func(_ int, c *node.Config) {
+		c.PingInterval, c.PingTimeout = time.Hour, 300*time.Millisecond
+	}})
 	nt.ConnectAll()
 	gid := nt.Group("juchitan")
 	a, b := nt.Nodes[0], nt.Nodes[1]
@@ -57,6 +61,14 @@ func TestDeliveryIsHonest(t *testing.T) {
 	}
 	if d.HandedTo[0].By != "gossip" {
 		t.Errorf("handed over by %q; want gossip", d.HandedTo[0].By)
+	}
+
+	// The link to node 2 dies without a word: the alert is not counted
+	// as handed to it.
+	nt.KillLink(0, 2)
+	_, d = send("Checkpoint at km 12")
+	if got := handedNames(d); !slices.Equal(got, []string{"member-01"}) {
+		t.Fatalf("with the link to member-02 dead, the alert was handed to %v; want member-01 only", got)
 	}
 
 	// Nobody reachable: queued, in the reply and in the feed.

@@ -12,7 +12,8 @@ import (
 // web UI words a warning from Code and Params in the reader's language
 // (its catalogue has a key "warning.CODE" for each); Text is the same in
 // English, for the command line. Params hold short strings: times in RFC
-// 3339, counts in decimal.
+// 3339, counts in decimal, and "why", a reason code the web UI words with
+// its key "warning.why.CODE" (ListenWhy).
 type Warning struct {
 	Code   string            `json:"code"`
 	Text   string            `json:"text"`
@@ -22,10 +23,12 @@ type Warning struct {
 // Warning codes.
 const (
 	WarnStorageFull = "storage_full"
+	WarnListenMoved = "listen_moved"
+	WarnListenNone  = "listen_none"
 )
 
 // WarningCodes lists every warning code.
-var WarningCodes = []string{WarnStorageFull}
+var WarningCodes = []string{WarnStorageFull, WarnListenMoved, WarnListenNone}
 
 // warnings lists what the person should know now.
 func (n *Node) warnings() []Warning {
@@ -44,6 +47,33 @@ func (n *Node) warnings() []Warning {
 			"unsaved": strconv.Itoa(h.Unsaved),
 			"dropped": strconv.Itoa(h.Dropped),
 		}})
+	}
+	return append(out, n.listenWarnings()...)
+}
+
+// listenWarnings: an address the node listens on instead of the one it was
+// told to, or no address at all. (An address that could not be used and
+// had no fallback, with others working, is only logged: a device without
+// IPv6 would otherwise warn for ever.)
+func (n *Node) listenWarnings() []Warning {
+	var out []Warning
+	none := len(n.listens) > 0
+	for _, l := range n.listens {
+		if l.Got != "" {
+			none = false
+		}
+		if l.Moved {
+			out = append(out, Warning{Code: WarnListenMoved,
+				Text: fmt.Sprintf("Could not listen on %s (%s): listening on %s instead. Member nodes that knew the old address find this node again as soon as either side reaches the other.",
+					l.Want, l.Reason, l.Got),
+				Params: map[string]string{"want": l.Want, "got": l.Got, "why": l.Why}})
+		}
+	}
+	if none {
+		l := n.listens[0]
+		out = append(out, Warning{Code: WarnListenNone,
+			Text:   fmt.Sprintf("This node could not listen anywhere (%s): member nodes cannot reach it, but it still reaches them.", l.Reason),
+			Params: map[string]string{"why": l.Why}})
 	}
 	return out
 }

@@ -56,6 +56,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/crypto"
@@ -76,6 +77,10 @@ type Config struct {
 	Host host.Host
 	// ListenAddrs are the multiaddrs to listen on when building a host.
 	// Default: TCP and QUIC on all interfaces, on ports the system picks.
+	// An address that cannot be used falls back to a free port, then to
+	// every interface ([Node.Listening], Status.Warnings); relay
+	// addresses (/p2p-circuit) are left out, as the relay client listens
+	// there by itself.
 	ListenAddrs []string
 	// Libp2p adds options when building a host.
 	Libp2p []libp2p.Option
@@ -123,6 +128,13 @@ type Config struct {
 	// DiskRetry is how often, while the disk is full, the node tries to
 	// write what it holds in memory (default 5 s).
 	DiskRetry time.Duration
+	// PingInterval is how often a member node that has been quiet is
+	// pinged to find out whether the link to it still works (default 15 s;
+	// negative: never), and PingTimeout how long it has to answer
+	// (default 5 s) before it is disconnected and dialled again (alive.go).
+	// Each ping costs about 200 bytes both ways.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
 	// Relay, if set, makes this node a relay (circuit relay v2) for the
 	// member nodes of its groups behind NAT, within these limits
 	// (relay.go). Set it on an always-on node with a public address.
@@ -227,6 +239,11 @@ type Node struct {
 	diskFullSaid atomic.Bool
 	// deliveries: where this node's member's messages went (delivery.go).
 	deliveries deliveries
+	// listens: where the node listens, for each address it was told to
+	// (listen.go); nil for a host given in Config.
+	listens []Listen
+	// alive: when member nodes last showed their links work (alive.go).
+	alive liveness
 }
 
 // stats counts the pipeline's outcomes for received envelopes.
@@ -279,6 +296,12 @@ func New(cfg Config) (*Node, error) {
 	if cfg.DiskRetry <= 0 {
 		cfg.DiskRetry = DefaultDiskRetry
 	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = DefaultPingTimeout
+	}
 	if cfg.CatchUp == 0 {
 		cfg.CatchUp = DefaultCatchUp
 	}
@@ -319,27 +342,28 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) start() error {
 	h := n.cfg.Host
 	if h == nil {
-		listen := n.cfg.ListenAddrs
-		if len(listen) == 0 {
-			listen = []string{
-				"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1",
-				"/ip6/::/tcp/0", "/ip6/::/udp/0/quic-v1",
-			}
+		listen, err := listenAddrs(n.cfg.ListenAddrs)
+		if err != nil {
+			return err
 		}
 		opts := []libp2p.Option{
 			libp2p.Identity(n.id.NodeKey()),
-			libp2p.ListenAddrStrings(listen...),
+			// Listening is done below, address by address (listen.go).
+			// NoListenAddrs turns the circuit relay transport off unless
+			// asked for: member nodes are dialled through relays.
+			libp2p.NoListenAddrs,
+			libp2p.EnableRelay(),
 			libp2p.ConnectionGater(n.gate),
 			libp2p.AddrsFactory(n.advertised),
 			// The default agent string names the program's Go module; a
 			// peer learns nothing from this one.
 			libp2p.UserAgent(userAgent),
 		}
-		var err error
 		h, err = libp2p.New(append(opts, n.cfg.Libp2p...)...)
 		if err != nil {
 			return fmt.Errorf("node: starting libp2p host: %w", err)
 		}
+		n.listens = n.listen(h.Network(), listen)
 	}
 	if h.ID() != n.id.PeerID() {
 		return errors.New("node: host key is not the identity's node key")
@@ -384,6 +408,7 @@ func (n *Node) start() error {
 	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	h.SetStreamHandler(DuressProtocol, n.handleDuress)
 	h.SetStreamHandler(RemovalProtocol, n.handleRemoval)
+	h.SetStreamHandler(ping.ID, n.handlePing)
 	return nil
 }
 
@@ -463,6 +488,7 @@ func (n *Node) Run(ctx context.Context) error {
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			n.notePath(c.RemotePeer())
 			n.reach.disconnected(c.RemotePeer())
+			n.peerDisconnected(c.RemotePeer())
 		},
 	}
 	n.host.Network().Notify(conns)
@@ -485,6 +511,17 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() {
 		n.runWatchdog(n.ctx)
 	})
+	// When this node's addresses change (Wi-Fi to mobile data), its links
+	// may all be dead: probe every member node now.
+	addrs, err := n.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	defer addrs.Close()
+	moved := make(chan struct{}, 1)
+	if n.cfg.PingInterval > 0 {
+		n.spawn(func() { n.keepAlive(n.ctx, moved) })
+	}
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
 	resync := time.NewTicker(n.cfg.SyncInterval)
@@ -510,6 +547,13 @@ func (n *Node) Run(ctx context.Context) error {
 			id := e.(event.EvtPeerIdentificationCompleted)
 			n.reach.sawUs(id.Peer, id.Conn, id.ObservedAddr)
 			n.peerIdentified(id.Peer)
+		case <-addrs.Out():
+			n.log.Debug("this node's addresses changed: checking every link")
+			select {
+			case moved <- struct{}{}:
+			default:
+			}
+			n.dialer.poke()
 		}
 	}
 }

@@ -77,6 +77,16 @@ func (n *Node) peerConnected(p peer.ID) {
 	}
 }
 
+// peerDisconnected: once a member node has no connection left, the dialer
+// tries to reach it again at once (its link may have died, or it moved).
+func (n *Node) peerDisconnected(p peer.ID) {
+	if !n.isMemberPeer(p) || n.connected(p) {
+		return
+	}
+	n.alive.forget(p)
+	n.dialer.poke()
+}
+
 // savePeer records where a connected member node can be reached, in memory
 // and on disk.
 func (n *Node) savePeer(p peer.ID) {

@@ -156,7 +156,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	cfg.Listen = boundAddrs(n, cfg.Listen)
+	cfg.Listen = savedListen(n.Listening(), cfg.Listen)
 	if err := h.saveConfig(cfg); err != nil {
 		log.Warn("saving the config", "err", err)
 	}
@@ -269,12 +269,19 @@ func startHooks(ctx context.Context, n *node.Node, cfgs []hooks.Config, log *slo
 	}
 }
 
-// boundAddrs replaces port 0 in the configured listen addresses with the
-// ports the node got, so that a restart listens at the same place.
-func boundAddrs(n *node.Node, configured []string) []string {
+// savedListen is what the config keeps of the listen addresses: each one
+// as the node bound it (port 0 replaced by the port it got, so that a
+// restart listens at the same place), or, where the node had to fall back
+// or could not listen at all, as it was configured, so that the next start
+// tries it again. It never saves nothing, and never a relay address.
+func savedListen(ls []node.Listen, configured []string) []string {
 	var out []string
-	for _, a := range n.Host().Network().ListenAddresses() {
-		out = append(out, a.String())
+	for _, l := range ls {
+		if l.Got != "" && !l.Moved {
+			out = append(out, l.Got)
+		} else {
+			out = append(out, l.Want)
+		}
 	}
 	if len(out) == 0 {
 		return configured

@@ -103,6 +103,9 @@ func startSummary(w io.Writer, f *flags, st node.Status, web string, verbose boo
 	} else {
 		fmt.Fprintf(w, "takecare is running (member %s) since %s.\n", st.MemberID[:12], clockZone(st.Since, now))
 	}
+	for _, warn := range st.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn.Text)
+	}
 	if len(st.Groups) == 0 {
 		fmt.Fprintf(w, "No groups yet: create one (%s) or join one (%s).\n", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
 	}

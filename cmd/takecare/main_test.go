@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -45,6 +46,7 @@ func TestScripts(t *testing.T) {
 		"waitnewer":    waitNewer,
 		"waitfile":     waitFile,
 		"truncate":     truncateFile,
+		"holdport":     holdPort,
 	}
 	maps.Copy(cmds, extraCmds)
 	testscript.Run(t, testscript.Params{
@@ -206,6 +208,19 @@ func noClearText(ts *testscript.TestScript, neg bool, args []string) {
 	if len(found) > 0 {
 		ts.Fatalf("plaintext at rest: %s", strings.Join(found, "; "))
 	}
+}
+
+// holdport PORT: another program listens on 127.0.0.1:PORT (TCP) until
+// the script ends.
+func holdPort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: holdport PORT")
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:"+args[0])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Defer(func() { l.Close() })
 }
 
 // truncate FILE SIZE: cut FILE to SIZE bytes.

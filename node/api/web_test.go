@@ -564,6 +564,9 @@ func TestWebAssets(t *testing.T) {
 	for _, c := range node.WarningCodes {
 		used["warning."+c] = true
 	}
+	for _, w := range node.ListenWhy {
+		used["warning.why."+w] = true
+	}
 	for k := range en {
 		if strings.HasPrefix(k, "time.") && strings.HasSuffix(k, "_h1") {
 			used[k] = used[strings.TrimSuffix(k, "_h1")]

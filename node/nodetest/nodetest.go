@@ -72,7 +72,8 @@ type Options struct {
 	// "member-NN").
 	Name func(index int) string
 	// Static keeps the connections exactly those the caller makes: nodes do
-	// not dial member nodes by themselves (node.Config.DialTarget < 0), and
+	// not dial member nodes by themselves (node.Config.DialTarget < 0) nor
+	// ping them (node.Config.PingInterval < 0), and
 	// [Net.Reconnect] redials the node's own edges. Simulations use it to
 	// hold a random graph.
 	Static bool
@@ -175,7 +176,9 @@ func (nd *Node) Start() {
 	}
 	cfg := node.Config{Identity: nd.Identity, Store: st, DialInterval: 500 * time.Millisecond}
 	if nd.net.opts.Static {
-		cfg.DialTarget = -1
+		// The connections stay those the caller made: a slow answer to a
+		// ping under load must not cut one.
+		cfg.DialTarget, cfg.PingInterval = -1, -1
 	}
 	if nd.net.opts.Loopback {
 		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
@@ -490,6 +493,19 @@ func (nt *Net) Disconnect(i int) {
 		nt.Mock.UnlinkPeers(nd.Host().ID(), other.Host().ID())
 		nt.Mock.DisconnectPeers(nd.Host().ID(), other.Host().ID())
 	}
+}
+
+// KillLink makes the mocknet link between nodes i and j die without a
+// word, as a radio link does: what is on its way or sent later never
+// arrives (it is delayed by a day), nothing is closed, and no new
+// connection can be made until [Net.Reconnect].
+func (nt *Net) KillLink(i, j int) {
+	nt.t.Helper()
+	a, b := nt.Nodes[i].Identity.PeerID(), nt.Nodes[j].Identity.PeerID()
+	for _, l := range append(nt.Mock.LinksBetweenPeers(a, b), nt.Mock.LinksBetweenPeers(b, a)...) {
+		l.SetOptions(mocknet.LinkOptions{Latency: 24 * time.Hour})
+	}
+	nt.Mock.UnlinkPeers(a, b)
 }
 
 // Reconnect restores node i's links; the nodes' dialers reconnect. On a

@@ -534,6 +534,7 @@
       var vars = {};
       Object.keys(w.params || {}).forEach(function (k) { vars[k] = w.params[k]; });
       if (vars.since) { vars.since = new At(vars.since); }
+      if (vars.why) { vars.why = t('warning.why.' + vars.why); }
       box.appendChild(el('p', null, has('warning.' + w.code) ? t('warning.' + w.code, vars) : w.text));
     });
     box.hidden = ws.length === 0;
