@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -13,11 +12,6 @@ import (
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 )
-
-// ErrNoRecipients means nobody else is in the group: an alert sent there
-// could never be read by anyone (someone who joins later reads nothing
-// sent before), so it is not sent.
-var ErrNoRecipients = errors.New("nobody else is in this group: nobody would receive it")
 
 // Delivery says what became of a message this node's member sent, as far
 // as this node can know: whether it is on this device's disk, which member
@@ -30,12 +24,14 @@ type Delivery struct {
 	// is full (see Status.Storage).
 	Stored bool `json:"stored"`
 	// Members is how many other members the group had when it was sent.
+	// Zero means nobody can ever receive it: someone who joins later reads
+	// nothing sent before.
 	Members int `json:"members"`
 	// HandedTo lists the member nodes this node handed it to, first
 	// first.
 	HandedTo []Handover `json:"handed_to"`
-	// Queued is true while it was handed to no member node: it goes out
-	// when one is reachable.
+	// Queued is true while it was handed to no member node although the
+	// group has other members: it goes out when one is reachable.
 	Queued bool `json:"queued"`
 	// Tracked is false when the node restarted since the message was sent:
 	// whom it was handed to before is not known.
@@ -210,7 +206,7 @@ func (n *Node) delivery(g *group, id alert.ID) Delivery {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	dv.Queued = dv.Tracked && len(dv.HandedTo) == 0
+	dv.Queued = dv.Tracked && len(dv.HandedTo) == 0 && dv.Members > 0
 	return dv
 }
 

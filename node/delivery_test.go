@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -118,13 +117,18 @@ func TestDeliveryIsHonest(t *testing.T) {
 		return len(d.Acks) == 1 && d.Acks[0].Author == "member-01" && d.Acks[0].Status == "responding"
 	})
 
-	// Nobody else in the group: not sent, not reported as sent.
+	// Nobody else in the group: nobody can ever receive it, and the
+	// delivery says so (not queued, handed to nobody, no members).
 	info, err := a.CreateGroup(ctx, "alone")
 	if err != nil {
 		t.Fatal(err)
 	}
 	solo, _ := crypto.ParseGroupID(info.ID)
-	if _, err := a.Panic(ctx, solo, "help"); !errors.Is(err, node.ErrNoRecipients) {
-		t.Fatalf("panic in a group of one: %v; want ErrNoRecipients", err)
+	sid, err := a.Panic(ctx, solo, "help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := a.Delivery(sid); d.Members != 0 || d.Queued || len(d.HandedTo) != 0 || !d.Tracked {
+		t.Fatalf("delivery of a panic in a group of one: %+v", d)
 	}
 }

@@ -36,6 +36,9 @@ func deliverySummary(w io.Writer, what, group string, d *node.Delivery) {
 	case d == nil:
 		fmt.Fprintf(w, "%s sent to %s\n", what, group)
 		return
+	case d.Tracked && d.Members == 0:
+		fmt.Fprintf(w, "%s NOT SENT to anyone in %s: nobody else is in the group, so nobody can receive it (someone who joins later does not read it). Invite someone first.\n", what, group)
+		return
 	case len(d.HandedTo) == 0:
 		fmt.Fprintf(w, "%s QUEUED for %s: no member is reachable now; it will go out when a member is reachable.\n", what, group)
 	default:

@@ -40,7 +40,6 @@ var errorCodes = []struct {
 	status int
 }{
 	{node.ErrRemovedFromGroup, "removed_from_group", http.StatusForbidden},
-	{node.ErrNoRecipients, "no_recipients", http.StatusConflict},
 	{node.ErrNotAdmin, "not_admin", http.StatusForbidden},
 	{node.ErrNotYourCheckIn, "not_your_checkin", http.StatusForbidden},
 	{node.ErrAmbiguous, "ambiguous", http.StatusBadRequest},

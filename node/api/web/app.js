@@ -672,11 +672,12 @@
     var st = $('panic-status');
     say(st, 'panic.sending', { group: names(gs) }, 'status');
     var text = $('panic-text').value.trim();
-    var sent = [], failed = [], firstErr = null, queued = [];
+    var sent = [], failed = [], firstErr = null, queued = [], nobody = [];
     Promise.all(gs.map(function (g) {
       return api('POST', '/v1/groups/' + encodeURIComponent(g.id) + '/panic', { text: text }).then(function (r) {
         sent.push(g);
         if (r && r.delivery && r.delivery.queued) { queued.push(g); }
+        if (r && r.delivery && r.delivery.tracked && r.delivery.members === 0) { nobody.push(g); }
       }, function (e) {
         failed.push(g);
         firstErr = firstErr || e;
@@ -684,6 +685,9 @@
     })).then(function () {
       if (failed.length) {
         say(st, 'panic.failed_some', { groups: names(failed), error: firstErr, sent: names(sent) || '—' }, 'status error');
+      } else if (nobody.length) {
+        // Honest: nobody can ever read it there.
+        say(st, 'panic.nobody', { group: names(nobody) }, 'status error');
       } else if (queued.length) {
         // Honest: nobody has it yet.
         say(st, 'panic.queued', { group: names(queued) }, 'status error');
@@ -983,7 +987,7 @@
       // What became of one's own message: honest about who has it.
       var line = d.handed_to.length
         ? t('delivery.handed', { n: d.handed_to.length, members: d.members, names: d.handed_to.map(function (h) { return h.name; }).join(', ') })
-        : t('delivery.queued');
+        : t(d.members === 0 ? 'delivery.nobody' : 'delivery.queued');
       if (!d.stored) { line += ' ' + t('delivery.unsaved'); }
       c.appendChild(el('p', 'delivery' + (d.handed_to.length ? '' : ' warn'), line));
     }
@@ -1055,7 +1059,9 @@
     formStatus(f, 'common.sending');
     var gname = f.group.options[f.group.selectedIndex].text;
     api('POST', '/v1/groups/' + encodeURIComponent(f.group.value) + '/alerts', body).then(function (r) {
-      if (r && r.delivery && r.delivery.queued) {
+      if (r && r.delivery && r.delivery.tracked && r.delivery.members === 0) {
+        formStatus(f, 'alert.nobody', { group: gname }, true);
+      } else if (r && r.delivery && r.delivery.queued) {
         formStatus(f, 'alert.queued', { group: gname }, true);
       } else {
         formStatus(f, 'alert.sent', { group: gname, at: new At(new Date()) });
