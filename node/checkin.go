@@ -24,14 +24,14 @@ import (
 
 // Errors of check-ins and acknowledgements that the API reports as they are.
 var (
-	ErrCheckInRefused = errors.New("check-in refused")
-	ErrNoSuchCheckIn  = errors.New("no such check-in")
-	ErrNoOpenCheckIn  = errors.New("you have no open check-in")
-	ErrNotYourCheckIn = errors.New("only the person who started a check-in can mark it done")
-	ErrCheckInEnded   = errors.New("that check-in is already marked arrived")
-	ErrBadMessageID   = errors.New("bad message id")
-	ErrNotAckable     = errors.New("only alerts, alarms and check-ins can be acknowledged")
-	ErrBadAckStatus   = errors.New("unknown status")
+	ErrCheckInRefused = NewError(KindInvalid, "check-in refused")
+	ErrNoSuchCheckIn  = NewError(KindNotFound, "no such check-in")
+	ErrNoOpenCheckIn  = NewError(KindNotFound, "you have no open check-in")
+	ErrNotYourCheckIn = NewError(KindForbidden, "only the person who started a check-in can mark it done")
+	ErrCheckInEnded   = NewError(KindConflict, "that check-in is already marked arrived")
+	ErrBadMessageID   = NewError(KindInvalid, "bad message id")
+	ErrNotAckable     = NewError(KindInvalid, "only alerts, alarms and check-ins can be acknowledged")
+	ErrBadAckStatus   = NewError(KindInvalid, "unknown status")
 )
 
 // MinIDPrefix is the fewest hex digits of a message id that commands accept.

@@ -39,7 +39,7 @@ const (
 )
 
 // ErrRemovedFromGroup is returned when this node's member was removed.
-var ErrRemovedFromGroup = errors.New("you were removed from this group")
+var ErrRemovedFromGroup = NewError(KindForbidden, "you were removed from this group")
 
 // epoch is one epoch key a group's node holds.
 type epoch struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,12 +20,12 @@ import (
 
 // Errors the API reports to users as they are.
 var (
-	ErrNoSuchGroup    = errors.New("no such group")
-	ErrAmbiguous      = errors.New("ambiguous")
-	ErrNotAdmin       = errors.New("only an admin of the group can do that")
-	ErrNoSuchMember   = errors.New("no such member")
-	ErrNoSuchMessage  = errors.New("no such message")
-	ErrGroupNameTaken = errors.New("you are already in a group with that name")
+	ErrNoSuchGroup    = NewError(KindNotFound, "no such group")
+	ErrAmbiguous      = NewError(KindInvalid, "ambiguous")
+	ErrNotAdmin       = NewError(KindForbidden, "only an admin of the group can do that")
+	ErrNoSuchMember   = NewError(KindNotFound, "no such member")
+	ErrNoSuchMessage  = NewError(KindNotFound, "no such message")
+	ErrGroupNameTaken = NewError(KindConflict, "you are already in a group with that name")
 )
 
 // group is a group this node is a member of.

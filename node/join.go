@@ -51,11 +51,11 @@ const (
 // Errors a joiner sees. A refusal wraps [ErrJoinRefused] (or
 // [ErrRemovedFromGroup]) with the reason the node gave.
 var (
-	ErrJoinRefused = errors.New("the invite was refused")
-	ErrUnreachable = errors.New("could not reach a node that can redeem the invite (it may be offline)")
+	ErrJoinRefused = NewError(KindInvalid, "the invite was refused")
+	ErrUnreachable = NewError(KindUnavailable, "could not reach a node that can redeem the invite (it may be offline)")
 	// ErrRedeemerOffline: the nodes of the code that answered cannot reach
 	// the node that redeems the invite (the admin's node that made it).
-	ErrRedeemerOffline = errors.New("the node of the admin who made this invite cannot be reached now")
+	ErrRedeemerOffline = NewError(KindUnavailable, "the node of the admin who made this invite cannot be reached now")
 )
 
 // Invite describes a new invite.

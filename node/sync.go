@@ -33,25 +33,28 @@ const SyncProtocol protocol.ID = "/takecare/sync/1.0.0"
 
 // Limits of one sync session.
 const (
-	syncVersion          = 1
-	maxSyncMessage       = 8 << 20 // bytes of one protocol message
-	syncEnvelopeBudget   = 2 << 20 // bytes of envelopes per message
-	maxSyncScopes        = 256
-	maxSyncWants         = 16384            // ids asked for in one message
-	maxSyncEnvelopes     = 50000            // envelopes received in one session
-	maxSyncAsked         = maxSyncEnvelopes // ids asked for in one session; the rest in the next
-	maxSyncQueued        = maxSyncEnvelopes // envelopes queued to send in one session; the rest in the next
-	maxSyncRejects       = 64               // rejected envelopes before giving up on a peer
-	syncSessionTimeout   = 10 * time.Minute
-	maxInboundSyncs      = 16
-	DefaultSyncInterval  = time.Minute
-	syncKickDebounce     = 200 * time.Millisecond
-	syncProofLabel       = "takecare/v1/sync-proof\x00"
-	syncRoleInitiator    = 'I'
-	syncRoleResponder    = 'R'
-	syncNonceSize        = 32
-	syncErrTooManyReject = "too many rejected envelopes"
+	syncVersion         = 1
+	maxSyncMessage      = 8 << 20 // bytes of one protocol message
+	syncEnvelopeBudget  = 2 << 20 // bytes of envelopes per message
+	maxSyncScopes       = 256
+	maxSyncWants        = 16384            // ids asked for in one message
+	maxSyncEnvelopes    = 50000            // envelopes received in one session
+	maxSyncAsked        = maxSyncEnvelopes // ids asked for in one session; the rest in the next
+	maxSyncQueued       = maxSyncEnvelopes // envelopes queued to send in one session; the rest in the next
+	maxSyncRejects      = 64               // rejected envelopes before giving up on a peer
+	syncSessionTimeout  = 10 * time.Minute
+	maxInboundSyncs     = 16
+	DefaultSyncInterval = time.Minute
+	syncKickDebounce    = 200 * time.Millisecond
+	syncProofLabel      = "takecare/v1/sync-proof\x00"
+	syncRoleInitiator   = 'I'
+	syncRoleResponder   = 'R'
+	syncNonceSize       = 32
 )
+
+// errTooManyRejects ends a session whose peer sent more than
+// maxSyncRejects envelopes that the pipeline rejected.
+var errTooManyRejects = errors.New("sync: too many rejected envelopes")
 
 // SyncStats describes one sync session.
 type SyncStats struct {
@@ -70,7 +73,7 @@ type SyncStats struct {
 }
 
 // ErrSyncBusy means a session with that peer is already running.
-var ErrSyncBusy = errors.New("a sync with that node is already running")
+var ErrSyncBusy = NewError(KindConflict, "a sync with that node is already running")
 
 // syncer schedules sessions: at most one per pair of nodes. When both
 // nodes start one at the same moment, the one started by the node with the
@@ -645,7 +648,7 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 				ss.rejects++
 				ss.n.log.Info("rejected a synced message", "peer", ss.peer, "err", err)
 				if ss.rejects > maxSyncRejects {
-					return nil, errors.New("sync: " + syncErrTooManyReject)
+					return nil, errTooManyRejects
 				}
 			default:
 				ss.n.log.Debug("ignored a synced message", "peer", ss.peer, "err", err)

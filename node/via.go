@@ -12,7 +12,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,7 +24,7 @@ var (
 	// ErrBadGrant: the grant does not let this node's member send for
 	// that member in that group (wrong signature, another bridge, ended,
 	// or the member is not a current member).
-	ErrBadGrant = errors.New("the member's grant for this bridge is not valid")
+	ErrBadGrant = NewError(KindInvalid, "the member's grant for this bridge is not valid")
 )
 
 // ViaEntry says, in a feed entry, that the message came through a bridge.

@@ -158,7 +158,7 @@ func parseDue(s string, now time.Time) (time.Time, error) {
 		}
 		return nextWallTime(s, t.Hour(), t.Minute(), t.Second(), zone, now)
 	}
-	return time.Time{}, fmt.Errorf("--due %q: give a time like 18:00 or a duration like 2h or 90s", s)
+	return time.Time{}, node.Errorf(node.KindInvalid, "--due %q: give a time like 18:00 or a duration like 2h or 90s", s)
 }
 
 // nextWallTime is the next moment after now at which the clocks of now's
@@ -176,7 +176,7 @@ func nextWallTime(s string, h, m, sec int, zone string, now time.Time) (time.Tim
 				continue // that day's gap has passed: tomorrow
 			}
 			_, before := jump.Add(-time.Second).Zone()
-			return time.Time{}, fmt.Errorf("--due %q: on %s there is no %02d:%02d in %s: the clocks go from %s straight to %s. Give another time, or a duration such as 2h",
+			return time.Time{}, node.Errorf(node.KindInvalid, "--due %q: on %s there is no %02d:%02d in %s: the clocks go from %s straight to %s. Give another time, or a duration such as 2h",
 				s, date.Format("Mon 2 Jan"), h, m, loc, jump.In(time.FixedZone("", before)).Format("15:04"), jump.Format("15:04"))
 		}
 		var at []time.Time
@@ -194,14 +194,14 @@ func nextWallTime(s string, h, m, sec int, zone string, now time.Time) (time.Tim
 		case !all[len(all)-1].After(now), len(at) == 0 && passed:
 			continue // passed today: tomorrow
 		case len(at) == 0:
-			return time.Time{}, fmt.Errorf("--due %q: %02d:%02d on %s is %s in %s, not %s", s, h, m, date.Format("Mon 2 Jan"), zoneNames(all), loc, zone)
+			return time.Time{}, node.Errorf(node.KindInvalid, "--due %q: %02d:%02d on %s is %s in %s, not %s", s, h, m, date.Format("Mon 2 Jan"), zoneNames(all), loc, zone)
 		case len(at) > 1:
-			return time.Time{}, fmt.Errorf("--due %q: on %s the clocks in %s go back, and %02d:%02d comes twice: say --due '%02d:%02d %s' for the first, or --due '%02d:%02d %s' for the second, an hour later",
+			return time.Time{}, node.Errorf(node.KindInvalid, "--due %q: on %s the clocks in %s go back, and %02d:%02d comes twice: say --due '%02d:%02d %s' for the first, or --due '%02d:%02d %s' for the second, an hour later",
 				s, date.Format("Mon 2 Jan"), loc, h, m, h, m, at[0].Format("MST"), h, m, at[1].Format("MST"))
 		}
 		return at[0], nil
 	}
-	return time.Time{}, fmt.Errorf("--due %q: no such time in the next two days", s)
+	return time.Time{}, node.Errorf(node.KindInvalid, "--due %q: no such time in the next two days", s)
 }
 
 // wallTimes returns the moments of the day of date (in its zone) at which

@@ -432,14 +432,14 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 	// rather than pretend, or fall back on another group.
 	if len(pos) > 0 && !*all {
 		if g := findGroup(gs, pos[0]); g != nil && g.Role == "removed" {
-			return fmt.Errorf("the panic was not sent: %s", g.Warning)
+			return node.Errorf(node.KindForbidden, "the panic was not sent: %s", g.Warning)
 		}
 	}
 	switch {
 	case len(active) == 0 && len(gs) > 0:
-		return fmt.Errorf("the panic was not sent: %s", gs[0].Warning)
+		return node.Errorf(node.KindForbidden, "the panic was not sent: %s", gs[0].Warning)
 	case len(active) == 0:
-		return fmt.Errorf("you are in no group yet: nobody would receive a panic. Create one (%s) or join one (%s)", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
+		return node.Errorf(node.KindNotFound, "you are in no group yet: nobody would receive a panic. Create one (%s) or join one (%s)", f.hint("group", "create", "NAME"), f.hint("join", "CODE"))
 	case *all:
 	case len(pos) > 0 && findGroup(active, pos[0]) != nil:
 		targets, rest = []node.GroupInfo{*findGroup(active, pos[0])}, pos[1:]
@@ -468,7 +468,7 @@ func cmdPanic(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("the panic did not reach %s", strings.Join(failed, ", "))
+		return node.Errorf(node.KindUnavailable, "the panic did not reach %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

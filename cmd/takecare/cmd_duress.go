@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
 )
 
@@ -27,7 +28,7 @@ func cmdDuress(ctx context.Context, e *env, args []string) error {
 	}
 	if api.NewClient(h.dir).Running(ctx) {
 		// The daemon keeps the keystore open and rewrites it.
-		return fmt.Errorf("stop the daemon of %s first (takecare duress changes the keystore it holds open)", h.dir)
+		return node.Errorf(node.KindConflict, "stop the daemon of %s first (takecare duress changes the keystore it holds open)", h.dir)
 	}
 	pass, err := f.passphrase("Passphrase", false)
 	if err != nil {

@@ -10,10 +10,11 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/store"
 )
 
-var errProfileExists = errors.New("a profile already exists")
+var errProfileExists = node.NewError(node.KindConflict, "a profile already exists")
 
 func cmdInit(ctx context.Context, e *env, args []string) error {
 	f := newFlags("init", e)

@@ -41,7 +41,7 @@ func cmdRepair(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := checkNotRunning(ctx, h); err != nil {
-		return fmt.Errorf("%v: stop it first", err)
+		return fmt.Errorf("%w: stop it first", err)
 	}
 	var out repairReport
 	if _, err := h.loadConfig(); errors.Is(err, errBadConfig) {
@@ -70,7 +70,7 @@ func cmdRepair(ctx context.Context, e *env, args []string) error {
 	st, err := store.Open(h.store(), prof.StorageKey, store.Options{})
 	switch {
 	case errors.Is(err, store.ErrInUse):
-		return fmt.Errorf("another takecare daemon is using %s: stop it first", h.dir)
+		return node.Errorf(node.KindConflict, "another takecare daemon is using %s: stop it first", h.dir)
 	case err == nil:
 		st.Close()
 		return printRepair(e, out, *asJSON)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/report"
 )
 
@@ -81,5 +82,5 @@ func parseDate(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("not a date (write it as 2026-01-31)")
+	return time.Time{}, node.Errorf(node.KindInvalid, "not a date (write it as 2026-01-31)")
 }

@@ -136,7 +136,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	var damaged *store.DamagedError
 	switch {
 	case errors.Is(err, store.ErrInUse):
-		return fmt.Errorf("another takecare daemon is already running for %s", h.dir)
+		return node.Errorf(node.KindConflict, "another takecare daemon is already running for %s", h.dir)
 	case errors.As(err, &damaged):
 		return fmt.Errorf("the message store %s is damaged (%s). Your keys are safe: run takecare repair --home %s — it sets the damaged file aside, keeps what can still be read, and your node then fetches the rest from your groups' members",
 			damaged.Path, damaged.Detail, h.dir)
@@ -308,7 +308,7 @@ func checkNotRunning(ctx context.Context, h home) error {
 		return nil
 	}
 	if api.NewClient(h.dir).Running(ctx) {
-		return fmt.Errorf("a takecare daemon is already running for %s", h.dir)
+		return node.Errorf(node.KindConflict, "a takecare daemon is already running for %s", h.dir)
 	}
 	os.Remove(h.socket())
 	return nil

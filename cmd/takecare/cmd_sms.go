@@ -8,6 +8,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
 	"github.com/takecare-network/takecare/node/smsbridge"
 )
@@ -157,7 +158,7 @@ func cmdSMS(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if !removed {
-			return fmt.Errorf("%s was not enrolled on this bridge for %s", pos[1], pos[0])
+			return node.Errorf(node.KindNotFound, "%s was not enrolled on this bridge for %s", pos[1], pos[0])
 		}
 		fmt.Fprintln(e.stderr, "Removed: SMS from that member's number are refused from now on.")
 		return nil

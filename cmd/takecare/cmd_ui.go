@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
 )
 
@@ -32,7 +33,7 @@ func cmdUI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if st.Web == "" {
-		return fmt.Errorf("the daemon is not serving the web UI; restart it with: %s", f.hint("run", "--api", "127.0.0.1:7420"))
+		return node.Errorf(node.KindUnavailable, "the daemon is not serving the web UI; restart it with: %s", f.hint("run", "--api", "127.0.0.1:7420"))
 	}
 	b, err := os.ReadFile(h.token())
 	if err != nil {

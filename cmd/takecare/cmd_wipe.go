@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/api"
 )
 
@@ -30,11 +30,11 @@ func cmdWipe(ctx context.Context, e *env, args []string) error {
 	h := home{dir}
 	if !h.exists() {
 		if _, err := os.Stat(h.store()); err != nil {
-			return fmt.Errorf("no profile in %s", dir)
+			return node.Errorf(node.KindNotFound, "no profile in %s", dir)
 		}
 	}
 	if !*yes && !confirmed(fmt.Sprintf("Destroy all keys and alerts in %s? This cannot be undone.", dir)) {
-		return errors.New("not confirmed (use --yes to wipe without asking)")
+		return node.Errorf(node.KindInvalid, "not confirmed (use --yes to wipe without asking)")
 	}
 	c := api.NewClient(dir)
 	if api.SocketExists(dir) && c.Running(ctx) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/takecare-network/takecare/node"
 	"golang.org/x/term"
 )
 
@@ -95,7 +96,7 @@ func (f *flags) homeDir() (string, error) {
 	if h == "" {
 		u, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("no home folder: use --home DIR")
+			return "", node.Errorf(node.KindInvalid, "no home folder: use --home DIR")
 		}
 		h = filepath.Join(u, ".takecare")
 	}
@@ -125,7 +126,7 @@ func secret(e *env, file, envVar, prompt string, confirm bool) ([]byte, error) {
 func promptTerminal(envVar, prompt string, confirm bool) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		return nil, fmt.Errorf("no passphrase: set %s or run in a terminal", envVar)
+		return nil, node.Errorf(node.KindInvalid, "no passphrase: set %s or run in a terminal", envVar)
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, prompt+": ")
@@ -135,7 +136,7 @@ func promptTerminal(envVar, prompt string, confirm bool) ([]byte, error) {
 		return nil, fmt.Errorf("reading the passphrase: %w", err)
 	}
 	if len(p) == 0 {
-		return nil, errors.New("empty passphrase")
+		return nil, node.Errorf(node.KindInvalid, "empty passphrase")
 	}
 	if confirm {
 		fmt.Fprint(tty, "Again, to be sure: ")
@@ -145,7 +146,7 @@ func promptTerminal(envVar, prompt string, confirm bool) ([]byte, error) {
 			return nil, fmt.Errorf("reading the passphrase: %w", err)
 		}
 		if string(p) != string(q) {
-			return nil, errors.New("the two passphrases differ")
+			return nil, node.Errorf(node.KindInvalid, "the two passphrases differ")
 		}
 	}
 	return p, nil

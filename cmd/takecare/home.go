@@ -38,7 +38,7 @@ func (h home) exists() bool {
 
 func (h home) mustExist() error {
 	if !h.exists() {
-		return fmt.Errorf("no profile in %s (create one with: takecare init --home %s --name NAME)", h.dir, h.dir)
+		return node.Errorf(node.KindNotFound, "no profile in %s (create one with: takecare init --home %s --name NAME)", h.dir, h.dir)
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	_ "time/tzdata" // local times in every zone, even where the system has no zone files
+
+	"github.com/takecare-network/takecare/node"
 )
 
 // env is what a command runs with: its streams and environment, so that
@@ -71,8 +73,9 @@ func main() {
 	os.Exit(code)
 }
 
-// run runs one command line and returns the exit code. Errors are printed
-// as one line on stderr.
+// run runs one command line and returns the exit code: 0, 2 for a mistake
+// in the command line, or the exit code of the error's kind
+// ([node.Kind.ExitCode]). Errors are printed as one line on stderr.
 func run(ctx context.Context, e *env, args []string) int {
 	e = &env{stdin: e.stdin, stdout: safeWriter{e.stdout}, stderr: safeWriter{e.stderr}, getenv: e.getenv}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -99,7 +102,7 @@ func run(ctx context.Context, e *env, args []string) int {
 				return 2
 			}
 			fmt.Fprintf(e.stderr, "takecare %s: %s\n", c.name, oneLine(err))
-			return 1
+			return node.KindOf(err).ExitCode()
 		}
 	}
 	fmt.Fprintf(e.stderr, "takecare: unknown command %q (try: takecare help)\n", args[0])

@@ -12,6 +12,7 @@ import (
 	"github.com/trustelem/zxcvbn/match"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
 )
 
 // maxSecretFile bounds what --passphrase-file reads.
@@ -29,7 +30,7 @@ func readSecretFile(e *env, path string) ([]byte, error) {
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%s can be read by others (mode %v): make it private with chmod 600", path, fi.Mode().Perm())
+			return nil, node.Errorf(node.KindInvalid, "%s can be read by others (mode %v): make it private with chmod 600", path, fi.Mode().Perm())
 		}
 		r = f
 	}
@@ -39,11 +40,11 @@ func readSecretFile(e *env, path string) ([]byte, error) {
 	}
 	if len(b) > maxSecretFile {
 		clear(b)
-		return nil, fmt.Errorf("%s holds more than %d bytes: not a passphrase", path, maxSecretFile)
+		return nil, node.Errorf(node.KindInvalid, "%s holds more than %d bytes: not a passphrase", path, maxSecretFile)
 	}
 	p := bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
 	if len(p) == 0 {
-		return nil, fmt.Errorf("%s holds no passphrase", path)
+		return nil, node.Errorf(node.KindInvalid, "%s holds no passphrase", path)
 	}
 	return p, nil
 }
@@ -63,13 +64,13 @@ func checkStrength(what string, pass []byte, hints ...string) error {
 	norm := crypto.NormalizePassphrase(pass)
 	defer clear(norm)
 	if len(bytes.TrimSpace(norm)) == 0 {
-		return fmt.Errorf("the %s is only spaces", what)
+		return node.Errorf(node.KindInvalid, "the %s is only spaces", what)
 	}
 	r := zxcvbn.PasswordStrength(string(norm), append(hints, "takecare"))
 	if r.Guesses >= minGuesses {
 		return nil
 	}
-	return fmt.Errorf("the %s is too easy to guess (%s; about 10^%d guesses, want 10^%d): use four or five unrelated words, or a longer sentence only you would write",
+	return node.Errorf(node.KindInvalid, "the %s is too easy to guess (%s; about 10^%d guesses, want 10^%d): use four or five unrelated words, or a longer sentence only you would write",
 		what, weakness(r), int(math.Log10(math.Max(r.Guesses, 1))), int(math.Log10(minGuesses)))
 }
 

@@ -28,7 +28,7 @@ import (
 const SocketName = "api.sock"
 
 // ErrNotRunning means no daemon answers on the home folder's socket.
-var ErrNotRunning = errors.New("the takecare daemon is not running")
+var ErrNotRunning = node.NewError(node.KindUnavailable, "the takecare daemon is not running")
 
 // Client talks to a daemon's API over its unix socket.
 type Client struct {
@@ -118,6 +118,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Kind is the error's kind, as its HTTP status tells it
+// ([node.KindForStatus]).
+func (e *Error) Kind() node.Kind { return node.KindForStatus(e.Status) }
 
 // Running reports whether a daemon answers.
 func (c *Client) Running(ctx context.Context) bool {

@@ -31,77 +31,84 @@ type ErrorBody struct {
 	Params map[string]string `json:"params,omitempty"`
 }
 
-// errorCodes maps the errors callers can get to their stable code and
-// HTTP status, in one place: the first entry the error matches (errors.Is)
-// wins. An error that matches none is "internal" (500) and is logged.
+// errorCodes gives the errors callers can get their stable code, in one
+// place: the first entry the error matches (errors.Is) wins. The HTTP
+// status is that of the error's kind ([node.KindOf], [node.Kind.HTTPStatus])
+// unless the entry names another. An error that matches none is
+// "internal" and is logged.
 var errorCodes = []struct {
 	err    error
 	code   string
-	status int
+	status int // 0: the kind's
 }{
-	{node.ErrRemovedFromGroup, "removed_from_group", http.StatusForbidden},
-	{node.ErrNotAdmin, "not_admin", http.StatusForbidden},
-	{node.ErrNotYourCheckIn, "not_your_checkin", http.StatusForbidden},
-	{node.ErrAmbiguous, "ambiguous", http.StatusBadRequest},
-	{node.ErrNoSuchGroup, "no_such_group", http.StatusNotFound},
-	{node.ErrNoSuchMember, "no_such_member", http.StatusNotFound},
-	{node.ErrNoSuchMessage, "no_such_message", http.StatusNotFound},
-	{node.ErrNoSuchCheckIn, "no_such_checkin", http.StatusNotFound},
-	{node.ErrNoOpenCheckIn, "no_open_checkin", http.StatusNotFound},
-	{node.ErrNoSuchInvite, "no_such_invite", http.StatusNotFound},
-	{node.ErrBadGrant, "bad_grant", http.StatusBadRequest},
-	{errNotBridge, "not_a_bridge", http.StatusNotFound},
-	{node.ErrCheckInEnded, "checkin_ended", http.StatusConflict},
-	{node.ErrConflict, "conflict", http.StatusConflict},
-	{node.ErrLastAdmin, "last_admin", http.StatusConflict},
-	{node.ErrGroupNameTaken, "group_name_taken", http.StatusConflict},
-	{node.ErrSelf, "self", http.StatusBadRequest},
-	{node.ErrCheckInRefused, "checkin_refused", http.StatusBadRequest},
-	{node.ErrOutOfRange, "out_of_range", http.StatusBadRequest},
-	{node.ErrBadMessageID, "bad_message_id", http.StatusBadRequest},
-	{node.ErrNotAckable, "not_ackable", http.StatusBadRequest},
-	{node.ErrBadAckStatus, "bad_ack_status", http.StatusBadRequest},
-	{crypto.ErrBadInvite, "bad_invite", http.StatusBadRequest},
-	{node.ErrJoinRefused, "join_refused", http.StatusBadRequest},
-	{node.ErrUnreachable, "unreachable", http.StatusBadGateway},
-	{node.ErrRedeemerOffline, "redeemer_offline", http.StatusBadGateway},
-	{alert.ErrUnknownKind, "unknown_kind", http.StatusBadRequest},
-	{alert.ErrUnknownSeverity, "unknown_severity", http.StatusBadRequest},
-	{alert.ErrNoGroup, "no_group", http.StatusBadRequest},
-	{alert.ErrRosterLimit, "roster_full", http.StatusConflict},
-	{alert.ErrInvalid, "invalid", http.StatusBadRequest},
-	{store.ErrDiskFull, "disk_full", http.StatusInsufficientStorage},
-	{store.ErrFull, "store_full", http.StatusInsufficientStorage},
+	{node.ErrRemovedFromGroup, "removed_from_group", 0},
+	{node.ErrNotAdmin, "not_admin", 0},
+	{node.ErrNotYourCheckIn, "not_your_checkin", 0},
+	{node.ErrAmbiguous, "ambiguous", 0},
+	{node.ErrNoSuchGroup, "no_such_group", 0},
+	{node.ErrNoSuchMember, "no_such_member", 0},
+	{node.ErrNoSuchMessage, "no_such_message", 0},
+	{node.ErrNoSuchCheckIn, "no_such_checkin", 0},
+	{node.ErrNoOpenCheckIn, "no_open_checkin", 0},
+	{node.ErrNoSuchInvite, "no_such_invite", 0},
+	{node.ErrBadGrant, "bad_grant", 0},
+	{errNotBridge, "not_a_bridge", 0},
+	{node.ErrCheckInEnded, "checkin_ended", 0},
+	{node.ErrConflict, "conflict", 0},
+	{node.ErrLastAdmin, "last_admin", 0},
+	{node.ErrGroupNameTaken, "group_name_taken", 0},
+	{node.ErrSelf, "self", 0},
+	{node.ErrCheckInRefused, "checkin_refused", 0},
+	{node.ErrOutOfRange, "out_of_range", 0},
+	{node.ErrBadMessageID, "bad_message_id", 0},
+	{node.ErrNotAckable, "not_ackable", 0},
+	{node.ErrBadAckStatus, "bad_ack_status", 0},
+	{node.ErrSyncBusy, "sync_busy", 0},
+	{crypto.ErrBadInvite, "bad_invite", 0},
+	{node.ErrJoinRefused, "join_refused", 0},
+	{node.ErrUnreachable, "unreachable", 0},
+	{node.ErrRedeemerOffline, "redeemer_offline", 0},
+	{alert.ErrUnknownKind, "unknown_kind", 0},
+	{alert.ErrUnknownSeverity, "unknown_severity", 0},
+	{alert.ErrNoGroup, "no_group", 0},
+	{alert.ErrRosterLimit, "roster_full", 0},
+	{alert.ErrInvalid, "invalid", 0},
+	{store.ErrDiskFull, "disk_full", 0},
+	{store.ErrFull, "store_full", 0},
 	// The API's own.
 	{errUnauthorized, "unauthorized", http.StatusUnauthorized},
-	{errNotLoopback, "not_loopback", http.StatusForbidden},
-	{errOtherOrigin, "other_origin", http.StatusForbidden},
-	{errBadRequest, "bad_request", http.StatusBadRequest},
-	{errBadRole, "bad_role", http.StatusBadRequest},
-	{errQRText, "qr_text", http.StatusBadRequest},
-	{errPairRefused, "pair_refused", http.StatusForbidden},
+	{errNotLoopback, "not_loopback", 0},
+	{errOtherOrigin, "other_origin", 0},
+	{errBadRequest, "bad_request", 0},
+	{errBadRole, "bad_role", 0},
+	{errQRText, "qr_text", 0},
+	{errPairRefused, "pair_refused", 0},
 	{errPairLocked, "pair_locked", http.StatusTooManyRequests},
-	{errBadPIN, "bad_pin", http.StatusBadRequest},
-	{errNoSessions, "no_sessions", http.StatusNotFound},
+	{errBadPIN, "bad_pin", 0},
+	{errNoSessions, "no_sessions", 0},
 }
 
 // Errors of the API itself.
 var (
-	errUnauthorized = errors.New("missing or wrong API token")
-	errOtherOrigin  = errors.New("requests from other sites are not allowed")
-	errBadRequest   = errors.New("bad request")
-	errBadRole      = errors.New(`role must be "admin" or "member"`)
-	errQRText       = fmt.Errorf("the text for a QR code must have 1 to %d bytes", maxQRText)
+	errUnauthorized = node.NewError(node.KindForbidden, "missing or wrong API token")
+	errOtherOrigin  = node.NewError(node.KindForbidden, "requests from other sites are not allowed")
+	errBadRequest   = node.NewError(node.KindInvalid, "bad request")
+	errBadRole      = node.NewError(node.KindInvalid, `role must be "admin" or "member"`)
+	errQRText       = node.NewError(node.KindInvalid, fmt.Sprintf("the text for a QR code must have 1 to %d bytes", maxQRText))
 )
 
 // codeFor returns err's stable code and HTTP status.
 func codeFor(err error) (string, int) {
+	status := node.KindOf(err).HTTPStatus()
 	for _, c := range errorCodes {
 		if errors.Is(err, c.err) {
-			return c.code, c.status
+			if c.status != 0 {
+				status = c.status
+			}
+			return c.code, status
 		}
 	}
-	return "internal", http.StatusInternalServerError
+	return "internal", status
 }
 
 // paramsOf returns the parameters err carries (see node's errors), if any.

@@ -4,7 +4,8 @@
 // what the command line uses.
 //
 // Endpoints (all under /v1, JSON in and out; errors as [ErrorBody], a
-// stable code with parameters, listed in errors.go):
+// stable code with parameters, listed in errors.go, with the HTTP status of
+// the error's [node.Kind]):
 //
 //	GET  /v1/status                      node.Status and "web": the web UI's URL, if served
 //	GET  /v1/groups                      POST /v1/groups {"name"}

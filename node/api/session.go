@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/takecare-network/takecare/node"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -53,10 +54,10 @@ const (
 
 // Errors of pairing.
 var (
-	errPairRefused = errors.New("that PIN or passphrase is not right")
-	errPairLocked  = errors.New("too many wrong tries: wait and try again")
-	errBadPIN      = errors.New("a PIN has 4 to 12 digits")
-	errNoSessions  = errors.New("this node keeps no web sessions")
+	errPairRefused = node.NewError(node.KindForbidden, "that PIN or passphrase is not right")
+	errPairLocked  = node.NewError(node.KindUnavailable, "too many wrong tries: wait and try again")
+	errBadPIN      = node.NewError(node.KindInvalid, "a PIN has 4 to 12 digits")
+	errNoSessions  = node.NewError(node.KindNotFound, "this node keeps no web sessions")
 )
 
 // sessions holds the web UI's sessions and PIN, saved in one file.

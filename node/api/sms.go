@@ -1,11 +1,11 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/smsbridge"
 )
 
@@ -20,7 +20,7 @@ import (
 //	GET  /v1/sms/status                   smsbridge.Stats; bridge only
 
 // errNotBridge: the daemon runs no SMS bridge.
-var errNotBridge = errors.New("this node is not an SMS bridge (set \"sms\" in its config.json and restart it)")
+var errNotBridge = node.NewError(node.KindNotFound, "this node is not an SMS bridge (set \"sms\" in its config.json and restart it)")
 
 // EnableSMS serves the endpoints of an SMS bridge run by this daemon.
 func (s *Server) EnableSMS(b *smsbridge.Bridge) { s.sms.Store(b) }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+	"github.com/takecare-network/takecare/node"
 )
 
 // The web UI: a single page, its script, style sheet and translations,
@@ -97,7 +97,7 @@ func loopbackHost(host string) bool {
 
 // errNotLoopback answers requests addressed to another name: a web page
 // that rebinds its own domain name to 127.0.0.1 sends its name as Host.
-var errNotLoopback = errors.New("requests must be addressed to 127.0.0.1, [::1] or localhost")
+var errNotLoopback = node.NewError(node.KindForbidden, "requests must be addressed to 127.0.0.1, [::1] or localhost")
 
 // tcpHandler is what the loopback TCP listener serves: the web UI at / and
 // the API, with the token, under /v1/.
