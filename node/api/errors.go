@@ -63,7 +63,6 @@ var errorCodes = []struct {
 	{node.ErrBadMessageID, "bad_message_id", 0},
 	{node.ErrNotAckable, "not_ackable", 0},
 	{node.ErrBadAckStatus, "bad_ack_status", 0},
-	{node.ErrSyncBusy, "sync_busy", 0},
 	{crypto.ErrBadInvite, "bad_invite", 0},
 	{node.ErrJoinRefused, "join_refused", 0},
 	{node.ErrUnreachable, "unreachable", 0},
