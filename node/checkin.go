@@ -19,6 +19,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/feed"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -542,7 +543,7 @@ func (n *Node) noteCheckIn(m *alert.Message) {
 	case *alert.CheckIn, *alert.CheckInDone:
 		n.checkins.add(m)
 	case *alert.Ack:
-		n.acks.add(m, c)
+		n.acks.Add(c.Ref, feed.Ack{Author: m.Author, Status: c.Status, At: m.Sent})
 	case *alert.Alert:
 		if c.Kind != alert.KindOverdue {
 			return
@@ -551,22 +552,6 @@ func (n *Node) noteCheckIn(m *alert.Message) {
 		return
 	}
 	n.checkins.poke()
-}
-
-// answered reports whether anyone but the subject of an alarm acknowledged
-// it as seen or responding, with an acknowledgement made no earlier than
-// the alarm (since, both by this node's clock): an answer made before the
-// alarm existed answers nothing, however it names it. "Unable" does not
-// stop an escalation: it says that this person cannot help.
-func (a *ackIndex) answered(ref alert.ID, subject crypto.MemberID, since time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for id, r := range a.acks[ref] {
-		if id != subject && r.status != alert.AckUnable && !r.at.Before(since) {
-			return true
-		}
-	}
-	return false
 }
 
 // lookupCheckIn returns a check-in this node holds. It reports false if the

@@ -183,14 +183,14 @@ func (n *Node) syncedOwn(g *group, id alert.ID, p peer.ID) {
 		return
 	}
 	if m, err := n.loadMessage(h); err == nil {
-		n.feed.publish(n, g, m)
+		n.showEntry(g, m)
 	}
 }
 
 // delivery reports what became of message id of group g, sent by this
 // node's member.
 func (n *Node) delivery(g *group, id alert.ID) Delivery {
-	dv := Delivery{Stored: !n.store.Unsaved(id), HandedTo: []Handover{}, Acks: n.acks.list(n, g, id)}
+	dv := Delivery{Stored: !n.store.Unsaved(id), HandedTo: []Handover{}, Acks: n.ackEntries(g, id)}
 	d := &n.deliveries
 	d.mu.Lock()
 	if t := d.byID[id]; t != nil {

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/feed"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -266,7 +266,7 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 	if !n.enrich(m, &e) {
 		return Entry{}, false
 	}
-	e.Acks = n.acks.list(n, g, m.ID)
+	e.Acks = n.ackEntries(g, m.ID)
 	if _, done := m.Content.(*alert.CheckInDone); done && e.Mine {
 		// Answers to one's own arrival could give away a done under duress.
 		e.Acks = []AckEntry{}
@@ -303,112 +303,38 @@ func (n *Node) memberName(g *group, id crypto.MemberID) string {
 	return id.Short()
 }
 
-// ackIndex holds the latest acknowledgement of each member for each message.
-type ackIndex struct {
-	mu   sync.Mutex
-	acks map[alert.ID]map[crypto.MemberID]ackRec
-}
-
-type ackRec struct {
-	status alert.AckStatus
-	at     time.Time
-}
-
-func (a *ackIndex) add(m *alert.Message, ack *alert.Ack) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.acks == nil {
-		a.acks = make(map[alert.ID]map[crypto.MemberID]ackRec)
+// ackEntries lists the acknowledgements of message ref in group g.
+func (n *Node) ackEntries(g *group, ref alert.ID) []AckEntry {
+	acks := n.acks.List(ref)
+	out := make([]AckEntry, len(acks))
+	for i, a := range acks {
+		out[i] = AckEntry{Author: n.memberName(g, a.Author), AuthorID: a.Author.String(), AuthorLabel: n.who(g, a.Author).Label,
+			Status: a.Status.String(), Time: a.At.UTC()}
 	}
-	byMember := a.acks[ack.Ref]
-	if byMember == nil {
-		byMember = make(map[crypto.MemberID]ackRec)
-		a.acks[ack.Ref] = byMember
-	}
-	if prev, ok := byMember[m.Author]; !ok || prev.at.Before(m.Sent) {
-		byMember[m.Author] = ackRec{status: ack.Status, at: m.Sent}
-	}
-}
-
-func (a *ackIndex) list(n *Node, g *group, ref alert.ID) []AckEntry {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := []AckEntry{}
-	for id, r := range a.acks[ref] {
-		out = append(out, AckEntry{Author: n.memberName(g, id), AuthorID: id.String(), AuthorLabel: n.who(g, id).Label, Status: r.status.String(), Time: r.at.UTC()})
-	}
-	slices.SortFunc(out, func(x, y AckEntry) int {
-		if c := x.Time.Compare(y.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(x.AuthorID, y.AuthorID)
-	})
 	return out
-}
-
-// broadcaster delivers new feed entries to followers.
-type broadcaster struct {
-	mu     sync.Mutex
-	subs   map[*Follower]struct{}
-	closed bool
 }
 
 // Follower receives feed entries as they arrive.
 type Follower struct {
-	C    <-chan Entry
-	c    chan Entry
-	q    FeedQuery
-	b    *broadcaster
-	once sync.Once
+	// C carries the entries; it is closed when the follower stops, falls
+	// more than feed.Buffer (1024) entries behind, or the node closes.
+	C   <-chan Entry
+	sub *feed.Sub[Entry]
 }
-
-func newBroadcaster() *broadcaster { return &broadcaster{subs: make(map[*Follower]struct{})} }
-
-// followerBuffer is how many entries a slow follower may fall behind before
-// it is cut off (its channel closes).
-const followerBuffer = 1024
 
 // Follow returns a follower of new entries matching q. Call Stop when done.
 // If the follower falls far behind, its channel is closed.
 func (n *Node) Follow(q FeedQuery) *Follower {
-	c := make(chan Entry, followerBuffer)
-	f := &Follower{C: c, c: c, q: q, b: n.feed}
-	n.feed.mu.Lock()
-	defer n.feed.mu.Unlock()
-	if n.feed.closed {
-		close(c)
-		return f
-	}
-	n.feed.subs[f] = struct{}{}
-	return f
+	s := n.feed.Follow(q.match)
+	return &Follower{C: s.C, sub: s}
 }
 
 // Stop ends the follower and closes its channel.
-func (f *Follower) Stop() {
-	f.b.mu.Lock()
-	defer f.b.mu.Unlock()
-	f.stopLocked()
-}
+func (f *Follower) Stop() { f.sub.Stop() }
 
-func (f *Follower) stopLocked() {
-	f.once.Do(func() {
-		delete(f.b.subs, f)
-		close(f.c)
-	})
-}
-
-func (b *broadcaster) close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	for f := range b.subs {
-		f.stopLocked()
-	}
-}
-
-// publish tells followers about a new message. An acknowledgement is shown
-// by sending the acknowledged message again with its updated acks.
-func (b *broadcaster) publish(n *Node, g *group, m *alert.Message) {
+// showEntry tells followers about a new message. An acknowledgement is
+// shown by sending the acknowledged message again with its updated acks.
+func (n *Node) showEntry(g *group, m *alert.Message) {
 	if ack, ok := m.Content.(*alert.Ack); ok {
 		// handle has added it to n.acks already (noteCheckIn).
 		h, ok := n.store.Header(ack.Ref)
@@ -422,22 +348,6 @@ func (b *broadcaster) publish(n *Node, g *group, m *alert.Message) {
 		m = ref
 	}
 	if e, ok := n.entry(g, m); ok {
-		b.send(e)
-	}
-}
-
-// send gives followers an entry.
-func (b *broadcaster) send(e Entry) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for f := range b.subs {
-		if !f.q.match(e) {
-			continue
-		}
-		select {
-		case f.c <- e:
-		default:
-			f.stopLocked()
-		}
+		n.feed.Send(e)
 	}
 }

@@ -528,7 +528,7 @@ func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author cry
 	n.track(msg.ID, n.recipients(g))
 	n.handle(g, msg)
 	if n.handedOver(g, msg.ID, n.publish(ctx, g, env), byGossip) {
-		n.feed.publish(n, g, msg) // no longer queued
+		n.showEntry(g, msg) // no longer queued
 	}
 	// A new epoch may have started while this was sealed: a roster op is
 	// sent in the new one too (see switched).
@@ -578,7 +578,7 @@ func (n *Node) handle(g *group, m *alert.Message) {
 		n.handleRekey(g, m, c)
 	}
 	n.noteCheckIn(m)
-	n.feed.publish(n, g, m)
+	n.showEntry(g, m)
 }
 
 // rosterChanged updates who we mesh with and dial after a roster change.
@@ -598,7 +598,7 @@ func (n *Node) rosterChanged(g *group) {
 	if n.isRemoved(g) && !g.removed.Swap(true) {
 		n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on, and nothing it sends reaches it", "group", g.id.String()[:8])
 		if e, ok := n.removalEntry(g); ok {
-			n.feed.send(e)
+			n.feed.Send(e)
 		}
 	}
 }

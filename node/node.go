@@ -60,6 +60,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/feed"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
 )
@@ -207,8 +208,8 @@ type Node struct {
 	verifiedMu sync.Mutex
 	verified   map[crypto.MemberID]bool
 	stats      stats
-	feed       *broadcaster
-	acks       ackIndex
+	feed       feed.Hub[Entry] // followers of the feed
+	acks       feed.Acks
 	dialer     *dialer
 	syncer     *syncer
 	started    time.Time
@@ -318,7 +319,6 @@ func New(cfg Config) (*Node, error) {
 		cancel:  cancel,
 		groups:  make(map[crypto.GroupID]*group),
 		tags:    make(map[crypto.KeyTag]epochRef),
-		feed:    newBroadcaster(),
 		started: cfg.Now(),
 		toStore: make(chan *opened, storeQueue),
 
@@ -569,7 +569,7 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.mu.Unlock()
 	n.cancel()
-	n.feed.close()
+	n.feed.Close()
 	if n.relay != nil {
 		n.relay.Close()
 	}

@@ -145,7 +145,7 @@ func (w *watchdog) pass(ctx context.Context) time.Time {
 			soon(escalate)
 			continue
 		}
-		if n.acks.answered(id1, t.author, h1.Sent) {
+		if n.acks.Answered(id1, t.author, h1.Sent) {
 			continue
 		}
 		targets := []*group{g}
