@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -161,8 +162,9 @@ var subscriptionFilter = pubsub.WrapLimitSubscriptionFilter(
 // refuses, it drops a peer's subscription to the topic of one of our
 // groups' epochs unless the peer is a member node of that group, so that
 // pubsub never counts it among the topic's peers and flood publishing
-// never sends it our envelopes there. A topic we do not know yet is kept
-// (a member may take a new epoch before we do); a peer whose standing in a
+// never sends it our envelopes there. A topic we do not know (the peer's
+// other groups, an epoch it took before us) is kept, up to
+// maxForeignTopics per peer ([foreignTopics]). A peer whose standing in a
 // group changes announces its subscriptions again ([access.regroup]).
 type topicMembers struct {
 	pubsub.SubscriptionFilter
@@ -177,8 +179,62 @@ func (f topicMembers) FilterIncomingSubscriptions(from peer.ID, subs []*pb.RPC_S
 	a := f.n.access.Load()
 	return slices.DeleteFunc(subs, func(s *pb.RPC_SubOpts) bool {
 		members, ours := a.byTopic[s.GetTopicid()]
-		return s.GetSubscribe() && ours && !members[from]
+		if ours {
+			return s.GetSubscribe() && !members[from]
+		}
+		return !f.n.foreign.keep(from, s.GetTopicid(), s.GetSubscribe())
 	}), nil
+}
+
+// maxForeignTopics is how many topics that are not ours pubsub may count
+// one peer on: an honest node announces the current and recently retired
+// epochs of each of its groups.
+const maxForeignTopics = 256
+
+// foreignTopics records, per peer, the subscriptions to topics that are
+// not ours that pubsub was let keep, so that a member node cannot make it
+// keep state for endless made-up topic names (the regular expression of
+// [subscriptionFilter] checks only their form). A peer's record goes when
+// it disconnects, as pubsub's does.
+type foreignTopics struct {
+	mu sync.Mutex
+	by map[peer.ID]map[string]bool
+}
+
+// keep reports whether pubsub may take p's subscription to (or from)
+// topic, and records it.
+func (f *foreignTopics) keep(p peer.ID, topic string, subscribe bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := f.by[p]
+	switch {
+	case !subscribe:
+		delete(set, topic)
+		if len(set) == 0 {
+			delete(f.by, p)
+		}
+		return true
+	case set[topic]:
+		return true
+	case len(set) >= maxForeignTopics:
+		return false
+	}
+	if set == nil {
+		if f.by == nil {
+			f.by = make(map[peer.ID]map[string]bool)
+		}
+		set = make(map[string]bool)
+		f.by[p] = set
+	}
+	set[topic] = true
+	return true
+}
+
+// forget drops what was recorded for p.
+func (f *foreignTopics) forget(p peer.ID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.by, p)
 }
 
 // regroup returns the member nodes, in both a and old, that joined or left

@@ -204,6 +204,7 @@ type Node struct {
 	// often a removed member's node is told of its removal (removal.go).
 	joinLimits joinLimits
 	notices    notices
+	foreign    foreignTopics
 	// verified holds the members whose safety number this member compared.
 	verifiedMu sync.Mutex
 	verified   map[crypto.MemberID]bool
@@ -489,6 +490,9 @@ func (n *Node) Run(ctx context.Context) error {
 			n.notePath(c.RemotePeer())
 			n.reach.disconnected(c.RemotePeer())
 			n.peerDisconnected(c.RemotePeer())
+			if !n.connected(c.RemotePeer()) {
+				n.foreign.forget(c.RemotePeer())
+			}
 		},
 	}
 	n.host.Network().Notify(conns)
