@@ -485,6 +485,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.notePath(c.RemotePeer())
 			n.peerConnected(c.RemotePeer())
 			n.reach.connected(c)
+			n.reach.directUp(c)
 		},
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			n.notePath(c.RemotePeer())

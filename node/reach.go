@@ -48,6 +48,7 @@ type reach struct {
 	slots    map[peer.ID]time.Time    // relays we hold a slot on, until
 	observed map[peer.ID]ma.Multiaddr // our address as each member node saw it
 	punching map[peer.ID]bool         // hole punches under way
+	dropping map[peer.ID]bool         // relayed connections about to close
 
 	punched, punchFailed atomic.Int64
 }
@@ -67,6 +68,7 @@ func newReach(n *Node) *reach {
 	return &reach{
 		n: n, relays: make(map[peer.ID]bool), slots: make(map[peer.ID]time.Time),
 		observed: make(map[peer.ID]ma.Multiaddr), punching: make(map[peer.ID]bool),
+		dropping: make(map[peer.ID]bool),
 	}
 }
 
@@ -191,6 +193,62 @@ func (r *reach) connected(c network.Conn) {
 			case <-time.After(punchRetry):
 			}
 		}
+	})
+}
+
+// relayGrace is how long a relayed connection to a node stays open once
+// a direct one stands, for streams under way to end (libp2p spec
+// relay/DCUtR.md: the relayed connection "should be closed after a grace
+// period"; long-lived streams, GossipSub's and sync's, are opened again
+// on the direct connection).
+const relayGrace = 5 * time.Second
+
+// directUp is called for every new connection. Once a direct connection
+// to a node stands beside a relayed one (whichever came first), the
+// relayed ones are closed after relayGrace: libp2p keeps streams where
+// they were opened, and without this GossipSub would go on sending
+// through the relay after a hole punch succeeded.
+func (r *reach) directUp(c network.Conn) {
+	p := c.RemotePeer()
+	if path, _ := r.n.pathTo(p); path != PathDirect || !r.hasRelayed(p) {
+		return
+	}
+	r.mu.Lock()
+	busy := r.dropping[p]
+	r.dropping[p] = true
+	r.mu.Unlock()
+	if busy {
+		return
+	}
+	r.n.spawn(func() {
+		defer func() {
+			r.mu.Lock()
+			delete(r.dropping, p)
+			r.mu.Unlock()
+		}()
+		t := time.NewTimer(relayGrace)
+		defer t.Stop()
+		select {
+		case <-r.n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if path, _ := r.n.pathTo(p); path != PathDirect {
+			return
+		}
+		for _, rc := range r.n.host.Network().ConnsToPeer(p) {
+			if isRelayed(rc) {
+				rc.Close()
+			}
+		}
+		r.n.log.Debug("direct connection stands; relayed one closed", "peer", p)
+	})
+}
+
+// hasRelayed reports whether a relayed connection to p is open.
+func (r *reach) hasRelayed(p peer.ID) bool {
+	return slices.ContainsFunc(r.n.host.Network().ConnsToPeer(p), func(c network.Conn) bool {
+		return !c.IsClosed() && isRelayed(c)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
@@ -119,6 +120,20 @@ func TestRelayMembersOnly(t *testing.T) {
 	net.WaitFor(20*time.Second, "a sync over the relayed connection", func() bool {
 		_, err := beto.SyncWith(ctx, ana.Host().ID())
 		return err == nil
+	})
+
+	// Once a direct connection stands (as after a hole punch), the
+	// relayed one is closed, so that nothing more goes through the relay.
+	if err := beto.Host().Connect(network.WithForceDirectDial(ctx, "test"), ana.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(30*time.Second, "the relayed connection closed", func() bool {
+		for _, c := range beto.Host().Network().ConnsToPeer(ana.Host().ID()) {
+			if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
+				return false
+			}
+		}
+		return len(beto.Host().Network().ConnsToPeer(ana.Host().ID())) > 0 && vol.RelayStats().Circuits == 0
 	})
 }
 

@@ -60,6 +60,10 @@ type Daemon struct {
 	// API talks to the running daemon over its unix socket (a file, so
 	// reachable from outside the namespace).
 	API *api.Client
+	// Port is the TCP and UDP port the daemon listens on (default 4001).
+	// A new port makes the routers treat the daemon as a new host: none
+	// of their earlier translations applies to it.
+	Port int
 
 	mu   sync.Mutex
 	host *Host
@@ -103,7 +107,7 @@ func (d *Daemon) CLI(args ...string) (string, error) {
 }
 
 // Start runs `takecare run` for the profile in host h, listening on TCP
-// and QUIC port 4001 of every interface, with the extra arguments, and
+// and QUIC port d.Port of every interface, with the extra arguments, and
 // waits until its API answers.
 func (d *Daemon) Start(h *Host, extra ...string) {
 	d.lab.t.Helper()
@@ -116,8 +120,9 @@ func (d *Daemon) Start(h *Host, extra ...string) {
 		d.lab.t.Fatalf("natlab: %v", err)
 	}
 	fmt.Fprintf(logf, "=== start in %s (%s) at %s\n", h.Name, h.IP, time.Now().Format(time.RFC3339Nano))
+	port := d.port()
 	args := append([]string{"run", "--home", d.Home, "--mdns=false", "--verbose",
-		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1"}, extra...)
+		"--listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", port), "--listen", fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", port)}, extra...)
 	cmd := h.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TAKECARE_PASSPHRASE="+Passphrase, PublicNetsEnv+"="+PublicNets)
 	if os.Getenv("GOLOG_LOG_LEVEL") == "" {
@@ -145,6 +150,13 @@ func (d *Daemon) Start(h *Host, extra ...string) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func (d *Daemon) port() int {
+	if d.Port == 0 {
+		return 4001
+	}
+	return d.Port
 }
 
 // Stop stops the daemon as Ctrl-C would and waits until it has exited
@@ -176,7 +188,7 @@ func (d *Daemon) Log() string {
 }
 
 // Addr is the daemon's TCP address as others on the internet dial it:
-// /ip4/IP/tcp/4001/p2p/PEER, for hosts with a public address.
+// /ip4/IP/tcp/PORT/p2p/PEER, for hosts with a public address.
 func (d *Daemon) Addr(ctx context.Context) (string, error) {
 	st, err := d.API.Status(ctx)
 	if err != nil {
@@ -188,7 +200,7 @@ func (d *Daemon) Addr(ctx context.Context) (string, error) {
 	if h == nil {
 		return "", errors.New("not started")
 	}
-	return fmt.Sprintf("/ip4/%s/tcp/4001/p2p/%s", h.IP, st.Peer), nil
+	return fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", h.IP, d.port(), st.Peer), nil
 }
 
 // WaitFeed waits until the daemon's feed holds a message with the given

@@ -115,23 +115,23 @@ func TestSweep(t *testing.T) {
 // TestNATRelayHolePunch: a volunteer member node relays (circuit relay v2)
 // for two members behind different MASQUERADE routers; they reach each
 // other through it, hole punching replaces the relayed connection with a
-// direct one, and once the volunteer is stopped they still exchange
-// alerts both ways. Each status says what it sees.
+// direct one, and the relayed one is closed: the relay carries nothing of
+// the next alert. Started afresh on other ports (a new try, with nothing
+// left in the routers), they punch a hole again. Once the volunteer is
+// stopped they still exchange alerts both ways. Each status says what it
+// sees.
 func TestNATRelayHolePunch(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	tr := natlab.NewTrio(t, ctx, natlab.Masquerade, natlab.Masquerade, "--relay")
 	vol, ana, beto := tr.Vol, tr.Ana, tr.Beto
 
 	waitPath(t, ctx, ana, "Beto", node.PathDirect)
 	waitPath(t, ctx, beto, "Ana", node.PathDirect)
-	st, err := vol.API.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Relay == nil || st.Relay.Bytes == 0 {
-		t.Fatalf("the volunteer relayed nothing: %+v", st.Relay)
+	st := waitRelay(t, ctx, vol, func(r node.RelayStats) bool { return r.Circuits == 0 })
+	if st.Bytes == 0 {
+		t.Fatalf("the volunteer relayed nothing: %+v", st)
 	}
 	out, err := vol.CLI("status")
 	if err != nil || !strings.Contains(out, "relaying for others: 2 slots held") {
@@ -141,6 +141,15 @@ func TestNATRelayHolePunch(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`member Beto +[0-9a-f]{12}  direct for .*; last sync`).MatchString(out) {
 		t.Fatalf("Ana's status does not show Beto direct (%v):\n%s", err, out)
 	}
+	sendAndWait(t, ctx, tr, false, ana, beto)
+	if after := relayStats(t, ctx, vol); after.Bytes != st.Bytes {
+		t.Fatalf("after the hole punch the relay still carried %d bytes", after.Bytes-st.Bytes)
+	}
+
+	try := runTry(t, ctx, tr, 4101)
+	if !try.Punched || try.Path != node.PathDirect {
+		t.Fatalf("the second try did not punch a hole: %+v", try)
+	}
 
 	vol.Stop()
 	sendAndWait(t, ctx, tr, false, ana, beto)
@@ -149,10 +158,11 @@ func TestNATRelayHolePunch(t *testing.T) {
 
 // TestNATRelayFallback: behind two routers that randomise ports, hole
 // punching fails and the two members stay connected through the
-// volunteer's relay, which carries their alerts.
+// volunteer's relay, which carries their alerts; so it is on a second try
+// from other ports.
 func TestNATRelayFallback(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	tr := natlab.NewTrio(t, ctx, natlab.RandomPorts, natlab.RandomPorts, "--relay")
 	v := waitPath(t, ctx, tr.Ana, "Beto", node.PathRelayed)
@@ -164,4 +174,66 @@ func TestNATRelayFallback(t *testing.T) {
 	if err != nil || !strings.Contains(out, "relayed through Vol") {
 		t.Fatalf("Ana's status does not show the relay (%v):\n%s", err, out)
 	}
+	try := runTry(t, ctx, tr, 4101)
+	if try.Punched || try.Path != node.PathRelayed {
+		t.Fatalf("behind two port-randomising routers: %+v, want relayed", try)
+	}
+}
+
+// TestNATRelayMixed: one member behind MASQUERADE, the other behind a
+// router that randomises ports. Whether or not the hole punch succeeds,
+// alerts arrive, and Ana's status says which path they took.
+func TestNATRelayMixed(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	tr := natlab.NewTrio(t, ctx, natlab.Masquerade, natlab.RandomPorts, "--relay")
+	try := runTry(t, ctx, tr, 4101)
+	want := map[bool]string{true: node.PathDirect, false: node.PathRelayed}[try.Punched]
+	if try.Path != want {
+		t.Fatalf("punched %v but Ana reaches Beto %s: %+v", try.Punched, try.Path, try)
+	}
+}
+
+// runTry runs one try (natlab.Trio.Try) from port and logs what it gave.
+func runTry(t *testing.T, ctx context.Context, tr *natlab.Trio, port int) natlab.Try {
+	t.Helper()
+	try, err := tr.Try(ctx, port, 90*time.Second)
+	if err != nil {
+		t.Fatalf("%v\n--- Ana's log:\n%s\n--- Beto's log:\n%s", err, tr.Ana.Log(), tr.Beto.Log())
+	}
+	t.Logf("%s/%s: %+v", tr.RouterA.NAT, tr.RouterB.NAT, try)
+	return try
+}
+
+// relayStats returns what d relays now.
+func relayStats(t *testing.T, ctx context.Context, d *natlab.Daemon) node.RelayStats {
+	t.Helper()
+	st, err := d.API.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Relay == nil {
+		t.Fatalf("%s is not a relay", d.Name)
+	}
+	return *st.Relay
+}
+
+// waitRelay waits until what d relays meets cond, and returns it.
+func waitRelay(t *testing.T, ctx context.Context, d *natlab.Daemon, cond func(node.RelayStats) bool) node.RelayStats {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last node.RelayStats
+	err := natlab.Wait(wctx, func() error {
+		last = relayStats(t, wctx, d)
+		if cond(last) {
+			return nil
+		}
+		return fmt.Errorf("%s relays %+v", d.Name, last)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last
 }

@@ -2,7 +2,9 @@ package natlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/takecare-network/takecare/node"
@@ -95,4 +97,165 @@ func WaitPath(ctx context.Context, d *Daemon, name, path string) (node.PathView,
 		return fmt.Errorf("%s does not list %s", d.Name, name)
 	})
 	return got, err
+}
+
+// Latency has from send an alert to group and returns how long it took,
+// from the send call to the entry in to's followed feed. to's feed must
+// already hold at least one entry (it signals that following began).
+func Latency(ctx context.Context, from, to *Daemon, group string) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan struct{})
+	type arrival struct {
+		id string
+		at time.Time
+	}
+	arrived := make(chan arrival, 64)
+	var once sync.Once
+	go to.API.Feed(ctx, api.FeedOptions{Follow: true}, func(e node.Entry) error {
+		once.Do(func() { close(ready) })
+		select {
+		case arrived <- arrival{e.ID, time.Now()}:
+		default:
+		}
+		return nil
+	})
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	start := time.Now()
+	id, err := Send(ctx, from, group, false)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		select {
+		case a := <-arrived:
+			if a.id == id {
+				return a.at.Sub(start), nil
+			}
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%s never received %s: %v", to.Name, id, ctx.Err())
+		}
+	}
+}
+
+// Try is what one hole punching try in a [Trio] gave.
+type Try struct {
+	// FirstAlert is the time from Beto's daemon starting (unlocking
+	// his keys included) to the alert Ana sent while he was off being
+	// in his feed.
+	FirstAlert time.Duration
+	// Relayed is the time from Beto's start until Ana and Beto are
+	// connected, through the relay or directly (0: never).
+	Relayed time.Duration
+	// Attempts counts the hole punches (DCUtR exchanges) either side
+	// made; Punched is whether one succeeded.
+	Attempts int64
+	Punched  bool
+	// Direct is the time from Beto's start until Ana reaches him
+	// directly (0: not within the try).
+	Direct time.Duration
+	// Path is how Ana reached Beto when the alert of Latency was sent,
+	// and Latency how long that alert took.
+	Path    string
+	Latency time.Duration
+}
+
+// Try has Ana and Beto start afresh on port, so that their routers hold
+// no translation of earlier tries: Ana starts and alerts while Beto is
+// off, Beto starts and catches up, the two meet through the volunteer's
+// relay and try to punch a hole (waiting up to punchWait for the
+// outcome), then Ana alerts Beto once more. An error means an alert did
+// not arrive.
+func (tr *Trio) Try(ctx context.Context, port int, punchWait time.Duration) (Try, error) {
+	var r Try
+	tr.Ana.Stop()
+	tr.Beto.Stop()
+	tr.Ana.Port, tr.Beto.Port = port, port
+	tr.Ana.Start(tr.HostA)
+	id, err := Send(ctx, tr.Ana, tr.Group, false)
+	if err != nil {
+		return r, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if _, err := tr.Vol.WaitFeed(wctx, id); err != nil {
+		return r, err
+	}
+	start := time.Now()
+	tr.Beto.Start(tr.HostB)
+	if _, err := tr.Beto.WaitFeed(wctx, id); err != nil {
+		return r, err
+	}
+	r.FirstAlert = time.Since(start)
+
+	// The outcome of hole punching: wait until either side counts an
+	// attempt, or punchWait passes (no attempt: neither side learnt a
+	// public address of its own, or they never met).
+	deadline := time.Now().Add(punchWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		path, punch, err := tr.look()
+		if err != nil {
+			return r, err
+		}
+		if path != node.PathUnreachable && r.Relayed == 0 {
+			r.Relayed = time.Since(start)
+		}
+		if path == node.PathDirect && r.Direct == 0 {
+			r.Direct = time.Since(start)
+		}
+		r.Attempts, r.Punched = punch.Succeeded+punch.Failed, punch.Succeeded > 0
+		if r.Attempts > 0 && (!r.Punched || r.Direct > 0) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.Direct > 0 {
+		// Once the relayed connection is closed, what follows goes
+		// directly.
+		settle, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		Wait(settle, func() error {
+			st, err := tr.Vol.API.Status(settle)
+			if err == nil && st.Relay != nil && st.Relay.Circuits > 0 {
+				err = errors.New("still relayed")
+			}
+			return err
+		})
+	}
+	r.Path, _, _ = tr.look()
+	lctx, lcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer lcancel()
+	if r.Latency, err = Latency(lctx, tr.Ana, tr.Beto, tr.Group); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// look returns how Ana reaches Beto, and the hole punches both counted.
+func (tr *Trio) look() (string, node.PunchStats, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var sum node.PunchStats
+	path := node.PathUnreachable
+	for _, d := range []*Daemon{tr.Ana, tr.Beto} {
+		st, err := d.API.Status(ctx)
+		if err != nil {
+			return "", sum, err
+		}
+		sum.Succeeded += st.HolePunch.Succeeded
+		sum.Failed += st.HolePunch.Failed
+		if d == tr.Ana {
+			for _, p := range st.Paths {
+				if p.Name == tr.Beto.Name {
+					path = p.Path
+				}
+			}
+		}
+	}
+	return path, sum, nil
 }
