@@ -4,7 +4,7 @@ BIN     := bin/takecare
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test test-short lint fuzz bench bench-micro arch proto clean
+.PHONY: all build demo test test-short lint fuzz bench bench-nat bench-micro arch proto clean
 
 all: build
 
@@ -32,6 +32,14 @@ lint:
 # BENCHFLAGS passes flags, e.g. BENCHFLAGS='-sizes 20,50 -alerts 50'.
 bench:
 	$(GO) run ./node/nodetest/simbench $(BENCHFLAGS)
+
+# Across NATs, in the NAT laboratory (network namespaces, iptables; needs
+# root): hole punching success per pair of routers, time to the first
+# alert, latency direct, relayed and through a volunteer member, bytes
+# relayed per alert, relay memory per slot (docs/BENCHMARKS.md).
+# NATBENCHFLAGS passes flags, e.g. NATBENCHFLAGS='-tries 5'.
+bench-nat:
+	$(GO) run ./node/nodetest/natlab/natbench $(NATBENCHFLAGS)
 
 # go test micro-benchmarks, for benchstat: make bench-micro > new.txt
 BENCHCOUNT ?= 6

@@ -124,6 +124,13 @@ func (r *reach) punchReady() bool {
 	return slices.Contains(r.n.host.Mux().Protocols(), holepunch.Protocol)
 }
 
+// speaksPunch reports whether p serves hole punching (DCUtR), as
+// identify last told.
+func (r *reach) speaksPunch(p peer.ID) bool {
+	ok, err := r.n.host.Peerstore().SupportsProtocols(p, holepunch.Protocol)
+	return err == nil && len(ok) > 0
+}
+
 // punchAddrs are this node's public addresses for hole punching: those of
 // its interfaces, and those member nodes saw.
 func (r *reach) punchAddrs() []ma.Multiaddr {
@@ -171,8 +178,10 @@ func (r *reach) connected(c network.Conn) {
 			}
 			// The service punches only once it knows a public address
 			// of ours; until then DirectConnect would wait without end,
-			// even after the node closed.
-			if !r.punchReady() {
+			// even after the node closed. The other side serves DCUtR
+			// only once it knows one of its own (identify tells us
+			// when it starts to).
+			if !r.punchReady() || !r.speaksPunch(p) {
 				if !r.sleepConnected(r.n.ctx, p, 2*time.Second) {
 					return
 				}
@@ -261,6 +270,7 @@ func (r *reach) identified(p peer.ID) {
 		return
 	}
 	r.mu.Lock()
+	known := r.relays[p]
 	r.relays[p] = true
 	_, held := r.slots[p]
 	take := !held && len(r.slots) < maxRelaySlots && r.n.needsRelay()
@@ -271,6 +281,36 @@ func (r *reach) identified(p peer.ID) {
 	if take {
 		r.n.spawn(func() { r.keepSlot(r.n.ctx, p) })
 	}
+	if !known {
+		r.n.spawn(func() { r.dialThrough(r.n.ctx, p) })
+	}
+}
+
+// dialThrough tries once to reach, through relay rel, every member node
+// this node is not connected to. The dialer's own attempt may be waiting
+// on direct addresses that do not answer (a node behind NAT), for up to
+// dialTimeout, and its next try comes later still; libp2p joins this
+// dial to one under way to the same node. A relay where the node holds
+// no slot refuses at once.
+func (r *reach) dialThrough(ctx context.Context, rel peer.ID) {
+	a, err := ma.NewMultiaddr("/p2p/" + rel.String() + "/p2p-circuit")
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for p := range r.n.access.Load().members {
+		if p == rel || p == r.n.host.ID() || r.n.connected(p) {
+			continue
+		}
+		wg.Go(func() {
+			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+			defer cancel()
+			if err := r.n.host.Connect(dctx, peer.AddrInfo{ID: p, Addrs: []ma.Multiaddr{a}}); err != nil {
+				r.n.log.Debug("could not reach a member node through a relay", "peer", p, "relay", rel, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // keepSlot holds a reservation on relay p and renews it before it ends,

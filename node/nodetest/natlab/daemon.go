@@ -178,6 +178,29 @@ func (d *Daemon) Stop() {
 	}
 }
 
+// RSS returns the resident memory of the daemon's process in bytes (0 if
+// it is not running or cannot be read).
+func (d *Daemon) RSS() int64 {
+	d.mu.Lock()
+	proc := d.proc
+	d.mu.Unlock()
+	if proc == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // Log returns the end of the daemon's log, for failure messages.
 func (d *Daemon) Log() string {
 	b, _ := os.ReadFile(d.log)
