@@ -87,6 +87,16 @@ type MemberView struct {
 	// Label is the name with the short member id when another member's
 	// name can be taken for it (names.go).
 	Label string `json:"label"`
+	// Path is how this node reaches the member's node now: "direct",
+	// "relayed" (through Via: a member's name, or "relay" and a peer id
+	// prefix) or "unreachable"; empty for you (paths.go).
+	Path string `json:"path,omitempty"`
+	Via  string `json:"via,omitempty"`
+	// PathSince is since when Path holds, as this node saw it; LastSync
+	// when the last sync session with the member's node ended well (null:
+	// not since this node started).
+	PathSince *time.Time `json:"path_since,omitempty"`
+	LastSync  *time.Time `json:"last_sync,omitempty"`
 }
 
 // Members lists a group's current members.
@@ -96,16 +106,29 @@ func (n *Node) Members(gid crypto.GroupID) ([]MemberView, error) {
 		return nil, err
 	}
 	var out []MemberView
+	names := n.memberNames()
 	for _, m := range g.roster.Members() {
 		id := m.ID()
 		v := MemberView{Name: m.Name, Label: n.who(g, id).Label, ID: id.String(), Role: m.Role.String(), Verified: n.isVerified(id), You: id == n.me, Peer: m.Peer.String()}
-		if seen := n.lastSeen(m.Peer); !seen.IsZero() {
-			t := seen.UTC().Truncate(time.Second)
-			v.LastSeen = &t
+		v.LastSeen = timeOrNil(n.lastSeen(m.Peer))
+		if !v.You {
+			n.paths.mu.Lock()
+			path, via, since, synced := n.memberPath(m.Peer, names)
+			n.paths.mu.Unlock()
+			v.Path, v.Via, v.PathSince, v.LastSync = path, via, timeOrNil(since), timeOrNil(synced)
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// timeOrNil is t in UTC to the second, or nil for the zero time.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Second)
+	return &t
 }
 
 // Status describes the node for `takecare status`.
@@ -159,7 +182,7 @@ func (n *Node) Status() Status {
 		},
 		Storage: n.store.Health(), Warnings: n.warnings(),
 		Paths: n.Paths(), Relay: n.RelayStats(), RelaySlots: n.reach.slotCount(),
-		HolePunch: PunchStats{Succeeded: n.reach.punched.Load(), Failed: n.reach.punchFailed.Load()},
+		HolePunch: n.reach.punchStats.snapshot(),
 	}
 	if st.Groups == nil {
 		st.Groups = []GroupInfo{}

@@ -102,6 +102,24 @@ func (n *Node) synced(p peer.ID) {
 	n.paths.sync[p] = n.now()
 }
 
+// memberPath is how p, the node of a member, is reached now: the path,
+// the relay's name for a relayed one (names maps member nodes to their
+// members' names), since when, and the last good sync. The caller holds
+// n.paths.mu.
+func (n *Node) memberPath(p peer.ID, names map[peer.ID]string) (path, via string, since, lastSync time.Time) {
+	path, relay := n.pathTo(p)
+	if rec, ok := n.paths.by[p]; ok && rec.path == path && rec.via == relay {
+		since = rec.since
+	}
+	if path == PathRelayed {
+		via = names[relay]
+		if via == "" {
+			via = "relay " + relay.String()[:min(12, len(relay.String()))]
+		}
+	}
+	return path, via, since, n.paths.sync[p]
+}
+
 // Paths tells, for every other current member of this node's groups, how
 // its node is reached now, since when, and when the two last synced;
 // sorted by name, then member id.
@@ -134,18 +152,7 @@ func (n *Node) Paths() []PathView {
 	defer n.paths.mu.Unlock()
 	for _, e := range byMember {
 		v := e.view
-		path, via := n.pathTo(e.peer)
-		v.Path = path
-		if rec, ok := n.paths.by[e.peer]; ok && rec.path == path && rec.via == via {
-			v.Since = rec.since
-		}
-		if path == PathRelayed {
-			v.Via = names[via]
-			if v.Via == "" {
-				v.Via = "relay " + via.String()[:min(12, len(via.String()))]
-			}
-		}
-		v.LastSync = n.paths.sync[e.peer]
+		v.Path, v.Via, v.Since, v.LastSync = n.memberPath(e.peer, names)
 		slices.Sort(v.Groups)
 		out = append(out, v)
 	}
@@ -156,4 +163,16 @@ func (n *Node) Paths() []PathView {
 		return strings.Compare(a.MemberID, b.MemberID)
 	})
 	return out
+}
+
+// memberNames maps the node of every member of this node's groups to the
+// member's name, to name relays.
+func (n *Node) memberNames() map[peer.ID]string {
+	names := make(map[peer.ID]string)
+	for _, g := range n.groupList() {
+		for _, m := range g.roster.Members() {
+			names[m.Peer] = m.Name
+		}
+	}
+	return names
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,14 +51,39 @@ type reach struct {
 	punching map[peer.ID]bool         // hole punches under way
 	dropping map[peer.ID]bool         // relayed connections about to close
 
-	punched, punchFailed atomic.Int64
+	punchStats punchTracer
 }
 
-// PunchStats counts hole punching since the node started: each attempt
-// is one DCUtR exchange with up to three tries.
+// PunchStats counts the hole punches this node started since it started
+// (it starts one for each relayed connection another node opens to it):
+// each is one DCUtR exchange with up to three tries.
 type PunchStats struct {
 	Succeeded int64 `json:"succeeded"`
 	Failed    int64 `json:"failed"`
+}
+
+// punchTracer counts the outcome of every hole punch this node starts,
+// whether the library's own watcher started it (for a relayed connection
+// that arrives once the service runs) or connected (for those before).
+type punchTracer struct{ succeeded, failed atomic.Int64 }
+
+var _ holepunch.MetricsTracer = (*punchTracer)(nil)
+
+func (t *punchTracer) HolePunchFinished(side string, _ int, _, _ []ma.Multiaddr, direct network.ConnMultiaddrs) {
+	if side != "initiator" {
+		return
+	}
+	if direct != nil {
+		t.succeeded.Add(1)
+	} else {
+		t.failed.Add(1)
+	}
+}
+
+func (t *punchTracer) DirectDialFinished(bool) {}
+
+func (t *punchTracer) snapshot() PunchStats {
+	return PunchStats{Succeeded: t.succeeded.Load(), Failed: t.failed.Load()}
 }
 
 // punchRetry is how long a node waits before punching a hole again to a
@@ -84,7 +110,7 @@ func (r *reach) startPunch(h host.Host) error {
 	if !ok {
 		return nil
 	}
-	svc, err := holepunch.NewService(h, idh.IDService(), r.punchAddrs)
+	svc, err := holepunch.NewService(h, idh.IDService(), r.punchAddrs, holepunch.WithMetricsTracer(&r.punchStats))
 	if err != nil {
 		return err
 	}
@@ -189,17 +215,21 @@ func (r *reach) connected(c network.Conn) {
 			}
 			err := r.punch.DirectConnect(p)
 			r.n.notePath(p)
-			if err == nil {
-				r.punched.Add(1)
+			switch {
+			case err == nil:
 				r.n.log.Debug("hole punched", "peer", p)
 				return
+			case errors.Is(err, holepunch.ErrHolePunchActive):
+				// The library's own watcher is punching: see how
+				// it ends.
+				if !r.sleepConnected(r.n.ctx, p, 2*time.Second) {
+					return
+				}
+				continue
 			}
-			r.punchFailed.Add(1)
 			r.n.log.Debug("hole punching failed; staying relayed", "peer", p, "err", err)
-			select {
-			case <-r.n.ctx.Done():
+			if !r.sleepConnected(r.n.ctx, p, punchRetry) {
 				return
-			case <-time.After(punchRetry):
 			}
 		}
 	})

@@ -106,18 +106,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 // this node relays.
 func printPaths(w io.Writer, st api.Status, now time.Time) {
 	for _, p := range st.Paths {
-		how := p.Path
-		if p.Path == node.PathRelayed {
-			how = "relayed through " + p.Via
-		}
-		if !p.Since.IsZero() {
-			how += " for " + words(now.Sub(p.Since).Truncate(time.Second))
-		}
-		last := "no sync yet"
-		if !p.LastSync.IsZero() {
-			last = "last sync " + ago(now.Sub(p.LastSync))
-		}
-		fmt.Fprintf(w, "member %-16s %s  %s; %s\n", p.Name, p.MemberID[:12], how, last)
+		fmt.Fprintf(w, "member %-16s %s  %s\n", p.Name, p.MemberID[:12], pathWords(p.Path, p.Via, p.Since, p.LastSync, now))
 	}
 	if st.RelaySlots > 0 {
 		fmt.Fprintf(w, "relay  reachable through %s\n", count(st.RelaySlots, "relay", "relays"))
@@ -127,6 +116,23 @@ func printPaths(w io.Writer, st api.Status, now time.Time) {
 			count(int(r.Reservations), "slot", "slots"), count(int(r.Circuits), "connection", "connections"),
 			bytesWords(r.Bytes), count(int(r.Refused), "request", "requests"))
 	}
+}
+
+// pathWords says how a member's node is reached, for people: "relayed
+// through Vol for 5 minutes; last sync 2 minutes ago". Zero times are
+// unknown.
+func pathWords(path, via string, since, lastSync time.Time, now time.Time) string {
+	how := path
+	if path == node.PathRelayed {
+		how = "relayed through " + via
+	}
+	if !since.IsZero() {
+		how += " for " + words(now.Sub(since).Truncate(time.Second))
+	}
+	if lastSync.IsZero() {
+		return how + "; no sync yet"
+	}
+	return how + "; last sync " + ago(now.Sub(lastSync))
 }
 
 // bytesWords is a byte count for people: "512 B", "3.2 MB".
@@ -348,12 +354,23 @@ func cmdMembers(ctx context.Context, e *env, args []string) error {
 		if m.Verified {
 			v = "verified"
 		}
+		if m.Path != "" {
+			seen += ", " + pathWords(m.Path, m.Via, deref(m.PathSince), deref(m.LastSync), time.Now())
+		}
 		fmt.Fprintf(e.stdout, "%-20s %s  %-6s %-9s %s\n", m.Name, m.ID[:12], m.Role, v, seen)
 		if m.Label != m.Name && m.Label != "" {
 			fmt.Fprintf(e.stdout, "    another member's name can be taken for %s's: check the id and the safety number\n", m.Name)
 		}
 	}
 	return nil
+}
+
+// deref is *t, or the zero time for nil.
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 // ago is how long ago something was seen: "now", "5 minutes ago".

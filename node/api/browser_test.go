@@ -515,6 +515,8 @@ func TestBrowser(t *testing.T) {
 	b.waitJS("the group is listed", `!!document.querySelector('#group-list .group button')`)
 	b.click(`#group-list .group button`)
 	b.waitJS("members are listed", `document.querySelectorAll('#member-list .member').length === 2`)
+	// How A's node reaches B's, with the last sync; none for A itself.
+	b.waitJS("B's path shows", `document.querySelectorAll('#member-list .member .path').length === 1 && /^Direct connection( for .*)? · (last sync .* ago|no sync yet)$/.test(document.querySelector('#member-list .member .path').textContent)`)
 	b.click(`#invite-form button[type=submit]`)
 	b.waitJS("the QR code shows", `document.getElementById('invite-qr').complete && document.getElementById('invite-qr').naturalWidth > 0 && !document.getElementById('invite-qr').hidden`)
 	if code := b.str(`document.getElementById('invite-code').textContent`); !strings.HasPrefix(code, "TC1-") {

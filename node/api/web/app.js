@@ -154,6 +154,13 @@
     return parts.length === 1 ? parts[0] : t('time.and', { a: parts[0], b: parts[1] });
   }
 
+  // bytesWords is a byte count for people: "512 B", "3.2 MB".
+  function bytesWords(n) {
+    var units = ['B', 'kB', 'MB', 'GB'], i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return (i === 0 ? String(n) : n.toLocaleString(locale(), { maximumFractionDigits: 1 })) + ' ' + units[i];
+  }
+
   // durMs parses the Go duration strings this file uses ("1h30m", "45m").
   function durMs(s) {
     var ms = 0, re = /(\d+)(h|m|s)/g, m;
@@ -520,6 +527,14 @@
     warn.hidden = !(ck && ck.off);
     warn.textContent = warn.hidden ? '' : t(ck.offset_seconds < 0 ? 'clock.behind' : 'clock.ahead', { d: new Dur(Math.abs(ck.offset_seconds) * 1000) });
     $('status-line').textContent = t('status.line', { name: status.name, id: status.member_id.slice(0, 12), n: status.peers, peers: status.peers, messages: status.messages });
+    // Relays: those this node holds a slot on, and what it relays for
+    // others (counts only).
+    var lines = [];
+    if (status.relay_slots > 0) { lines.push(t('status.relay_slots', { n: status.relay_slots })); }
+    var r = status.relay;
+    if (r) { lines.push(t('status.relaying', { slots: r.reservations, circuits: r.circuits, bytes: bytesWords(r.bytes), refused: r.refused })); }
+    $('relay-line').textContent = lines.join(' ');
+    $('relay-line').hidden = lines.length === 0;
     renderWarnings();
   }
 
@@ -1287,6 +1302,15 @@
     return t('members.seen_ago', { ago: durWords(ago) });
   }
 
+  // pathText says how this node reaches a member's node now: "Through
+  // Vol's relay for 5 minutes · last sync 2 minutes ago".
+  function pathText(m) {
+    var since = m.path_since ? new Dur(Date.now() - Date.parse(m.path_since)) : null;
+    var s = t('path.' + m.path + (since ? '_for' : ''), { via: m.via, d: since });
+    var sync = m.last_sync ? t('path.last_sync', { ago: durWords(Date.now() - Date.parse(m.last_sync)) }) : t('path.no_sync');
+    return s + ' · ' + sync;
+  }
+
   function renderMembers(ms, admin) {
     var list = $('member-list');
     clear(list);
@@ -1298,6 +1322,7 @@
       if (m.verified) { head.appendChild(el('span', 'badge ok', t('members.verified'))); }
       card.appendChild(head);
       card.appendChild(el('p', 'where', seenText(m)));
+      if (m.path) { card.appendChild(el('p', 'where path' + (m.path === 'unreachable' ? ' warn' : ''), pathText(m))); }
       var idp = el('p', 'mono small', m.id.slice(0, 12));
       card.appendChild(idp);
       if (!m.you) {
