@@ -42,7 +42,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	f.Var(&hookCmds, "hook", "run this shell command for each new alert, alarm or answer, with it as JSON on stdin (repeat for several)")
 	hookTimeout := f.Duration("hook-timeout", 0, "how long one run of a hook may take (default 30s)")
 	relayOn := f.Bool("relay", false, "relay for your groups' member nodes behind NAT (an always-on node with a public address)")
-	metricsAddr := f.String("metrics", "", "serve counters (connections, relay use) for monitoring on this loopback address, e.g. 127.0.0.1:7421")
+	metricsAddr := f.String("metrics", "", "serve counters (connections, relay use) for monitoring on this loopback address, e.g. 127.0.0.1:9421")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -230,7 +230,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("listening for metrics on %s: %w", cfg.Metrics, err)
 		}
-		go func() { errc <- serveMetrics(ctx, ml, n) }()
+		go func() { errc <- serveMetrics(ctx, ml, n.Status) }()
 	}
 	startHooks(ctx, n, hookCfgs, log)
 	go func() { errc <- n.Run(ctx) }()

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/term"
 
 	"github.com/takecare-network/takecare/node"
@@ -112,6 +114,13 @@ func startSummary(w io.Writer, f *flags, st node.Status, web string, verbose boo
 	for _, g := range st.Groups {
 		fmt.Fprintf(w, "Group %s: %s, %s.\n", g.Name, g.Role, count(g.Members, "member", "members"))
 	}
+	if st.Relay != nil {
+		if pub := publicAddrs(st.Addrs); len(pub) > 0 {
+			fmt.Fprintf(w, "Relaying for your groups' member nodes behind NAT, at %s.\n", strings.Join(pub, ", "))
+		} else {
+			fmt.Fprintln(w, "Relaying for your groups' member nodes behind NAT, but this machine has no public address: they reach it only if your router forwards its port (TCP and UDP) to it.")
+		}
+	}
 	if web != "" {
 		fmt.Fprintf(w, "To use it from a browser, open the web UI in a browser on this machine: %s\n", web)
 		fmt.Fprintln(w, "Keep that address to yourself: it gives full use of your node.")
@@ -125,6 +134,18 @@ func startSummary(w io.Writer, f *flags, st node.Status, web string, verbose boo
 		return
 	}
 	fmt.Fprintln(w, "Stop with Ctrl-C. To see the node's logs, start it with --verbose.")
+}
+
+// publicAddrs are the addresses among addrs (multiaddrs) that the
+// internet can reach, if nothing blocks them.
+func publicAddrs(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if m, err := ma.NewMultiaddr(a); err == nil && manet.IsPublicAddr(m) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // watchPeers writes a line whenever the number of member nodes this node

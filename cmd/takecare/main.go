@@ -40,7 +40,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"init", "[--home DIR] [--name NAME]", "create your identity and encrypted profile", cmdInit},
-		{"run", "[--home DIR] [--listen MADDR]... [--api ADDR] [--mdns=false] [--verbose] [--hook CMD]... [--hook-timeout DUR]", "run the node (foreground)", cmdRun},
+		{"run", "[--home DIR] [--listen MADDR]... [--api ADDR] [--mdns=false] [--verbose] [--hook CMD]... [--hook-timeout DUR] [--relay] [--metrics ADDR]", "run the node (foreground)", cmdRun},
 		{"status", "[--json]", "show this node, its groups and who is reachable", cmdStatus},
 		{"group", "create NAME | list [--json]", "create or list groups", cmdGroup},
 		{"invite", "GROUP [--uses N] [--ttl DUR] [--qr] [--json] | GROUP --list | GROUP --revoke ID", "make, list or revoke invite codes", cmdInvite},

@@ -12,13 +12,14 @@ import (
 )
 
 // serveMetrics serves, on l (a loopback address), counters an operator
-// can watch: GET /metrics in the Prometheus text exposition format
-// (version 0.0.4). They are counts only: never a peer, member or group.
-func serveMetrics(ctx context.Context, l net.Listener, n *node.Node) error {
+// can watch, from status (the node's Status): GET /metrics in the
+// Prometheus text exposition format (version 0.0.4). They are counts
+// only: never a peer, member or group. It returns when ctx ends.
+func serveMetrics(ctx context.Context, l net.Listener, status func() node.Status) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeMetrics(w, n.Status())
+		writeMetrics(w, status())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -44,9 +45,12 @@ func writeMetrics(w interface{ Write([]byte) (int, error) }, st node.Status) {
 	for _, k := range []string{node.PathDirect, node.PathRelayed, node.PathUnreachable} {
 		fmt.Fprintf(w, "takecare_member_nodes{path=%q} %d\n", k, paths[k])
 	}
+	metric("takecare_peers", "gauge", "Member nodes connected now.", int64(st.Peers))
 	metric("takecare_messages", "gauge", "Messages held in the store.", int64(st.Messages))
 	metric("takecare_received_accepted_total", "counter", "Envelopes received that were new and valid.", st.Received.Accepted)
 	metric("takecare_relay_slots", "gauge", "Relays this node holds a slot on.", int64(st.RelaySlots))
+	metric("takecare_hole_punch_succeeded_total", "counter", "Hole punches this node started that gave a direct connection.", st.HolePunch.Succeeded)
+	metric("takecare_hole_punch_failed_total", "counter", "Hole punches this node started that failed.", st.HolePunch.Failed)
 	if r := st.Relay; r != nil {
 		metric("takecare_relay_reservations", "gauge", "Slots other member nodes hold on this relay.", r.Reservations)
 		metric("takecare_relay_circuits", "gauge", "Relayed connections open now.", r.Circuits)
