@@ -560,6 +560,12 @@ func TestWebAssets(t *testing.T) {
 		used["error.out_of_range."+w] = true
 	}
 	used["error.ambiguous.checkin"] = true
+	// Paths: pathText builds "path."+path, with "_for" when it knows
+	// since when.
+	for _, p := range []string{node.PathDirect, node.PathRelayed, node.PathUnreachable} {
+		used["path."+p] = true
+		used["path."+p+"_for"] = true
+	}
 	// Warnings: renderWarnings builds "warning."+code.
 	for _, c := range node.WarningCodes {
 		used["warning."+c] = true
