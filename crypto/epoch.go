@@ -115,6 +115,6 @@ func (k *EpochKeys) Topic() string { return k.topic }
 // SyncKey returns the key that proves membership in the sync protocol.
 func (k *EpochKeys) SyncKey() []byte { return append([]byte(nil), k.sync[:]...) }
 
-// Rendezvous returns the key that names the group's rendezvous point in a
-// DHT.
+// Rendezvous returns the group's rendezvous key at this epoch, from which
+// its rendezvous point and the key of its records derive (rendezvous.go).
 func (k *EpochKeys) Rendezvous() []byte { return append([]byte(nil), k.rendezvous[:]...) }

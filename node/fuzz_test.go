@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
@@ -359,6 +360,50 @@ func FuzzRosterHeads(f *testing.F) {
 		proof := r.Proof(rootID, have)
 		if len(proof) > 1 || (len(proof) == 1 && !bytes.Equal(proof[0].Inner.Body, ops[0].Inner.Body)) {
 			t.Fatalf("the proof of the root holds %d ops", len(proof))
+		}
+	})
+}
+
+// FuzzRendezvousRequest: whatever a member node asks a relay, the answer
+// never panics and the relay's records stay within their bounds.
+func FuzzRendezvousRequest(f *testing.F) {
+	f.Add(delimited(f, &wire.RendezvousRequest{
+		Register: []*wire.RendezvousRecordAt{{Point: make([]byte, 32), Record: make([]byte, crypto.RendezvousSealedSize)}},
+		Lookup:   [][]byte{make([]byte, 32)},
+	}))
+	f.Add(delimited(f, &wire.RendezvousRequest{Lookup: [][]byte{make([]byte, 31)}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req wire.RendezvousRequest
+		if readDelimited(bytes.NewReader(b), &req, rvMaxRequest) != nil {
+			return
+		}
+		s := newRVStore()
+		now := time.Unix(1_750_000_000, 0)
+		for _, p := range []peer.ID{"a", "b"} {
+			resp := s.serve(p, &req, now)
+			if s.count() > rvMaxRecords || len(resp.Found) > rvMaxFound || s.count() > len(req.Register)*2 {
+				t.Fatalf("%d records held, %d found", s.count(), len(resp.Found))
+			}
+			if proto.Size(resp) > rvMaxResponse {
+				t.Fatalf("an answer of %d bytes, over the %d a node reads", proto.Size(resp), rvMaxResponse)
+			}
+		}
+	})
+}
+
+// FuzzRendezvousRecord: an opened rendezvous record (written by another
+// member node) parses into a valid peer id and at most rvMaxAddrs valid
+// addresses, or is refused; never a panic.
+func FuzzRendezvousRecord(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("\n\x03abc\x10\x01\x1a\x08\x04\xcb\x00q\n\x06\x0f\xa1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, addrs, err := parseRVRecord(b)
+		if err != nil {
+			return
+		}
+		if p.Validate() != nil || len(addrs) > rvMaxAddrs {
+			t.Fatalf("accepted peer %q with %d addresses", p, len(addrs))
 		}
 	})
 }

@@ -226,6 +226,7 @@ type Node struct {
 	paths      paths
 	relay      *relayv2.Relay
 	relayStats relayStats
+	rendezvous *rvStore // a relay's rendezvous records (rendezvous.go)
 	// hostRef is the host once built, for the address factory, which
 	// libp2p may call while building it; ifaces caches the interface
 	// addresses it resolves listen addresses with.

@@ -240,6 +240,10 @@ func (d *dialer) seen(p peer.ID) time.Time {
 	return d.last[p]
 }
 
+// retryNow clears p's backoff, so that the next round dials it (its
+// addresses just changed).
+func (d *dialer) retryNow(p peer.ID) { d.connected(p) }
+
 func (d *dialer) connected(p peer.ID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

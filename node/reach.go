@@ -50,6 +50,9 @@ type reach struct {
 	observed map[peer.ID]ma.Multiaddr // our address as each member node saw it
 	punching map[peer.ID]bool         // hole punches under way
 	dropping map[peer.ID]bool         // relayed connections about to close
+	// rendezvousing holds the relays this node exchanges rendezvous
+	// records with now (rendezvous.go).
+	rendezvousing map[peer.ID]bool
 
 	punchStats punchTracer
 }
@@ -94,7 +97,7 @@ func newReach(n *Node) *reach {
 	return &reach{
 		n: n, relays: make(map[peer.ID]bool), slots: make(map[peer.ID]time.Time),
 		observed: make(map[peer.ID]ma.Multiaddr), punching: make(map[peer.ID]bool),
-		dropping: make(map[peer.ID]bool),
+		dropping: make(map[peer.ID]bool), rendezvousing: make(map[peer.ID]bool),
 	}
 }
 
@@ -314,6 +317,15 @@ func (r *reach) identified(p peer.ID) {
 	if !known {
 		r.n.spawn(func() { r.dialThrough(r.n.ctx, p) })
 	}
+	if ok, err := r.n.host.Peerstore().SupportsProtocols(p, RendezvousProtocol); err == nil && len(ok) > 0 {
+		r.mu.Lock()
+		busy := r.rendezvousing[p]
+		r.rendezvousing[p] = true
+		r.mu.Unlock()
+		if !busy {
+			r.n.spawn(func() { r.rendezvousWith(r.n.ctx, p) })
+		}
+	}
 }
 
 // dialThrough tries once to reach, through relay rel, every member node
@@ -424,6 +436,20 @@ func (r *reach) disconnected(p peer.ID) {
 		delete(r.relays, p)
 		delete(r.observed, p)
 	}
+}
+
+// slotRelays are the relays this node holds a slot on now.
+func (r *reach) slotRelays() []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	var out []peer.ID
+	for p, until := range r.slots {
+		if until.After(now) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // slotCount is how many relay slots this node holds now.

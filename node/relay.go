@@ -85,6 +85,8 @@ func (n *Node) startRelay(c RelayConfig) error {
 		return err
 	}
 	n.relay = r
+	n.rendezvous = newRVStore()
+	n.host.SetStreamHandler(RendezvousProtocol, n.handleRendezvous)
 	return nil
 }
 
@@ -121,6 +123,9 @@ type RelayStats struct {
 	// Refused counts reservations and circuits refused since it started
 	// (not a member node, over a limit).
 	Refused int64 `json:"refused"`
+	// Records is the number of rendezvous records held now
+	// (rendezvous.go).
+	Records int64 `json:"rendezvous_records"`
 }
 
 // relayStats is the relay's metrics tracer (relayv2.MetricsTracer).
@@ -164,5 +169,6 @@ func (n *Node) RelayStats() *RelayStats {
 		return nil
 	}
 	s := n.relayStats.snapshot()
+	s.Records = int64(n.rendezvous.count())
 	return &s
 }

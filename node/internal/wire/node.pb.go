@@ -101,6 +101,58 @@ func (JoinStatus) EnumDescriptor() ([]byte, []int) {
 	return file_node_proto_rawDescGZIP(), []int{0}
 }
 
+type RendezvousStatus int32
+
+const (
+	RendezvousStatus_RENDEZVOUS_OK      RendezvousStatus = 0
+	RendezvousStatus_RENDEZVOUS_REFUSED RendezvousStatus = 1 // the relay does not serve this node
+	RendezvousStatus_RENDEZVOUS_FULL    RendezvousStatus = 2 // the relay holds as many records as it takes; none was kept
+	RendezvousStatus_RENDEZVOUS_BAD     RendezvousStatus = 3 // a point or record of the wrong size, or too many
+)
+
+// Enum value maps for RendezvousStatus.
+var (
+	RendezvousStatus_name = map[int32]string{
+		0: "RENDEZVOUS_OK",
+		1: "RENDEZVOUS_REFUSED",
+		2: "RENDEZVOUS_FULL",
+		3: "RENDEZVOUS_BAD",
+	}
+	RendezvousStatus_value = map[string]int32{
+		"RENDEZVOUS_OK":      0,
+		"RENDEZVOUS_REFUSED": 1,
+		"RENDEZVOUS_FULL":    2,
+		"RENDEZVOUS_BAD":     3,
+	}
+)
+
+func (x RendezvousStatus) Enum() *RendezvousStatus {
+	p := new(RendezvousStatus)
+	*p = x
+	return p
+}
+
+func (x RendezvousStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RendezvousStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_node_proto_enumTypes[1].Descriptor()
+}
+
+func (RendezvousStatus) Type() protoreflect.EnumType {
+	return &file_node_proto_enumTypes[1]
+}
+
+func (x RendezvousStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RendezvousStatus.Descriptor instead.
+func (RendezvousStatus) EnumDescriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{1}
+}
+
 // /takecare/join/2.0.0 (PROTOCOL.md, "Join"): the joiner sends a JoinHello,
 // the node answers with a JoinChallenge, the joiner sends a JoinRequest
 // proving what it claims over the challenge, and the node answers with a
@@ -1084,6 +1136,229 @@ func (x *RemovalNotice) GetOps() []*SignedOp {
 	return nil
 }
 
+// /takecare/rendezvous/1.0.0 (PROTOCOL.md, "Rendezvous"): a member node
+// sends one RendezvousRequest to a relay it may use; the relay answers with
+// one RendezvousResponse and closes the stream.
+type RendezvousRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where this node can be reached, one sealed record per point; they
+	// replace every record this node left at the relay before.
+	Register      []*RendezvousRecordAt `protobuf:"bytes,1,rep,name=register,proto3" json:"register,omitempty"`
+	Lookup        [][]byte              `protobuf:"bytes,2,rep,name=lookup,proto3" json:"lookup,omitempty"` // points (32 bytes each) to read the records of
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RendezvousRequest) Reset() {
+	*x = RendezvousRequest{}
+	mi := &file_node_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RendezvousRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RendezvousRequest) ProtoMessage() {}
+
+func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RendezvousRequest.ProtoReflect.Descriptor instead.
+func (*RendezvousRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RendezvousRequest) GetRegister() []*RendezvousRecordAt {
+	if x != nil {
+		return x.Register
+	}
+	return nil
+}
+
+func (x *RendezvousRequest) GetLookup() [][]byte {
+	if x != nil {
+		return x.Lookup
+	}
+	return nil
+}
+
+type RendezvousRecordAt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Point         []byte                 `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`   // 32 bytes
+	Record        []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"` // sealed (crypto.RendezvousSealedSize bytes)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RendezvousRecordAt) Reset() {
+	*x = RendezvousRecordAt{}
+	mi := &file_node_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RendezvousRecordAt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RendezvousRecordAt) ProtoMessage() {}
+
+func (x *RendezvousRecordAt) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RendezvousRecordAt.ProtoReflect.Descriptor instead.
+func (*RendezvousRecordAt) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RendezvousRecordAt) GetPoint() []byte {
+	if x != nil {
+		return x.Point
+	}
+	return nil
+}
+
+func (x *RendezvousRecordAt) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+type RendezvousResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        RendezvousStatus       `protobuf:"varint,1,opt,name=status,proto3,enum=takecare.node.v1.RendezvousStatus" json:"status,omitempty"`
+	Found         []*RendezvousRecordAt  `protobuf:"bytes,2,rep,name=found,proto3" json:"found,omitempty"` // records of other nodes at the points looked up
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RendezvousResponse) Reset() {
+	*x = RendezvousResponse{}
+	mi := &file_node_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RendezvousResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RendezvousResponse) ProtoMessage() {}
+
+func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RendezvousResponse.ProtoReflect.Descriptor instead.
+func (*RendezvousResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RendezvousResponse) GetStatus() RendezvousStatus {
+	if x != nil {
+		return x.Status
+	}
+	return RendezvousStatus_RENDEZVOUS_OK
+}
+
+func (x *RendezvousResponse) GetFound() []*RendezvousRecordAt {
+	if x != nil {
+		return x.Found
+	}
+	return nil
+}
+
+// A rendezvous record, sealed with the group's keys of the point's epoch
+// (crypto.SealRendezvous).
+type RendezvousRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`   // the node's peer id
+	Time          int64                  `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`  // when it was made, Unix milliseconds, by the node's clock
+	Addrs         [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"` // binary multiaddrs, at most 8
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RendezvousRecord) Reset() {
+	*x = RendezvousRecord{}
+	mi := &file_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RendezvousRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RendezvousRecord) ProtoMessage() {}
+
+func (x *RendezvousRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RendezvousRecord.ProtoReflect.Descriptor instead.
+func (*RendezvousRecord) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RendezvousRecord) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *RendezvousRecord) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *RendezvousRecord) GetAddrs() [][]byte {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -1154,7 +1429,20 @@ const file_node_proto_rawDesc = "" +
 	"\vRosterHeads\x12\x14\n" +
 	"\x05heads\x18\x01 \x03(\fR\x05heads\"=\n" +
 	"\rRemovalNotice\x12,\n" +
-	"\x03ops\x18\x01 \x03(\v2\x1a.takecare.node.v1.SignedOpR\x03ops*\xe2\x01\n" +
+	"\x03ops\x18\x01 \x03(\v2\x1a.takecare.node.v1.SignedOpR\x03ops\"m\n" +
+	"\x11RendezvousRequest\x12@\n" +
+	"\bregister\x18\x01 \x03(\v2$.takecare.node.v1.RendezvousRecordAtR\bregister\x12\x16\n" +
+	"\x06lookup\x18\x02 \x03(\fR\x06lookup\"B\n" +
+	"\x12RendezvousRecordAt\x12\x14\n" +
+	"\x05point\x18\x01 \x01(\fR\x05point\x12\x16\n" +
+	"\x06record\x18\x02 \x01(\fR\x06record\"\x8c\x01\n" +
+	"\x12RendezvousResponse\x12:\n" +
+	"\x06status\x18\x01 \x01(\x0e2\".takecare.node.v1.RendezvousStatusR\x06status\x12:\n" +
+	"\x05found\x18\x02 \x03(\v2$.takecare.node.v1.RendezvousRecordAtR\x05found\"P\n" +
+	"\x10RendezvousRecord\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\x03R\x04time\x12\x14\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs*\xe2\x01\n" +
 	"\n" +
 	"JoinStatus\x12\v\n" +
 	"\aJOIN_OK\x10\x00\x12\x17\n" +
@@ -1168,7 +1456,12 @@ const file_node_proto_rawDesc = "" +
 	"\tJOIN_VOID\x10\b\x12\x12\n" +
 	"\x0eJOIN_NOT_KNOWN\x10\t\x12\x0f\n" +
 	"\vJOIN_FAILED\x10\n" +
-	"B9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
+	"*f\n" +
+	"\x10RendezvousStatus\x12\x11\n" +
+	"\rRENDEZVOUS_OK\x10\x00\x12\x16\n" +
+	"\x12RENDEZVOUS_REFUSED\x10\x01\x12\x13\n" +
+	"\x0fRENDEZVOUS_FULL\x10\x02\x12\x12\n" +
+	"\x0eRENDEZVOUS_BAD\x10\x03B9Z7github.com/takecare-network/takecare/node/internal/wireb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -1182,43 +1475,51 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_node_proto_goTypes = []any{
-	(JoinStatus)(0),       // 0: takecare.node.v1.JoinStatus
-	(*JoinHello)(nil),     // 1: takecare.node.v1.JoinHello
-	(*JoinChallenge)(nil), // 2: takecare.node.v1.JoinChallenge
-	(*JoinRequest)(nil),   // 3: takecare.node.v1.JoinRequest
-	(*JoinResponse)(nil),  // 4: takecare.node.v1.JoinResponse
-	(*SignedOp)(nil),      // 5: takecare.node.v1.SignedOp
-	(*PeerAddrs)(nil),     // 6: takecare.node.v1.PeerAddrs
-	(*SyncHello)(nil),     // 7: takecare.node.v1.SyncHello
-	(*SyncScopes)(nil),    // 8: takecare.node.v1.SyncScopes
-	(*ScopeProof)(nil),    // 9: takecare.node.v1.ScopeProof
-	(*SyncMessage)(nil),   // 10: takecare.node.v1.SyncMessage
-	(*ScopeMessage)(nil),  // 11: takecare.node.v1.ScopeMessage
-	(*Range)(nil),         // 12: takecare.node.v1.Range
-	(*DuressWarning)(nil), // 13: takecare.node.v1.DuressWarning
-	(*DuressAnswer)(nil),  // 14: takecare.node.v1.DuressAnswer
-	(*RemovalOffer)(nil),  // 15: takecare.node.v1.RemovalOffer
-	(*RosterHeads)(nil),   // 16: takecare.node.v1.RosterHeads
-	(*RemovalNotice)(nil), // 17: takecare.node.v1.RemovalNotice
+	(JoinStatus)(0),            // 0: takecare.node.v1.JoinStatus
+	(RendezvousStatus)(0),      // 1: takecare.node.v1.RendezvousStatus
+	(*JoinHello)(nil),          // 2: takecare.node.v1.JoinHello
+	(*JoinChallenge)(nil),      // 3: takecare.node.v1.JoinChallenge
+	(*JoinRequest)(nil),        // 4: takecare.node.v1.JoinRequest
+	(*JoinResponse)(nil),       // 5: takecare.node.v1.JoinResponse
+	(*SignedOp)(nil),           // 6: takecare.node.v1.SignedOp
+	(*PeerAddrs)(nil),          // 7: takecare.node.v1.PeerAddrs
+	(*SyncHello)(nil),          // 8: takecare.node.v1.SyncHello
+	(*SyncScopes)(nil),         // 9: takecare.node.v1.SyncScopes
+	(*ScopeProof)(nil),         // 10: takecare.node.v1.ScopeProof
+	(*SyncMessage)(nil),        // 11: takecare.node.v1.SyncMessage
+	(*ScopeMessage)(nil),       // 12: takecare.node.v1.ScopeMessage
+	(*Range)(nil),              // 13: takecare.node.v1.Range
+	(*DuressWarning)(nil),      // 14: takecare.node.v1.DuressWarning
+	(*DuressAnswer)(nil),       // 15: takecare.node.v1.DuressAnswer
+	(*RemovalOffer)(nil),       // 16: takecare.node.v1.RemovalOffer
+	(*RosterHeads)(nil),        // 17: takecare.node.v1.RosterHeads
+	(*RemovalNotice)(nil),      // 18: takecare.node.v1.RemovalNotice
+	(*RendezvousRequest)(nil),  // 19: takecare.node.v1.RendezvousRequest
+	(*RendezvousRecordAt)(nil), // 20: takecare.node.v1.RendezvousRecordAt
+	(*RendezvousResponse)(nil), // 21: takecare.node.v1.RendezvousResponse
+	(*RendezvousRecord)(nil),   // 22: takecare.node.v1.RendezvousRecord
 }
 var file_node_proto_depIdxs = []int32{
 	0,  // 0: takecare.node.v1.JoinChallenge.status:type_name -> takecare.node.v1.JoinStatus
 	0,  // 1: takecare.node.v1.JoinResponse.status:type_name -> takecare.node.v1.JoinStatus
-	5,  // 2: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
-	6,  // 3: takecare.node.v1.JoinResponse.peers:type_name -> takecare.node.v1.PeerAddrs
-	5,  // 4: takecare.node.v1.JoinResponse.rekey:type_name -> takecare.node.v1.SignedOp
-	9,  // 5: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
-	11, // 6: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
-	12, // 7: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
-	5,  // 8: takecare.node.v1.RemovalNotice.ops:type_name -> takecare.node.v1.SignedOp
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	6,  // 2: takecare.node.v1.JoinResponse.roster:type_name -> takecare.node.v1.SignedOp
+	7,  // 3: takecare.node.v1.JoinResponse.peers:type_name -> takecare.node.v1.PeerAddrs
+	6,  // 4: takecare.node.v1.JoinResponse.rekey:type_name -> takecare.node.v1.SignedOp
+	10, // 5: takecare.node.v1.SyncScopes.scopes:type_name -> takecare.node.v1.ScopeProof
+	12, // 6: takecare.node.v1.SyncMessage.scopes:type_name -> takecare.node.v1.ScopeMessage
+	13, // 7: takecare.node.v1.ScopeMessage.ranges:type_name -> takecare.node.v1.Range
+	6,  // 8: takecare.node.v1.RemovalNotice.ops:type_name -> takecare.node.v1.SignedOp
+	20, // 9: takecare.node.v1.RendezvousRequest.register:type_name -> takecare.node.v1.RendezvousRecordAt
+	1,  // 10: takecare.node.v1.RendezvousResponse.status:type_name -> takecare.node.v1.RendezvousStatus
+	20, // 11: takecare.node.v1.RendezvousResponse.found:type_name -> takecare.node.v1.RendezvousRecordAt
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1231,8 +1532,8 @@ func file_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
