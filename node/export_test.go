@@ -194,3 +194,16 @@ func (n *Node) AddMemberForTest(ctx context.Context, gid crypto.GroupID, m alert
 // TopicPeersForTest returns the peers this node's pubsub counts as
 // subscribed to topic.
 func (n *Node) TopicPeersForTest(topic string) []peer.ID { return n.ps.ListPeers(topic) }
+
+// RendezvousPointsForTest returns the points this node would register at
+// and look up at relay rel.
+func (n *Node) RendezvousPointsForTest(rel peer.ID) (register, lookup [][32]byte) {
+	reg, look := n.rvPoints(rel)
+	for _, p := range reg {
+		register = append(register, p.keys.RendezvousPoint())
+	}
+	for _, p := range look {
+		lookup = append(lookup, p.keys.RendezvousPoint())
+	}
+	return register, lookup
+}
