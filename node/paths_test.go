@@ -21,9 +21,12 @@ func TestMemberPaths(t *testing.T) {
 	a, b, c := net.Nodes[0], net.Nodes[1], net.Nodes[2]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := a.SyncWith(ctx, b.Host().ID()); err != nil {
-		t.Fatal(err)
-	}
+	// (A session B started at the same moment is refused; it is tried
+	// again.)
+	net.WaitFor(30*time.Second, "a sync with B", func() bool {
+		_, err := a.SyncWith(ctx, b.Host().ID())
+		return err == nil
+	})
 	byName := func() map[string]node.MemberView {
 		ms, err := a.Members(gid)
 		if err != nil {
