@@ -64,7 +64,7 @@ func (n *Node) IngestLiveForTest(env []byte) error {
 // SignedCheckInForTest returns a check-in this node holds as an overdue
 // alarm sent to group to would carry it.
 func (n *Node) SignedCheckInForTest(id alert.ID, to crypto.GroupID) *alert.SignedCheckIn {
-	t, ok := n.checkins.get(id)
+	t, ok := n.checkins.Get(id)
 	g, err := n.group(to)
 	if !ok || err != nil {
 		return nil

@@ -351,3 +351,47 @@ func (n *Node) showEntry(g *group, m *alert.Message) {
 		n.feed.Send(e)
 	}
 }
+
+// enrich adds what the check-in says to the feed entry of a done or an
+// overdue alarm. It returns false for a done by someone other than the
+// check-in's author, which is not shown.
+func (n *Node) enrich(m *alert.Message, e *Entry) bool {
+	var ref alert.ID
+	switch c := m.Content.(type) {
+	case *alert.CheckInDone:
+		ref = c.CheckIn
+	case *alert.Alert:
+		if c.Kind != alert.KindOverdue {
+			return true
+		}
+		ref = c.CheckIn
+	default:
+		return true
+	}
+	t, ok := n.checkins.Get(ref)
+	if !ok {
+		// Not held (an escalation from another group, or not synced
+		// yet): what the alarm's notice says.
+		if no := e.Notice; no != nil && no.What == alert.NoticeOverdue.String() {
+			e.From, e.To, e.Due, e.Subject, e.SubjectID = no.From, no.To, no.Due, no.Who, no.WhoID
+		}
+		return true
+	}
+	if _, isDone := m.Content.(*alert.CheckInDone); isDone && t.Author != m.Author {
+		return false
+	}
+	e.From, e.To, e.Due = t.CheckIn.From, t.CheckIn.To, utc(t.Due())
+	if _, isAlarm := m.Content.(*alert.Alert); isAlarm {
+		e.SubjectID = t.Author.String()
+		if cg, err := n.group(t.Group); err == nil {
+			e.Subject = n.memberName(cg, t.Author)
+			e.SubjectLabel = n.who(cg, t.Author).Label
+		}
+		if no := e.Notice; no != nil {
+			// This node's own view of the check-in.
+			no.Due, no.Since = utc(t.Due()), utc(t.Deadline())
+			no.Who = e.Subject
+		}
+	}
+	return true
+}

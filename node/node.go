@@ -60,6 +60,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/checkin"
 	"github.com/takecare-network/takecare/node/internal/feed"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
@@ -216,7 +217,7 @@ type Node struct {
 	started    time.Time
 
 	// checkins indexes check-ins for the watchdog (checkin.go).
-	checkins checkinIndex
+	checkins checkin.Index
 	// clocks holds how far other member nodes' clocks are (clock.go).
 	clocks clocks
 

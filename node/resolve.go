@@ -24,6 +24,9 @@ import (
 //   - A reference that names several is an error wrapping [ErrAmbiguous]
 //     that lists them, with the parameters "what", "ref" and "candidates".
 
+// MinIDPrefix is the fewest hex digits of a message id that commands accept.
+const MinIDPrefix = 6
+
 // minRefPrefix is the fewest hex digits of a group, member or invite id
 // that name it.
 const minRefPrefix = 4

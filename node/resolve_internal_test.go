@@ -8,6 +8,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/checkin"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -32,7 +33,7 @@ func TestReferencesAmbiguousAlike(t *testing.T) {
 			return err
 		}, "ANA", true, ana1.ID().String()[:3], ErrNoSuchMember},
 		{"checkin", func(ref string) error {
-			_, err := checkInRefs.one([]tracked{{id: id(0xab, 0xcd, 0xef, 1)}, {id: id(0xab, 0xcd, 0xef, 2)}}, ref, "")
+			_, err := checkInRefs.one([]checkin.Tracked{{ID: id(0xab, 0xcd, 0xef, 1)}, {ID: id(0xab, 0xcd, 0xef, 2)}}, ref, "")
 			return err
 		}, "abcdef", false, "abcde", ErrNoSuchCheckIn},
 		{"message", func(ref string) error {
