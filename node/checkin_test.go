@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -547,5 +548,56 @@ func TestCheckInRefusals(t *testing.T) {
 	}
 	if _, err := beto.CheckIns(other); !errors.Is(err, node.ErrNoSuchGroup) {
 		t.Errorf("check-ins of a group Beto is not in: %v", err)
+	}
+}
+
+// TestDoneCheckInOnce: requests to mark the same check-in done at the same
+// moment send one done, and the others are told it already ended; a done
+// of another check-in meanwhile is not held up by them.
+func TestDoneCheckInOnce(t *testing.T) {
+	t.Parallel()
+	net := checkinNet(t, 2, -1, nil)
+	gid := net.Group("istmo")
+	net.ConnectAll()
+	ana := net.Nodes[0]
+	ctx := context.Background()
+	var ids []alert.ID
+	for _, to := range []string{"Ixtepec", "Matías Romero"} {
+		id, err := ana.StartCheckIn(ctx, gid, node.CheckInRequest{To: to, Due: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	const n = 16
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ref := ids[0] // the last request ends the other check-in
+		if i == n-1 {
+			ref = ids[1]
+		}
+		wg.Go(func() {
+			<-start
+			_, errs[i] = ana.DoneCheckIn(ctx, ref.String(), false)
+		})
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs[:n-1] {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, node.ErrCheckInEnded):
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	if ok != 1 || errs[n-1] != nil {
+		t.Fatalf("%d requests for one check-in succeeded (want 1); the other check-in's: %v", ok, errs[n-1])
+	}
+	if got := len(entries(t, ana, "arrived")); got != 2 {
+		t.Fatalf("%d arrivals in the feed, want 2", got)
 	}
 }
