@@ -122,10 +122,10 @@ func doesIO(pkgs []*pkg) map[string]bool {
 	return io
 }
 
-// lockedIO reports the calls that do I/O while a lock is held.
-func lockedIO(fset *token.FileSet, pkgs []*pkg) []string {
+// lockedIO reports the calls that do I/O while a lock is held, and the
+// locks taken while another is held in the same function ("A, then B").
+func lockedIO(fset *token.FileSet, pkgs []*pkg) (out, nested []string) {
 	io := doesIO(pkgs)
-	var out []string
 	for _, p := range pkgs {
 		for i, f := range p.files {
 			for _, d := range f.Decls {
@@ -138,10 +138,13 @@ func lockedIO(fset *token.FileSet, pkgs []*pkg) []string {
 				for _, fi := range w.found {
 					out = append(out, fmt.Sprintf("%s:%d %s: %s", p.names[i], fset.Position(fi.pos).Line, funcName(fd), fi.what))
 				}
+				for _, fi := range w.nested {
+					nested = append(nested, fmt.Sprintf("%s:%d %s: %s", p.names[i], fset.Position(fi.pos).Line, funcName(fd), fi.what))
+				}
 			}
 		}
 	}
-	return out
+	return out, nested
 }
 
 type finding struct {
@@ -152,10 +155,11 @@ type finding struct {
 // lockWalker follows one function body in source order with the locks
 // taken so far.
 type lockWalker struct {
-	info  *types.Info
-	io    map[string]bool
-	held  []string // the mutexes, as written, in the order taken
-	found []finding
+	info   *types.Info
+	io     map[string]bool
+	held   []string // the mutexes, as written, in the order taken
+	found  []finding
+	nested []finding
 }
 
 func exprString(e ast.Expr) string {
@@ -308,12 +312,25 @@ func (w *lockWalker) cases(body *ast.BlockStmt) {
 
 func (w *lockWalker) expr(e ast.Expr) {
 	ast.Inspect(e, func(n ast.Node) bool {
+		if fl, ok := n.(*ast.FuncLit); ok {
+			// A function literal runs later or elsewhere: its body is
+			// read on its own, with no lock held (a call that runs it at
+			// once under a lock is itself checked above).
+			inner := &lockWalker{info: w.info, io: w.io}
+			inner.block(fl.Body.List)
+			w.found = append(w.found, inner.found...)
+			w.nested = append(w.nested, inner.nested...)
+			return false
+		}
 		c, ok := n.(*ast.CallExpr)
 		if !ok {
 			return true
 		}
 		switch op, mu := w.lockOp(c); op {
 		case "lock":
+			if len(w.held) > 0 {
+				w.nested = append(w.nested, finding{c.Pos(), strings.Join(w.held, ", ") + ", then " + mu})
+			}
 			w.held = append(w.held, mu)
 			return true
 		case "unlock":

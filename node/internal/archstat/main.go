@@ -53,6 +53,7 @@ type report struct {
 	Longest     []sized  `json:"longest_funcs"`
 	NodePtrs    []string `json:"node_pointers"`
 	LockedIO    []string `json:"locks_across_io"`
+	LockOrder   []string `json:"locks_nested"`
 }
 
 type sized struct {
@@ -138,7 +139,7 @@ func measure(pattern string) (report, error) {
 	}
 	r.Largest = r.Largest[:min(10, len(r.Largest))]
 	r.Longest = r.Longest[:min(10, len(r.Longest))]
-	r.LockedIO = lockedIO(fset, pkgs)
+	r.LockedIO, r.LockOrder = lockedIO(fset, pkgs)
 	return r, nil
 }
 
@@ -232,4 +233,5 @@ func write(out io.Writer, r report) {
 	}
 	lines("*Node held by helper types or taken by functions", r.NodePtrs)
 	lines("calls that do disk or network I/O under a lock", r.LockedIO)
+	lines("locks taken while another is held (in one function)", r.LockOrder)
 }
