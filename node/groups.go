@@ -298,6 +298,19 @@ func (n *Node) groupInfo(g *group) GroupInfo {
 	return info
 }
 
+// CurrentEpoch returns the number of the epoch this node sends in to a
+// group: cheap enough to poll. It returns [ErrNoSuchGroup] for a group
+// the node is not in.
+func (n *Node) CurrentEpoch(gid crypto.GroupID) (uint64, error) {
+	n.mu.RLock()
+	g := n.groups[gid]
+	n.mu.RUnlock()
+	if g == nil {
+		return 0, ErrNoSuchGroup
+	}
+	return g.currentKeys().Epoch(), nil
+}
+
 // Groups lists the groups this node is a member of.
 func (n *Node) Groups() []GroupInfo {
 	var out []GroupInfo

@@ -28,9 +28,11 @@ var formWait = 2 * time.Minute
 // routers (node 0 had pruned most of its joiners from its GossipSub mesh,
 // and pruned peers refuse to mesh again for a minute): call FormGroup
 // first, then connect the nodes (for example with [Net.ConnectRandom]).
+// [Net.Formed] is then how long forming took, restarts left out.
 func (nt *Net) FormGroup(name string) crypto.GroupID {
 	nt.t.Helper()
 	ctx := context.Background()
+	began := time.Now()
 	founder, gid := nt.found(name)
 	running := nt.running()
 	if len(running) > 1 {
@@ -83,6 +85,7 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	nt.Formed = time.Since(began)
 	if nt.opts.Static {
 		nt.DisconnectAll()
 		for _, nd := range running {

@@ -30,6 +30,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -55,6 +56,9 @@ type TB interface {
 type Options struct {
 	// Latency of every mocknet link.
 	Latency time.Duration
+	// Bandwidth of every mocknet link, in bytes per second in each
+	// direction (zero: unlimited).
+	Bandwidth float64
 	// Loopback runs real TCP and QUIC hosts on 127.0.0.1 instead of mocknet.
 	Loopback bool
 	// Config is applied to every node's config (Identity, Store and Host are
@@ -77,6 +81,14 @@ type Options struct {
 	// [Net.Reconnect] redials the node's own edges. Simulations use it to
 	// hold a random graph.
 	Static bool
+	// Stopped, if set, names the nodes New builds but does not start:
+	// members whose device is off. [Node.Start] starts one.
+	Stopped func(index int) bool
+	// Traffic counts what each node's streams carry, per protocol, with
+	// libp2p's bandwidth counter; read it with [Node.Traffic]. On
+	// mocknet the streams the host opens for itself (identify) are not
+	// counted; on loopback everything is.
+	Traffic bool
 }
 
 // Net is a network of nodes.
@@ -85,6 +97,9 @@ type Net struct {
 	opts  Options
 	Mock  mocknet.Mocknet // nil on loopback
 	Nodes []*Node
+	// Formed is how long the last [Net.FormGroup] took to form its group,
+	// from founding to the last node caught up.
+	Formed time.Duration
 
 	healPartition func()
 	building      bool // New links everything once at the end
@@ -115,6 +130,7 @@ type Node struct {
 	net      *Net
 	cancel   context.CancelFunc
 	done     chan struct{}
+	bwc      *metrics.BandwidthCounter // Options.Traffic
 }
 
 // New builds a network of n nodes. Nothing is connected yet; see
@@ -124,7 +140,7 @@ func New(t TB, n int, opts Options) *Net {
 	nt := &Net{t: t, opts: opts, building: true, edges: make(map[[2]int]bool), cut: make(map[[2]int]bool), doors: make(map[peer.ID]*doorHost)}
 	if !opts.Loopback {
 		nt.Mock = mocknet.New()
-		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
+		nt.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency, Bandwidth: opts.Bandwidth})
 		t.Cleanup(func() { nt.Mock.Close() })
 	}
 	for i := range n {
@@ -142,8 +158,13 @@ func New(t TB, n int, opts Options) *Net {
 				nd.Dir = d
 			}
 		}
+		if opts.Traffic {
+			nd.bwc = metrics.NewBandwidthCounter()
+		}
 		nt.Nodes = append(nt.Nodes, nd)
-		nd.Start()
+		if opts.Stopped == nil || !opts.Stopped(i) {
+			nd.Start()
+		}
 	}
 	if nt.Mock != nil {
 		if err := nt.Mock.LinkAll(); err != nil {
@@ -183,6 +204,9 @@ func (nd *Node) Start() {
 	if nd.net.opts.Loopback {
 		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 		cfg.Libp2p = []libp2p.Option{libp2p.DisableRelay()}
+		if nd.bwc != nil {
+			cfg.Libp2p = append(cfg.Libp2p, libp2p.BandwidthReporter(nd.bwc))
+		}
 	} else {
 		h, err := nd.mockHost()
 		if err != nil {
@@ -190,6 +214,9 @@ func (nd *Node) Start() {
 		}
 		cfg.Host = h
 		cfg.DoorHost = func(key p2pcrypto.PrivKey) (host.Host, error) { return nd.net.doorHost(key, nd) }
+		if nd.bwc != nil {
+			cfg.Host = &countingHost{Host: h, bwc: nd.bwc}
+		}
 	}
 	if os.Getenv("TAKECARE_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).
@@ -404,11 +431,13 @@ func (nt *Net) ConnectAll() {
 	}
 }
 
-// ConnectRandom connects the nodes as [RandomGraph](n, degree, seed),
-// several connections at a time.
+// ConnectRandom connects the running nodes as [RandomGraph](n, degree,
+// seed) over the n running nodes in order, several connections at a time.
 func (nt *Net) ConnectRandom(degree int, seed uint64) {
 	nt.t.Helper()
-	if err := connectEdges(RandomGraph(len(nt.Nodes), degree, seed), nt.Connect); err != nil {
+	running := nt.running()
+	connect := func(a, b int) error { return nt.Connect(running[a].Index, running[b].Index) }
+	if err := connectEdges(RandomGraph(len(running), degree, seed), connect); err != nil {
 		nt.t.Fatal(err)
 	}
 }
@@ -479,6 +508,19 @@ func neighbours(edges [][2]int, i int) []int {
 		}
 	}
 	return out
+}
+
+// SetLinks gives every mocknet link, those there now and those made later,
+// the options o: to slow a network down once its group is formed, say.
+func (nt *Net) SetLinks(o mocknet.LinkOptions) {
+	nt.Mock.SetLinkDefaults(o)
+	for _, byPeer := range nt.Mock.Links() {
+		for _, links := range byPeer {
+			for l := range links {
+				l.SetOptions(o)
+			}
+		}
+	}
 }
 
 // Disconnect cuts the mocknet links of node i (and closes its connections)

@@ -9,6 +9,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -42,15 +43,26 @@ type RawPeer struct {
 	PubSub *pubsub.PubSub
 	Topic  *pubsub.Topic
 	Sub    *pubsub.Subscription
+	bwc    *metrics.BandwidthCounter // Options.Traffic
 }
 
-// NewRaw builds n routers on a mocknet whose links have opts.Latency (the
-// other options do not apply). Nothing is connected yet. The routers stop
+// Traffic returns what the router's streams carried, per protocol; nil
+// unless [Options.Traffic] is set.
+func (p *RawPeer) Traffic() Traffic {
+	if p.bwc == nil {
+		return nil
+	}
+	return p.bwc.GetBandwidthByProtocol()
+}
+
+// NewRaw builds n routers on a mocknet whose links have opts.Latency and
+// opts.Bandwidth, counting their traffic if opts.Traffic (the other
+// options do not apply). Nothing is connected yet. The routers stop
 // when the test ends.
 func NewRaw(t TB, n int, opts Options) *RawNet {
 	t.Helper()
 	rn := &RawNet{t: t, Mock: mocknet.New(), edges: make(map[[2]int]bool)}
-	rn.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency})
+	rn.Mock.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency, Bandwidth: opts.Bandwidth})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
@@ -66,6 +78,11 @@ func NewRaw(t TB, n int, opts Options) *RawNet {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var bwc *metrics.BandwidthCounter
+		if opts.Traffic {
+			bwc = metrics.NewBandwidthCounter()
+			h = &countingHost{Host: h, bwc: bwc}
+		}
 		ps, err := pubsub.NewGossipSub(ctx, h, node.PubSubOptions()...)
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +95,7 @@ func NewRaw(t TB, n int, opts Options) *RawNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rn.Peers = append(rn.Peers, &RawPeer{Index: i, Host: h, PubSub: ps, Topic: topic, Sub: sub})
+		rn.Peers = append(rn.Peers, &RawPeer{Index: i, Host: h, PubSub: ps, Topic: topic, Sub: sub, bwc: bwc})
 	}
 	if err := rn.Mock.LinkAll(); err != nil {
 		t.Fatal(err)

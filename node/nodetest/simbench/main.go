@@ -26,7 +26,17 @@
 //   - sync: catch-up of a node that missed -sync-alerts alerts, and the cost
 //     of a sync between two nodes that already agree;
 //   - the resident memory of an idle daemon with one group (the real
-//     binary, built for the purpose, on loopback).
+//     binary, built for the purpose, on loopback), and of one in a group of
+//     -daemon-members members whose other nodes run in this process on
+//     loopback;
+//   - membership: forming a group, what a join and a removal cost each
+//     member already there (time, bytes), next to alert latency on the
+//     same network (-members; -big for a group whose members are mostly
+//     offline);
+//   - slow links: alerts and a catch-up over links of -slow-kbit and
+//     -slow-latency, raw GossipSub beside takecare;
+//   - idle cost: bytes per hour of an idle node, by protocol and on the
+//     interface (-idle).
 package main
 
 import (
@@ -46,27 +56,48 @@ import (
 	"sync"
 	"time"
 
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
 type config struct {
-	sizes       []int
-	degree      int
-	latency     time.Duration
-	alerts      int
-	seed        uint64
-	timeout     time.Duration
-	gap         time.Duration
-	settle      time.Duration
-	churn       float64
-	churnAlerts int
-	churnWait   time.Duration
-	syncAlerts  int
-	throughput  int
-	fsync       bool
-	daemon      bool
+	sizes         []int
+	degree        int
+	latency       time.Duration
+	alerts        int
+	seed          uint64
+	timeout       time.Duration
+	gap           time.Duration
+	settle        time.Duration
+	churn         float64
+	churnAlerts   int
+	churnWait     time.Duration
+	syncAlerts    int
+	throughput    int
+	fsync         bool
+	daemon        bool
+	daemonMembers int
+	// Membership.
+	members      int
+	joins        int
+	memberAlerts int
+	big          int
+	bigRunning   int
+	// Idle.
+	idle        time.Duration
+	idleSettle  time.Duration
+	idleMembers int
+	idleOnline  int
+	// Slow links.
+	slowNodes   int
+	slowKbit    int
+	slowLatency time.Duration
+	slowAlerts  int
+	slowTimeout time.Duration
+	slowSync    int
 	cpuprofile  string
 	memprofile  string
 }
@@ -88,6 +119,22 @@ func main() {
 	flag.IntVar(&c.throughput, "throughput", 10000, "envelopes fed to one node to measure throughput (0: skip)")
 	flag.BoolVar(&c.fsync, "fsync", false, "fsync the stores of simulated nodes (the daemon always does)")
 	flag.BoolVar(&c.daemon, "daemon", true, "build the takecare binary and measure an idle daemon's memory")
+	flag.IntVar(&c.daemonMembers, "daemon-members", 30, "members of the group the daemon is measured in the second time (the others are simulated nodes on loopback; 0: skip)")
+	flag.IntVar(&c.members, "members", 100, "size of the group of the membership run, every member's node running (0: skip)")
+	flag.IntVar(&c.joins, "joins", 3, "joins measured in each membership run")
+	flag.IntVar(&c.memberAlerts, "member-alerts", 20, "alerts sent in each membership run, for the yardstick of a removal's reach")
+	flag.IntVar(&c.big, "big", 0, "size of the group of a second membership run in which only -big-running nodes run and the other members' devices are off (0: skip; the issue's figure is 1000)")
+	flag.IntVar(&c.bigRunning, "big-running", 100, "nodes running in the -big run")
+	flag.IntVar(&c.slowNodes, "slow-nodes", 20, "nodes of the slow-link run (0: skip)")
+	flag.IntVar(&c.slowKbit, "slow-kbit", 200, "rate of a slow link, kbit/s (both directions share it)")
+	flag.DurationVar(&c.slowLatency, "slow-latency", 300*time.Millisecond, "one-way latency of a slow link")
+	flag.IntVar(&c.slowAlerts, "slow-alerts", 20, "alerts sent over slow links")
+	flag.DurationVar(&c.slowTimeout, "slow-timeout", 30*time.Second, "an alert not delivered this long after publishing over slow links counts as lost")
+	flag.IntVar(&c.slowSync, "slow-sync", 1000, "alerts a node catches up on by sync over one slow link (0: skip)")
+	flag.DurationVar(&c.idle, "idle", 3*time.Minute, "how long idle nodes are measured (0: skip)")
+	flag.DurationVar(&c.idleSettle, "idle-settle", 30*time.Second, "wait between forming the idle group and measuring")
+	flag.IntVar(&c.idleMembers, "idle-members", 20, "members of the idle group")
+	flag.IntVar(&c.idleOnline, "idle-online", 7, "members of the idle group whose node is online (each connected to the others)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the largest takecare delivery run to this file")
 	flag.Parse()
@@ -136,14 +183,26 @@ func run(c config) (err error) {
 			t.memory(n, raw.mem, tc.mem)
 		}
 	}
+	if c.members > 0 {
+		t.membership(c, membershipRun(c, base, c.members, c.members))
+	}
+	if c.big > 0 {
+		t.membership(c, membershipRun(c, base, c.big, min(c.bigRunning, c.big)))
+	}
+	if c.slowNodes > 0 {
+		t.slow(slowRun(c, base))
+	}
+	if c.idle > 0 {
+		t.idle(idleRun(c, base))
+	}
 	if c.throughput > 0 {
 		t.throughput(throughputRun(c, base, false), throughputRun(c, base, true))
 	}
 	if c.syncAlerts > 0 {
-		t.sync(syncRun(c, base))
+		t.sync(syncRun(c, base, c.syncAlerts, mocknet.LinkOptions{Latency: c.latency}))
 	}
 	if c.daemon {
-		d, err := daemonRun(base)
+		d, err := daemonRun(c, base)
 		if err != nil {
 			return fmt.Errorf("measuring the daemon: %w", err)
 		}
@@ -187,8 +246,13 @@ type churnResult struct {
 }
 
 type memResult struct {
-	rssPerNode  float64 // bytes
-	heapPerNode float64
+	rssPerNode   float64 // bytes
+	anonPerNode  float64 // of which anonymous (heap, stacks)
+	filePerNode  float64 // and file-backed (bbolt's memory map)
+	heapPerNode  float64
+	stackPerNode float64
+	goroutines   float64
+	owners       map[string]float64 // heap per node by owner
 }
 
 // publication is one alert sent.

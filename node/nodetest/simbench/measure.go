@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
@@ -24,7 +23,12 @@ import (
 
 // Memory.
 
-type memSample struct{ rss, heap uint64 }
+type memSample struct {
+	rss, rssAnon, rssFile uint64
+	heap, stack           uint64
+	goroutines            int
+	owners                map[string]uint64 // sampled heap in use, by owner
+}
 
 func sampleMem() memSample {
 	runtime.GC()
@@ -32,17 +36,38 @@ func sampleMem() memSample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, _ := statusKB("/proc/self/status", "VmRSS")
-	return memSample{rss: rss * 1024, heap: ms.HeapInuse}
+	anon, _ := statusKB("/proc/self/status", "RssAnon")
+	file, _ := statusKB("/proc/self/status", "RssFile")
+	return memSample{rss: rss * 1024, rssAnon: anon * 1024, rssFile: file * 1024,
+		heap: ms.HeapInuse, stack: ms.StackInuse, goroutines: runtime.NumGoroutine(), owners: heapByOwner()}
 }
 
 func memBefore() memSample { return sampleMem() }
 
 func memAfter(before memSample, n int) memResult {
 	after := sampleMem()
-	return memResult{
-		rssPerNode:  (float64(after.rss) - float64(before.rss)) / float64(n),
-		heapPerNode: (float64(after.heap) - float64(before.heap)) / float64(n),
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
+	r := memResult{
+		rssPerNode:   per(after.rss, before.rss),
+		anonPerNode:  per(after.rssAnon, before.rssAnon),
+		filePerNode:  per(after.rssFile, before.rssFile),
+		heapPerNode:  per(after.heap, before.heap),
+		stackPerNode: per(after.stack, before.stack),
+		goroutines:   float64(after.goroutines-before.goroutines) / float64(n),
+		owners:       make(map[string]float64),
 	}
+	var sampled float64
+	for o, b := range after.owners {
+		if d := float64(b) - float64(before.owners[o]); d > 0 {
+			r.owners[o] = d
+			sampled += d
+		}
+	}
+	// Shares of the sampled growth, scaled to the heap's growth per node.
+	for o, d := range r.owners {
+		r.owners[o] = d / sampled * r.heapPerNode
+	}
+	return r
 }
 
 // statusKB reads a "Name:   123 kB" line of a /proc status file.
@@ -131,13 +156,20 @@ func throughputRun(c config, base string, fsync bool) throughputResult {
 }
 
 // syncWith runs a session from a to b, retrying while the session that
-// their new connection started by itself is still running.
+// their new connection started by itself is still running (the other side
+// then refuses, or this side says it is busy).
 func syncWith(tb *runner, a, b *nodetest.Node) node.SyncStats {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		st, err := a.SyncWith(context.Background(), b.Host().ID())
 		if errors.Is(err, node.ErrSyncBusy) && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if err != nil && st.Accepted == 0 && time.Now().Before(deadline) {
+			// The other side refuses (resets) a session while its own,
+			// started by the new connection, runs.
+			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		if err != nil {
@@ -156,22 +188,23 @@ func lacks(from, to *nodetest.Node) int {
 
 type syncResult struct {
 	missed   int
-	latency  time.Duration
+	link     mocknet.LinkOptions
 	catchUp  node.SyncStats
 	lacked   int64 // bytes of the envelopes the node lacked
 	inSync   node.SyncStats
 	inSyncOf int
 }
 
-// syncRun has member A send c.syncAlerts alerts while B is away, then
-// times B's catch-up from A over links of c.latency, then a second session
-// between the two, which now agree.
-func syncRun(c config, base string) syncResult {
+// syncRun has member A send alerts while B is away, then times B's
+// catch-up from A over a link with the options link, then a second
+// session between the two, which now agree.
+func syncRun(c config, base string, alerts int, link mocknet.LinkOptions) syncResult {
 	tb := newRunner(base, "sync")
 	defer tb.close()
-	logf("sync: A sends %d alerts while B is away", c.syncAlerts)
-	net := nodetest.New(tb, 2, nodetest.Options{Latency: c.latency, Static: true, Sync: c.fsync})
+	logf("sync: A sends %d alerts while B is away", alerts)
+	net := nodetest.New(tb, 2, nodetest.Options{Static: true, Sync: c.fsync})
 	gid := net.FormGroup("sync")
+	net.SetLinks(link)
 	a, b := net.Nodes[0], net.Nodes[1]
 	// B never receives what A sent before B joined, sealed in epochs B
 	// has no key for.
@@ -182,7 +215,7 @@ func syncRun(c config, base string) syncResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := w; k < c.syncAlerts; k += 8 {
+			for k := w; k < alerts; k += 8 {
 				_, err := a.SendAlert(ctx, gid, node.AlertRequest{
 					Kind: "danger", Severity: "warning", Region: "bench", Text: fmt.Sprintf("alert %d", k),
 				})
@@ -198,7 +231,7 @@ func syncRun(c config, base string) syncResult {
 	if err := net.Connect(1, 0); err != nil {
 		tb.Fatal(err)
 	}
-	res := syncResult{missed: missed, latency: c.latency}
+	res := syncResult{missed: missed, link: link}
 	res.catchUp = syncWith(tb, b, a)
 	res.lacked = int64(missed) * int64(crypto.EnvelopeSizes[0])
 	if left := lacks(a, b) - before; left != 0 || res.catchUp.Accepted != missed {
@@ -207,90 +240,4 @@ func syncRun(c config, base string) syncResult {
 	res.inSync = syncWith(tb, b, a)
 	res.inSyncOf = a.Store.Count()
 	return res
-}
-
-// The daemon.
-
-type daemonResult struct {
-	rss, hwm uint64 // bytes
-	settle   time.Duration
-}
-
-const daemonSettle = 10 * time.Second
-
-// daemonRun builds the binary, makes a profile, runs the daemon on
-// loopback, creates a group, lets it settle and reads its resident memory.
-func daemonRun(base string) (daemonResult, error) {
-	dir := filepath.Join(base, "daemon")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return daemonResult{}, err
-	}
-	bin := filepath.Join(dir, "takecare")
-	logf("daemon: building the binary")
-	goCmd := os.Getenv("GO")
-	if goCmd == "" {
-		goCmd = "go"
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/takecare-network/takecare/cmd/takecare").CombinedOutput(); err != nil {
-		return daemonResult{}, fmt.Errorf("go build: %v: %s", err, out)
-	}
-	home := filepath.Join(dir, "home")
-	env := append(os.Environ(), "TAKECARE_PASSPHRASE=a passphrase for the benchmark", "TAKECARE_HOME="+home)
-	cli := func(args ...string) error {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("takecare %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := cli("init", "--name", "bench"); err != nil {
-		return daemonResult{}, err
-	}
-	logf("daemon: running it with one group")
-	d := exec.Command(bin, "run", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
-	d.Env = env
-	log, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		return daemonResult{}, err
-	}
-	defer log.Close()
-	d.Stdout, d.Stderr = log, log
-	if err := d.Start(); err != nil {
-		return daemonResult{}, err
-	}
-	defer func() {
-		d.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { d.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			d.Process.Kill()
-			<-done
-		}
-	}()
-	up := time.Now().Add(30 * time.Second)
-	for {
-		if err := cli("status"); err == nil {
-			break
-		} else if time.Now().After(up) {
-			return daemonResult{}, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := cli("group", "create", "bench"); err != nil {
-		return daemonResult{}, err
-	}
-	time.Sleep(daemonSettle)
-	status := fmt.Sprintf("/proc/%d/status", d.Process.Pid)
-	rss, err := statusKB(status, "VmRSS")
-	if err != nil {
-		return daemonResult{}, err
-	}
-	hwm, err := statusKB(status, "VmHWM")
-	if err != nil {
-		return daemonResult{}, err
-	}
-	return daemonResult{rss: rss * 1024, hwm: hwm * 1024, settle: daemonSettle}, nil
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
+
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 )
 
 // table collects the rows of the one table the program prints.
@@ -47,7 +51,21 @@ func (t *table) churn(n int, c config, raw, tc churnResult) {
 func (t *table) memory(n int, raw, tc memResult) {
 	t.section(fmt.Sprintf("Memory per node, %d-node simulation (process growth / %d)", n, n))
 	t.add("resident memory (VmRSS)", mb(raw.rssPerNode), mb(tc.rssPerNode), ratio(tc.rssPerNode, raw.rssPerNode))
+	t.add("of which anonymous (heap, stacks) / file-backed (bbolt's map)", fmt.Sprintf("%s / %s", mb(raw.anonPerNode), mb(raw.filePerNode)),
+		fmt.Sprintf("%s / %s", mb(tc.anonPerNode), mb(tc.filePerNode)), "")
 	t.add("Go heap in use", mb(raw.heapPerNode), mb(tc.heapPerNode), ratio(tc.heapPerNode, raw.heapPerNode))
+	owners := make([]string, 0, len(tc.owners))
+	for o := range tc.owners {
+		owners = append(owners, o)
+	}
+	slices.SortFunc(owners, func(a, b string) int { return cmp.Compare(tc.owners[b], tc.owners[a]) })
+	for _, o := range owners {
+		if tc.owners[o] >= 0.01e6 {
+			t.add("heap: "+o, mb(raw.owners[o]), mb(tc.owners[o]), "")
+		}
+	}
+	t.add("goroutine stacks (goroutines)", fmt.Sprintf("%s (%.0f)", mb(raw.stackPerNode), raw.goroutines),
+		fmt.Sprintf("%s (%.0f)", mb(tc.stackPerNode), tc.goroutines), ratio(tc.stackPerNode, raw.stackPerNode))
 }
 
 func (t *table) throughput(nosync, fsync throughputResult) {
@@ -62,7 +80,7 @@ func (t *table) throughput(nosync, fsync throughputResult) {
 }
 
 func (t *table) sync(r syncResult) {
-	t.section(fmt.Sprintf("Sync, two nodes, %s per link", r.latency))
+	t.section(fmt.Sprintf("Sync, two nodes, %s", linkName(r.link)))
 	st := r.catchUp
 	t.add(fmt.Sprintf("catch-up after missing %d alerts: wall time", r.missed), "", secs(st.Duration), "")
 	t.add("catch-up: bytes on the wire / bytes of envelopes lacked", "",
@@ -71,12 +89,6 @@ func (t *table) sync(r syncResult) {
 	in := r.inSync
 	t.add(fmt.Sprintf("sync of two nodes holding the same %d: messages, bytes, time", r.inSyncOf), "",
 		fmt.Sprintf("%d + handshake, %s, %s", in.Messages, kb(in.BytesSent+in.BytesReceived), ms(in.Duration)), "")
-}
-
-func (t *table) daemon(d daemonResult) {
-	t.section("Idle daemon with one group (the real binary, loopback)")
-	t.add(fmt.Sprintf("resident memory %s after creating the group (peak)", d.settle), "",
-		fmt.Sprintf("%s (%s)", mb(float64(d.rss)), mb(float64(d.hwm))), "")
 }
 
 func (t *table) print(w io.Writer, c config) {
@@ -125,4 +137,65 @@ func thousands(f float64) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+func (t *table) membership(c config, r membershipResult) {
+	shape := fmt.Sprintf("every node running, random graph of degree %d", c.degree)
+	if r.running < r.members {
+		shape = fmt.Sprintf("%d nodes running in a random graph of degree %d, the other %d members' devices off", r.running, c.degree, r.members-r.running)
+	}
+	t.section(fmt.Sprintf("Membership, a group of %d members (%s)", r.members, shape))
+	if r.formTime > 0 {
+		t.add(fmt.Sprintf("forming the group of the %d running nodes (8 joins at a time)", r.running), "", secs(r.formTime), "")
+	}
+	if r.offlineTime > 0 {
+		t.add(fmt.Sprintf("the %d members whose device is off joining (8 at a time)", r.members-r.running), "", secs(r.offlineTime), "")
+	}
+	if r.err != "" {
+		t.add("the run stopped", "", r.err, "")
+		return
+	}
+	if len(r.alerts.lat) > 0 {
+		t.add(fmt.Sprintf("alert latency p99 on this network (%d alerts)", len(r.alerts.lat)/max(r.running-1, 1)), "", ms(r.alerts.pct(99)), "")
+	}
+	for i, f := range append(slices.Clone(r.joins), r.removal) {
+		if len(f.in) == 0 && f.lost == 0 {
+			continue
+		}
+		what := f.kind
+		if f.kind == "join" {
+			what = fmt.Sprintf("join %d", i+1)
+		}
+		reach := fmt.Sprintf("p50 %s, p99 %s, max %s", ms(f.reachPct(50)), ms(f.reachPct(99)), ms(f.reachPct(100)))
+		if f.lost > 0 {
+			reach += fmt.Sprintf(", %d members not reached in %s", f.lost, secs(flowTimeout))
+		}
+		rat := ""
+		if f.kind == "removal" {
+			rat = ratio(float64(f.reachPct(99)), float64(r.alerts.pct(99)))
+		}
+		t.add(what+": time until each member sends in the new epoch", "", reach, rat)
+		var fams []string
+		for fam := range f.proto {
+			fams = append(fams, fam)
+		}
+		slices.Sort(fams)
+		var parts []string
+		for _, fam := range fams {
+			v := f.proto[fam]
+			if v[0] > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s", fam, kb(v[0]/int64(len(f.in)))))
+			}
+		}
+		t.add(what+": bytes each member received, mean (p99, max)", "",
+			fmt.Sprintf("%s (%s, %s); mean by protocol: %s", kb(int64(f.meanIn())), kb(pctOf(f.in, 99)), kb(pctOf(f.in, 100)), strings.Join(parts, ", ")), "")
+	}
+}
+
+// linkName describes a link: "25ms per link", "300ms, 200 kbit/s per link".
+func linkName(o mocknet.LinkOptions) string {
+	if o.Bandwidth == 0 {
+		return fmt.Sprintf("%s per link", o.Latency)
+	}
+	return fmt.Sprintf("%s, %.0f kbit/s per link", o.Latency, o.Bandwidth*8/1000)
 }

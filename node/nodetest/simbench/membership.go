@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/nodetest"
+)
+
+// Membership: what joins and removals cost the members who are already
+// there.
+//
+// A group of `members` members is formed; `running` of them have a node
+// running in the simulation, connected in a seeded random graph, and the
+// others are members whose device is off: each joined through a node that
+// was started for the join and stopped right after. So a group of 1,000
+// members is simulated with, say, 100 nodes: what a removal or a join costs
+// a member depends on the size of the roster (the keys a rekey carries, the
+// roster ops re-sent), which is the full 1,000, and on the number of nodes
+// it crosses, which is the running ones. An offline member pays the same
+// bytes later, by sync, when its device comes back.
+
+type membershipResult struct {
+	members, running int
+	formTime         time.Duration // forming the running nodes' group
+	offlineTime      time.Duration // the offline members joining, one after another (8 at a time)
+	alerts           result        // alerts on the same network, for the ratio
+	joins            []flowResult  // one per measured join
+	removal          flowResult
+	err              string // why the run stopped early
+}
+
+// flowResult is how one membership change spread: when each running
+// member had it, and what each received meanwhile.
+type flowResult struct {
+	reach []time.Duration     // per member, sorted
+	lost  int                 // members it did not reach in time
+	in    []int64             // bytes received per member, sorted
+	proto map[string][2]int64 // by protocol family: bytes received, summed over members; members counted
+	took  time.Duration       // until every member had it
+	kind  string              // "join" or "removal"
+}
+
+func (f flowResult) reachPct(p float64) time.Duration { return pctOf(f.reach, p) }
+
+func (f flowResult) meanIn() float64 {
+	if len(f.in) == 0 {
+		return 0
+	}
+	var s int64
+	for _, b := range f.in {
+		s += b
+	}
+	return float64(s) / float64(len(f.in))
+}
+
+func pctOf[T int64 | time.Duration](xs []T, p float64) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	i := int(float64(len(xs))*p/100+0.999999) - 1
+	return xs[min(max(i, 0), len(xs)-1)]
+}
+
+// family names a protocol for the tables: what each byte was for.
+func family(p protocol.ID) string {
+	s := string(p)
+	switch {
+	case strings.HasPrefix(s, "/meshsub/"):
+		return "gossipsub"
+	case strings.HasPrefix(s, "/takecare/sync/"):
+		return "sync"
+	case strings.HasPrefix(s, "/takecare/join/"):
+		return "join"
+	case strings.HasPrefix(s, "/ipfs/id/"):
+		return "identify"
+	case strings.HasPrefix(s, "/ipfs/ping/"):
+		return "ping"
+	case s == "":
+		return "unnegotiated"
+	}
+	return s
+}
+
+const (
+	// membershipQuiet is how long a membership change is given, after it
+	// reached every member, for what follows it (syncs it starts, gossip
+	// of duplicates) before the bytes are read.
+	membershipQuiet = 3 * time.Second
+	// flowTimeout is how long a change may take to reach every member.
+	flowTimeout = 2 * time.Minute
+)
+
+func membershipRun(c config, base string, members, running int) (res membershipResult) {
+	res.members, res.running = members, running
+	name := fmt.Sprintf("membership-%d", members)
+	tb := newRunner(base, name)
+	defer tb.close()
+	defer func() {
+		// A run that cannot go on (the baseline cannot form a group of
+		// more than 400) reports how far it got.
+		if r := recover(); r != nil {
+			f, ok := r.(failure)
+			if !ok {
+				panic(r)
+			}
+			res.err = f.msg
+			logf("%s: stopped: %s", name, f.msg)
+		}
+	}()
+	joiners := c.joins
+	offline := members - running
+	// Nodes: [0, running) run; then the joiners measured; then the
+	// members whose device is off.
+	total := running + joiners + offline
+	net := nodetest.New(tb, total, nodetest.Options{
+		Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true,
+		Stopped: func(i int) bool { return i >= running },
+	})
+	logf("%s: forming a group of the %d running nodes", name, running)
+	gid := net.FormGroup("membership")
+	res.formTime = net.Formed
+	logf("%s: formed in %s", name, res.formTime.Round(time.Millisecond))
+	founder := net.Nodes[0]
+	ctx := context.Background()
+	if offline > 0 {
+		logf("%s: %d members whose device is off join, then stop", name, offline)
+		t0 := time.Now()
+		inv, err := founder.CreateInvite(ctx, gid, offline, 24*time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			first error
+			done  int
+			sem   = make(chan struct{}, 8)
+		)
+		for _, nd := range net.Nodes[running+joiners:] {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				mu.Lock()
+				failed := first != nil
+				mu.Unlock()
+				if failed {
+					return
+				}
+				nd.Start()
+				_, err := nd.Join(ctx, inv.Code)
+				nd.Stop()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("member %d of %d joining: %w", running+done+1, members, err)
+				}
+				if err == nil {
+					done++
+					if done%100 == 0 {
+						logf("%s: %d of %d offline members joined", name, done, offline)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if first != nil {
+			tb.Fatal(first)
+		}
+		res.offlineTime = time.Since(t0)
+		logf("%s: %d offline members joined in %s", name, offline, res.offlineTime.Round(time.Millisecond))
+	}
+	live := net.Nodes[:running]
+	others := live[1:] // every running node but the founder, who makes the changes
+	net.ConnectRandom(c.degree, c.seed)
+	// Every running node on the founder's epoch before anything is
+	// measured.
+	want := epochOf(tb, founder, gid)
+	waitEpoch(tb, live, gid, want, flowTimeout)
+	time.Sleep(c.settle)
+
+	// Alerts on this very network: the yardstick for a removal's reach.
+	tr := newTracker()
+	for _, nd := range live {
+		f := nd.Follow(node.FeedQuery{Group: gid})
+		tb.Cleanup(f.Stop)
+		go func() {
+			for e := range f.C {
+				tr.record(e.ID, nd.Index, time.Now())
+			}
+		}()
+	}
+	var seq int
+	publish := func(sender int) publication {
+		seq++
+		at := time.Now()
+		id, err := live[sender].SendAlert(ctx, gid, node.AlertRequest{
+			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("membership alert %d", seq),
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return publication{key: id.String(), sender: sender, at: at}
+	}
+	logf("%s: %d alerts for the yardstick", name, c.memberAlerts)
+	ac := c
+	ac.alerts = c.memberAlerts
+	pubs := deliver(ac, running, tr, publish)
+	res.alerts = tr.result(pubs, running, c.timeout)
+
+	for j := range joiners {
+		nd := net.Nodes[running+j]
+		logf("%s: join %d of %d", name, j+1, joiners)
+		inv, err := founder.CreateInvite(ctx, gid, 1, time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		time.Sleep(membershipQuiet)
+		f := measureFlow(tb, others, gid, "join", func() uint64 {
+			nd.Start()
+			info, err := nd.Join(ctx, inv.Code)
+			if err != nil {
+				tb.Fatalf("joining: %v", err)
+			}
+			return info.Epoch
+		})
+		res.joins = append(res.joins, f)
+	}
+
+	// The removal of a running member other than the founder.
+	gone := live[running-1]
+	rest := others[:len(others)-1]
+	logf("%s: the founder removes a member", name)
+	time.Sleep(membershipQuiet)
+	res.removal = measureFlow(tb, rest, gid, "removal", func() uint64 {
+		r, err := founder.Remove(ctx, gid, gone.Identity.ID().String())
+		if err != nil {
+			tb.Fatalf("removing: %v", err)
+		}
+		return r.Epoch
+	})
+	return res
+}
+
+// measureFlow runs change, which returns the epoch it starts, and times
+// its arrival at every node of nodes (as that node's current epoch), then
+// counts what each received until membershipQuiet after the last.
+func measureFlow(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID, kind string, change func() uint64) flowResult {
+	before := make([]nodetest.Traffic, len(nodes))
+	for i, nd := range nodes {
+		before[i] = nd.Traffic()
+	}
+	t0 := time.Now()
+	epoch := change()
+	reached := make([]time.Duration, len(nodes))
+	left := len(nodes)
+	deadline := t0.Add(flowTimeout)
+	for left > 0 && time.Now().Before(deadline) {
+		for i, nd := range nodes {
+			if reached[i] != 0 {
+				continue
+			}
+			if e, err := nd.CurrentEpoch(gid); err == nil && e >= epoch {
+				reached[i] = time.Since(t0)
+				left--
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	f := flowResult{kind: kind, lost: left, took: time.Since(t0), proto: make(map[string][2]int64)}
+	for _, d := range reached {
+		if d != 0 {
+			f.reach = append(f.reach, d)
+		}
+	}
+	slices.Sort(f.reach)
+	// The bandwidth counter samples once a second.
+	time.Sleep(membershipQuiet + 1100*time.Millisecond)
+	for i, nd := range nodes {
+		d := nd.Traffic().Sub(before[i])
+		f.in = append(f.in, d.In())
+		seen := make(map[string]bool)
+		for p, s := range d {
+			fam := family(p)
+			v := f.proto[fam]
+			v[0] += s.TotalIn
+			if !seen[fam] && s.TotalIn > 0 {
+				v[1]++
+				seen[fam] = true
+			}
+			f.proto[fam] = v
+		}
+	}
+	slices.Sort(f.in)
+	return f
+}
+
+func epochOf(tb *runner, nd *nodetest.Node, gid crypto.GroupID) uint64 {
+	e, err := nd.CurrentEpoch(gid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// waitEpoch waits until every node sends in epoch want or a later one.
+func waitEpoch(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID, want uint64, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for _, nd := range nodes {
+		for {
+			e, err := nd.CurrentEpoch(gid)
+			if err == nil && e >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("node %d is on epoch %d, not %d, after %s", nd.Index, e, want, timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
