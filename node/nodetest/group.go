@@ -14,8 +14,9 @@ import (
 // formParallel is how many nodes join, or catch up, at once in FormGroup.
 const formParallel = 8
 
-// formWait is how long FormGroup waits for every node to catch up.
-var formWait = 2 * time.Minute
+// formWait is how long FormGroup waits for every node to catch up, unless
+// Options.FormWait says otherwise.
+const formWait = 2 * time.Minute
 
 // FormGroup founds a group named name at node 0 and has every other running
 // node join it through one invite, several at a time. It returns once every
@@ -56,7 +57,11 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 	// and a sync with the founder moves nothing either way. (It never holds
 	// everything the founder holds: messages sealed in epochs before it
 	// joined, such as the rekeys for earlier joiners, stay out of its reach.)
-	deadline := time.Now().Add(formWait)
+	wait := formWait
+	if nt.opts.FormWait > 0 {
+		wait = nt.opts.FormWait
+	}
+	deadline := time.Now().Add(wait)
 	behind := running[1:]
 	for len(behind) > 0 {
 		var (
@@ -78,7 +83,7 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 			return nil
 		})
 		if len(still) > 0 && time.Now().After(deadline) {
-			nt.t.Fatalf("forming the group: %d of %d nodes still behind after %v; %s", len(still), len(running), formWait, why)
+			nt.t.Fatalf("forming the group: %d of %d nodes still behind after %v; %s", len(still), len(running), wait, why)
 		}
 		behind = still
 		if len(behind) > 0 {

@@ -84,6 +84,9 @@ type Options struct {
 	// Stopped, if set, names the nodes New builds but does not start:
 	// members whose device is off. [Node.Start] starts one.
 	Stopped func(index int) bool
+	// FormWait is how long [Net.FormGroup] waits for every node to catch
+	// up before it fails (default 2 minutes).
+	FormWait time.Duration
 	// Traffic counts what each node's streams carry, per protocol, with
 	// libp2p's bandwidth counter; read it with [Node.Traffic]. On
 	// mocknet the streams the host opens for itself (identify) are not

@@ -153,7 +153,7 @@ func daemonRun(c config, base string) (daemonResult, error) {
 	logf("daemon: joining a group of %d simulated nodes on loopback", others)
 	tb := newRunner(base, "daemon-group")
 	defer tb.close()
-	net := nodetest.New(tb, others, nodetest.Options{Loopback: true, Sync: c.fsync})
+	net := nodetest.New(tb, others, nodetest.Options{FormWait: c.formWait, Loopback: true, Sync: c.fsync})
 	gid := net.FormGroup("daemon")
 	inv, err := net.Nodes[0].CreateInvite(context.Background(), gid, 1, time.Hour)
 	if err != nil {

@@ -190,7 +190,7 @@ func idleRun(c config, base string) idleResult {
 	members, online := c.idleMembers, min(c.idleOnline, c.idleMembers)
 	meter := newConnMeter()
 	logf("idle: %d members on loopback TCP, forming the group", members)
-	net := nodetest.New(tb, members, nodetest.Options{Loopback: true, Traffic: true, Sync: c.fsync,
+	net := nodetest.New(tb, members, nodetest.Options{FormWait: c.formWait, Loopback: true, Traffic: true, Sync: c.fsync,
 		Config: func(i int, cfg *node.Config) {
 			cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 			cfg.Libp2p = append(cfg.Libp2p, meter.option(i))

@@ -72,6 +72,7 @@ type config struct {
 	timeout       time.Duration
 	gap           time.Duration
 	settle        time.Duration
+	formWait      time.Duration
 	churn         float64
 	churnAlerts   int
 	churnWait     time.Duration
@@ -111,6 +112,7 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the graphs and of the choice of senders")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Second, "an alert not delivered this long after publishing counts as lost")
 	flag.DurationVar(&c.gap, "gap", 50*time.Millisecond, "pause between one alert's delivery and the next publication")
+	flag.DurationVar(&c.formWait, "form-wait", 10*time.Minute, "how long forming a group may take before the run fails")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after connecting a network before publishing")
 	flag.Float64Var(&c.churn, "churn", 0.2, "fraction of the largest network cut off in the churn run (0: skip)")
 	flag.IntVar(&c.churnAlerts, "churn-alerts", 20, "alerts published while nodes are cut off")
@@ -403,7 +405,7 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 	defer tb.close()
 	logf("takecare, %d nodes: building and forming the group", n)
 	mem := memBefore()
-	net := nodetest.New(tb, n, nodetest.Options{Latency: c.latency, Static: true, Sync: c.fsync})
+	net := nodetest.New(tb, n, nodetest.Options{FormWait: c.formWait, Latency: c.latency, Static: true, Sync: c.fsync})
 	formed := time.Now()
 	gid := net.FormGroup("bench")
 	logf("takecare, %d nodes: group formed in %s", n, time.Since(formed).Round(time.Millisecond))

@@ -109,7 +109,7 @@ func throughputRun(c config, base string, fsync bool) throughputResult {
 	tb := newRunner(base, fmt.Sprintf("throughput-fsync-%v", fsync))
 	defer tb.close()
 	logf("throughput (fsync %v): %d members write %d alerts", fsync, throughputAuthors, c.throughput)
-	net := nodetest.New(tb, throughputAuthors+1, nodetest.Options{Static: true, Sync: fsync})
+	net := nodetest.New(tb, throughputAuthors+1, nodetest.Options{FormWait: c.formWait, Static: true, Sync: fsync})
 	gid := net.FormGroup("throughput")
 	recv, relay := net.Nodes[0], net.Nodes[1]
 	ctx := context.Background()
@@ -202,7 +202,7 @@ func syncRun(c config, base string, alerts int, link mocknet.LinkOptions) syncRe
 	tb := newRunner(base, "sync")
 	defer tb.close()
 	logf("sync: A sends %d alerts while B is away", alerts)
-	net := nodetest.New(tb, 2, nodetest.Options{Static: true, Sync: c.fsync})
+	net := nodetest.New(tb, 2, nodetest.Options{FormWait: c.formWait, Static: true, Sync: c.fsync})
 	gid := net.FormGroup("sync")
 	net.SetLinks(link)
 	a, b := net.Nodes[0], net.Nodes[1]

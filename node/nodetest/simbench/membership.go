@@ -121,7 +121,7 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 	// Nodes: [0, running) run; then the joiners measured; then the
 	// members whose device is off.
 	total := running + joiners + offline
-	net := nodetest.New(tb, total, nodetest.Options{
+	net := nodetest.New(tb, total, nodetest.Options{FormWait: c.formWait,
 		Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true,
 		Stopped: func(i int) bool { return i >= running },
 	})

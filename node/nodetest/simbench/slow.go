@@ -46,7 +46,7 @@ func catchUp(c config, base string, alerts int, link mocknet.LinkOptions) catchU
 	tb := newRunner(base, "slow-sync")
 	defer tb.close()
 	logf("slow links: A sends %d alerts while B is away", alerts)
-	net := nodetest.New(tb, 2, nodetest.Options{Static: true, Sync: c.fsync, Traffic: true})
+	net := nodetest.New(tb, 2, nodetest.Options{FormWait: c.formWait, Static: true, Sync: c.fsync, Traffic: true})
 	gid := net.FormGroup("slow-sync")
 	net.SetLinks(link)
 	a, b := net.Nodes[0], net.Nodes[1]
@@ -134,7 +134,7 @@ func slowRun(c config, base string) slowResult {
 	{
 		tb := newRunner(base, "slow-takecare")
 		logf("slow links: takecare, %d nodes on %s (the group is formed on fast links)", n, linkName(link))
-		net := nodetest.New(tb, n, nodetest.Options{Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true})
+		net := nodetest.New(tb, n, nodetest.Options{FormWait: c.formWait, Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true})
 		gid := net.FormGroup("slow")
 		net.SetLinks(link)
 		net.ConnectRandom(c.degree, c.seed)
