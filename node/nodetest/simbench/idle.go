@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -132,7 +135,13 @@ func (m *connMeter) dial(ctx context.Context, i int, network, addr string) (net.
 	if err != nil {
 		return nil, err
 	}
-	mc := &meteredConn{TCPConn: c.(*net.TCPConn), m: m, local: i, remote: m.nodeAt(addr)}
+	tc := c.(*net.TCPConn)
+	// What libp2p's TCP transport does to the connections it dials itself
+	// (it cannot reach through the wrapper).
+	tc.SetKeepAlive(true)
+	tc.SetKeepAlivePeriod(30 * time.Second)
+	tc.SetLinger(0)
+	mc := &meteredConn{TCPConn: tc, m: m, local: i, remote: m.nodeAt(addr)}
 	m.mu.Lock()
 	m.conns = append(m.conns, mc)
 	m.mu.Unlock()
@@ -183,6 +192,32 @@ func perNode(i int, from, to map[*meteredConn]tcpStat) (bytes, segs uint64) {
 // tcpHeaders is what a segment adds on the interface: IPv4 (20) and TCP
 // (20, plus 12 of the timestamp option Linux sends).
 const tcpHeaders = 52
+
+// quietTCPLog drops the log records of libp2p's TCP transport, which
+// complains that it cannot set TCP keep-alives on the metered connections
+// (the dialer sets them itself), and passes on the others.
+type quietTCPLog struct {
+	slog.Handler
+	drop bool
+}
+
+func (h quietTCPLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return !h.drop && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietTCPLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	drop := h.drop
+	for _, a := range attrs {
+		if a.Key == "logger" && a.Value.String() == "tcp-tpt" {
+			drop = true
+		}
+	}
+	return quietTCPLog{Handler: h.Handler.WithAttrs(attrs), drop: drop}
+}
+
+func init() {
+	gologshim.SetDefaultHandler(quietTCPLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})})
+}
 
 func idleRun(c config, base string) idleResult {
 	tb := newRunner(base, "idle")
