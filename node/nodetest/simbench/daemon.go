@@ -195,9 +195,11 @@ func daemonRun(c config, base string) (daemonResult, error) {
 
 func (t *table) daemon(d daemonResult) {
 	t.section("Idle daemon (the real binary, loopback)")
-	t.add(fmt.Sprintf("alone in a group: resident memory %s after creating it (peak)", d.settle), "",
-		fmt.Sprintf("%s (%s)", mb(float64(d.alone.rss)), mb(float64(d.alone.hwm))), "")
-	if d.members > 0 {
+	if d.alone.rss > 0 {
+		t.add(fmt.Sprintf("alone in a group: resident memory %s after creating it (peak)", d.settle), "",
+			fmt.Sprintf("%s (%s)", mb(float64(d.alone.rss)), mb(float64(d.alone.hwm))), "")
+	}
+	if d.members > 0 && d.inGroup.rss > 0 {
 		t.add(fmt.Sprintf("in a group of %d: resident memory %s after joining, connected to %d member nodes (peak)", d.members, d.settle, d.inGroup.conns), "",
 			fmt.Sprintf("%s (%s)", mb(float64(d.inGroup.rss)), mb(float64(d.inGroup.hwm))), "")
 	}

@@ -205,10 +205,12 @@ func run(c config) (err error) {
 	}
 	if c.daemon {
 		d, err := daemonRun(c, base)
-		if err != nil {
-			return fmt.Errorf("measuring the daemon: %w", err)
-		}
 		t.daemon(d)
+		if err != nil {
+			// The rest of the table is worth printing.
+			logf("measuring the daemon: %v", err)
+			t.add("the daemon could not be measured", "", strings.ReplaceAll(err.Error(), "\n", " "), "")
+		}
 	}
 	t.print(os.Stdout, c)
 	return nil
