@@ -238,6 +238,16 @@ func idleRun(c config, base string) idleResult {
 		nd.Stop()
 	}
 	on := net.Nodes[:online]
+	// Connect the online ones to each other, as their dialers would in
+	// time (a node that joined early learns the later ones' addresses only
+	// once it meets them).
+	for i := range on {
+		for j := i + 1; j < len(on); j++ {
+			if err := net.Connect(i, j); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
 	net.WaitFor(time.Minute, "every online node connected to every other", func() bool {
 		for _, a := range on {
 			for _, b := range on {

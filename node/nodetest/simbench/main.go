@@ -43,7 +43,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	mrand "math/rand/v2"
@@ -160,59 +159,73 @@ func run(c config) (err error) {
 		return err
 	}
 	defer os.RemoveAll(base)
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(failure)
-			if !ok {
-				panic(r)
-			}
-			err = errors.New(f.msg)
-		}
-	}()
 	t := &table{}
+	// A part that fails is a row of the table: the others are still
+	// measured, and the table printed.
+	var failed []string
+	try := func(what string, f func()) {
+		defer func() {
+			if r := recover(); r != nil {
+				fl, ok := r.(failure)
+				if !ok {
+					panic(r)
+				}
+				logf("%s failed: %s", what, fl.msg)
+				t.section(what)
+				t.add("could not be measured", "", strings.ReplaceAll(fl.msg, "\n", " "), "")
+				failed = append(failed, what)
+			}
+		}()
+		f()
+	}
 	largest := 0
 	if len(c.sizes) > 0 {
 		largest = slices.Max(c.sizes)
 	}
 	for _, n := range c.sizes {
-		raw := rawRun(c, base, n, n == largest)
-		tc := takecareRun(c, base, n, n == largest)
-		t.delivery(n, raw.delivery, tc.delivery)
-		if n == largest {
-			if c.churn > 0 {
-				t.churn(n, c, raw.churn, tc.churn)
+		try(fmt.Sprintf("Delivery, %d nodes", n), func() {
+			raw := rawRun(c, base, n, n == largest)
+			tc := takecareRun(c, base, n, n == largest)
+			t.delivery(n, raw.delivery, tc.delivery)
+			if n == largest {
+				if c.churn > 0 {
+					t.churn(n, c, raw.churn, tc.churn)
+				}
+				t.memory(n, raw.mem, tc.mem)
 			}
-			t.memory(n, raw.mem, tc.mem)
-		}
+		})
 	}
 	if c.members > 0 {
-		t.membership(c, membershipRun(c, base, c.members, c.members))
+		try("Membership", func() { t.membership(c, membershipRun(c, base, c.members, c.members)) })
 	}
 	if c.big > 0 {
-		t.membership(c, membershipRun(c, base, c.big, min(c.bigRunning, c.big)))
-	}
-	if c.slowNodes > 0 {
-		t.slow(slowRun(c, base))
-	}
-	if c.idle > 0 {
-		t.idle(idleRun(c, base))
+		try("Membership, large group", func() { t.membership(c, membershipRun(c, base, c.big, min(c.bigRunning, c.big))) })
 	}
 	if c.throughput > 0 {
-		t.throughput(throughputRun(c, base, false), throughputRun(c, base, true))
+		try("Throughput", func() { t.throughput(throughputRun(c, base, false), throughputRun(c, base, true)) })
 	}
 	if c.syncAlerts > 0 {
-		t.sync(syncRun(c, base, c.syncAlerts, mocknet.LinkOptions{Latency: c.latency}))
+		try("Sync", func() { t.sync(syncRun(c, base, c.syncAlerts, mocknet.LinkOptions{Latency: c.latency})) })
+	}
+	if c.slowNodes > 0 {
+		try("Slow links", func() { t.slow(slowRun(c, base)) })
+	}
+	if c.idle > 0 {
+		try("Idle node", func() { t.idle(idleRun(c, base)) })
 	}
 	if c.daemon {
 		d, err := daemonRun(c, base)
 		t.daemon(d)
 		if err != nil {
-			// The rest of the table is worth printing.
 			logf("measuring the daemon: %v", err)
 			t.add("the daemon could not be measured", "", strings.ReplaceAll(err.Error(), "\n", " "), "")
+			failed = append(failed, "the daemon")
 		}
 	}
 	t.print(os.Stdout, c)
+	if len(failed) > 0 {
+		return fmt.Errorf("could not measure: %s", strings.Join(failed, ", "))
+	}
 	return nil
 }
 
