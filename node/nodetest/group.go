@@ -32,16 +32,38 @@ const formWait = 2 * time.Minute
 // [Net.Formed] is then how long forming took, restarts left out.
 func (nt *Net) FormGroup(name string) crypto.GroupID {
 	nt.t.Helper()
-	ctx := context.Background()
 	began := time.Now()
-	founder, gid := nt.found(name)
+	_, gid := nt.found(name)
+	nt.joinRunning(gid, began)
+	return gid
+}
+
+// JoinGroup has every running node that is not in group gid (founded by
+// node 0) join it through one invite, several at a time, as [Net.FormGroup]
+// does after founding it: members added before, whose nodes are stopped
+// now, stay members.
+func (nt *Net) JoinGroup(gid crypto.GroupID) {
+	nt.t.Helper()
+	nt.joinRunning(gid, time.Now())
+}
+
+func (nt *Net) joinRunning(gid crypto.GroupID, began time.Time) {
+	nt.t.Helper()
+	ctx := context.Background()
+	founder := nt.Nodes[0]
 	running := nt.running()
-	if len(running) > 1 {
-		inv, err := founder.CreateInvite(ctx, gid, len(running)-1, time.Hour)
+	var joiners []*Node
+	for _, nd := range running[1:] {
+		if _, err := nd.CurrentEpoch(gid); err != nil {
+			joiners = append(joiners, nd)
+		}
+	}
+	if len(joiners) > 0 {
+		inv, err := founder.CreateInvite(ctx, gid, len(joiners), time.Hour)
 		if err != nil {
 			nt.t.Fatal(err)
 		}
-		errs := parallel(running[1:], func(nd *Node) error {
+		errs := parallel(joiners, func(nd *Node) error {
 			if _, err := nd.Join(ctx, inv.Code); err != nil {
 				return fmt.Errorf("node %d joining: %w", nd.Index, err)
 			}
@@ -51,12 +73,16 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 			nt.t.Fatal(errs[0])
 		}
 	}
+	all, err := founder.Members(gid)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
 	// Gossip reaches a node only once it has joined the topic; whatever it
 	// missed while joining comes by sync. Help it along rather than wait for
 	// the periodic sync: a node has caught up once it knows every member
 	// and a sync with the founder moves nothing either way. (It never holds
 	// everything the founder holds: messages sealed in epochs before it
-	// joined, such as the rekeys for earlier joiners, stay out of its reach.)
+	// joined, such as the adds of earlier joiners, stay out of its reach.)
 	wait := formWait
 	if nt.opts.FormWait > 0 {
 		wait = nt.opts.FormWait
@@ -72,14 +98,14 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 		parallel(behind, func(nd *Node) error {
 			st, err := nd.SyncWith(ctx, founder.Host().ID())
 			ms, merr := nd.Members(gid)
-			if err == nil && merr == nil && len(ms) == len(running) && st.Sent == 0 && st.Received == 0 {
+			if err == nil && merr == nil && len(ms) == len(all) && st.Sent == 0 && st.Received == 0 {
 				return nil
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			still = append(still, nd)
 			why = fmt.Sprintf("node %d knows %d of %d members; its last sync with the founder sent %d and received %d messages (%v)",
-				nd.Index, len(ms), len(running), st.Sent, st.Received, errors.Join(err, merr))
+				nd.Index, len(ms), len(all), st.Sent, st.Received, errors.Join(err, merr))
 			return nil
 		})
 		if len(still) > 0 && time.Now().After(deadline) {
@@ -96,12 +122,11 @@ func (nt *Net) FormGroup(name string) crypto.GroupID {
 		for _, nd := range running {
 			nd.Stop()
 			nd.Start()
-			if ms, err := nd.Members(gid); err != nil || len(ms) != len(running) {
-				nt.t.Fatalf("after a restart node %d knows %d of %d members (%v)", nd.Index, len(ms), len(running), err)
+			if ms, err := nd.Members(gid); err != nil || len(ms) != len(all) {
+				nt.t.Fatalf("after a restart node %d knows %d of %d members (%v)", nd.Index, len(ms), len(all), err)
 			}
 		}
 	}
-	return gid
 }
 
 // DisconnectAll closes every connection between nodes (links stay) and

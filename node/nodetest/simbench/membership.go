@@ -121,16 +121,17 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 	// Nodes: [0, running) run; then the joiners measured; then the
 	// members whose device is off.
 	total := running + joiners + offline
-	net := nodetest.New(tb, total, nodetest.Options{FormWait: c.formWait,
-		Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true,
-		Stopped: func(i int) bool { return i >= running },
+	net := nodetest.New(tb, total, nodetest.Options{
+		FormWait: c.formWait, Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true,
+		Stopped: func(i int) bool { return i > 0 },
 	})
-	logf("%s: forming a group of the %d running nodes", name, running)
-	gid := net.FormGroup("membership")
-	res.formTime = net.Formed
-	logf("%s: formed in %s", name, res.formTime.Round(time.Millisecond))
 	founder := net.Nodes[0]
+	gid := net.FormGroup("membership")
 	ctx := context.Background()
+	// The members whose device is off join first, each through a node
+	// started for its join and stopped after: then the running nodes do
+	// not each process hundreds of joins in a few minutes, which a phone
+	// would do over months.
 	if offline > 0 {
 		logf("%s: %d members whose device is off join, then stop", name, offline)
 		t0 := time.Now()
@@ -163,7 +164,7 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil && first == nil {
-					first = fmt.Errorf("member %d of %d joining: %w", running+done+1, members, err)
+					first = fmt.Errorf("member %d of %d joining: %w", done+2, members, err)
 				}
 				if err == nil {
 					done++
@@ -180,6 +181,13 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 		res.offlineTime = time.Since(t0)
 		logf("%s: %d offline members joined in %s", name, offline, res.offlineTime.Round(time.Millisecond))
 	}
+	logf("%s: the other %d running nodes join", name, running-1)
+	for _, nd := range net.Nodes[1:running] {
+		nd.Start()
+	}
+	net.JoinGroup(gid)
+	res.formTime = net.Formed
+	logf("%s: formed in %s", name, res.formTime.Round(time.Millisecond))
 	live := net.Nodes[:running]
 	others := live[1:] // every running node but the founder, who makes the changes
 	net.ConnectRandom(c.degree, c.seed)

@@ -145,11 +145,11 @@ func (t *table) membership(c config, r membershipResult) {
 		shape = fmt.Sprintf("%d nodes running in a random graph of degree %d, the other %d members' devices off", r.running, c.degree, r.members-r.running)
 	}
 	t.section(fmt.Sprintf("Membership, a group of %d members (%s)", r.members, shape))
-	if r.formTime > 0 {
-		t.add(fmt.Sprintf("forming the group of the %d running nodes (8 joins at a time)", r.running), "", secs(r.formTime), "")
-	}
 	if r.offlineTime > 0 {
-		t.add(fmt.Sprintf("the %d members whose device is off joining (8 at a time)", r.members-r.running), "", secs(r.offlineTime), "")
+		t.add(fmt.Sprintf("the %d members whose device is off joining first (8 at a time)", r.members-r.running), "", secs(r.offlineTime), "")
+	}
+	if r.formTime > 0 {
+		t.add(fmt.Sprintf("the %d running nodes joining (8 at a time) and catching up", r.running-1), "", secs(r.formTime), "")
 	}
 	if r.err != "" {
 		t.add("the run stopped", "", r.err, "")
