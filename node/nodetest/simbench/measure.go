@@ -31,6 +31,8 @@ type memSample struct {
 }
 
 func sampleMem() memSample {
+	// The heap profile is that of the last completed collection cycle.
+	runtime.GC()
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
