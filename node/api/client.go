@@ -123,9 +123,11 @@ func (e *Error) Error() string { return e.Message }
 // ([node.KindForStatus]).
 func (e *Error) Kind() node.Kind { return node.KindForStatus(e.Status) }
 
-// Running reports whether a daemon answers.
+// Running reports whether a daemon answers within 10 s. A daemon that is
+// there answers at once when the machine is idle, and in seconds when it is
+// loaded; no daemon (no socket) is known at once.
 func (c *Client) Running(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err := c.Status(ctx)
 	return err == nil
