@@ -61,12 +61,14 @@ func TestScripts(t *testing.T) {
 }
 
 // waitdaemon HOME [TIMEOUT]: wait until the daemon of HOME answers, for
-// at most TIMEOUT (default 30s).
+// at most TIMEOUT (default 90s: opening the keystore is Argon2id by design,
+// about 1 s on an idle machine, and under the race detector with several
+// daemons starting at once on two cores it has taken over 30 s).
 func waitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 && len(args) != 2 {
 		ts.Fatalf("usage: waitdaemon HOME [TIMEOUT]")
 	}
-	wait := 30 * time.Second
+	wait := 90 * time.Second
 	if len(args) == 2 {
 		d, err := time.ParseDuration(args[1])
 		ts.Check(err)
