@@ -10,6 +10,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/persist"
 )
 
 // Membership: removing members (with a new epoch that leaves them out),
@@ -229,6 +230,7 @@ func (n *Node) loadVerified() error {
 		return err
 	}
 	n.verified = make(map[crypto.MemberID]bool)
+	n.saveVerified = persist.New(n.verifiedList, func(b []byte) error { return n.store.PutBlob(blobVerified, []byte("all"), b) })
 	var ids []string
 	if b, ok := blobs["all"]; ok {
 		if err := json.Unmarshal(b, &ids); err != nil {
@@ -251,13 +253,20 @@ func (n *Node) isVerified(id crypto.MemberID) bool {
 
 func (n *Node) setVerified(id crypto.MemberID) error {
 	n.verifiedMu.Lock()
-	defer n.verifiedMu.Unlock()
 	n.verified[id] = true
-	var ids []string
+	n.verifiedMu.Unlock()
+	return n.saveVerified.Save()
+}
+
+// verifiedList is the saved form of the verified members: their ids, as a
+// sorted JSON list.
+func (n *Node) verifiedList() ([]byte, error) {
+	n.verifiedMu.Lock()
+	ids := make([]string, 0, len(n.verified))
 	for v := range n.verified {
 		ids = append(ids, v.String())
 	}
+	n.verifiedMu.Unlock()
 	slices.Sort(ids)
-	b, _ := json.Marshal(ids)
-	return n.store.PutBlob(blobVerified, []byte("all"), b)
+	return json.Marshal(ids)
 }

@@ -62,6 +62,7 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/internal/checkin"
 	"github.com/takecare-network/takecare/node/internal/feed"
+	"github.com/takecare-network/takecare/node/internal/persist"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
 )
@@ -218,6 +219,8 @@ type Node struct {
 
 	// checkins indexes check-ins for the watchdog (checkin.go).
 	checkins checkin.Index
+	// saveVerified writes verified (members.go).
+	saveVerified *persist.Saver
 	// clocks holds how far other member nodes' clocks are (clock.go).
 	clocks clocks
 

@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/takecare-network/takecare/node"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/internal/persist"
 )
 
 // Sessions of the web UI: a person who never opens a terminal must be able
@@ -65,6 +67,8 @@ type sessions struct {
 	path       string
 	passphrase func([]byte) bool // checks the profile's passphrase; nil: not accepted
 
+	save *persist.Saver // writes state to path
+
 	mu     sync.Mutex
 	state  sessionFile
 	fails  int
@@ -94,6 +98,7 @@ type savedPIN struct {
 // Serve.
 func (s *Server) EnableSessions(path string, passphrase func([]byte) bool) error {
 	ss := &sessions{path: path, passphrase: passphrase}
+	ss.save = persist.New(ss.snapshot, ss.write)
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -108,11 +113,15 @@ func (s *Server) EnableSessions(path string, passphrase func([]byte) bool) error
 	return nil
 }
 
-func (ss *sessions) saveLocked() error {
-	b, err := json.Marshal(ss.state)
-	if err != nil {
-		return err
-	}
+// snapshot is the sessions file as it is now.
+func (ss *sessions) snapshot() ([]byte, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return json.Marshal(ss.state)
+}
+
+// write replaces the sessions file with b.
+func (ss *sessions) write(b []byte) error {
 	tmp := ss.path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
@@ -147,7 +156,6 @@ func (ss *sessions) create(now time.Time) (string, error) {
 	rand.Read(b)
 	v := hex.EncodeToString(b)
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	kept := ss.state.Sessions[:0]
 	for _, s := range ss.state.Sessions {
 		if now.Sub(s.Created) < sessionMaxAge {
@@ -158,13 +166,13 @@ func (ss *sessions) create(now time.Time) (string, error) {
 		kept = kept[len(kept)-maxSessions+1:]
 	}
 	ss.state.Sessions = append(kept, savedSession{Hash: hashSession(v), Created: now.UTC()})
-	return v, ss.saveLocked()
+	ss.mu.Unlock()
+	return v, ss.save.Save()
 }
 
 func (ss *sessions) end(v string) error {
 	want := hashSession(v)
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	kept := ss.state.Sessions[:0]
 	for _, s := range ss.state.Sessions {
 		if s.Hash != want {
@@ -172,7 +180,8 @@ func (ss *sessions) end(v string) error {
 		}
 	}
 	ss.state.Sessions = kept
-	return ss.saveLocked()
+	ss.mu.Unlock()
+	return ss.save.Save()
 }
 
 func pinHash(pin, salt []byte) []byte { return argon2.IDKey(pin, salt, 3, 32*1024, 1, 32) }
@@ -181,15 +190,16 @@ func (ss *sessions) setPIN(pin string) error {
 	if pin != "" && (len(pin) < 4 || len(pin) > 12 || strings.Trim(pin, "0123456789") != "") {
 		return errBadPIN
 	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.state.PIN = nil
+	var p *savedPIN
 	if pin != "" {
 		salt := make([]byte, 16)
 		rand.Read(salt)
-		ss.state.PIN = &savedPIN{Salt: hex.EncodeToString(salt), Hash: hex.EncodeToString(pinHash([]byte(pin), salt))}
+		p = &savedPIN{Salt: hex.EncodeToString(salt), Hash: hex.EncodeToString(pinHash([]byte(pin), salt))}
 	}
-	return ss.saveLocked()
+	ss.mu.Lock()
+	ss.state.PIN = p
+	ss.mu.Unlock()
+	return ss.save.Save()
 }
 
 func (ss *sessions) hasPIN() bool {

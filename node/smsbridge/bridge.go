@@ -50,6 +50,7 @@ import (
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/internal/persist"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
 )
@@ -131,7 +132,9 @@ type Bridge struct {
 	log  *slog.Logger
 	rate *ratelimit.Limiter[string]
 
-	mu  sync.Mutex // guards st and bad, and saving
+	save *persist.Saver // writes st into the store
+
+	mu  sync.Mutex // guards st and bad
 	st  state
 	bad map[string][]time.Time // wrong codes by number
 
@@ -200,6 +203,7 @@ func New(cfg Config) (*Bridge, error) {
 	if b.st.Seen == nil {
 		b.st.Seen = map[string]int64{}
 	}
+	b.save = persist.New(b.snapshot, func(raw []byte) error { return cfg.Store.PutBlob(blobKind, []byte("state"), raw) })
 	return b, nil
 }
 
@@ -210,12 +214,11 @@ func (b *Bridge) Stats() Stats {
 		Failed: b.failed.Load(), SentLines: b.sentLines.Load(), SendFailures: b.sendFailures.Load()}
 }
 
-func (b *Bridge) saveLocked() error {
-	raw, err := json.Marshal(b.st)
-	if err != nil {
-		return err
-	}
-	return b.cfg.Store.PutBlob(blobKind, []byte("state"), raw)
+// snapshot is the saved form of the bridge's state.
+func (b *Bridge) snapshot() ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return json.Marshal(b.st)
 }
 
 // NormalizeNumber keeps the digits of a phone number and a leading "+",
@@ -292,13 +295,13 @@ func (b *Bridge) SetLines(gid crypto.GroupID, numbers []string, content, lang st
 		}
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if len(l.Numbers) == 0 {
 		delete(b.st.Groups, gid.String())
 	} else {
 		b.st.Groups[gid.String()] = &l
 	}
-	return l, b.saveLocked()
+	b.mu.Unlock()
+	return l, b.save.Save()
 }
 
 // LinesOf returns a group's safe lines, to an admin of the group.
@@ -362,26 +365,30 @@ func (b *Bridge) Enrol(gid crypto.GroupID, member crypto.MemberID, v alert.Via, 
 	}
 	out.Mode = e.Mode
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.st.Members = slices.DeleteFunc(b.st.Members, func(o *Enrolment) bool { return o.Group == e.Group && o.Member == e.Member })
-	if len(b.st.Members) >= MaxMembers {
+	full := len(b.st.Members) >= MaxMembers
+	if !full {
+		b.st.Members = append(b.st.Members, e)
+	}
+	b.mu.Unlock()
+	if full {
 		return Enrolled{}, fmt.Errorf("%w: this bridge has %d members already", node.ErrOutOfRange, MaxMembers)
 	}
-	b.st.Members = append(b.st.Members, e)
-	return out, b.saveLocked()
+	return out, b.save.Save()
 }
 
 // Unenrol forgets a member's enrolment in a group. It reports whether
 // there was one.
 func (b *Bridge) Unenrol(gid crypto.GroupID, member crypto.MemberID) (bool, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	n := len(b.st.Members)
 	b.st.Members = slices.DeleteFunc(b.st.Members, func(o *Enrolment) bool { return o.Group == gid.String() && o.Member == member.String() })
-	if len(b.st.Members) == n {
+	removed := len(b.st.Members) != n
+	b.mu.Unlock()
+	if !removed {
 		return false, nil
 	}
-	return true, b.saveLocked()
+	return true, b.save.Save()
 }
 
 // EnrolledMember is an enrolment as listed: no codes.
@@ -493,6 +500,13 @@ func (b *Bridge) Handle(ctx context.Context, in Incoming) {
 		return
 	}
 	e, duress, outcome := b.authenticate(mine, from, cmd.Code, in, now)
+	if outcome == "ok" {
+		// The code or the SMS is taken: on disk before it is acted on, so
+		// that a replay after a restart is refused too.
+		if err := b.save.Save(); err != nil {
+			b.log.Warn("saving the bridge's state", "err", err)
+		}
+	}
 	switch outcome {
 	case "replay":
 		b.replayed.Add(1)
@@ -522,7 +536,8 @@ func (b *Bridge) Handle(ctx context.Context, in Incoming) {
 // the outcome "ok", "replay", "bad" or "locked", and whether the code was
 // the duress PIN. A TOTP code is taken once per time step, and only for a
 // step later than the last one taken (RFC 6238, section 5.2); a PIN-mode
-// SMS is taken once.
+// SMS is taken once. What it takes is in the state; the caller saves it
+// ("ok" only) before acting.
 func (b *Bridge) authenticate(mine []*Enrolment, from, code string, in Incoming, now time.Time) (*Enrolment, bool, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -551,7 +566,6 @@ func (b *Bridge) authenticate(mine []*Enrolment, from, code string, in Incoming,
 					return e, false, "replay"
 				}
 				e.LastStep = step
-				b.saveLocked()
 				return e, false, "ok"
 			}
 		}
@@ -574,7 +588,6 @@ func (b *Bridge) takeOnce(e *Enrolment, in Incoming, now time.Time) string {
 		}
 	}
 	b.st.Seen[h] = now.UnixMilli()
-	b.saveLocked()
 	return "ok"
 }
 
