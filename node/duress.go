@@ -86,27 +86,11 @@ func RaiseDuress(ctx context.Context, kit *crypto.DuressKit, opts DuressOptions)
 	if len(kit.Targets) == 0 {
 		return r, nil
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Retry <= 0 {
-		opts.Retry = 500 * time.Millisecond
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	now := opts.Now()
-	// Who and when, as fields each reader words in its own language
-	// (alert.NoticeDuress).
-	body, err := alert.Encode(now, &alert.Alert{
-		Kind: alert.KindDuress, Severity: alert.SevCritical, Expires: now.Add(DuressTTL),
-		Notice: &alert.Notice{What: alert.NoticeDuress, Who: kit.Member, WhoName: kit.Name, Since: now},
-	})
+	opts = opts.withDefaults()
+	req, err := duressWarning(kit, opts.Now())
 	if err != nil {
 		return r, err
 	}
-	req := &wire.DuressWarning{Inner: kit.SignWarning(body).Marshal()}
 	h := opts.Host
 	if h == nil {
 		h, err = libp2p.New(append([]libp2p.Option{
@@ -122,59 +106,100 @@ func RaiseDuress(ctx context.Context, kit *crypto.DuressKit, opts DuressOptions)
 	if h.ID() != kit.Key().PeerID() {
 		return r, errors.New("node: the duress node's key is not the kit's duress key")
 	}
-	warned := make(map[crypto.DuressGroupTag]bool)
-	took := make(map[peer.ID]bool)
-	for {
-		// Every node of a group not warned yet, each once.
-		var ask []peer.AddrInfo
-		seen := make(map[peer.ID]bool)
-		for _, t := range kit.Targets {
-			if warned[t.Group] {
-				continue
-			}
-			for _, ai := range t.Peers {
-				if !took[ai.ID] && !seen[ai.ID] {
-					seen[ai.ID] = true
-					ask = append(ask, ai)
-				}
-			}
-		}
-		var (
-			mu sync.Mutex
-			wg sync.WaitGroup
-		)
-		for _, ai := range ask {
-			wg.Go(func() {
-				tags, err := askDuress(ctx, h, ai, req)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					log.Debug("duress warning not taken", "peer", ai.ID, "err", err)
-					return
-				}
-				took[ai.ID] = true
-				r.Reached++
-				for _, t := range tags {
-					warned[t] = true
-				}
-			})
-		}
-		wg.Wait()
-		r.Warned = 0
-		for _, t := range kit.Targets {
-			if warned[t.Group] {
-				r.Warned++
-			}
-		}
-		if r.Warned == r.Groups {
-			return r, nil
-		}
+	round := &duressRound{h: h, req: req, log: opts.Logger, r: &r,
+		warned: make(map[crypto.DuressGroupTag]bool), took: make(map[peer.ID]bool)}
+	for !round.ask(ctx, kit) {
 		select {
 		case <-ctx.Done():
 			return r, ctx.Err()
 		case <-time.After(opts.Retry):
 		}
 	}
+	return r, nil
+}
+
+func (o DuressOptions) withDefaults() DuressOptions {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Retry <= 0 {
+		o.Retry = 500 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// duressWarning is the warning of kit's member, signed with the kit's
+// duress key: who and when, as fields each reader words in its own
+// language (alert.NoticeDuress).
+func duressWarning(kit *crypto.DuressKit, now time.Time) (*wire.DuressWarning, error) {
+	body, err := alert.Encode(now, &alert.Alert{
+		Kind: alert.KindDuress, Severity: alert.SevCritical, Expires: now.Add(DuressTTL),
+		Notice: &alert.Notice{What: alert.NoticeDuress, Who: kit.Member, WhoName: kit.Name, Since: now},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.DuressWarning{Inner: kit.SignWarning(body).Marshal()}, nil
+}
+
+// duressRound is the state of RaiseDuress between its rounds of attempts.
+type duressRound struct {
+	h      host.Host
+	req    *wire.DuressWarning
+	log    *slog.Logger
+	r      *DuressReport
+	warned map[crypto.DuressGroupTag]bool // groups a node passed the warning to
+	took   map[peer.ID]bool               // nodes that took the warning
+}
+
+// ask hands the warning, all at once, to every node of a group not warned
+// yet that did not take it already, and reports whether every group is
+// warned now.
+func (d *duressRound) ask(ctx context.Context, kit *crypto.DuressKit) bool {
+	var ask []peer.AddrInfo
+	seen := make(map[peer.ID]bool)
+	for _, t := range kit.Targets {
+		if d.warned[t.Group] {
+			continue
+		}
+		for _, ai := range t.Peers {
+			if !d.took[ai.ID] && !seen[ai.ID] {
+				seen[ai.ID] = true
+				ask = append(ask, ai)
+			}
+		}
+	}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, ai := range ask {
+		wg.Go(func() {
+			tags, err := askDuress(ctx, d.h, ai, d.req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				d.log.Debug("duress warning not taken", "peer", ai.ID, "err", err)
+				return
+			}
+			d.took[ai.ID] = true
+			d.r.Reached++
+			for _, t := range tags {
+				d.warned[t] = true
+			}
+		})
+	}
+	wg.Wait()
+	d.r.Warned = 0
+	for _, t := range kit.Targets {
+		if d.warned[t.Group] {
+			d.r.Warned++
+		}
+	}
+	return d.r.Warned == d.r.Groups
 }
 
 // askDuress hands the warning to one member node and returns the tags of

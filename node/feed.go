@@ -224,43 +224,10 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 	if exp := m.Local(m.Expires()); !exp.IsZero() {
 		e.Expires = exp.UTC()
 	}
-	// How far the author's clock is from the other members': as judged
-	// against this one, corrected by as much as this one is off. Not for
-	// this node's own messages: status says when its own clock is off.
-	if raw := m.Created.Sub(m.Local(m.Created)); raw.Abs() >= time.Minute && !e.Mine {
-		if off := raw + n.clocks.status(n.now()).offset(); off.Abs() >= time.Minute {
-			e.AuthorClock = int64(off.Round(time.Second) / time.Second)
-		}
+	if !e.Mine { // status says when this node's own clock is off
+		e.AuthorClock = n.authorClock(m)
 	}
-	switch c := m.Content.(type) {
-	case *alert.Alert:
-		e.Kind, e.Severity = string(c.Kind), c.Severity.String()
-		e.Region, e.Place, e.Text = c.Region, c.Place, c.Text
-		if c.Kind == alert.KindOverdue {
-			e.CheckIn, e.Level = c.CheckIn.String(), c.Level
-		}
-		if c.Notice != nil {
-			e.Notice = n.noticeEntry(g, m, c)
-		}
-		if c.Kind == alert.KindDuress && e.Mine {
-			// Only the others learn of duress: a warning sent for this
-			// member (by a bridge, for a duress PIN) is not shown here,
-			// where whoever forces them may be looking.
-			return Entry{}, false
-		}
-	case *alert.CheckIn:
-		e.Kind, e.Severity = "checkin", alert.SevInfo.String()
-		e.From, e.To, e.Due, e.Place, e.Text = c.From, c.To, utc(m.Local(c.Due)), c.To, c.Text
-		e.CheckIn = m.ID.String()
-	case *alert.CheckInDone:
-		e.Kind, e.Severity = "arrived", alert.SevInfo.String()
-		e.CheckIn = c.CheckIn.String()
-		// Only the others learn of duress; the author's screen shows a
-		// normal arrival.
-		if c.Duress && !e.Mine {
-			e.Kind, e.Severity = string(alert.KindDuress), alert.SevCritical.String()
-		}
-	default:
+	if !n.fillEntry(g, m, &e) {
 		return Entry{}, false
 	}
 	if !n.enrich(m, &e) {
@@ -277,6 +244,55 @@ func (n *Node) entry(g *group, m *alert.Message) (Entry, bool) {
 		e.Delivery = &d
 	}
 	return e, true
+}
+
+// authorClock is how far the author's clock was from the other members'
+// when it made m, in seconds, when that is a minute or more: as judged
+// against this one, corrected by as much as this one is off.
+func (n *Node) authorClock(m *alert.Message) int64 {
+	if raw := m.Created.Sub(m.Local(m.Created)); raw.Abs() >= time.Minute {
+		if off := raw + n.clocks.status(n.now()).offset(); off.Abs() >= time.Minute {
+			return int64(off.Round(time.Second) / time.Second)
+		}
+	}
+	return 0
+}
+
+// fillEntry sets the fields of e that depend on what m is; it returns
+// false for what the feed does not show.
+func (n *Node) fillEntry(g *group, m *alert.Message, e *Entry) bool {
+	switch c := m.Content.(type) {
+	case *alert.Alert:
+		e.Kind, e.Severity = string(c.Kind), c.Severity.String()
+		e.Region, e.Place, e.Text = c.Region, c.Place, c.Text
+		if c.Kind == alert.KindOverdue {
+			e.CheckIn, e.Level = c.CheckIn.String(), c.Level
+		}
+		if c.Notice != nil {
+			e.Notice = n.noticeEntry(g, m, c)
+		}
+		if c.Kind == alert.KindDuress && e.Mine {
+			// Only the others learn of duress: a warning sent for this
+			// member (by a bridge, for a duress PIN) is not shown here,
+			// where whoever forces them may be looking.
+			return false
+		}
+	case *alert.CheckIn:
+		e.Kind, e.Severity = "checkin", alert.SevInfo.String()
+		e.From, e.To, e.Due, e.Place, e.Text = c.From, c.To, utc(m.Local(c.Due)), c.To, c.Text
+		e.CheckIn = m.ID.String()
+	case *alert.CheckInDone:
+		e.Kind, e.Severity = "arrived", alert.SevInfo.String()
+		e.CheckIn = c.CheckIn.String()
+		// Only the others learn of duress; the author's screen shows a
+		// normal arrival.
+		if c.Duress && !e.Mine {
+			e.Kind, e.Severity = string(alert.KindDuress), alert.SevCritical.String()
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // noticeEntry gives a notice's fields, with names and this node's times,
