@@ -25,10 +25,11 @@ const (
 	WarnStorageFull = "storage_full"
 	WarnListenMoved = "listen_moved"
 	WarnListenNone  = "listen_none"
+	WarnTwin        = "twin"
 )
 
 // WarningCodes lists every warning code.
-var WarningCodes = []string{WarnStorageFull, WarnListenMoved, WarnListenNone}
+var WarningCodes = []string{WarnStorageFull, WarnListenMoved, WarnListenNone, WarnTwin}
 
 // warnings lists what the person should know now.
 func (n *Node) warnings() []Warning {
@@ -48,7 +49,8 @@ func (n *Node) warnings() []Warning {
 			"dropped": strconv.Itoa(h.Dropped),
 		}})
 	}
-	return append(out, n.listenWarnings()...)
+	out = append(out, n.listenWarnings()...)
+	return append(out, n.twinWarnings()...)
 }
 
 // listenWarnings: an address the node listens on instead of the one it was

@@ -251,6 +251,11 @@ type Node struct {
 	listens []Listen
 	// alive: when member nodes last showed their links work (alive.go).
 	alive liveness
+	// twins: another device running this profile (twin.go).
+	twins twins
+	// stopErr is why the node stopped by itself (stopWith), if it did.
+	stopErr  atomic.Pointer[error]
+	stopOnce sync.Once
 }
 
 // stats counts the pipeline's outcomes for received envelopes.
@@ -333,6 +338,7 @@ func New(cfg Config) (*Node, error) {
 	n.gate = &gater{n: n}
 	n.reach = newReach(n)
 	n.joinLimits = newJoinLimits()
+	n.twins.start()
 	n.access.Store(&access{changed: make(chan struct{})})
 	if err := n.start(); err != nil {
 		cancel()
@@ -415,6 +421,7 @@ func (n *Node) start() error {
 	h.SetStreamHandler(DuressProtocol, n.handleDuress)
 	h.SetStreamHandler(RemovalProtocol, n.handleRemoval)
 	h.SetStreamHandler(ping.ID, n.handlePing)
+	h.SetStreamHandler(TwinProtocol, n.handleTwin)
 	return nil
 }
 
@@ -545,7 +552,7 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.ctx.Done():
-			return nil
+			return n.stopped()
 		case <-prune.C:
 			n.prune()
 			n.maintainEpochs()

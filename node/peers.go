@@ -70,6 +70,7 @@ func (n *Node) peerConnected(p peer.ID) {
 	n.log.Debug("connected to a member node", "peer", p)
 	n.dialer.setSeen(p, n.now())
 	n.dialer.connected(p)
+	n.spawn(func() { n.checkTwin(p, "connected") })
 	// Store and forward: every new connection to a member node starts a
 	// sync. The node with the lower peer id starts it; the other answers.
 	if n.host.ID() < p {

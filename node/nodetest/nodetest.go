@@ -134,6 +134,7 @@ type Node struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	bwc      *metrics.BandwidthCounter // Options.Traffic
+	runErr   error                     // what Run returned, once done is closed
 }
 
 // New builds a network of n nodes. Nothing is connected yet; see
@@ -237,9 +238,13 @@ func (nd *Node) Start() {
 	nd.net.stateMu.Lock()
 	nd.Node, nd.Store, nd.cancel, nd.done = n, st, cancel, make(chan struct{})
 	nd.net.stateMu.Unlock()
+	done := nd.done
 	go func() {
-		defer close(nd.done)
-		n.Run(ctx)
+		defer close(done)
+		err := n.Run(ctx)
+		nd.net.stateMu.Lock()
+		nd.runErr = err
+		nd.net.stateMu.Unlock()
 	}()
 }
 
@@ -363,6 +368,68 @@ func (nd *Node) Stop() {
 			}
 		}
 	}
+}
+
+// Exited reports whether the node's Run returned by itself (the node
+// stopped), and what it returned.
+func (nd *Node) Exited() (bool, error) {
+	nd.net.stateMu.RLock()
+	done := nd.done
+	nd.net.stateMu.RUnlock()
+	if done == nil {
+		return false, nil
+	}
+	select {
+	case <-done:
+		nd.net.stateMu.RLock()
+		defer nd.net.stateMu.RUnlock()
+		return true, nd.runErr
+	default:
+		return false, nil
+	}
+}
+
+// Twin starts a copy of node i's profile, as if it were copied to a
+// second device: the same identity and storage key, and a copy of its
+// store taken while it was stopped for a moment. Only on loopback:
+// mocknet cannot hold two hosts with one peer id. The copy is the last
+// node of the network.
+func (nt *Net) Twin(i int) *Node {
+	nt.t.Helper()
+	if nt.Mock != nil {
+		nt.t.Fatal("nodetest: Twin needs a loopback network")
+	}
+	orig := nt.Nodes[i]
+	orig.Stop()
+	dir := nt.t.TempDir()
+	for _, name := range []string{"store.db", "store.db.keep"} {
+		b, err := os.ReadFile(filepath.Join(orig.Dir, name))
+		if err != nil && !os.IsNotExist(err) {
+			nt.t.Fatal(err)
+		}
+		if err == nil {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+				nt.t.Fatal(err)
+			}
+		}
+	}
+	orig.Start()
+	// Both find the nodes i was connected to (a profile copied from a
+	// device that had run for a while would know where they are).
+	peers := neighbours(nt.Edges(), i)
+	for _, j := range peers {
+		if err := nt.Connect(i, j); err != nil {
+			nt.t.Fatalf("nodetest: reconnecting node %d to %d: %v", i, j, err)
+		}
+	}
+	twin := &Node{Index: len(nt.Nodes), Identity: orig.Identity, Dir: dir, key: orig.key, net: nt}
+	nt.Nodes = append(nt.Nodes, twin)
+	twin.Start()
+	for _, j := range peers {
+		// It may fail: the copy may already have found out and stopped.
+		_ = nt.Connect(twin.Index, j)
+	}
+	return twin
 }
 
 // StorePath is where the node's store file is. Copying it while the node

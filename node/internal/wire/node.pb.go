@@ -1359,6 +1359,166 @@ func (x *RendezvousRecord) GetAddrs() [][]byte {
 	return nil
 }
 
+// /takecare/twin/1.0.0: is this node's libp2p identity running on another
+// device too (a copied profile)? The node that asks sends one TwinCheck and
+// reads one TwinAnswer; then the stream closes. See docs/PROTOCOL.md, "One
+// profile, one device".
+type TwinCheck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         []byte                 `protobuf:"bytes,1,opt,name=nonce,proto3" json:"nonce,omitempty"`  // 32 random bytes chosen by the node that wants proofs
+	Relay         bool                   `protobuf:"varint,2,opt,name=relay,proto3" json:"relay,omitempty"` // true: "ask your other connections to my peer id";
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TwinCheck) Reset() {
+	*x = TwinCheck{}
+	mi := &file_node_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TwinCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TwinCheck) ProtoMessage() {}
+
+func (x *TwinCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TwinCheck.ProtoReflect.Descriptor instead.
+func (*TwinCheck) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TwinCheck) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *TwinCheck) GetRelay() bool {
+	if x != nil {
+		return x.Relay
+	}
+	return false
+}
+
+type TwinAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proofs        []*TwinProof           `protobuf:"bytes,1,rep,name=proofs,proto3" json:"proofs,omitempty"` // at most 8
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TwinAnswer) Reset() {
+	*x = TwinAnswer{}
+	mi := &file_node_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TwinAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TwinAnswer) ProtoMessage() {}
+
+func (x *TwinAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TwinAnswer.ProtoReflect.Descriptor instead.
+func (*TwinAnswer) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TwinAnswer) GetProofs() []*TwinProof {
+	if x != nil {
+		return x.Proofs
+	}
+	return nil
+}
+
+type TwinProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instance      []byte                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`                  // 16 random bytes, new each time the node starts
+	UptimeMs      uint64                 `protobuf:"varint,2,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"` // how long that node has been running
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`                // Ed25519, by the node key, over
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TwinProof) Reset() {
+	*x = TwinProof{}
+	mi := &file_node_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TwinProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TwinProof) ProtoMessage() {}
+
+func (x *TwinProof) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TwinProof.ProtoReflect.Descriptor instead.
+func (*TwinProof) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TwinProof) GetInstance() []byte {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+func (x *TwinProof) GetUptimeMs() uint64 {
+	if x != nil {
+		return x.UptimeMs
+	}
+	return 0
+}
+
+func (x *TwinProof) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -1442,7 +1602,17 @@ const file_node_proto_rawDesc = "" +
 	"\x10RendezvousRecord\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x03R\x04time\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\fR\x05addrs*\xe2\x01\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\"7\n" +
+	"\tTwinCheck\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\fR\x05nonce\x12\x14\n" +
+	"\x05relay\x18\x02 \x01(\bR\x05relay\"A\n" +
+	"\n" +
+	"TwinAnswer\x123\n" +
+	"\x06proofs\x18\x01 \x03(\v2\x1b.takecare.node.v1.TwinProofR\x06proofs\"b\n" +
+	"\tTwinProof\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\fR\binstance\x12\x1b\n" +
+	"\tuptime_ms\x18\x02 \x01(\x04R\buptimeMs\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature*\xe2\x01\n" +
 	"\n" +
 	"JoinStatus\x12\v\n" +
 	"\aJOIN_OK\x10\x00\x12\x17\n" +
@@ -1476,7 +1646,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_node_proto_goTypes = []any{
 	(JoinStatus)(0),            // 0: takecare.node.v1.JoinStatus
 	(RendezvousStatus)(0),      // 1: takecare.node.v1.RendezvousStatus
@@ -1501,6 +1671,9 @@ var file_node_proto_goTypes = []any{
 	(*RendezvousRecordAt)(nil), // 20: takecare.node.v1.RendezvousRecordAt
 	(*RendezvousResponse)(nil), // 21: takecare.node.v1.RendezvousResponse
 	(*RendezvousRecord)(nil),   // 22: takecare.node.v1.RendezvousRecord
+	(*TwinCheck)(nil),          // 23: takecare.node.v1.TwinCheck
+	(*TwinAnswer)(nil),         // 24: takecare.node.v1.TwinAnswer
+	(*TwinProof)(nil),          // 25: takecare.node.v1.TwinProof
 }
 var file_node_proto_depIdxs = []int32{
 	0,  // 0: takecare.node.v1.JoinChallenge.status:type_name -> takecare.node.v1.JoinStatus
@@ -1515,11 +1688,12 @@ var file_node_proto_depIdxs = []int32{
 	20, // 9: takecare.node.v1.RendezvousRequest.register:type_name -> takecare.node.v1.RendezvousRecordAt
 	1,  // 10: takecare.node.v1.RendezvousResponse.status:type_name -> takecare.node.v1.RendezvousStatus
 	20, // 11: takecare.node.v1.RendezvousResponse.found:type_name -> takecare.node.v1.RendezvousRecordAt
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	25, // 12: takecare.node.v1.TwinAnswer.proofs:type_name -> takecare.node.v1.TwinProof
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1533,7 +1707,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
