@@ -22,10 +22,11 @@ func handedNames(d node.Delivery) []string {
 }
 
 // TestDeliveryIsHonest: the sender of an alert is told where it went. With
-// both members reachable it is handed to both; with nobody reachable it is
+// both members reachable it is handed to both; over a link that died
+// without a word it is not counted as handed; with nobody reachable it is
 // queued, and says so in the feed, until sync hands it over; an
-// acknowledgement shows who saw it; in a group with nobody else it is not
-// sent at all.
+// acknowledgement shows who saw it; in a group with nobody else it is
+// shown but reaches nobody, and says so.
 func TestDeliveryIsHonest(t *testing.T) {
 	// Pings only when an alert is sent: the dead link below is found by
 	// the sender's check, not by the periodic one.
