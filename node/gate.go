@@ -130,9 +130,6 @@ func (n *Node) refreshAccess() {
 				n.resetPubsub(p)
 			}
 		}
-		for p := range a.regroup(old) {
-			n.resetPubsub(p)
-		}
 	}
 }
 
@@ -164,8 +161,11 @@ var subscriptionFilter = pubsub.WrapLimitSubscriptionFilter(
 // pubsub never counts it among the topic's peers and flood publishing
 // never sends it our envelopes there. A topic we do not know (the peer's
 // other groups, an epoch it took before us) is kept, up to
-// maxForeignTopics per peer ([foreignTopics]). A peer whose standing in a
-// group changes announces its subscriptions again ([access.regroup]).
+// maxForeignTopics per peer ([foreignTopics]). The price: a subscription
+// dropped because it came before we learned that the peer joined the
+// group is not heard again; that topic's flood publishing and the peer's
+// standing there wait for the group's next epoch (its mesh and sync do
+// not).
 type topicMembers struct {
 	pubsub.SubscriptionFilter
 	n *Node
@@ -235,30 +235,6 @@ func (f *foreignTopics) forget(p peer.ID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.by, p)
-}
-
-// regroup returns the member nodes, in both a and old, that joined or left
-// a group whose topics both know: their subscriptions were filtered by the
-// old standing ([topicMembers]), so pubsub must hear them again.
-func (a *access) regroup(old *access) map[peer.ID]bool {
-	out := make(map[peer.ID]bool)
-	for topic, now := range a.byTopic {
-		before, ok := old.byTopic[topic]
-		if !ok {
-			continue
-		}
-		for p := range now {
-			if !before[p] && old.members[p] {
-				out[p] = true
-			}
-		}
-		for p := range before {
-			if !now[p] && a.members[p] {
-				out[p] = true
-			}
-		}
-	}
-	return out
 }
 
 // gater admits an inbound connection only from a member node, the door
