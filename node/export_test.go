@@ -191,10 +191,6 @@ func (n *Node) AddMemberForTest(ctx context.Context, gid crypto.GroupID, m alert
 	return err
 }
 
-// TopicPeersForTest returns the peers this node's pubsub counts as
-// subscribed to topic.
-func (n *Node) TopicPeersForTest(topic string) []peer.ID { return n.ps.ListPeers(topic) }
-
 // RendezvousPointsForTest returns the points this node would register at
 // and look up at relay rel.
 func (n *Node) RendezvousPointsForTest(rel peer.ID) (register, lookup [][32]byte) {

@@ -156,16 +156,13 @@ var subscriptionFilter = pubsub.WrapLimitSubscriptionFilter(
 	pubsub.NewRegexpSubscriptionFilter(regexp.MustCompile(`^tc1/[a-z2-7]{26}$`)), 256)
 
 // topicMembers is the subscription filter: besides what the inner filter
-// refuses, it drops a peer's subscription to the topic of one of our
-// groups' epochs unless the peer is a member node of that group, so that
-// pubsub never counts it among the topic's peers and flood publishing
-// never sends it our envelopes there. A topic we do not know (the peer's
-// other groups, an epoch it took before us) is kept, up to
-// maxForeignTopics per peer ([foreignTopics]). The price: a subscription
-// dropped because it came before we learned that the peer joined the
-// group is not heard again; that topic's flood publishing and the peer's
-// standing there wait for the group's next epoch (its mesh and sync do
-// not).
+// refuses, it keeps at most maxForeignTopics subscriptions per peer to
+// topics that are not ours ([foreignTopics]). Subscriptions to our topics
+// are all kept, whoever sends them: a member node of another of our
+// groups that subscribes to one is sent our own envelopes there by flood
+// publishing (PROTOCOL.md "GossipSub"); dropping them also dropped, for
+// good, those of a member whose joining we learned after its
+// subscription.
 type topicMembers struct {
 	pubsub.SubscriptionFilter
 	n *Node
@@ -178,9 +175,8 @@ func (f topicMembers) FilterIncomingSubscriptions(from peer.ID, subs []*pb.RPC_S
 	}
 	a := f.n.access.Load()
 	return slices.DeleteFunc(subs, func(s *pb.RPC_SubOpts) bool {
-		members, ours := a.byTopic[s.GetTopicid()]
-		if ours {
-			return s.GetSubscribe() && !members[from]
+		if _, ours := a.byTopic[s.GetTopicid()]; ours {
+			return false
 		}
 		return !f.n.foreign.keep(from, s.GetTopicid(), s.GetSubscribe())
 	}), nil
