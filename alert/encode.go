@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/takecare-network/takecare/alert/internal/wire"
@@ -105,6 +106,14 @@ func rosterToWire(c *RosterOp) (*wire.RosterOp, error) {
 		}}
 	case *RevokeInvite:
 		op.Op = &wire.RosterOp_Revoke{Revoke: &wire.Revoke{Invite: append([]byte(nil), ch.ID[:]...)}}
+	case *GrantRelay:
+		g := &wire.RelayGrant{Relay: []byte(ch.Relay), Name: ch.Name, Secret: append([]byte(nil), ch.Secret[:]...), Expires: ch.Expires.UnixMilli()}
+		for _, a := range ch.Addrs {
+			g.Addrs = append(g.Addrs, a.Bytes())
+		}
+		op.Op = &wire.RosterOp_Relay{Relay: g}
+	case *RevokeRelay:
+		op.Op = &wire.RosterOp_Unrelay{Unrelay: &wire.RelayRevoke{Relay: []byte(ch.Relay)}}
 	default:
 		return nil, fmt.Errorf("alert: cannot encode roster change %T", ch)
 	}
@@ -335,6 +344,15 @@ func rosterFromWire(w *wire.RosterOp) (*RosterOp, error) {
 		r := &RevokeInvite{}
 		r.ID, err = inviteIDFromBytes(c.Revoke.Invite)
 		op.Change = r
+	case *wire.RosterOp_Relay:
+		op.Change, err = relayGrantFromWire(c.Relay)
+	case *wire.RosterOp_Unrelay:
+		r := &RevokeRelay{}
+		r.Relay, err = peer.IDFromBytes(c.Unrelay.Relay)
+		if err != nil {
+			err = fmt.Errorf("%w: relay: %v", ErrMalformed, err)
+		}
+		op.Change = r
 	default:
 		return nil, fmt.Errorf("%w: empty roster op", ErrMalformed)
 	}
@@ -361,4 +379,30 @@ func rekeyFromWire(w *wire.Rekey) (*Rekey, error) {
 		r.Covers = append(r.Covers, id)
 	}
 	return r, nil
+}
+
+func relayGrantFromWire(w *wire.RelayGrant) (*GrantRelay, error) {
+	g := &GrantRelay{Name: w.Name, Expires: time.UnixMilli(w.Expires)}
+	var err error
+	if g.Relay, err = peer.IDFromBytes(w.Relay); err != nil || !bytes.Equal([]byte(g.Relay), w.Relay) {
+		return nil, fmt.Errorf("%w: relay: not a peer id", ErrMalformed)
+	}
+	if len(w.Secret) != len(g.Secret) {
+		return nil, fmt.Errorf("%w: relay secret of %d bytes", ErrMalformed, len(w.Secret))
+	}
+	copy(g.Secret[:], w.Secret)
+	if len(w.Addrs) == 0 || len(w.Addrs) > MaxRelayAddrs {
+		return nil, fmt.Errorf("%w: %d relay addresses", ErrMalformed, len(w.Addrs))
+	}
+	for _, b := range w.Addrs {
+		a, err := ma.NewMultiaddrBytes(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: relay address: %v", ErrMalformed, err)
+		}
+		if !bytes.Equal(a.Bytes(), b) {
+			return nil, fmt.Errorf("%w: relay address not in its one encoding", ErrMalformed)
+		}
+		g.Addrs = append(g.Addrs, a)
+	}
+	return g, nil
 }

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/takecare-network/takecare/crypto"
 )
@@ -86,6 +89,17 @@ type InviteState struct {
 	Revoked bool
 }
 
+// RelayState is a relay's grant as the roster sees it: the latest grant
+// for that relay in the roster's order, and whether it was revoked since.
+type RelayState struct {
+	GrantRelay
+	By      crypto.MemberID
+	Revoked bool
+}
+
+// Usable reports whether the relay may relay for the group at now.
+func (s RelayState) Usable(now time.Time) bool { return !s.Revoked && now.Before(s.Expires) }
+
 // Usable reports why the invite cannot be redeemed at now, or nil.
 func (i InviteState) Usable(now time.Time) error {
 	switch {
@@ -131,6 +145,7 @@ type Roster struct {
 	name      string
 	members   map[crypto.MemberID]*Member
 	invites   map[crypto.InviteID]*InviteState
+	relays    map[peer.ID]*RelayState
 	order     []ID
 	heads     []ID // the parents of the next op
 	sinks     []ID // the ops no op names as a parent
@@ -342,7 +357,7 @@ func (r *Roster) revokesCurrent(e *rosterOp) bool {
 // admin, and it neither revokes nor promotes anyone.
 func (r *Roster) appendable(e *rosterOp) bool {
 	switch e.op.Change.(type) {
-	case *AddMember, *NewInvite, *RevokeInvite:
+	case *AddMember, *NewInvite, *RevokeInvite, *GrantRelay, *RevokeRelay:
 	default:
 		return false
 	}
@@ -540,6 +555,7 @@ func (r *Roster) applyAll(revoked map[crypto.MemberID]ID, relatedTo func(ID) map
 	r.name = ""
 	r.members = make(map[crypto.MemberID]*Member)
 	r.invites = make(map[crypto.InviteID]*InviteState)
+	r.relays = make(map[peer.ID]*RelayState)
 	r.everAdmin = make(map[crypto.MemberID]int)
 	next := make(map[crypto.MemberID]ID)
 	var revs []revocation
@@ -666,6 +682,12 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 	case *RevokeInvite:
 		if inv, ok := r.invites[c.ID]; ok {
 			inv.Revoked = true
+		}
+	case *GrantRelay:
+		r.relays[c.Relay] = &RelayState{GrantRelay: *c, By: author}
+	case *RevokeRelay:
+		if st, ok := r.relays[c.Relay]; ok {
+			st.Revoked = true
 		}
 	}
 	return revokes, true
@@ -863,6 +885,24 @@ func (r *Roster) RemovedMembers() []Member {
 			out = append(out, *m)
 		}
 	}
+	return out
+}
+
+// Relays returns every relay granted in the roster, revoked and expired
+// ones included, by name then peer id.
+func (r *Roster) Relays() []RelayState {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]RelayState, 0, len(r.relays))
+	for _, st := range r.relays {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b RelayState) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Relay), string(b.Relay))
+	})
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/takecare-network/takecare/crypto"
 )
@@ -17,7 +18,7 @@ type RosterOp struct {
 }
 
 // RosterChange is one of *Create, *AddMember, *RemoveMember, *SetRole,
-// *NewInvite, *RevokeInvite.
+// *NewInvite, *RevokeInvite, *GrantRelay, *RevokeRelay.
 type RosterChange interface{ isChange() }
 
 func (*Create) isChange()       {}
@@ -26,6 +27,8 @@ func (*RemoveMember) isChange() {}
 func (*SetRole) isChange()      {}
 func (*NewInvite) isChange()    {}
 func (*RevokeInvite) isChange() {}
+func (*GrantRelay) isChange()   {}
+func (*RevokeRelay) isChange()  {}
 
 // MemberInfo is how a member is introduced to a group.
 type MemberInfo struct {
@@ -76,4 +79,25 @@ type NewInvite struct {
 // RevokeInvite withdraws an invite before it is used up or expires.
 type RevokeInvite struct {
 	ID crypto.InviteID
+}
+
+// GrantRelay lets a node that is in no group (an organisation's always-on
+// server) relay for the group's member nodes until Expires (PROTOCOL.md,
+// "Relays that are not members"). Member nodes prove to it that they know
+// Secret; the relay holds Secret from a relay code, never the roster. A
+// later grant for the same relay replaces an earlier one.
+type GrantRelay struct {
+	Relay   peer.ID
+	Name    string         // what members call it
+	Addrs   []ma.Multiaddr // where it listens, 1 to MaxRelayAddrs
+	Secret  [32]byte
+	Expires time.Time
+}
+
+// MaxRelayAddrs bounds the addresses of a [GrantRelay].
+const MaxRelayAddrs = 4
+
+// RevokeRelay withdraws the grant of a relay.
+type RevokeRelay struct {
+	Relay peer.ID
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 )
@@ -896,6 +899,68 @@ func TestRemovedAdminCannotUndoItsRemoval(t *testing.T) {
 		want := map[string]alert.Role{"ana": alert.RoleAdmin, "carla": alert.RoleMember}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("order %v: members %v, want %v", perm, got, want)
+		}
+	}
+}
+
+// TestRosterRelays: an admin grants a relay that is in no group; a later
+// grant for it replaces the first (a new secret); a revocation withdraws
+// it; a member who is no admin cannot grant one. Grants survive encoding.
+func TestRosterRelays(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ana, beto := newIdentity(t, "ana"), newIdentity(t, "beto")
+	relay, other := beto.NodeKey().GetPublic(), newIdentity(t, "x").NodeKey().GetPublic()
+	relayID, _ := peer.IDFromPublicKey(relay)
+	otherID, _ := peer.IDFromPublicKey(other)
+	addr := ma.StringCast("/ip4/203.0.113.7/tcp/4001")
+	grant := func(p peer.ID, secret byte, expires time.Time) *alert.GrantRelay {
+		return &alert.GrantRelay{Relay: p, Name: "Servicios Comunitarios", Addrs: []ma.Multiaddr{addr}, Secret: [32]byte{secret}, Expires: expires}
+	}
+	r := alert.NewRoster(f.group)
+	c := f.create(ana)
+	addBeto := f.sign(ana, at(1), []alert.ID{c.id}, &alert.AddMember{Member: info(beto), Invite: crypto.InviteID{1}})
+	g1 := f.sign(ana, at(2), []alert.ID{addBeto.id}, grant(relayID, 1, at(3600)))
+	// Beto is no admin: his grant has no effect.
+	byMember := f.sign(beto, at(3), []alert.ID{g1.id}, grant(otherID, 9, at(3600)))
+	add(t, r, c, addBeto, g1, byMember)
+	rs := r.Relays()
+	if len(rs) != 1 || rs[0].Relay != relayID || rs[0].Secret != [32]byte{1} || !rs[0].Usable(at(10)) || rs[0].Usable(at(3600)) {
+		t.Fatalf("relays after one grant: %+v", rs)
+	}
+	if len(rs[0].Addrs) != 1 || !rs[0].Addrs[0].Equal(addr) || rs[0].Name != "Servicios Comunitarios" || rs[0].By != ana.ID() {
+		t.Fatalf("the grant lost a field: %+v", rs[0])
+	}
+	g2 := f.sign(ana, at(4), []alert.ID{byMember.id}, grant(relayID, 2, at(7200)))
+	add(t, r, g2)
+	if rs := r.Relays(); len(rs) != 1 || rs[0].Secret != [32]byte{2} {
+		t.Fatalf("a second grant did not replace the first: %+v", rs)
+	}
+	rev := f.sign(ana, at(5), []alert.ID{g2.id}, &alert.RevokeRelay{Relay: relayID})
+	add(t, r, rev)
+	if rs := r.Relays(); len(rs) != 1 || !rs[0].Revoked || rs[0].Usable(at(10)) {
+		t.Fatalf("after the revocation: %+v", rs)
+	}
+	// The same roster, loaded from its ops, holds the same.
+	again := load(t, f.group, r.Ops())
+	if !reflect.DeepEqual(fmt.Sprint(again.Relays()), fmt.Sprint(r.Relays())) {
+		t.Fatalf("loaded roster: %+v, want %+v", again.Relays(), r.Relays())
+	}
+	// Malformed grants do not decode, or do not validate.
+	for name, g := range map[string]*alert.GrantRelay{
+		"no address":    {Relay: relayID, Name: "x", Expires: at(10)},
+		"five addrs":    {Relay: relayID, Name: "x", Addrs: []ma.Multiaddr{addr, addr, addr, addr, addr}, Expires: at(10)},
+		"no end":        {Relay: relayID, Name: "x", Addrs: []ma.Multiaddr{addr}},
+		"no name":       {Relay: relayID, Addrs: []ma.Multiaddr{addr}, Expires: at(10)},
+		"not a peer id": {Relay: peer.ID("nobody"), Name: "x", Addrs: []ma.Multiaddr{addr}, Expires: at(10)},
+	} {
+		body := encode(t, at(6), &alert.RosterOp{Parents: []alert.ID{rev.id}, Change: g})
+		m, err := alert.Decode(f.group, f.epoch, ana.ID(), body)
+		if err == nil {
+			err = m.Validate(at(6))
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

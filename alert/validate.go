@@ -198,6 +198,11 @@ func (op *RosterOp) validate() error {
 		if len(c.Key) != 32 || c.Uses < 1 || c.Uses > 1000 {
 			return fmt.Errorf("%w: invite", ErrInvalid)
 		}
+	case *GrantRelay:
+		if c.Expires.UnixMilli() <= 0 {
+			return fmt.Errorf("%w: relay grant without an end", ErrInvalid)
+		}
+		return ValidName("relay name", c.Name)
 	}
 	return nil
 }

@@ -145,3 +145,22 @@ func FuzzOpenKeystore(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRelayCode: relay codes come from chats and e-mail. What parses
+// is the canonical code, up to case and white space, and says the same
+// when encoded again.
+func FuzzParseRelayCode(f *testing.F) {
+	f.Fuzz(func(t *testing.T, code string) {
+		c, err := crypto.ParseRelayCode(code)
+		if err != nil {
+			if !errors.Is(err, crypto.ErrBadRelayCode) {
+				t.Fatalf("error %v does not wrap ErrBadRelayCode", err)
+			}
+			return
+		}
+		norm := strings.ToUpper(strings.Join(strings.Fields(code), ""))
+		if again := c.String(); again != norm {
+			t.Fatalf("accepted a non-canonical code:\n in  %s\n out %s", norm, again)
+		}
+	})
+}

@@ -147,6 +147,7 @@ var foreignKinds = []struct {
 	{alert.ErrNotAdmin, KindForbidden},
 	{alert.ErrRosterLimit, KindConflict},
 	{crypto.ErrBadInvite, KindInvalid},
+	{crypto.ErrBadRelayCode, KindInvalid},
 	{crypto.ErrSamePassphrase, KindInvalid},
 	{crypto.ErrWrongPassphrase, KindForbidden},
 	{crypto.ErrNoKeystore, KindNotFound},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"math"
+	"net"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -202,4 +203,12 @@ func (n *Node) RendezvousPointsForTest(rel peer.ID) (register, lookup [][32]byte
 		lookup = append(lookup, p.keys.RendezvousPoint())
 	}
 	return register, lookup
+}
+
+// BehindNATForTest makes c's node see only a private address on its
+// interfaces, as behind a home router, so that it takes relay slots.
+func BehindNATForTest(c *Config) {
+	c.interfaces = func() ([]net.Addr, error) {
+		return []net.Addr{&net.IPNet{IP: net.IPv4(192, 168, 1, 10), Mask: net.CIDRMask(24, 32)}}, nil
+	}
 }

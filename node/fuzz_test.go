@@ -407,3 +407,24 @@ func FuzzRendezvousRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRelayAuth: whatever proofs a node sends a relay, checking them never
+// panics, and none holds without the grant's secret.
+func FuzzRelayAuth(f *testing.F) {
+	secret := [32]byte{7}
+	label := crypto.RelayLabel(secret)
+	good := crypto.RelayProof(secret, "relay", "member")
+	f.Add(delimited(f, &wire.RelayAuth{Proofs: []*wire.RelayAuthProof{{Label: label[:], Proof: good[:]}}}))
+	f.Add(delimited(f, &wire.RelayAuth{Proofs: []*wire.RelayAuthProof{{Label: label[:15], Proof: good[:31]}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req wire.RelayAuth
+		if readDelimited(bytes.NewReader(b), &req, relayAuthMax) != nil {
+			return
+		}
+		var r relayCodes
+		r.add(crypto.RelayCode{Secret: [32]byte{8}, Expires: time.Unix(1_800_000_000, 0)})
+		if n := r.check("relay", "member", req.Proofs, time.Unix(1_750_000_000, 0)); n != 0 {
+			t.Fatalf("%d proofs held without the secret", n)
+		}
+	})
+}

@@ -61,6 +61,9 @@ type access struct {
 	removed map[peer.ID]bool            // nodes of removed members, in no group
 	duress  map[peer.ID]bool            // duress nodes of current members whose warning we have not taken
 	doors   map[peer.ID]doorInfo        // door peers of invites this node knows
+	// relays are the relays this node's groups granted (not members),
+	// with where they listen (relaygrant.go).
+	relays map[peer.ID][]ma.Multiaddr
 	// changed is closed when a newer snapshot replaces this one.
 	changed chan struct{}
 }
@@ -79,6 +82,7 @@ func (n *Node) refreshAccess() {
 		removed: make(map[peer.ID]bool),
 		duress:  make(map[peer.ID]bool),
 		doors:   make(map[peer.ID]doorInfo),
+		relays:  make(map[peer.ID][]ma.Multiaddr),
 		changed: make(chan struct{}),
 	}
 	n.duressMu.Lock()
@@ -119,6 +123,11 @@ func (n *Node) refreshAccess() {
 	}
 	for p := range a.members {
 		delete(a.removed, p)
+	}
+	for p, ggs := range n.grantedRelays(n.now()) {
+		if !a.members[p] {
+			a.relays[p] = ggs[0].st.Addrs
+		}
 	}
 	old := n.access.Swap(a)
 	if old != nil && old.changed != nil {
@@ -258,6 +267,9 @@ func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 	case a.removed[p]:
 		return dir == network.DirInbound && g.n.noticeDue(p)
 	case dir == network.DirOutbound:
+		return true
+	case g.n.servesCodes():
+		// A relay in no group: anyone may connect and prove a code.
 		return true
 	}
 	_, open := a.door(p, g.n.now())

@@ -230,7 +230,8 @@ type Node struct {
 	paths      paths
 	relay      *relayv2.Relay
 	relayStats relayStats
-	rendezvous *rvStore // a relay's rendezvous records (rendezvous.go)
+	rendezvous *rvStore   // a relay's rendezvous records (rendezvous.go)
+	relayCodes relayCodes // a relay's codes, if it is in no group (relaygrant.go)
 	// hostRef is the host once built, for the address factory, which
 	// libp2p may call while building it; ifaces caches the interface
 	// addresses it resolves listen addresses with.
@@ -410,6 +411,9 @@ func (n *Node) start() error {
 	if err := n.loadPeers(); err != nil {
 		return err
 	}
+	if err := n.loadRelayCodes(); err != nil {
+		return err
+	}
 	if err := n.loadVerified(); err != nil {
 		return err
 	}
@@ -422,6 +426,10 @@ func (n *Node) start() error {
 	h.SetStreamHandler(RemovalProtocol, n.handleRemoval)
 	h.SetStreamHandler(ping.ID, n.handlePing)
 	h.SetStreamHandler(TwinProtocol, n.handleTwin)
+	if n.relay != nil {
+		h.SetStreamHandler(RendezvousProtocol, n.handleRendezvous)
+		h.SetStreamHandler(RelayAuthProtocol, n.handleRelayAuth)
+	}
 	return nil
 }
 
@@ -505,6 +513,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.peerDisconnected(c.RemotePeer())
 			if !n.connected(c.RemotePeer()) {
 				n.foreign.forget(c.RemotePeer())
+				n.relayCodes.forget(c.RemotePeer())
 			}
 		},
 	}

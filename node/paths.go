@@ -27,9 +27,9 @@ type PathView struct {
 	Groups   []string `json:"groups"` // the groups both are in, by name
 	// Path is "direct", "relayed" or "unreachable".
 	Path string `json:"path"`
-	// Via names the relay of a relayed path: a member's name, or "relay "
-	// and the first 12 characters of its node's peer id for a relay that
-	// is not a member.
+	// Via names the relay of a relayed path: a member's name, the name
+	// of a relay the group granted, or "relay " and the first 12
+	// characters of its peer id for another.
 	Via string `json:"via,omitempty"`
 	// Since is when the path became what it is, as this node saw it
 	// (zero: not since this node started).
@@ -129,13 +129,12 @@ func (n *Node) Paths() []PathView {
 		peer peer.ID
 	}
 	byMember := make(map[crypto.MemberID]*entry)
-	names := make(map[peer.ID]string) // member nodes' names, for relays
+	names := n.memberNames()
 	for _, g := range n.groupList() {
 		if me, ok := g.roster.Member(n.me); !ok || me.Removed {
 			continue
 		}
 		for _, m := range g.roster.Members() {
-			names[m.Peer] = m.Name
 			if m.ID() == n.me {
 				continue
 			}
@@ -166,10 +165,14 @@ func (n *Node) Paths() []PathView {
 }
 
 // memberNames maps the node of every member of this node's groups to the
-// member's name, to name relays.
+// member's name, and every relay they granted to its name, to name
+// relays.
 func (n *Node) memberNames() map[peer.ID]string {
 	names := make(map[peer.ID]string)
 	for _, g := range n.groupList() {
+		for _, st := range g.roster.Relays() {
+			names[st.Relay] = st.Name
+		}
 		for _, m := range g.roster.Members() {
 			names[m.Peer] = m.Name
 		}

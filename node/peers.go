@@ -55,6 +55,13 @@ func (n *Node) loadPeers() error {
 // where it listens.
 func (n *Node) peerIdentified(p peer.ID) {
 	if !n.isMemberPeer(p) {
+		if n.access.Load().relays[p] != nil {
+			n.spawn(func() {
+				if err := n.authRelay(n.ctx, p); err != nil {
+					n.log.Debug("relay auth", "peer", p, "err", err)
+				}
+			})
+		}
 		return
 	}
 	n.savePeer(p)
@@ -271,7 +278,15 @@ func (d *dialer) round(ctx context.Context) {
 	if target < 0 {
 		return
 	}
-	members := d.n.access.Load().members
+	a := d.n.access.Load()
+	members := a.members
+	now := time.Now()
+	// Relays the groups granted come first: through them, member nodes
+	// behind NAT are reached.
+	for p, addrs := range a.relays {
+		d.learn(p, addrs)
+		d.try(ctx, p, now)
+	}
 	want := len(members) // zero target: every member node
 	if target > 0 {
 		want = target
@@ -284,29 +299,35 @@ func (d *dialer) round(ctx context.Context) {
 		want -= len(d.busy)
 		d.mu.Unlock()
 	}
-	now := time.Now()
 	for p := range members {
 		if want <= 0 {
 			return
 		}
-		if p == d.n.host.ID() || d.n.connected(p) {
-			continue
+		if d.try(ctx, p, now) {
+			want--
 		}
-		if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 && len(d.n.reach.circuitAddrs(p)) == 0 {
-			continue
-		}
-		d.mu.Lock()
-		due := !d.busy[p] && !now.Before(d.next[p])
-		if due {
-			d.busy[p] = true
-		}
-		d.mu.Unlock()
-		if !due {
-			continue
-		}
-		want--
+	}
+}
+
+// try dials p if it is not connected, has somewhere to be dialled and
+// is due (its backoff has passed), and reports whether it dials.
+func (d *dialer) try(ctx context.Context, p peer.ID, now time.Time) bool {
+	if p == d.n.host.ID() || d.n.connected(p) {
+		return false
+	}
+	if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 && len(d.n.reach.circuitAddrs(p)) == 0 {
+		return false
+	}
+	d.mu.Lock()
+	due := !d.busy[p] && !now.Before(d.next[p])
+	if due {
+		d.busy[p] = true
+	}
+	d.mu.Unlock()
+	if due {
 		go d.dial(ctx, p)
 	}
+	return due
 }
 
 func (d *dialer) dial(ctx context.Context, p peer.ID) {

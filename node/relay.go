@@ -86,20 +86,21 @@ func (n *Node) startRelay(c RelayConfig) error {
 	}
 	n.relay = r
 	n.rendezvous = newRVStore()
-	n.host.SetStreamHandler(RendezvousProtocol, n.handleRendezvous)
 	return nil
 }
 
-// relayACL admits reservations from member nodes of this node's groups,
-// and circuits between two member nodes of one same group.
+// relayACL admits reservations from member nodes of this node's groups
+// and from nodes that proved a relay code it holds (relaygrant.go), and
+// circuits between two member nodes of one same group or two nodes that
+// proved one same code.
 type relayACL struct{ n *Node }
 
 func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
-	return a.n.isMemberPeer(p)
+	return a.n.isMemberPeer(p) || a.n.relayCodes.authorized(p, a.n.now())
 }
 
 func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
-	return a.n.access.Load().shareGroup(src, dst)
+	return a.n.access.Load().shareGroup(src, dst) || a.n.relayCodes.together(src, dst, a.n.now())
 }
 
 // shareGroup reports whether p and q are member nodes of one same group.
@@ -126,6 +127,9 @@ type RelayStats struct {
 	// Records is the number of rendezvous records held now
 	// (rendezvous.go).
 	Records int64 `json:"rendezvous_records"`
+	// Codes is the number of relay codes held (grants of groups this
+	// node is not in; relaygrant.go).
+	Codes int64 `json:"codes"`
 }
 
 // relayStats is the relay's metrics tracer (relayv2.MetricsTracer).
@@ -170,5 +174,6 @@ func (n *Node) RelayStats() *RelayStats {
 	}
 	s := n.relayStats.snapshot()
 	s.Records = int64(n.rendezvous.count())
+	s.Codes = int64(len(n.RelayCodes()))
 	return &s
 }

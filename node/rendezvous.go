@@ -192,9 +192,10 @@ func (n *Node) handleRendezvous(st network.Stream) {
 }
 
 // relayServes reports whether this node, a relay, serves p: p is the node
-// of a current member of one of its groups.
+// of a current member of one of its groups, or proved one of its relay
+// codes.
 func (n *Node) relayServes(p peer.ID) bool {
-	return n.relay != nil && n.isMemberPeer(p)
+	return n.relay != nil && (n.isMemberPeer(p) || n.relayCodes.authorized(p, n.now()))
 }
 
 // rvPoint is one point a node registers at or looks up, with the keys
@@ -315,13 +316,14 @@ func (n *Node) rendezvousOnce(ctx context.Context, rel peer.ID) (missing bool, e
 }
 
 // rvPoints returns, for each group relay rel serves this node in (rel is
-// the node of one of its current members), the points to register at
+// the node of one of its current members, or a relay it granted), the
+// points to register at
 // (the newest epochs whose secret went to current members only: a
 // removed member, who holds the older keys, cannot read where the others
 // are now) and to look up (the newest epochs held).
 func (n *Node) rvPoints(rel peer.ID) (register, lookup []rvPoint) {
 	for _, g := range n.groupList() {
-		if me, ok := g.roster.Member(n.me); !ok || me.Removed || !g.isMemberPeer(rel) {
+		if me, ok := g.roster.Member(n.me); !ok || me.Removed || !(g.isMemberPeer(rel) || g.grantsRelay(rel, n.now())) {
 			continue
 		}
 		g.mu.Lock()

@@ -56,6 +56,7 @@ func init() {
 		{"feed", "[GROUP] [--region R] [--follow] [--json]", "show alerts", cmdFeed},
 		{"report", "GROUP [--since DATE] [--by month,kind,region] [--min N] [--svg FILE] [--json]", "count the group's alerts for publishing (admins; small counts hidden)", cmdReport},
 		{"sms", smsUsage, "the SMS bridge: grant a bridge, enrol a member, set safe lines", cmdSMS},
+		{"relay", relayUsage, "relays that are not members: grant one to a group (admins), accept a code (on the relay)", cmdRelay},
 		{"ui", "", "print the address of the web UI (the daemon must run with --api)", cmdUI},
 		{"repair", "[--json]", "mend a damaged store: keep what can be read, fetch the rest from your groups", cmdRepair},
 		{"wipe", "[--yes]", "destroy this profile's keys and data", cmdWipe},

@@ -108,6 +108,7 @@ func NewServer(n *node.Node, log *slog.Logger, token string, shutdown func()) *S
 	s.mux.HandleFunc("POST /v1/shutdown", s.stop)
 	s.mux.HandleFunc("POST /v1/qr", s.qr)
 	s.registerMembers()
+	s.registerRelays()
 	s.routeSessions()
 	s.routeReport()
 	s.routeSMS()

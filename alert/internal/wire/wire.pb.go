@@ -846,6 +846,8 @@ type RosterOp struct {
 	//	*RosterOp_SetRole
 	//	*RosterOp_Invite
 	//	*RosterOp_Revoke
+	//	*RosterOp_Relay
+	//	*RosterOp_Unrelay
 	Op            isRosterOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -949,6 +951,24 @@ func (x *RosterOp) GetRevoke() *Revoke {
 	return nil
 }
 
+func (x *RosterOp) GetRelay() *RelayGrant {
+	if x != nil {
+		if x, ok := x.Op.(*RosterOp_Relay); ok {
+			return x.Relay
+		}
+	}
+	return nil
+}
+
+func (x *RosterOp) GetUnrelay() *RelayRevoke {
+	if x != nil {
+		if x, ok := x.Op.(*RosterOp_Unrelay); ok {
+			return x.Unrelay
+		}
+	}
+	return nil
+}
+
 type isRosterOp_Op interface {
 	isRosterOp_Op()
 }
@@ -977,6 +997,14 @@ type RosterOp_Revoke struct {
 	Revoke *Revoke `protobuf:"bytes,7,opt,name=revoke,proto3,oneof"`
 }
 
+type RosterOp_Relay struct {
+	Relay *RelayGrant `protobuf:"bytes,8,opt,name=relay,proto3,oneof"`
+}
+
+type RosterOp_Unrelay struct {
+	Unrelay *RelayRevoke `protobuf:"bytes,9,opt,name=unrelay,proto3,oneof"`
+}
+
 func (*RosterOp_Create) isRosterOp_Op() {}
 
 func (*RosterOp_Add) isRosterOp_Op() {}
@@ -988,6 +1016,10 @@ func (*RosterOp_SetRole) isRosterOp_Op() {}
 func (*RosterOp_Invite) isRosterOp_Op() {}
 
 func (*RosterOp_Revoke) isRosterOp_Op() {}
+
+func (*RosterOp_Relay) isRosterOp_Op() {}
+
+func (*RosterOp_Unrelay) isRosterOp_Op() {}
 
 type Create struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1301,6 +1333,129 @@ func (x *Revoke) GetInvite() []byte {
 	return nil
 }
 
+// RelayGrant lets a node that is in no group relay for the group's member
+// nodes (PROTOCOL.md, "Relays that are not members").
+type RelayGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Relay         []byte                 `protobuf:"bytes,1,opt,name=relay,proto3" json:"relay,omitempty"`      // the relay's libp2p peer id, binary form
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`        // what members call it, 1-64 bytes
+	Addrs         [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`      // where it listens, binary multiaddrs, 1-4
+	Secret        []byte                 `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`    // 32 bytes: member nodes prove knowing it
+	Expires       int64                  `protobuf:"varint,5,opt,name=expires,proto3" json:"expires,omitempty"` // Unix ms
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayGrant) Reset() {
+	*x = RelayGrant{}
+	mi := &file_wire_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayGrant) ProtoMessage() {}
+
+func (x *RelayGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayGrant.ProtoReflect.Descriptor instead.
+func (*RelayGrant) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RelayGrant) GetRelay() []byte {
+	if x != nil {
+		return x.Relay
+	}
+	return nil
+}
+
+func (x *RelayGrant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RelayGrant) GetAddrs() [][]byte {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *RelayGrant) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *RelayGrant) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+// RelayRevoke withdraws the grants of a relay.
+type RelayRevoke struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Relay         []byte                 `protobuf:"bytes,1,opt,name=relay,proto3" json:"relay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayRevoke) Reset() {
+	*x = RelayRevoke{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayRevoke) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayRevoke) ProtoMessage() {}
+
+func (x *RelayRevoke) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayRevoke.ProtoReflect.Descriptor instead.
+func (*RelayRevoke) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RelayRevoke) GetRelay() []byte {
+	if x != nil {
+		return x.Relay
+	}
+	return nil
+}
+
 type Rekey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`  // The new epoch.
@@ -1312,7 +1467,7 @@ type Rekey struct {
 
 func (x *Rekey) Reset() {
 	*x = Rekey{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1479,7 @@ func (x *Rekey) String() string {
 func (*Rekey) ProtoMessage() {}
 
 func (x *Rekey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1492,7 @@ func (x *Rekey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rekey.ProtoReflect.Descriptor instead.
 func (*Rekey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Rekey) GetEpoch() uint64 {
@@ -1371,7 +1526,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1538,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1551,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SealedKey) GetMember() []byte {
@@ -1481,7 +1636,7 @@ const file_wire_proto_rawDesc = "" +
 	"\akem_key\x18\x03 \x01(\fR\x06kemKey\x12\x12\n" +
 	"\x04peer\x18\x04 \x01(\fR\x04peer\x12\x1d\n" +
 	"\n" +
-	"duress_key\x18\x05 \x01(\fR\tduressKey\"\xdd\x02\n" +
+	"duress_key\x18\x05 \x01(\fR\tduressKey\"\xce\x03\n" +
 	"\bRosterOp\x12\x18\n" +
 	"\aparents\x18\x01 \x03(\fR\aparents\x122\n" +
 	"\x06create\x18\x02 \x01(\v2\x18.takecare.wire.v1.CreateH\x00R\x06create\x12)\n" +
@@ -1489,7 +1644,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x06remove\x18\x04 \x01(\v2\x18.takecare.wire.v1.RemoveH\x00R\x06remove\x126\n" +
 	"\bset_role\x18\x05 \x01(\v2\x19.takecare.wire.v1.SetRoleH\x00R\asetRole\x122\n" +
 	"\x06invite\x18\x06 \x01(\v2\x18.takecare.wire.v1.InviteH\x00R\x06invite\x122\n" +
-	"\x06revoke\x18\a \x01(\v2\x18.takecare.wire.v1.RevokeH\x00R\x06revokeB\x04\n" +
+	"\x06revoke\x18\a \x01(\v2\x18.takecare.wire.v1.RevokeH\x00R\x06revoke\x124\n" +
+	"\x05relay\x18\b \x01(\v2\x1c.takecare.wire.v1.RelayGrantH\x00R\x05relay\x129\n" +
+	"\aunrelay\x18\t \x01(\v2\x1d.takecare.wire.v1.RelayRevokeH\x00R\aunrelayB\x04\n" +
 	"\x02op\"[\n" +
 	"\x06Create\x12\x1d\n" +
 	"\n" +
@@ -1509,7 +1666,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x04uses\x18\x03 \x01(\rR\x04uses\x12\x18\n" +
 	"\aexpires\x18\x04 \x01(\x03R\aexpires\" \n" +
 	"\x06Revoke\x12\x16\n" +
-	"\x06invite\x18\x01 \x01(\fR\x06invite\"f\n" +
+	"\x06invite\x18\x01 \x01(\fR\x06invite\"~\n" +
+	"\n" +
+	"RelayGrant\x12\x14\n" +
+	"\x05relay\x18\x01 \x01(\fR\x05relay\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\x12\x16\n" +
+	"\x06secret\x18\x04 \x01(\fR\x06secret\x12\x18\n" +
+	"\aexpires\x18\x05 \x01(\x03R\aexpires\"#\n" +
+	"\vRelayRevoke\x12\x14\n" +
+	"\x05relay\x18\x01 \x01(\fR\x05relay\"f\n" +
 	"\x05Rekey\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12/\n" +
 	"\x04keys\x18\x02 \x03(\v2\x1b.takecare.wire.v1.SealedKeyR\x04keys\x12\x16\n" +
@@ -1530,7 +1696,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_wire_proto_goTypes = []any{
 	(*Body)(nil),          // 0: takecare.wire.v1.Body
 	(*Via)(nil),           // 1: takecare.wire.v1.Via
@@ -1548,8 +1714,10 @@ var file_wire_proto_goTypes = []any{
 	(*SetRole)(nil),       // 13: takecare.wire.v1.SetRole
 	(*Invite)(nil),        // 14: takecare.wire.v1.Invite
 	(*Revoke)(nil),        // 15: takecare.wire.v1.Revoke
-	(*Rekey)(nil),         // 16: takecare.wire.v1.Rekey
-	(*SealedKey)(nil),     // 17: takecare.wire.v1.SealedKey
+	(*RelayGrant)(nil),    // 16: takecare.wire.v1.RelayGrant
+	(*RelayRevoke)(nil),   // 17: takecare.wire.v1.RelayRevoke
+	(*Rekey)(nil),         // 18: takecare.wire.v1.Rekey
+	(*SealedKey)(nil),     // 19: takecare.wire.v1.SealedKey
 }
 var file_wire_proto_depIdxs = []int32{
 	2,  // 0: takecare.wire.v1.Body.alert:type_name -> takecare.wire.v1.Alert
@@ -1557,7 +1725,7 @@ var file_wire_proto_depIdxs = []int32{
 	6,  // 2: takecare.wire.v1.Body.checkin_done:type_name -> takecare.wire.v1.CheckInDone
 	7,  // 3: takecare.wire.v1.Body.ack:type_name -> takecare.wire.v1.Ack
 	9,  // 4: takecare.wire.v1.Body.roster:type_name -> takecare.wire.v1.RosterOp
-	16, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
+	18, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
 	1,  // 6: takecare.wire.v1.Body.via:type_name -> takecare.wire.v1.Via
 	3,  // 7: takecare.wire.v1.Alert.notice:type_name -> takecare.wire.v1.Notice
 	4,  // 8: takecare.wire.v1.Notice.checkin:type_name -> takecare.wire.v1.SignedCheckIn
@@ -1567,14 +1735,16 @@ var file_wire_proto_depIdxs = []int32{
 	13, // 12: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
 	14, // 13: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
 	15, // 14: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
-	8,  // 15: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
-	8,  // 16: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
-	17, // 17: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 15: takecare.wire.v1.RosterOp.relay:type_name -> takecare.wire.v1.RelayGrant
+	17, // 16: takecare.wire.v1.RosterOp.unrelay:type_name -> takecare.wire.v1.RelayRevoke
+	8,  // 17: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
+	8,  // 18: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
+	19, // 19: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1597,6 +1767,8 @@ func file_wire_proto_init() {
 		(*RosterOp_SetRole)(nil),
 		(*RosterOp_Invite)(nil),
 		(*RosterOp_Revoke)(nil),
+		(*RosterOp_Relay)(nil),
+		(*RosterOp_Unrelay)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1604,7 +1776,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

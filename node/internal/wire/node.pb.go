@@ -1519,6 +1519,150 @@ func (x *TwinProof) GetSignature() []byte {
 	return nil
 }
 
+// /takecare/relay-auth/1.0.0 (PROTOCOL.md, "Relays that are not members"):
+// a member node proves to a relay that is in no group that it knows the
+// secret of one or more of the relay's grants; the relay answers how many
+// proofs it took and closes the stream.
+type RelayAuth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proofs        []*RelayAuthProof      `protobuf:"bytes,1,rep,name=proofs,proto3" json:"proofs,omitempty"` // at most 16
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayAuth) Reset() {
+	*x = RelayAuth{}
+	mi := &file_node_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayAuth) ProtoMessage() {}
+
+func (x *RelayAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayAuth.ProtoReflect.Descriptor instead.
+func (*RelayAuth) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RelayAuth) GetProofs() []*RelayAuthProof {
+	if x != nil {
+		return x.Proofs
+	}
+	return nil
+}
+
+type RelayAuthProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Label         []byte                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"` // 16 bytes: crypto.RelayLabel of the grant's secret
+	Proof         []byte                 `protobuf:"bytes,2,opt,name=proof,proto3" json:"proof,omitempty"` // 32 bytes: crypto.RelayProof
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayAuthProof) Reset() {
+	*x = RelayAuthProof{}
+	mi := &file_node_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayAuthProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayAuthProof) ProtoMessage() {}
+
+func (x *RelayAuthProof) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayAuthProof.ProtoReflect.Descriptor instead.
+func (*RelayAuthProof) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RelayAuthProof) GetLabel() []byte {
+	if x != nil {
+		return x.Label
+	}
+	return nil
+}
+
+func (x *RelayAuthProof) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+type RelayAuthResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accepted      uint32                 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayAuthResult) Reset() {
+	*x = RelayAuthResult{}
+	mi := &file_node_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayAuthResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayAuthResult) ProtoMessage() {}
+
+func (x *RelayAuthResult) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayAuthResult.ProtoReflect.Descriptor instead.
+func (*RelayAuthResult) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RelayAuthResult) GetAccepted() uint32 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -1612,7 +1756,14 @@ const file_node_proto_rawDesc = "" +
 	"\tTwinProof\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\fR\binstance\x12\x1b\n" +
 	"\tuptime_ms\x18\x02 \x01(\x04R\buptimeMs\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature*\xe2\x01\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"E\n" +
+	"\tRelayAuth\x128\n" +
+	"\x06proofs\x18\x01 \x03(\v2 .takecare.node.v1.RelayAuthProofR\x06proofs\"<\n" +
+	"\x0eRelayAuthProof\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\fR\x05label\x12\x14\n" +
+	"\x05proof\x18\x02 \x01(\fR\x05proof\"-\n" +
+	"\x0fRelayAuthResult\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\rR\baccepted*\xe2\x01\n" +
 	"\n" +
 	"JoinStatus\x12\v\n" +
 	"\aJOIN_OK\x10\x00\x12\x17\n" +
@@ -1646,7 +1797,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_node_proto_goTypes = []any{
 	(JoinStatus)(0),            // 0: takecare.node.v1.JoinStatus
 	(RendezvousStatus)(0),      // 1: takecare.node.v1.RendezvousStatus
@@ -1674,6 +1825,9 @@ var file_node_proto_goTypes = []any{
 	(*TwinCheck)(nil),          // 23: takecare.node.v1.TwinCheck
 	(*TwinAnswer)(nil),         // 24: takecare.node.v1.TwinAnswer
 	(*TwinProof)(nil),          // 25: takecare.node.v1.TwinProof
+	(*RelayAuth)(nil),          // 26: takecare.node.v1.RelayAuth
+	(*RelayAuthProof)(nil),     // 27: takecare.node.v1.RelayAuthProof
+	(*RelayAuthResult)(nil),    // 28: takecare.node.v1.RelayAuthResult
 }
 var file_node_proto_depIdxs = []int32{
 	0,  // 0: takecare.node.v1.JoinChallenge.status:type_name -> takecare.node.v1.JoinStatus
@@ -1689,11 +1843,12 @@ var file_node_proto_depIdxs = []int32{
 	1,  // 10: takecare.node.v1.RendezvousResponse.status:type_name -> takecare.node.v1.RendezvousStatus
 	20, // 11: takecare.node.v1.RendezvousResponse.found:type_name -> takecare.node.v1.RendezvousRecordAt
 	25, // 12: takecare.node.v1.TwinAnswer.proofs:type_name -> takecare.node.v1.TwinProof
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	27, // 13: takecare.node.v1.RelayAuth.proofs:type_name -> takecare.node.v1.RelayAuthProof
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1707,7 +1862,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -306,3 +306,55 @@ func TestNATRendezvous(t *testing.T) {
 		}
 	}
 }
+
+// TestNATOutsiderRelay: an organisation's always-on node that is in no
+// group relays for one. Ana founds the group from an office with a public
+// address, Beto joins from behind a port-randomising router; Ana grants
+// the organisation's node (takecare relay grant) and its operator accepts
+// the code (takecare relay accept). Then Ana goes home, behind another
+// such router: no member can reach another, and no hole can be punched,
+// yet alerts flow both ways through the organisation's relay, which holds
+// no group and no message.
+func TestNATOutsiderRelay(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	lab := natlab.New(t)
+	office, orgHost := lab.Public("office"), lab.Public("org")
+	ra, rb := lab.Router("ra", natlab.RandomPorts), lab.Router("rb", natlab.RandomPorts)
+	ana, beto, org := lab.Daemon("Ana"), lab.Daemon("Beto"), lab.Daemon("Org")
+	ana.Start(office)
+	beto.Start(rb.Host("b"))
+	org.Start(orgHost, "--relay")
+	if err := natlab.FormGroup(ctx, "istmo", ana, beto); err != nil {
+		t.Fatal(err)
+	}
+	orgAddr, err := org.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ana.CLI("relay", "grant", "istmo", orgAddr, "--name", "Org")
+	if err != nil {
+		t.Fatalf("relay grant: %v\n%s", err, out)
+	}
+	if out, err := org.CLI("relay", "accept", natlab.LastLine(out)); err != nil {
+		t.Fatalf("relay accept: %v\n%s", err, out)
+	}
+	waitPath(t, ctx, beto, "Ana", node.PathDirect)
+
+	ana.Stop()
+	ana.Start(ra.Host("a"))
+	v := waitPath(t, ctx, ana, "Beto", node.PathRelayed)
+	if v.Via != "Org" {
+		t.Fatalf("Ana reaches Beto through %q, want Org", v.Via)
+	}
+	sendAndWait(t, ctx, &natlab.Trio{Group: "istmo"}, true, ana, beto)
+	sendAndWait(t, ctx, &natlab.Trio{Group: "istmo"}, false, beto, ana)
+	st, err := org.API.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Groups) != 0 || st.Messages != 0 || st.Relay == nil || st.Relay.Codes != 1 || st.Relay.Bytes == 0 {
+		t.Fatalf("the organisation's node: %d groups, %d messages, relay %+v", len(st.Groups), st.Messages, st.Relay)
+	}
+}

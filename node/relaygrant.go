@@ -1,0 +1,430 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/wire"
+)
+
+// Relays that are not members (PROTOCOL.md, "Relays that are not
+// members"): an admin grants a node that is in no group (an organisation's
+// always-on server) the right to relay for the group. The grant goes in the
+// roster, with a secret; the relay's operator gets the secret as a relay
+// code. Member nodes prove to the relay that they know the secret
+// (/takecare/relay-auth/1.0.0); the relay then gives them slots and relays
+// between two nodes that proved the same grant, and keeps their rendezvous
+// records. It never holds a roster, a key of the group, or a topic name.
+
+// RelayAuthProtocol is the protocol id member nodes prove a grant with.
+const RelayAuthProtocol protocol.ID = "/takecare/relay-auth/1.0.0"
+
+const (
+	// maxRelayProofs bounds the proofs of one RelayAuth.
+	maxRelayProofs = 16
+	// maxRelayCodes bounds the codes a relay holds.
+	maxRelayCodes = 256
+	// Durations of a grant.
+	DefaultRelayGrant = 90 * 24 * time.Hour
+	MaxRelayGrant     = 366 * 24 * time.Hour
+	relayAuthMax      = maxRelayProofs*64 + 16
+	relayCodeKind     = "relay-code"
+)
+
+// Errors of relay grants.
+var (
+	// ErrNoSuchRelay: no relay granted to the group matches.
+	ErrNoSuchRelay = NewError(KindNotFound, "no such relay")
+	// ErrNotRelay: the node was not started as a relay (--relay).
+	ErrNotRelay = NewError(KindConflict, "this node is not a relay")
+	// ErrRelayInGroup: a node that is in a group relays for its groups'
+	// member nodes already; relay codes are for nodes in no group.
+	ErrRelayInGroup = NewError(KindConflict, "this node is in a group")
+)
+
+// RelayView is a relay granted to a group, as its members see it.
+type RelayView struct {
+	Name    string    `json:"name"`
+	Peer    string    `json:"peer"`
+	Addrs   []string  `json:"addrs"`
+	By      string    `json:"by"` // the admin who granted it
+	Expires time.Time `json:"expires"`
+	Revoked bool      `json:"revoked"`
+	// Usable is whether members use it now (not revoked, not expired).
+	Usable bool `json:"usable"`
+	// Path is how this node reaches it now: "direct" or "unreachable".
+	Path string `json:"path"`
+}
+
+// GrantedRelay answers [Node.GrantRelay]: the relay, and the code its
+// operator gives their node (takecare relay accept).
+type GrantedRelay struct {
+	RelayView
+	Code string `json:"code"`
+}
+
+// GrantRelay lets the node at addr (a multiaddr ending in /p2p/PEER,
+// where it listens; it must be in no group), called name, relay for
+// group gid's member nodes for ttl (0: DefaultRelayGrant; at most
+// MaxRelayGrant). Admins only. A new grant for the same relay replaces the
+// earlier one, with a new code.
+func (n *Node) GrantRelay(ctx context.Context, gid crypto.GroupID, addr, name string, ttl time.Duration) (GrantedRelay, error) {
+	g, err := n.adminGroup(gid)
+	if err != nil {
+		return GrantedRelay{}, err
+	}
+	if ttl == 0 {
+		ttl = DefaultRelayGrant
+	}
+	if ttl < time.Hour || ttl > MaxRelayGrant {
+		return GrantedRelay{}, withParams(ErrOutOfRange, []string{"what", "relay_ttl", "min", "3600", "max", fmt.Sprint(int64(MaxRelayGrant.Seconds()))},
+			"a relay grant lasts from 1 hour to %d days", int(MaxRelayGrant.Hours()/24))
+	}
+	m, err := ma.NewMultiaddr(strings.TrimSpace(addr))
+	if err != nil {
+		return GrantedRelay{}, Errorf(KindInvalid, "node: relay address %q: %v", addr, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil || len(info.Addrs) == 0 {
+		return GrantedRelay{}, Errorf(KindInvalid, "node: relay address %q: give where it listens and its peer id, e.g. /ip4/203.0.113.5/tcp/4001/p2p/12D3Koo…", addr)
+	}
+	if info.ID == n.host.ID() || g.isMemberPeer(info.ID) {
+		return GrantedRelay{}, Errorf(KindInvalid, "node: %s is a member node of %s: it relays for the group already (takecare run --relay)", shortPeer(info.ID), g.roster.Name())
+	}
+	code := crypto.NewRelayCode(n.now().Add(ttl))
+	grant := &alert.GrantRelay{Relay: info.ID, Name: strings.TrimSpace(name), Addrs: info.Addrs, Secret: code.Secret, Expires: code.Expires}
+	if len(grant.Addrs) > alert.MaxRelayAddrs {
+		grant.Addrs = grant.Addrs[:alert.MaxRelayAddrs]
+	}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: grant}
+	if _, err := n.send(ctx, g, op); err != nil {
+		return GrantedRelay{}, err
+	}
+	for _, st := range g.roster.Relays() {
+		if st.Relay == info.ID {
+			return GrantedRelay{RelayView: n.relayView(g, st), Code: code.String()}, nil
+		}
+	}
+	return GrantedRelay{}, fmt.Errorf("node: bug: the grant of %s is not in the roster", info.ID)
+}
+
+// RevokeRelay withdraws the grant of a relay of group gid (admins only);
+// ref is its name or a prefix of its peer id.
+func (n *Node) RevokeRelay(ctx context.Context, gid crypto.GroupID, ref string) (RelayView, error) {
+	g, err := n.adminGroup(gid)
+	if err != nil {
+		return RelayView{}, err
+	}
+	st, err := relayRefs.one(g.roster.Relays(), ref, g.roster.Name())
+	if err != nil {
+		return RelayView{}, err
+	}
+	if st.Revoked {
+		return RelayView{}, withParams(ErrConflict, []string{"ref", st.Name}, "relay %s is already revoked", st.Name)
+	}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RevokeRelay{Relay: st.Relay}}
+	if _, err := n.send(ctx, g, op); err != nil {
+		return RelayView{}, err
+	}
+	for _, s := range g.roster.Relays() {
+		if s.Relay == st.Relay {
+			return n.relayView(g, s), nil
+		}
+	}
+	return RelayView{}, ErrNoSuchRelay
+}
+
+// Relays lists the relays granted to group gid, revoked and expired ones
+// included.
+func (n *Node) Relays(gid crypto.GroupID) ([]RelayView, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil, err
+	}
+	out := []RelayView{}
+	for _, st := range g.roster.Relays() {
+		out = append(out, n.relayView(g, st))
+	}
+	return out, nil
+}
+
+func (n *Node) relayView(g *group, st alert.RelayState) RelayView {
+	v := RelayView{Name: st.Name, Peer: st.Relay.String(), By: n.memberName(g, st.By), Expires: st.Expires.UTC(),
+		Revoked: st.Revoked, Usable: st.Usable(n.now()), Path: PathUnreachable}
+	for _, a := range st.Addrs {
+		v.Addrs = append(v.Addrs, a.String())
+	}
+	if n.connected(st.Relay) {
+		v.Path = PathDirect
+	}
+	return v
+}
+
+// relayRefs resolves references to a group's relays (resolve.go).
+var relayRefs = resolver[alert.RelayState]{
+	what: "relay", word: "relay", notFound: ErrNoSuchRelay, minPrefix: minRefPrefix,
+	name:  func(s alert.RelayState) string { return s.Name },
+	id:    func(s alert.RelayState) string { return strings.ToLower(s.Relay.String()) },
+	label: func(s alert.RelayState) string { return s.Name + " (" + s.Relay.String()[:12] + ")" },
+}
+
+// grantedRelays returns, for every group this node is a current member
+// of, its relays usable at now, by peer.
+func (n *Node) grantedRelays(now time.Time) map[peer.ID][]groupGrant {
+	out := make(map[peer.ID][]groupGrant)
+	for _, g := range n.groupList() {
+		if me, ok := g.roster.Member(n.me); !ok || me.Removed {
+			continue
+		}
+		for _, st := range g.roster.Relays() {
+			if st.Usable(now) {
+				out[st.Relay] = append(out[st.Relay], groupGrant{g, st})
+			}
+		}
+	}
+	return out
+}
+
+type groupGrant struct {
+	g  *group
+	st alert.RelayState
+}
+
+// grantsRelay reports whether g grants p the right to relay at now.
+func (g *group) grantsRelay(p peer.ID, now time.Time) bool {
+	return slices.ContainsFunc(g.roster.Relays(), func(st alert.RelayState) bool { return st.Relay == p && st.Usable(now) })
+}
+
+// authRelay proves to relay p, which this node's groups granted, that this
+// node is a member node of them, then uses it as a relay (reach.go).
+func (n *Node) authRelay(ctx context.Context, p peer.ID) error {
+	req := &wire.RelayAuth{}
+	for _, gg := range n.grantedRelays(n.now())[p] {
+		label := crypto.RelayLabel(gg.st.Secret)
+		proof := crypto.RelayProof(gg.st.Secret, p, n.host.ID())
+		req.Proofs = append(req.Proofs, &wire.RelayAuthProof{Label: label[:], Proof: proof[:]})
+		if len(req.Proofs) == maxRelayProofs {
+			break
+		}
+	}
+	if len(req.Proofs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rvTimeout)
+	defer cancel()
+	st, err := n.host.NewStream(network.WithNoDial(ctx, "relay auth"), p, RelayAuthProtocol)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(rvTimeout))
+	if _, err := protodelim.MarshalTo(st, req); err != nil {
+		st.Reset()
+		return err
+	}
+	var res wire.RelayAuthResult
+	if err := readDelimitedFrom(bufio.NewReader(st), &res, 64); err != nil {
+		st.Reset()
+		return err
+	}
+	if res.Accepted == 0 {
+		return fmt.Errorf("the relay took none of %d grants (it has no code for them, or they ended)", len(req.Proofs))
+	}
+	n.reach.identified(p)
+	return nil
+}
+
+// relayCodes are the grants a relay that is in no group holds, and the
+// peers that proved them, while they are connected. Safe for concurrent
+// use.
+type relayCodes struct {
+	mu    sync.Mutex
+	codes map[[16]byte]crypto.RelayCode
+	// proved holds, per connected peer, the labels it proved and when
+	// each ends.
+	proved map[peer.ID]map[[16]byte]time.Time
+}
+
+// RelayCodeView is a relay code as its relay sees it: nothing but a label
+// and its end.
+type RelayCodeView struct {
+	Label   string    `json:"label"` // hex, the first 8 bytes of the grant's label
+	Expires time.Time `json:"expires"`
+}
+
+// AcceptRelayCode makes this node (started as a relay, in no group) relay
+// for the member nodes of the group that granted code, until the code
+// ends. The code is kept, sealed, in the node's store.
+func (n *Node) AcceptRelayCode(code string) (RelayCodeView, error) {
+	if n.relay == nil {
+		return RelayCodeView{}, ErrNotRelay
+	}
+	if len(n.groupList()) > 0 {
+		return RelayCodeView{}, ErrRelayInGroup
+	}
+	c, err := crypto.ParseRelayCode(code)
+	if err != nil {
+		return RelayCodeView{}, err
+	}
+	if !n.now().Before(c.Expires) {
+		return RelayCodeView{}, Errorf(KindInvalid, "node: this relay code ended at %s", c.Expires.UTC().Format(time.RFC3339))
+	}
+	label := crypto.RelayLabel(c.Secret)
+	n.relayCodes.mu.Lock()
+	full := len(n.relayCodes.codes) >= maxRelayCodes
+	n.relayCodes.mu.Unlock()
+	if full {
+		return RelayCodeView{}, Errorf(KindConflict, "node: this relay holds %d codes, as many as it takes", maxRelayCodes)
+	}
+	if err := n.store.PutBlob(relayCodeKind, label[:], []byte(c.String())); err != nil {
+		return RelayCodeView{}, err
+	}
+	n.relayCodes.add(c)
+	return RelayCodeView{Label: hex.EncodeToString(label[:8]), Expires: c.Expires.UTC()}, nil
+}
+
+// RelayCodes lists the codes this relay holds.
+func (n *Node) RelayCodes() []RelayCodeView {
+	n.relayCodes.mu.Lock()
+	defer n.relayCodes.mu.Unlock()
+	out := []RelayCodeView{}
+	for l, c := range n.relayCodes.codes {
+		out = append(out, RelayCodeView{Label: hex.EncodeToString(l[:8]), Expires: c.Expires.UTC()})
+	}
+	slices.SortFunc(out, func(a, b RelayCodeView) int { return strings.Compare(a.Label, b.Label) })
+	return out
+}
+
+// loadRelayCodes reads the codes kept in the store, forgetting ended ones.
+func (n *Node) loadRelayCodes() error {
+	blobs, err := n.store.Blobs(relayCodeKind)
+	if err != nil {
+		return err
+	}
+	for k, v := range blobs {
+		c, err := crypto.ParseRelayCode(string(v))
+		if err != nil || !n.now().Before(c.Expires) {
+			n.store.DeleteBlob(relayCodeKind, []byte(k))
+			continue
+		}
+		n.relayCodes.add(c)
+	}
+	return nil
+}
+
+func (r *relayCodes) add(c crypto.RelayCode) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.codes == nil {
+		r.codes = make(map[[16]byte]crypto.RelayCode)
+	}
+	r.codes[crypto.RelayLabel(c.Secret)] = c
+}
+
+// servesCodes reports whether this node is a relay in no group holding a
+// relay code that has not ended: then it lets any node connect, to prove
+// a code. It has no topic, roster or message to tell.
+func (n *Node) servesCodes() bool {
+	return n.relay != nil && n.relayCodes.serving(n.now()) && len(n.groupList()) == 0
+}
+
+// serving reports whether the relay holds a code that has not ended.
+func (r *relayCodes) serving(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.codes {
+		if now.Before(c.Expires) {
+			return true
+		}
+	}
+	return false
+}
+
+// check takes the proofs p (this relay is self) sent, and returns how many
+// hold.
+func (r *relayCodes) check(self, p peer.ID, proofs []*wire.RelayAuthProof, now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ok := 0
+	for _, pr := range proofs {
+		if len(pr.Label) != 16 {
+			continue
+		}
+		label := [16]byte(pr.Label)
+		c, known := r.codes[label]
+		if !known || !now.Before(c.Expires) || !crypto.CheckRelayProof(c.Secret, self, p, pr.Proof) {
+			continue
+		}
+		if r.proved == nil {
+			r.proved = make(map[peer.ID]map[[16]byte]time.Time)
+		}
+		if r.proved[p] == nil {
+			r.proved[p] = make(map[[16]byte]time.Time)
+		}
+		r.proved[p][label] = c.Expires
+		ok++
+	}
+	return ok
+}
+
+// authorized reports whether p proved a grant that has not ended.
+func (r *relayCodes) authorized(p peer.ID, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, until := range r.proved[p] {
+		if now.Before(until) {
+			return true
+		}
+	}
+	return false
+}
+
+// together reports whether p and q proved one same grant that has not
+// ended.
+func (r *relayCodes) together(p, q peer.ID, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for l, until := range r.proved[p] {
+		if _, ok := r.proved[q][l]; ok && now.Before(until) {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops what p proved, once it is disconnected.
+func (r *relayCodes) forget(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.proved, p)
+}
+
+// handleRelayAuth takes a member node's proofs, on a relay.
+func (n *Node) handleRelayAuth(st network.Stream) {
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(rvTimeout))
+	var req wire.RelayAuth
+	if err := readDelimited(st, &req, relayAuthMax); err != nil || len(req.Proofs) > maxRelayProofs {
+		st.Reset()
+		return
+	}
+	p := st.Conn().RemotePeer()
+	ok := n.relayCodes.check(n.host.ID(), p, req.Proofs, n.now())
+	if _, err := protodelim.MarshalTo(st, &wire.RelayAuthResult{Accepted: uint32(ok)}); err != nil {
+		st.Reset()
+	}
+}
