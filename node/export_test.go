@@ -212,3 +212,6 @@ func BehindNATForTest(c *Config) {
 		return []net.Addr{&net.IPNet{IP: net.IPv4(192, 168, 1, 10), Mask: net.CIDRMask(24, 32)}}, nil
 	}
 }
+
+// TopicPeersForTest returns the peers this node's pubsub counts on topic.
+func (n *Node) TopicPeersForTest(topic string) []peer.ID { return n.ps.ListPeers(topic) }
