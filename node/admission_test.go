@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,7 +274,10 @@ func TestOtherGroupsMembersGetNoEnvelope(t *testing.T) {
 		defer gossiper.mu.Unlock()
 		return gossiper.topics[topicA] && gossiper.topics[topicB]
 	})
-	time.Sleep(500 * time.Millisecond) // its subscriptions reach the volunteer
+	net.WaitFor(10*time.Second, "the volunteer's pubsub counts the outsider on both topics", func() bool {
+		return slices.Contains(vol.TopicPeersForTest(topicA), gossiper.h.ID()) &&
+			slices.Contains(vol.TopicPeersForTest(topicB), gossiper.h.ID())
+	})
 
 	fromBeto := sendOne(t, beto, gidB, "passed on by the volunteer")
 	net.WaitFor(10*time.Second, "the volunteer has beto's alert", func() bool { return vol.Store.Has(fromBeto) })
