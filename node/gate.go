@@ -139,7 +139,60 @@ func (n *Node) refreshAccess() {
 				n.resetPubsub(p)
 			}
 		}
+		n.leaveRelays(old, a)
 	}
+}
+
+// relayLeaveGrace is how long a node still uses a relay it may no longer
+// use, so that the roster op that ended the grant reaches, through it,
+// the member nodes on the other side of its relayed connections, which
+// then leave it too.
+const relayLeaveGrace = 10 * time.Second
+
+// leaveRelays stops using the relays old let this node use and a does
+// not (a revoked or ended grant, a removed member's node): after
+// relayLeaveGrace the connections relayed through them are closed, and
+// so is the connection to a granted relay, with the slot on it. A
+// removed member's node is left to [Node.tellRemoved], which closes it
+// once told.
+func (n *Node) leaveRelays(old, a *access) {
+	gone := make(map[peer.ID]bool)
+	for p := range old.relays {
+		if a.relays[p] == nil && !a.members[p] {
+			gone[p] = true
+		}
+	}
+	for p := range old.members {
+		if !a.members[p] && a.relays[p] == nil {
+			gone[p] = true
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	n.spawn(func() {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(relayLeaveGrace):
+		}
+		now := n.access.Load()
+		for p := range gone {
+			if now.members[p] || now.relays[p] != nil { // granted again
+				delete(gone, p)
+			}
+		}
+		for _, c := range n.host.Network().Conns() {
+			if rel, ok := relayOf(c); ok && gone[rel] {
+				c.Close()
+			}
+		}
+		for p := range gone {
+			if old.relays[p] != nil {
+				n.host.Network().ClosePeer(p)
+			}
+		}
+	})
 }
 
 func (n *Node) isMemberPeer(p peer.ID) bool { return n.access.Load().members[p] }
