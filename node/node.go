@@ -27,9 +27,11 @@
 //
 // Every node watches the open check-ins of its groups and, when one's
 // deadline passes without an arrival, raises the overdue alarm itself, then
-// escalates it if nobody answers (watchdog.go, checkin.go). The alarm's id
-// is derived from the check-in and the level, so the many raisers collapse
-// into one alarm in every feed.
+// escalates it if nobody answers (node/internal/checkin, watchdog.go). The
+// alarm's id is derived from the check-in and the level, so the many
+// raisers collapse into one alarm in every feed.
+//
+// docs/ARCHITECTURE.md says which file and package holds what.
 //
 // A Node is safe for concurrent use.
 package node
