@@ -145,7 +145,7 @@ func (n *Node) probeAll(now bool) {
 		quiet = 0
 	}
 	t := time.Now()
-	for p := range n.access.Load().members {
+	for p := range n.access.Load().Members {
 		if p == n.host.ID() || !n.connected(p) || !n.alive.due(p, t, quiet) {
 			continue
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/internal/wire"
 	"github.com/takecare-network/takecare/node/ratelimit"
 )
@@ -512,8 +513,8 @@ func (n *Node) handleJoin(s network.Stream) {
 	defer n.leave()
 	remote := s.Conn().RemotePeer()
 	a := n.access.Load()
-	d, isDoor := a.doors[remote]
-	if !isDoor && !a.members[remote] {
+	d, isDoor := a.Doors[remote]
+	if !isDoor && !a.Members[remote] {
 		s.Reset()
 		return
 	}
@@ -546,7 +547,7 @@ func (js *joinSession) refuse(status wire.JoinStatus, format string, a ...any) e
 	return err
 }
 
-func (js *joinSession) serve(d doorInfo) error {
+func (js *joinSession) serve(d transport.Door) error {
 	n := js.n
 	var hello wire.JoinHello
 	if err := readDelimitedFrom(js.r, &hello, maxJoinHello); err != nil {
@@ -556,7 +557,7 @@ func (js *joinSession) serve(d doorInfo) error {
 	if err != nil {
 		return js.refuse(wire.JoinStatus_JOIN_FAILED, "%v", err)
 	}
-	if js.door && (d.group != gid || d.invite != iid) {
+	if js.door && (d.Group != gid || d.Invite != iid) {
 		return errJoinStream // a door peer asks only about its own invite
 	}
 	g, err := n.group(gid)

@@ -54,7 +54,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -65,6 +64,7 @@ import (
 	"github.com/takecare-network/takecare/node/internal/checkin"
 	"github.com/takecare-network/takecare/node/internal/feed"
 	"github.com/takecare-network/takecare/node/internal/persist"
+	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
 )
@@ -186,9 +186,10 @@ type Node struct {
 	store *store.Store
 	log   *slog.Logger
 	rate  *ratelimit.Limiter[rateKey]
-	gate  *gater
+	gate  *transport.Gater
 
-	access atomic.Pointer[access]
+	// access is the membership snapshot the transport reads (gate.go).
+	access *transport.Admission
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -208,7 +209,7 @@ type Node struct {
 	// often a removed member's node is told of its removal (removal.go).
 	joinLimits joinLimits
 	notices    notices
-	foreign    foreignTopics
+	foreign    transport.ForeignTopics
 	// verified holds the members whose safety number this member compared.
 	verifiedMu sync.Mutex
 	verified   map[crypto.MemberID]bool
@@ -338,11 +339,11 @@ func New(cfg Config) (*Node, error) {
 
 		duressTaken: make(map[crypto.MemberID]bool),
 	}
-	n.gate = &gater{n: n}
+	n.access = transport.NewAdmission()
+	n.gate = transport.NewGater(n.access, n.noticeDue, n.servesCodes, n.now)
 	n.reach = newReach(n)
 	n.joinLimits = newJoinLimits()
 	n.twins.start()
-	n.access.Store(&access{changed: make(chan struct{})})
 	if err := n.start(); err != nil {
 		cancel()
 		if n.host != nil {
@@ -396,9 +397,9 @@ func (n *Node) start() error {
 	n.syncer = newSyncer(n)
 	// Pubsub reaches member nodes only, whatever the peer filter lets it
 	// do (gate.go).
-	ps, err := pubsub.NewGossipSub(n.ctx, pubsubHost{Host: h, n: n}, append(PubSubOptions(),
-		pubsub.WithPeerFilter(n.peerFilter),
-		pubsub.WithSubscriptionFilter(topicMembers{subscriptionFilter, n}),
+	ps, err := pubsub.NewGossipSub(n.ctx, transport.NewPubsubHost(h, n.access), append(PubSubOptions(),
+		pubsub.WithPeerFilter(n.access.PeerFilter),
+		pubsub.WithSubscriptionFilter(transport.NewTopicFilter(n.access, &n.foreign)),
 		pubsub.WithRawTracer(dropTracer{n}),
 		pubsub.WithLogger(n.log.With("part", "pubsub")),
 	)...)
@@ -514,7 +515,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.reach.disconnected(c.RemotePeer())
 			n.peerDisconnected(c.RemotePeer())
 			if !n.connected(c.RemotePeer()) {
-				n.foreign.forget(c.RemotePeer())
+				n.foreign.Forget(c.RemotePeer())
 				n.relayCodes.forget(c.RemotePeer())
 			}
 		},
@@ -526,7 +527,8 @@ func (n *Node) Run(ctx context.Context) error {
 		n.peerConnected(p)
 	}
 	if n.cfg.MDNS {
-		svc := mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n})
+		svc := mdns.NewMdnsService(n.host, mdnsService,
+			transport.NewMDNSNotifee(n.host.ID(), n.access, n.host.Peerstore(), n.dialer.poke))
 		if err := svc.Start(); err != nil {
 			n.log.Warn("local discovery unavailable", "err", err)
 		} else {
@@ -664,16 +666,4 @@ func (n *Node) prune() {
 	if deleted > 0 {
 		n.log.Info("deleted expired messages", "count", deleted)
 	}
-}
-
-type mdnsNotifee struct{ n *Node }
-
-// HandlePeerFound connects to a node found on the local network, but only
-// if it belongs to a member of one of our groups.
-func (m mdnsNotifee) HandlePeerFound(pi peer.AddrInfo) {
-	if pi.ID == m.n.host.ID() || !m.n.isMemberPeer(pi.ID) {
-		return
-	}
-	m.n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, time.Hour)
-	m.n.dialer.poke()
 }

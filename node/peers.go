@@ -55,7 +55,7 @@ func (n *Node) loadPeers() error {
 // where it listens.
 func (n *Node) peerIdentified(p peer.ID) {
 	if !n.isMemberPeer(p) {
-		if n.access.Load().relays[p] != nil {
+		if n.access.Load().Relays[p] != nil {
 			n.spawn(func() {
 				if err := n.authRelay(n.ctx, p); err != nil {
 					n.log.Debug("relay auth", "peer", p, "err", err)
@@ -119,7 +119,7 @@ func (n *Node) rememberPeer(p peer.ID, addrs []ma.Multiaddr) {
 // saveConnectedMembers records the addresses of member nodes we are
 // connected to, for nodes that became members after we connected.
 func (n *Node) saveConnectedMembers() {
-	for p := range n.access.Load().members {
+	for p := range n.access.Load().Members {
 		if p == n.host.ID() || !n.connected(p) {
 			continue
 		}
@@ -279,11 +279,11 @@ func (d *dialer) round(ctx context.Context) {
 		return
 	}
 	a := d.n.access.Load()
-	members := a.members
+	members := a.Members
 	now := time.Now()
 	// Relays the groups granted come first: through them, member nodes
 	// behind NAT are reached.
-	for p, addrs := range a.relays {
+	for p, addrs := range a.Relays {
 		d.learn(p, addrs)
 		d.try(ctx, p, now)
 	}

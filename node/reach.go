@@ -340,7 +340,7 @@ func (r *reach) dialThrough(ctx context.Context, rel peer.ID) {
 		return
 	}
 	var wg sync.WaitGroup
-	for p := range r.n.access.Load().members {
+	for p := range r.n.access.Load().Members {
 		if p == rel || p == r.n.host.ID() || r.n.connected(p) {
 			continue
 		}

@@ -4,10 +4,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
-	ma "github.com/multiformats/go-multiaddr"
+	"github.com/takecare-network/takecare/node/internal/transport"
 )
 
 // A volunteer's node relays for member nodes behind NAT: circuit relay v2
@@ -78,7 +77,7 @@ func (n *Node) startRelay(c RelayConfig) error {
 	r, err := relayv2.New(n.host,
 		relayv2.WithResources(c.resources()),
 		relayv2.WithInfiniteLimits(),
-		relayv2.WithACL(relayACL{n}),
+		relayv2.WithACL(transport.NewRelayACL(n.access, &n.relayCodes, n.now)),
 		relayv2.WithMetricsTracer(&n.relayStats),
 	)
 	if err != nil {
@@ -87,30 +86,6 @@ func (n *Node) startRelay(c RelayConfig) error {
 	n.relay = r
 	n.rendezvous = newRVStore()
 	return nil
-}
-
-// relayACL admits reservations from member nodes of this node's groups
-// and from nodes that proved a relay code it holds (relaygrant.go), and
-// circuits between two member nodes of one same group or two nodes that
-// proved one same code.
-type relayACL struct{ n *Node }
-
-func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
-	return a.n.isMemberPeer(p) || a.n.relayCodes.authorized(p, a.n.now())
-}
-
-func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
-	return a.n.access.Load().shareGroup(src, dst) || a.n.relayCodes.together(src, dst, a.n.now())
-}
-
-// shareGroup reports whether p and q are member nodes of one same group.
-func (a *access) shareGroup(p, q peer.ID) bool {
-	for _, set := range a.byTopic {
-		if set[p] && set[q] {
-			return true
-		}
-	}
-	return false
 }
 
 // RelayStats counts what a relay does, never for whom.

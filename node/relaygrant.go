@@ -381,8 +381,8 @@ func (r *relayCodes) check(self, p peer.ID, proofs []*wire.RelayAuthProof, now t
 	return ok
 }
 
-// authorized reports whether p proved a grant that has not ended.
-func (r *relayCodes) authorized(p peer.ID, now time.Time) bool {
+// Authorized reports whether p proved a grant that has not ended.
+func (r *relayCodes) Authorized(p peer.ID, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, until := range r.proved[p] {
@@ -393,9 +393,9 @@ func (r *relayCodes) authorized(p peer.ID, now time.Time) bool {
 	return false
 }
 
-// together reports whether p and q proved one same grant that has not
+// Together reports whether p and q proved one same grant that has not
 // ended.
-func (r *relayCodes) together(p, q peer.ID, now time.Time) bool {
+func (r *relayCodes) Together(p, q peer.ID, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for l, until := range r.proved[p] {

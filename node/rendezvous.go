@@ -195,7 +195,7 @@ func (n *Node) handleRendezvous(st network.Stream) {
 // of a current member of one of its groups, or proved one of its relay
 // codes.
 func (n *Node) relayServes(p peer.ID) bool {
-	return n.relay != nil && (n.isMemberPeer(p) || n.relayCodes.authorized(p, n.now()))
+	return n.relay != nil && (n.isMemberPeer(p) || n.relayCodes.Authorized(p, n.now()))
 }
 
 // rvPoint is one point a node registers at or looks up, with the keys

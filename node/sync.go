@@ -207,7 +207,7 @@ func (s *syncer) resetBackoff(p peer.ID) {
 // in seconds, not in one sync interval per hop. A session that brings
 // nothing new starts nothing, so the wave dies out.
 func (s *syncer) forward(from peer.ID) {
-	for p := range s.n.access.Load().members {
+	for p := range s.n.access.Load().Members {
 		if p != from && p != s.n.host.ID() && s.n.connected(p) {
 			s.kick(p)
 		}
@@ -216,7 +216,7 @@ func (s *syncer) forward(from peer.ID) {
 
 // kickAll syncs with every connected member node.
 func (s *syncer) kickAll() {
-	for p := range s.n.access.Load().members {
+	for p := range s.n.access.Load().Members {
 		if p != s.n.host.ID() && s.n.connected(p) {
 			s.kick(p)
 		}

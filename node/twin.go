@@ -230,7 +230,7 @@ func (n *Node) twinReconnect() {
 	if !n.sleep(twinLinger + n.cfg.PingTimeout) {
 		return
 	}
-	for p := range n.access.Load().members {
+	for p := range n.access.Load().Members {
 		if p != n.host.ID() && n.connected(p) {
 			n.host.Network().ClosePeer(p)
 		}
