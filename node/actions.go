@@ -8,6 +8,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -181,8 +182,8 @@ func (n *Node) Status() Status {
 			Accepted: n.stats.accepted.Load(), Ignored: n.stats.ignored.Load(), Rejected: n.stats.rejected.Load(),
 		},
 		Storage: n.store.Health(), Warnings: n.warnings(),
-		Paths: n.Paths(), Relay: n.RelayStats(), RelaySlots: n.reach.slotCount(),
-		HolePunch: n.reach.punchStats.snapshot(),
+		Paths: n.Paths(), Relay: n.RelayStats(), RelaySlots: n.reach.SlotCount(),
+		HolePunch: n.reach.PunchStats(),
 	}
 	if st.Groups == nil {
 		st.Groups = []GroupInfo{}
@@ -197,3 +198,8 @@ func (n *Node) Status() Status {
 	}
 	return st
 }
+
+// PunchStats counts the hole punches this node started since it started
+// (it starts one for each relayed connection another node opens to it):
+// each is one DCUtR exchange with up to three tries.
+type PunchStats = transport.PunchStats

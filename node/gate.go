@@ -142,7 +142,7 @@ func (n *Node) leaveRelays(old, a *transport.Access) {
 			}
 		}
 		for _, c := range n.host.Network().Conns() {
-			if rel, ok := relayOf(c); ok && gone[rel] {
+			if rel, ok := transport.RelayOf(c); ok && gone[rel] {
 				c.Close()
 			}
 		}

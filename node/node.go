@@ -146,7 +146,7 @@ type Config struct {
 	Relay *RelayConfig
 
 	// interfaces lists the machine's interface addresses; nil means
-	// anet.InterfaceAddrs (reach.go). Tests set it.
+	// anet.InterfaceAddrs (addrs.go). Tests set it.
 	interfaces func() ([]net.Addr, error)
 
 	// DoorHost, if set, builds the host Join uses to reach the nodes of an
@@ -227,9 +227,10 @@ type Node struct {
 	// clocks holds how far other member nodes' clocks are (clock.go).
 	clocks clocks
 
-	// reach holds relay slots and known relays (reach.go); relay is the
-	// relay service when Config.Relay is set (relay.go).
-	reach      *reach
+	// reach holds relay slots and known relays, and punches holes
+	// (transport.Reach); relay is the relay service when Config.Relay is
+	// set (relay.go).
+	reach      *transport.Reach
 	paths      paths
 	relay      *relayv2.Relay
 	relayStats relayStats
@@ -341,7 +342,14 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.access = transport.NewAdmission()
 	n.gate = transport.NewGater(n.access, n.noticeDue, n.servesCodes, n.now)
-	n.reach = newReach(n)
+	n.reach = transport.NewReach(n.access, transport.ReachHooks{
+		Go:                 func(f func(context.Context)) { n.spawn(func() { f(n.ctx) }) },
+		Log:                n.log,
+		NeedsRelay:         n.needsRelay,
+		PathChanged:        n.notePath,
+		RendezvousProtocol: RendezvousProtocol,
+		Rendezvous:         n.rendezvousWith,
+	})
 	n.joinLimits = newJoinLimits()
 	n.twins.start()
 	if err := n.start(); err != nil {
@@ -386,7 +394,7 @@ func (n *Node) start() error {
 	}
 	n.host = h
 	n.hostRef.Store(&h)
-	if err := n.reach.startPunch(h); err != nil {
+	if err := n.reach.Start(h); err != nil {
 		return fmt.Errorf("node: starting hole punching: %w", err)
 	}
 	if n.cfg.Relay != nil {
@@ -507,12 +515,12 @@ func (n *Node) Run(ctx context.Context) error {
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			n.notePath(c.RemotePeer())
 			n.peerConnected(c.RemotePeer())
-			n.reach.connected(c)
-			n.reach.directUp(c)
+			n.reach.Connected(c)
+			n.reach.DirectUp(c)
 		},
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			n.notePath(c.RemotePeer())
-			n.reach.disconnected(c.RemotePeer())
+			n.reach.Disconnected(c.RemotePeer())
 			n.peerDisconnected(c.RemotePeer())
 			if !n.connected(c.RemotePeer()) {
 				n.foreign.Forget(c.RemotePeer())
@@ -575,7 +583,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.retryStorage()
 		case e := <-sub.Out():
 			id := e.(event.EvtPeerIdentificationCompleted)
-			n.reach.sawUs(id.Peer, id.Conn, id.ObservedAddr)
+			n.reach.SawUs(id.Peer, id.Conn, id.ObservedAddr)
 			n.peerIdentified(id.Peer)
 		case <-addrs.Out():
 			n.log.Debug("this node's addresses changed: checking every link")
@@ -603,9 +611,7 @@ func (n *Node) Close() error {
 	if n.relay != nil {
 		n.relay.Close()
 	}
-	if n.reach.punch != nil {
-		n.reach.punch.Close()
-	}
+	n.reach.Close()
 	err := n.host.Close()
 	n.wg.Wait()
 	n.inflight.Wait()

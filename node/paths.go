@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/transport"
 )
 
 // Path health: how this node reaches each member node now.
@@ -56,21 +57,11 @@ type pathRec struct {
 // pathTo says how p is reached now: direct if any connection to it is
 // direct, else relayed through the relay of its first relayed connection.
 func (n *Node) pathTo(p peer.ID) (string, peer.ID) {
-	var via peer.ID
-	relayed := false
-	for _, c := range n.host.Network().ConnsToPeer(p) {
-		if c.IsClosed() {
-			continue
-		}
-		r, ok := relayOf(c)
-		if !ok {
-			return PathDirect, ""
-		}
-		if !relayed {
-			relayed, via = true, r
-		}
-	}
-	if relayed {
+	path, via := transport.PathTo(n.host.Network(), p)
+	switch path {
+	case transport.Direct:
+		return PathDirect, ""
+	case transport.Relayed:
 		return PathRelayed, via
 	}
 	return PathUnreachable, ""

@@ -65,7 +65,7 @@ func (n *Node) peerIdentified(p peer.ID) {
 		return
 	}
 	n.savePeer(p)
-	n.reach.identified(p)
+	n.reach.Identified(p)
 }
 
 func (n *Node) peerConnected(p peer.ID) {
@@ -128,7 +128,7 @@ func (n *Node) saveConnectedMembers() {
 		}
 		// A relay we met before it was a member of our groups (the admin
 		// node a joiner joined through) is taken now.
-		n.reach.identified(p)
+		n.reach.Identified(p)
 	}
 }
 
@@ -315,7 +315,7 @@ func (d *dialer) try(ctx context.Context, p peer.ID, now time.Time) bool {
 	if p == d.n.host.ID() || d.n.connected(p) {
 		return false
 	}
-	if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 && len(d.n.reach.circuitAddrs(p)) == 0 {
+	if len(d.n.host.Peerstore().Addrs(p)) == 0 && len(d.addrsOf(p)) == 0 && len(d.n.reach.CircuitAddrs(p)) == 0 {
 		return false
 	}
 	d.mu.Lock()
@@ -336,7 +336,7 @@ func (d *dialer) dial(ctx context.Context, p peer.ID) {
 	// Direct addresses first; through every relay we are connected to as
 	// well, for a node behind NAT (libp2p tries relayed addresses after
 	// direct ones).
-	addrs := append(d.addrsOf(p), d.n.reach.circuitAddrs(p)...)
+	addrs := append(d.addrsOf(p), d.n.reach.CircuitAddrs(p)...)
 	err := d.n.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs})
 	d.mu.Lock()
 	defer d.mu.Unlock()

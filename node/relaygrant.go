@@ -210,7 +210,7 @@ func (g *group) grantsRelay(p peer.ID, now time.Time) bool {
 }
 
 // authRelay proves to relay p, which this node's groups granted, that this
-// node is a member node of them, then uses it as a relay (reach.go).
+// node is a member node of them, then uses it as a relay (transport.Reach).
 func (n *Node) authRelay(ctx context.Context, p peer.ID) error {
 	req := &wire.RelayAuth{}
 	for _, gg := range n.grantedRelays(n.now())[p] {
@@ -244,7 +244,7 @@ func (n *Node) authRelay(ctx context.Context, p peer.ID) error {
 	if res.Accepted == 0 {
 		return fmt.Errorf("the relay took none of %d grants (it has no code for them, or they ended)", len(req.Proofs))
 	}
-	n.reach.identified(p)
+	n.reach.Identified(p)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/internal/wire"
 )
 
@@ -206,18 +207,13 @@ type rvPoint struct {
 }
 
 // rendezvousWith exchanges records with relay rel now, then every
-// rvInterval while connected to it.
-func (r *reach) rendezvousWith(ctx context.Context, rel peer.ID) {
-	defer func() {
-		r.mu.Lock()
-		delete(r.rendezvousing, rel)
-		r.mu.Unlock()
-	}()
+// rvInterval while connected to it (transport.Reach starts it).
+func (n *Node) rendezvousWith(ctx context.Context, rel peer.ID) {
 	soon := rvSoon
 	for {
-		missing, err := r.n.rendezvousOnce(ctx, rel)
+		missing, err := n.rendezvousOnce(ctx, rel)
 		if err != nil {
-			r.n.log.Debug("rendezvous", "peer", rel, "err", err)
+			n.log.Debug("rendezvous", "peer", rel, "err", err)
 		}
 		// While member nodes of those groups are still out of reach,
 		// look again soon: they may leave their records a moment later.
@@ -227,7 +223,7 @@ func (r *reach) rendezvousWith(ctx context.Context, rel peer.ID) {
 		} else {
 			soon = rvSoon
 		}
-		if !r.sleepConnected(ctx, rel, wait) {
+		if !transport.SleepConnected(n.host, ctx, rel, wait) {
 			return
 		}
 	}
@@ -381,22 +377,22 @@ func (n *Node) rvRecord() *wire.RendezvousRecord {
 		}
 		*list = append(*list, a)
 	}
-	for _, a := range n.reach.punchAddrs() {
+	for _, a := range n.reach.PunchAddrs() {
 		add(&pub, a)
 	}
 	for _, a := range n.host.Addrs() {
 		switch {
-		case isCircuit(a) || manet.IsIPLoopback(a) || manet.IsIP6LinkLocal(a):
+		case transport.IsCircuit(a) || manet.IsIPLoopback(a) || manet.IsIP6LinkLocal(a):
 		case manet.IsPublicAddr(a):
 			add(&pub, a)
 		default:
 			add(&other, a)
 		}
 	}
-	for _, rel := range n.reach.slotRelays() {
+	for _, rel := range n.reach.SlotRelays() {
 		suffix := ma.StringCast("/p2p/" + rel.String() + "/p2p-circuit")
 		for _, a := range n.host.Peerstore().Addrs(rel) {
-			if manet.IsPublicAddr(a) && !isCircuit(a) {
+			if manet.IsPublicAddr(a) && !transport.IsCircuit(a) {
 				add(&circ, a.Encapsulate(suffix))
 			}
 		}
