@@ -249,46 +249,74 @@ func (n *Node) rendezvousOnce(ctx context.Context, rel peer.ID) (missing bool, e
 			}
 		}
 	}
-	rec, err := proto.Marshal(n.rvRecord())
+	req, points, err := n.rvRequest(register, lookup)
 	if err != nil {
 		return missing, err
 	}
-	req := &wire.RendezvousRequest{}
-	points := make(map[[32]byte]rvPoint)
-	for _, pt := range register {
-		sealed, err := pt.keys.SealRendezvous(rec)
-		if err != nil {
-			return missing, err
-		}
-		at := pt.keys.RendezvousPoint()
-		req.Register = append(req.Register, &wire.RendezvousRecordAt{Point: at[:], Record: sealed})
-	}
-	for _, pt := range lookup {
-		at := pt.keys.RendezvousPoint()
-		points[at] = pt
-		req.Lookup = append(req.Lookup, at[:])
-	}
-	ctx, cancel := context.WithTimeout(ctx, rvTimeout)
-	defer cancel()
-	st, err := n.host.NewStream(network.WithNoDial(ctx, "rendezvous"), rel, RendezvousProtocol)
+	resp, err := n.rvExchange(ctx, rel, req)
 	if err != nil {
-		return missing, err
-	}
-	defer st.Close()
-	st.SetDeadline(time.Now().Add(rvTimeout))
-	if _, err := protodelim.MarshalTo(st, req); err != nil {
-		st.Reset()
-		return missing, err
-	}
-	var resp wire.RendezvousResponse
-	if err := readDelimitedFrom(bufio.NewReader(st), &resp, rvMaxResponse); err != nil {
-		st.Reset()
 		return missing, err
 	}
 	if resp.Status != wire.RendezvousStatus_RENDEZVOUS_OK {
 		// A full relay still answers the look-ups.
 		n.log.Debug("rendezvous refused", "peer", rel, "status", resp.Status.String())
 	}
+	n.rvLearn(resp, points)
+	return missing, nil
+}
+
+// rvRequest builds the request that registers this node's record at the
+// points of register and looks up those of lookup, and returns it with
+// the look-ups by point.
+func (n *Node) rvRequest(register, lookup []rvPoint) (*wire.RendezvousRequest, map[[32]byte]rvPoint, error) {
+	rec, err := proto.Marshal(n.rvRecord())
+	if err != nil {
+		return nil, nil, err
+	}
+	req := &wire.RendezvousRequest{}
+	for _, pt := range register {
+		sealed, err := pt.keys.SealRendezvous(rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		at := pt.keys.RendezvousPoint()
+		req.Register = append(req.Register, &wire.RendezvousRecordAt{Point: at[:], Record: sealed})
+	}
+	points := make(map[[32]byte]rvPoint)
+	for _, pt := range lookup {
+		at := pt.keys.RendezvousPoint()
+		points[at] = pt
+		req.Lookup = append(req.Lookup, at[:])
+	}
+	return req, points, nil
+}
+
+// rvExchange sends req to relay rel, on a connection that stands, and
+// reads its answer.
+func (n *Node) rvExchange(ctx context.Context, rel peer.ID, req *wire.RendezvousRequest) (*wire.RendezvousResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, rvTimeout)
+	defer cancel()
+	st, err := n.host.NewStream(network.WithNoDial(ctx, "rendezvous"), rel, RendezvousProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(rvTimeout))
+	if _, err := protodelim.MarshalTo(st, req); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	var resp wire.RendezvousResponse
+	if err := readDelimitedFrom(bufio.NewReader(st), &resp, rvMaxResponse); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// rvLearn gives the dialer the addresses of the member nodes whose records
+// resp holds, and dials those not connected now.
+func (n *Node) rvLearn(resp *wire.RendezvousResponse, points map[[32]byte]rvPoint) {
 	learnt := 0
 	for _, f := range resp.Found {
 		pt, ok := points[[32]byte(f.Point)]
@@ -308,7 +336,6 @@ func (n *Node) rendezvousOnce(ctx context.Context, rel peer.ID) (missing bool, e
 	if learnt > 0 {
 		n.dialer.poke()
 	}
-	return missing, nil
 }
 
 // rvPoints returns, for each group relay rel serves this node in (rel is
