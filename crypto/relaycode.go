@@ -26,15 +26,23 @@ import (
 type RelayCode struct {
 	Secret  [32]byte
 	Expires time.Time // to the millisecond
+	// Replaces is the label ([RelayLabel]) of the earlier grant of the
+	// same group for the same relay, which this one replaces: the relay
+	// drops that code when it takes this one. Zero: none.
+	Replaces [16]byte
 }
 
 // ErrBadRelayCode is returned for a relay code that does not parse.
 var ErrBadRelayCode = errors.New("crypto: not a valid relay code")
 
 const (
-	relayCodePrefix  = "TCR1-"
-	relayCodeVersion = 1
-	relayCodeLen     = 1 + 32 + 8 + 4
+	relayCodePrefix = "TCR1-"
+	// Version 1 is a code that replaces none; version 2 carries the
+	// label of the code it replaces.
+	relayCodeVersion         = 1
+	relayCodeVersionReplaces = 2
+	relayCodeLen             = 1 + 32 + 8 + 4
+	relayCodeLenReplaces     = relayCodeLen + 16
 )
 
 // NewRelayCode returns a code with a fresh random secret, ending at
@@ -47,11 +55,18 @@ func NewRelayCode(expires time.Time) RelayCode {
 
 // String encodes the code: "TCR1-" and the base32 (RFC 4648, no padding)
 // of version 1 (1) || secret (32) || expires (i64, Unix ms) || CRC-32
-// (IEEE) of all before (4).
+// (IEEE) of all before (4); a code that replaces another is version 2,
+// with the label of the code it replaces (16) before the CRC.
 func (c RelayCode) String() string {
 	b := []byte{relayCodeVersion}
+	if c.Replaces != ([16]byte{}) {
+		b[0] = relayCodeVersionReplaces
+	}
 	b = append(b, c.Secret[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Expires.UnixMilli()))
+	if b[0] == relayCodeVersionReplaces {
+		b = append(b, c.Replaces[:]...)
+	}
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return relayCodePrefix + inviteEncoding.EncodeToString(b)
 }
@@ -66,14 +81,23 @@ func ParseRelayCode(s string) (RelayCode, error) {
 		return c, fmt.Errorf("%w: it should start with %s", ErrBadRelayCode, relayCodePrefix)
 	}
 	b, err := inviteEncoding.DecodeString(s[len(relayCodePrefix):])
-	if err != nil || len(b) != relayCodeLen || inviteEncoding.EncodeToString(b) != s[len(relayCodePrefix):] {
+	if err != nil || (len(b) != relayCodeLen && len(b) != relayCodeLenReplaces) || inviteEncoding.EncodeToString(b) != s[len(relayCodePrefix):] {
 		return c, ErrBadRelayCode
 	}
 	if crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
 		return c, fmt.Errorf("%w: a character is wrong", ErrBadRelayCode)
 	}
-	if b[0] != relayCodeVersion {
+	switch {
+	case b[0] == relayCodeVersion && len(b) == relayCodeLen:
+	case b[0] == relayCodeVersionReplaces && len(b) == relayCodeLenReplaces:
+		copy(c.Replaces[:], b[41:57])
+		if c.Replaces == ([16]byte{}) {
+			return c, ErrBadRelayCode // not the one encoding
+		}
+	case b[0] != relayCodeVersion && b[0] != relayCodeVersionReplaces:
 		return c, fmt.Errorf("%w: version %d is not supported", ErrBadRelayCode, b[0])
+	default:
+		return c, ErrBadRelayCode
 	}
 	copy(c.Secret[:], b[1:33])
 	c.Expires = time.UnixMilli(int64(binary.BigEndian.Uint64(b[33:41])))

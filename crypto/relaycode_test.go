@@ -53,4 +53,14 @@ func TestRelayCode(t *testing.T) {
 	if crypto.RelayLabel(c.Secret) == crypto.RelayLabel(other.Secret) {
 		t.Error("two secrets, one label")
 	}
+	// A code that replaces an earlier one names it, and keeps it through
+	// its text form; the earlier one did not name any.
+	other.Replaces = crypto.RelayLabel(c.Secret)
+	back, err = crypto.ParseRelayCode(other.String())
+	if err != nil || back != other {
+		t.Fatalf("a code that replaces another: %+v, %v", back, err)
+	}
+	if back, _ := crypto.ParseRelayCode(s); back.Replaces != ([16]byte{}) {
+		t.Fatalf("a first code replaces %x", back.Replaces)
+	}
 }

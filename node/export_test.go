@@ -215,3 +215,16 @@ func BehindNATForTest(c *Config) {
 
 // TopicPeersForTest returns the peers this node's pubsub counts on topic.
 func (n *Node) TopicPeersForTest(topic string) []peer.ID { return n.ps.ListPeers(topic) }
+
+// RelayProvedForTest reports whether peer p proved, to this relay, the
+// grant whose code's label (as RelayCodes shows it) is label.
+func (n *Node) RelayProvedForTest(p peer.ID, label string) bool {
+	n.relayCodes.mu.Lock()
+	defer n.relayCodes.mu.Unlock()
+	for l := range n.relayCodes.proved[p] {
+		if codeLabel(l) == label {
+			return true
+		}
+	}
+	return false
+}

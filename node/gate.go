@@ -91,6 +91,10 @@ func (n *Node) refreshAccess() {
 	for p, ggs := range n.grantedRelays(n.now()) {
 		if !a.Members[p] {
 			a.Relays[p] = ggs[0].st.Addrs
+			for _, gg := range ggs {
+				l := crypto.RelayLabel(gg.st.Secret)
+				a.Grants[p] += string(l[:])
+			}
 		}
 	}
 	old := n.access.Publish(a)
@@ -100,6 +104,17 @@ func (n *Node) refreshAccess() {
 		}
 	}
 	n.leaveRelays(old, a)
+	// A relay granted anew (a new secret) is shown the new grant on the
+	// connection that stands: it drops the old one in time.
+	for p, key := range a.Grants {
+		if old.Grants[p] != key && old.Grants[p] != "" && n.connected(p) {
+			n.spawn(func() {
+				if err := n.authRelay(n.ctx, p); err != nil {
+					n.log.Debug("relay auth", "peer", p, "err", err)
+				}
+			})
+		}
+	}
 }
 
 // relayLeaveGrace is how long a node still uses a relay it may no longer

@@ -664,6 +664,7 @@ func (n *Node) Identity() *crypto.Identity { return n.id }
 func (n *Node) now() time.Time { return n.cfg.Now() }
 
 func (n *Node) prune() {
+	n.pruneRelayCodes()
 	deleted, err := n.store.Prune(n.now(), n.cfg.Retention)
 	if err != nil {
 		n.log.Error("pruning the store", "err", err)

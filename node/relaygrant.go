@@ -68,6 +68,10 @@ type RelayView struct {
 	Usable bool `json:"usable"`
 	// Path is how this node reaches it now: "direct" or "unreachable".
 	Path string `json:"path"`
+	// Label names the grant's code at the relay, as `takecare relay
+	// codes` on the relay shows it (hex, 16 characters): its operator
+	// drops a revoked grant's code by it (takecare relay drop).
+	Label string `json:"label"`
 }
 
 // GrantedRelay answers [Node.GrantRelay]: the relay, and the code its
@@ -75,13 +79,18 @@ type RelayView struct {
 type GrantedRelay struct {
 	RelayView
 	Code string `json:"code"`
+	// Replaces is the label of the earlier grant's code, which the relay
+	// drops when it takes this one (empty: none).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // GrantRelay lets the node at addr (a multiaddr ending in /p2p/PEER,
 // where it listens; it must be in no group), called name, relay for
 // group gid's member nodes for ttl (0: DefaultRelayGrant; at most
 // MaxRelayGrant). Admins only. A new grant for the same relay replaces the
-// earlier one, with a new code.
+// earlier one, with a new code that names the earlier code: the relay
+// drops that one when it takes the new one, so that whoever still knows
+// the earlier secret (a member removed since) can no longer prove it.
 func (n *Node) GrantRelay(ctx context.Context, gid crypto.GroupID, addr, name string, ttl time.Duration) (GrantedRelay, error) {
 	g, err := n.adminGroup(gid)
 	if err != nil {
@@ -106,6 +115,11 @@ func (n *Node) GrantRelay(ctx context.Context, gid crypto.GroupID, addr, name st
 		return GrantedRelay{}, Errorf(KindInvalid, "node: %s is a member node of %s: it relays for the group already (takecare run --relay)", shortPeer(info.ID), g.roster.Name())
 	}
 	code := crypto.NewRelayCode(n.now().Add(ttl))
+	for _, st := range g.roster.Relays() {
+		if st.Relay == info.ID {
+			code.Replaces = crypto.RelayLabel(st.Secret)
+		}
+	}
 	grant := &alert.GrantRelay{Relay: info.ID, Name: strings.TrimSpace(name), Addrs: info.Addrs, Secret: code.Secret, Expires: code.Expires}
 	if len(grant.Addrs) > alert.MaxRelayAddrs {
 		grant.Addrs = grant.Addrs[:alert.MaxRelayAddrs]
@@ -116,7 +130,11 @@ func (n *Node) GrantRelay(ctx context.Context, gid crypto.GroupID, addr, name st
 	}
 	for _, st := range g.roster.Relays() {
 		if st.Relay == info.ID {
-			return GrantedRelay{RelayView: n.relayView(g, st), Code: code.String()}, nil
+			out := GrantedRelay{RelayView: n.relayView(g, st), Code: code.String()}
+			if code.Replaces != ([16]byte{}) {
+				out.Replaces = codeLabel(code.Replaces)
+			}
+			return out, nil
 		}
 	}
 	return GrantedRelay{}, fmt.Errorf("node: bug: the grant of %s is not in the roster", info.ID)
@@ -164,7 +182,7 @@ func (n *Node) Relays(gid crypto.GroupID) ([]RelayView, error) {
 
 func (n *Node) relayView(g *group, st alert.RelayState) RelayView {
 	v := RelayView{Name: st.Name, Peer: st.Relay.String(), By: n.memberName(g, st.By), Expires: st.Expires.UTC(),
-		Revoked: st.Revoked, Usable: st.Usable(n.now()), Path: PathUnreachable}
+		Revoked: st.Revoked, Usable: st.Usable(n.now()), Path: PathUnreachable, Label: codeLabel(crypto.RelayLabel(st.Secret))}
 	for _, a := range st.Addrs {
 		v.Addrs = append(v.Addrs, a.String())
 	}
@@ -257,18 +275,43 @@ type relayCodes struct {
 	// proved holds, per connected peer, the labels it proved and when
 	// each ends.
 	proved map[peer.ID]map[[16]byte]time.Time
+	// replacedBy maps the label of a code that a newer code of the same
+	// group replaced to the newer one's; the replaced code still holds,
+	// as the same grant, until retire says (relayReplaceGrace).
+	replacedBy map[[16]byte][16]byte
+	retire     map[[16]byte]time.Time
 }
+
+// relayReplaceGrace is how long a relay still takes a code that a newer
+// one replaced, as the same grant: member nodes that have not yet learned
+// of the new grant reach, through the relay, those that have, and learn
+// of it. Then it drops the old code.
+const relayReplaceGrace = time.Hour
 
 // RelayCodeView is a relay code as its relay sees it: nothing but a label
 // and its end.
 type RelayCodeView struct {
 	Label   string    `json:"label"` // hex, the first 8 bytes of the grant's label
 	Expires time.Time `json:"expires"`
+	// Replaced is the label of the code this one replaced (empty: none),
+	// which the relay still takes until ReplacedUntil, then drops.
+	Replaced      string    `json:"replaced,omitempty"`
+	ReplacedUntil time.Time `json:"replaced_until,omitzero"`
 }
+
+// codeLabel is how a grant's label is shown: hex, its first 8 bytes.
+func codeLabel(l [16]byte) string { return hex.EncodeToString(l[:8]) }
+
+// ErrNoSuchRelayCode: the relay holds no code with that label.
+var ErrNoSuchRelayCode = NewError(KindNotFound, "no such relay code")
 
 // AcceptRelayCode makes this node (started as a relay, in no group) relay
 // for the member nodes of the group that granted code, until the code
-// ends. The code is kept, sealed, in the node's store.
+// ends. The code is kept, sealed, in the node's store. If it replaces an
+// earlier code (a new grant of the same group), that one still holds, as
+// the same grant, for relayReplaceGrace (so that member nodes that have
+// not yet learned of the new grant reach those that have), and is then
+// dropped as [Node.DropRelayCode] does.
 func (n *Node) AcceptRelayCode(code string) (RelayCodeView, error) {
 	if n.relay == nil {
 		return RelayCodeView{}, ErrNotRelay
@@ -285,7 +328,9 @@ func (n *Node) AcceptRelayCode(code string) (RelayCodeView, error) {
 	}
 	label := crypto.RelayLabel(c.Secret)
 	n.relayCodes.mu.Lock()
-	full := len(n.relayCodes.codes) >= maxRelayCodes
+	_, replaces := n.relayCodes.codes[c.Replaces]
+	replaces = replaces && c.Replaces != label
+	full := len(n.relayCodes.codes) >= maxRelayCodes && !replaces
 	n.relayCodes.mu.Unlock()
 	if full {
 		return RelayCodeView{}, Errorf(KindConflict, "node: this relay holds %d codes, as many as it takes", maxRelayCodes)
@@ -294,7 +339,67 @@ func (n *Node) AcceptRelayCode(code string) (RelayCodeView, error) {
 		return RelayCodeView{}, err
 	}
 	n.relayCodes.add(c)
-	return RelayCodeView{Label: hex.EncodeToString(label[:8]), Expires: c.Expires.UTC()}, nil
+	v := RelayCodeView{Label: codeLabel(label), Expires: c.Expires.UTC()}
+	if until, ok := n.relayCodes.link(c, n.now()); ok {
+		v.Replaced, v.ReplacedUntil = codeLabel(c.Replaces), until.UTC()
+	}
+	return v, nil
+}
+
+// DropRelayCode makes this relay forget the code whose label (as
+// [Node.RelayCodes] shows it) starts with label, at least 8 hex
+// characters: a code whose grant an admin revoked. The nodes that proved
+// only codes it no longer holds are disconnected, losing their slots and
+// the connections relayed for them. Errors: ErrNotRelay,
+// ErrNoSuchRelayCode (also for fewer than 8 characters), ErrAmbiguous.
+func (n *Node) DropRelayCode(label string) (RelayCodeView, error) {
+	if n.relay == nil {
+		return RelayCodeView{}, ErrNotRelay
+	}
+	label = strings.ToLower(strings.TrimSpace(label))
+	var found []crypto.RelayCode
+	var labels []string
+	if len(label) >= 8 {
+		n.relayCodes.mu.Lock()
+		for l, c := range n.relayCodes.codes {
+			if strings.HasPrefix(hex.EncodeToString(l[:]), label) {
+				found = append(found, c)
+				labels = append(labels, codeLabel(l))
+			}
+		}
+		n.relayCodes.mu.Unlock()
+	}
+	switch len(found) {
+	case 0:
+		return RelayCodeView{}, withParams(ErrNoSuchRelayCode, []string{"ref", label},
+			"this relay holds no code %q: give at least 8 characters of a label takecare relay codes shows", label)
+	case 1:
+	default:
+		slices.Sort(labels)
+		return RelayCodeView{}, withParams(ErrAmbiguous, []string{"what", "relay code", "ref", label, "candidates", paramList(labels)},
+			"relay code %q is %v: %s; give more of the label", label, ErrAmbiguous, paramList(labels))
+	}
+	l := crypto.RelayLabel(found[0].Secret)
+	if err := n.dropRelayCodes([][16]byte{l}); err != nil {
+		return RelayCodeView{}, err
+	}
+	return RelayCodeView{Label: codeLabel(l), Expires: found[0].Expires.UTC()}, nil
+}
+
+// dropRelayCodes forgets the codes of labels, in memory and in the store,
+// and disconnects the nodes that proved none of the codes left.
+func (n *Node) dropRelayCodes(labels [][16]byte) error {
+	for _, l := range labels {
+		if err := n.store.DeleteBlob(relayCodeKind, l[:]); err != nil {
+			return err
+		}
+	}
+	for _, p := range n.relayCodes.drop(labels) {
+		if !n.isMemberPeer(p) {
+			n.host.Network().ClosePeer(p)
+		}
+	}
+	return nil
 }
 
 // RelayCodes lists the codes this relay holds.
@@ -302,8 +407,8 @@ func (n *Node) RelayCodes() []RelayCodeView {
 	n.relayCodes.mu.Lock()
 	defer n.relayCodes.mu.Unlock()
 	out := []RelayCodeView{}
-	for l, c := range n.relayCodes.codes {
-		out = append(out, RelayCodeView{Label: hex.EncodeToString(l[:8]), Expires: c.Expires.UTC()})
+	for l := range n.relayCodes.codes {
+		out = append(out, RelayCodeView{Label: codeLabel(l), Expires: n.relayCodes.ends(l).UTC()})
 	}
 	slices.SortFunc(out, func(a, b RelayCodeView) int { return strings.Compare(a.Label, b.Label) })
 	return out
@@ -315,6 +420,7 @@ func (n *Node) loadRelayCodes() error {
 	if err != nil {
 		return err
 	}
+	var loaded []crypto.RelayCode
 	for k, v := range blobs {
 		c, err := crypto.ParseRelayCode(string(v))
 		if err != nil || !n.now().Before(c.Expires) {
@@ -322,6 +428,11 @@ func (n *Node) loadRelayCodes() error {
 			continue
 		}
 		n.relayCodes.add(c)
+		loaded = append(loaded, c)
+	}
+	// A code replaced before the relay stopped gets its grace again.
+	for _, c := range loaded {
+		n.relayCodes.link(c, n.now())
 	}
 	return nil
 }
@@ -335,6 +446,77 @@ func (r *relayCodes) add(c crypto.RelayCode) {
 	r.codes[crypto.RelayLabel(c.Secret)] = c
 }
 
+// link records that c replaces the code it names, if the relay holds
+// that one, and returns until when the replaced code still holds.
+func (r *relayCodes) link(c crypto.RelayCode, now time.Time) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, label := c.Replaces, crypto.RelayLabel(c.Secret)
+	if _, ok := r.codes[old]; !ok || old == label {
+		return time.Time{}, false
+	}
+	if r.replacedBy == nil {
+		r.replacedBy = make(map[[16]byte][16]byte)
+		r.retire = make(map[[16]byte]time.Time)
+	}
+	r.replacedBy[old] = label
+	until, ok := r.retire[old]
+	if !ok || now.Add(relayReplaceGrace).Before(until) {
+		until = now.Add(relayReplaceGrace)
+		r.retire[old] = until
+	}
+	return until, true
+}
+
+// ends returns when the code of label stops holding: its end, or the end
+// of its grace once replaced. The caller holds r.mu.
+func (r *relayCodes) ends(l [16]byte) time.Time {
+	end := r.codes[l].Expires
+	if until, ok := r.retire[l]; ok && until.Before(end) {
+		end = until
+	}
+	return end
+}
+
+// grant returns the label of the newest code of the grant l belongs to,
+// following replacements. The caller holds r.mu.
+func (r *relayCodes) grant(l [16]byte) [16]byte {
+	for range len(r.replacedBy) {
+		next, ok := r.replacedBy[l]
+		if !ok {
+			break
+		}
+		l = next
+	}
+	return l
+}
+
+// ended returns the labels of the codes that no longer hold at now.
+func (r *relayCodes) ended(now time.Time) [][16]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][16]byte
+	for l := range r.codes {
+		if !now.Before(r.ends(l)) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// pruneRelayCodes drops the codes that ended or whose grace after being
+// replaced is over, on a relay.
+func (n *Node) pruneRelayCodes() {
+	if n.relay == nil {
+		return
+	}
+	if ended := n.relayCodes.ended(n.now()); len(ended) > 0 {
+		if err := n.dropRelayCodes(ended); err != nil {
+			n.log.Error("dropping ended relay codes", "err", err)
+		}
+	}
+}
+
 // servesCodes reports whether this node is a relay in no group holding a
 // relay code that has not ended: then it lets any node connect, to prove
 // a code. It has no topic, roster or message to tell.
@@ -342,12 +524,36 @@ func (n *Node) servesCodes() bool {
 	return n.relay != nil && n.relayCodes.serving(n.now()) && len(n.groupList()) == 0
 }
 
+// drop forgets the codes of labels and what peers proved of them, and
+// returns the peers that proved some of them and now hold none.
+func (r *relayCodes) drop(labels [][16]byte) []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var lost []peer.ID
+	for _, l := range labels {
+		delete(r.codes, l)
+		delete(r.retire, l)
+		delete(r.replacedBy, l)
+		for p, proved := range r.proved {
+			if _, ok := proved[l]; !ok {
+				continue
+			}
+			delete(proved, l)
+			if len(proved) == 0 {
+				delete(r.proved, p)
+				lost = append(lost, p)
+			}
+		}
+	}
+	return lost
+}
+
 // serving reports whether the relay holds a code that has not ended.
 func (r *relayCodes) serving(now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, c := range r.codes {
-		if now.Before(c.Expires) {
+	for l := range r.codes {
+		if now.Before(r.ends(l)) {
 			return true
 		}
 	}
@@ -366,7 +572,7 @@ func (r *relayCodes) check(self, p peer.ID, proofs []*wire.RelayAuthProof, now t
 		}
 		label := [16]byte(pr.Label)
 		c, known := r.codes[label]
-		if !known || !now.Before(c.Expires) || !crypto.CheckRelayProof(c.Secret, self, p, pr.Proof) {
+		if !known || !now.Before(r.ends(label)) || !crypto.CheckRelayProof(c.Secret, self, p, pr.Proof) {
 			continue
 		}
 		if r.proved == nil {
@@ -375,7 +581,7 @@ func (r *relayCodes) check(self, p peer.ID, proofs []*wire.RelayAuthProof, now t
 		if r.proved[p] == nil {
 			r.proved[p] = make(map[[16]byte]time.Time)
 		}
-		r.proved[p][label] = c.Expires
+		r.proved[p][label] = r.ends(label)
 		ok++
 	}
 	return ok
@@ -394,13 +600,18 @@ func (r *relayCodes) Authorized(p peer.ID, now time.Time) bool {
 }
 
 // Together reports whether p and q proved one same grant that has not
-// ended.
+// ended (a code, or one it replaced that still holds).
 func (r *relayCodes) Together(p, q peer.ID, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for l, until := range r.proved[p] {
-		if _, ok := r.proved[q][l]; ok && now.Before(until) {
-			return true
+		if !now.Before(until) {
+			continue
+		}
+		for m, until := range r.proved[q] {
+			if now.Before(until) && r.grant(l) == r.grant(m) {
+				return true
+			}
 		}
 	}
 	return false

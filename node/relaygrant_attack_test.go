@@ -1,18 +1,26 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
+	"github.com/takecare-network/takecare/node/internal/wire"
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
@@ -87,23 +95,34 @@ func newOutsiderNet(t *testing.T, ctx context.Context, extra int, rc node.RelayC
 }
 
 // reachThrough has from connect to to through the relay of circuit, and
-// fails the test if it cannot within 30 s. A dial the node made by itself
-// while to held no slot yet leaves a dial backoff: it is cleared between
-// tries.
+// fails the test if it cannot within 30 s. A direct connection the two
+// hold (after a hole punch) is cut first, as if they had moved. A dial
+// the node made by itself while to held no slot yet leaves a dial
+// backoff: it is cleared between tries.
 func reachThrough(t *testing.T, net *nodetest.Net, from, to *nodetest.Node, circuit ma.Multiaddr) {
 	t.Helper()
 	relay, _ := circuit.ValueForProtocol(ma.P_P2P)
-	id := to.Host().ID()
-	net.WaitFor(30*time.Second, "a connection through the relay", func() bool {
-		if relayedVia(from, id, mustDecode(t, relay)) {
-			return true
+	rel, id := mustDecode(t, relay), to.Host().ID()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		if relayedVia(from, id, rel) {
+			return
+		}
+		if from.Host().Network().Connectedness(id) == network.Connected {
+			for _, pair := range [][2]*nodetest.Node{{from, to}, {to, from}} {
+				pair[0].Host().Network().ClosePeer(pair[1].Host().ID())
+				pair[0].Host().Peerstore().ClearAddrs(pair[1].Host().ID())
+			}
 		}
 		from.Host().Network().(*swarm.Swarm).Backoff().Clear(id)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := from.Host().Connect(ctx, peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{circuit}})
-		return err == nil && relayedVia(from, id, mustDecode(t, relay))
-	})
+		err = from.Host().Connect(ctx, peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{circuit}})
+		cancel()
+		if err == nil && relayedVia(from, id, rel) {
+			return
+		}
+	}
+	t.Fatalf("no connection through the relay within 30 s: %v", err)
 }
 
 func mustDecode(t *testing.T, s string) peer.ID {
@@ -184,4 +203,147 @@ func TestEndedRelayGrantIsLeft(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// proveGrant has h, connected to relay, prove the grant of secret, and
+// returns how many proofs the relay took.
+func proveGrant(t *testing.T, ctx context.Context, h host.Host, relay peer.ID, secret [32]byte) int {
+	t.Helper()
+	n, err := tryProveGrant(ctx, h, relay, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func tryProveGrant(ctx context.Context, h host.Host, relay peer.ID, secret [32]byte) (int, error) {
+	label := crypto.RelayLabel(secret)
+	proof := crypto.RelayProof(secret, relay, h.ID())
+	st, err := h.NewStream(ctx, relay, node.RelayAuthProtocol)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if _, err := protodelim.MarshalTo(st, &wire.RelayAuth{Proofs: []*wire.RelayAuthProof{{Label: label[:], Proof: proof[:]}}}); err != nil {
+		return 0, err
+	}
+	var res wire.RelayAuthResult
+	if err := protodelim.UnmarshalFrom(bufio.NewReader(st), &res); err != nil {
+		return 0, err
+	}
+	return int(res.Accepted), nil
+}
+
+// TestRemovedMemberLosesRelay: a member removed from the group still
+// knows the relay grant's secret (it was in the roster). Once an admin
+// grants the relay again and its operator takes the new code, which names
+// the one it replaces, the group's nodes show the relay the new grant on
+// the connections they hold; an hour later the relay drops the old code:
+// the removed member's node is cut off and its proofs of the old grant
+// are refused, while the group's nodes keep their slots. An operator can
+// also drop a code by hand (a revoked grant): the nodes that proved only
+// it are cut off.
+func TestRemovedMemberLosesRelay(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := newOutsiderNet(t, ctx, 0, node.RelayConfig{}, 0)
+	// The removed member's own host, with the secret it kept.
+	removed := newStranger(t, nil)
+	if err := removed.h.Connect(ctx, o.orgInfo); err != nil {
+		t.Fatal(err)
+	}
+	if got := proveGrant(t, ctx, removed.h, o.relayID, o.code.Secret); got != 1 {
+		t.Fatalf("before the new grant, the relay took %d proofs of the removed member", got)
+	}
+	if _, err := client.Reserve(ctx, removed.h, o.orgInfo); err != nil {
+		t.Fatalf("before the new grant: %v", err)
+	}
+
+	again, err := o.ana.GrantRelay(ctx, o.gid, o.orgInfo.Addrs[0].String()+"/p2p/"+o.relayID.String(), "Servicios Comunitarios", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Replaces != o.granted.Label || again.Label == o.granted.Label {
+		t.Fatalf("the new grant (label %s) replaces %q, want %s", again.Label, again.Replaces, o.granted.Label)
+	}
+	v, err := o.org.AcceptRelayCode(again.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes := o.org.RelayCodes(); v.Replaced != o.granted.Label || len(codes) != 2 {
+		t.Fatalf("the relay took the new code (%+v) and holds %+v", v, codes)
+	}
+	// For an hour the old code still holds, as the same grant: Beto, had
+	// he not yet learned of the new grant, would still reach Ana. Both
+	// show the relay the new grant on the connection they hold.
+	o.net.WaitFor(30*time.Second, "member nodes prove the new grant", func() bool {
+		return o.org.RelayProvedForTest(o.anaID, again.Label) && o.org.RelayProvedForTest(o.betoID, again.Label)
+	})
+	o.skew.Store(int64(time.Hour + time.Minute))
+	o.org.PruneForTest()
+	if codes := o.org.RelayCodes(); len(codes) != 1 || codes[0].Label != again.Label {
+		t.Fatalf("an hour after the new code, the relay holds %+v", codes)
+	}
+	o.net.WaitFor(10*time.Second, "the removed member's node is cut off", func() bool {
+		return removed.h.Network().Connectedness(o.relayID) != network.Connected
+	})
+	if err := removed.h.Connect(ctx, o.orgInfo); err != nil {
+		t.Fatal(err)
+	}
+	if got := proveGrant(t, ctx, removed.h, o.relayID, o.code.Secret); got != 0 {
+		t.Fatalf("the relay took %d proofs of the replaced grant", got)
+	}
+	var rerr client.ReservationError
+	if _, err := client.Reserve(ctx, removed.h, o.orgInfo); !errors.As(err, &rerr) || rerr.Status != pbv2.Status_PERMISSION_DENIED {
+		t.Fatalf("a reservation with the replaced grant: %v, want PERMISSION_DENIED", err)
+	}
+	// The group's nodes were never cut off, and reach each other through
+	// the relay.
+	for _, m := range []*nodetest.Node{o.ana, o.beto} {
+		if m.Host().Network().Connectedness(o.relayID) != network.Connected {
+			t.Fatalf("%s lost the relay", m.Host().ID())
+		}
+	}
+	reachThrough(t, o.net, o.beto, o.ana, o.circuit)
+
+	// A grant revoked: the operator drops its code by the label the
+	// admin sees; whoever still proves it is cut off.
+	code2, err := crypto.ParseRelayCode(again.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := newStranger(t, nil)
+	if err := holder.h.Connect(ctx, o.orgInfo); err != nil {
+		t.Fatal(err)
+	}
+	if got := proveGrant(t, ctx, holder.h, o.relayID, code2.Secret); got != 1 {
+		t.Fatalf("the relay took %d proofs of the current grant", got)
+	}
+	r, err := o.ana.RevokeRelay(ctx, o.gid, "Servicios Comunitarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.org.DropRelayCode(r.Label[:4]); !errors.Is(err, node.ErrNoSuchRelayCode) {
+		t.Fatalf("a label of 4 characters: %v", err)
+	}
+	if _, err := o.org.DropRelayCode(strings.ToUpper(r.Label)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.org.DropRelayCode(r.Label); !errors.Is(err, node.ErrNoSuchRelayCode) {
+		t.Fatalf("a code dropped twice: %v", err)
+	}
+	if codes := o.org.RelayCodes(); len(codes) != 0 {
+		t.Fatalf("the relay still holds %+v", codes)
+	}
+	o.net.WaitFor(10*time.Second, "the holder of the dropped code is cut off", func() bool {
+		return holder.h.Network().Connectedness(o.relayID) != network.Connected
+	})
+	// With no code left, the relay lets no stranger in at all; if the
+	// connection stood, no proof would hold.
+	if err := holder.h.Connect(ctx, o.orgInfo); err == nil {
+		if got, _ := tryProveGrant(ctx, holder.h, o.relayID, code2.Secret); got != 0 {
+			t.Fatalf("the relay took %d proofs of a dropped code", got)
+		}
+	}
 }

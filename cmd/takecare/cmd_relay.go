@@ -8,7 +8,7 @@ import (
 	"github.com/takecare-network/takecare/node/api"
 )
 
-const relayUsage = "grant GROUP ADDR --name NAME [--days N] [--json] | list GROUP [--json] | revoke GROUP RELAY | accept CODE | codes [--json]"
+const relayUsage = "grant GROUP ADDR --name NAME [--days N] [--json] | list GROUP [--json] | revoke GROUP RELAY [--json] | accept CODE [--json] | codes [--json] | drop LABEL [--json]"
 
 // cmdRelay runs the commands of relays that are not members (PROTOCOL.md,
 // "Relays that are not members"; docs/GUIDE.md, section 21): an admin
@@ -16,7 +16,7 @@ const relayUsage = "grant GROUP ADDR --name NAME [--days N] [--json] | list GROU
 // node's operator accepts the code.
 func cmdRelay(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("say what: grant, list, revoke, accept or codes")
+		return usagef("say what: grant, list, revoke, accept, codes or drop")
 	}
 	f := newFlags("relay "+args[0], e)
 	switch args[0] {
@@ -46,8 +46,11 @@ func cmdRelay(ctx context.Context, e *env, args []string) error {
 			return printJSON(e.stdout, g)
 		}
 		fmt.Fprintf(e.stderr, "%s may relay for the member nodes of %s until %s. Give this code to whoever runs it, by a safe way (in person, or a channel you trust): "+
-			"they run takecare relay accept CODE on that node. Keep it from others: with it, a node of theirs could stand in for the relay.\n",
+			"they run takecare relay accept CODE on that node. Keep it from others: with it, a node of theirs could take slots on the relay.\n",
 			g.Name, pos[0], clockZone(g.Expires, time.Now()))
+		if g.Replaces != "" {
+			fmt.Fprintf(e.stderr, "It replaces the earlier grant of %s: an hour after the relay takes it, the earlier code (%s) no longer works there.\n", g.Name, g.Replaces)
+		}
 		fmt.Fprintln(e.stdout, g.Code)
 		return nil
 	case "list":
@@ -82,10 +85,11 @@ func cmdRelay(ctx context.Context, e *env, args []string) error {
 			case !r.Usable:
 				state = "ended " + clockZone(r.Expires, now)
 			}
-			fmt.Fprintf(e.stdout, "%-20s %s  %s, %s, granted by %s\n", r.Name, r.Peer[:12], r.Path, state, r.By)
+			fmt.Fprintf(e.stdout, "%-20s %s  %s, %s, granted by %s, code %s\n", r.Name, r.Peer[:12], r.Path, state, r.By, r.Label)
 		}
 		return nil
 	case "revoke":
+		asJSON := f.Bool("json", false, "print JSON")
 		pos, err := f.parse(args[1:])
 		if err != nil {
 			return err
@@ -101,9 +105,14 @@ func cmdRelay(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "%s no longer relays for %s.\n", r.Name, pos[0])
+		if *asJSON {
+			return printJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stderr, "%s no longer relays for %s: member nodes leave it. The relay is not told: ask whoever runs it to run takecare relay drop %s there, "+
+			"or anyone who still knows the grant (a member removed since) can take a slot on it until %s.\n", r.Name, pos[0], r.Label, clockZone(r.Expires, time.Now()))
 		return nil
 	case "accept":
+		asJSON := f.Bool("json", false, "print JSON")
 		pos, err := f.parse(args[1:])
 		if err != nil {
 			return err
@@ -119,8 +128,36 @@ func cmdRelay(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			return printJSON(e.stdout, v)
+		}
 		fmt.Fprintf(e.stderr, "This node now relays for the member nodes of the group that gave this code, until %s. It learns nothing of the group but that its nodes use it.\n", clockZone(v.Expires, time.Now()))
+		if v.Replaced != "" {
+			fmt.Fprintf(e.stderr, "It replaces the code %s, which still works until %s (for the group's nodes to learn of the new one) and is then dropped.\n", v.Replaced, clockZone(v.ReplacedUntil, time.Now()))
+		}
 		fmt.Fprintln(e.stdout, v.Label)
+		return nil
+	case "drop":
+		asJSON := f.Bool("json", false, "print JSON")
+		pos, err := f.parse(args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usagef("give the LABEL of a code (takecare relay codes), at least 8 characters")
+		}
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		v, err := c.DropRelayCode(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.stdout, v)
+		}
+		fmt.Fprintf(e.stderr, "Code %s dropped: the nodes that proved it are disconnected and get no slot here any more.\n", v.Label)
 		return nil
 	case "codes":
 		asJSON := f.Bool("json", false, "print JSON Lines, one code per line")
@@ -148,5 +185,5 @@ func cmdRelay(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	return usagef("unknown relay command %q: grant, list, revoke, accept or codes", args[0])
+	return usagef("unknown relay command %q: grant, list, revoke, accept, codes or drop", args[0])
 }

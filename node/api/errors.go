@@ -52,6 +52,7 @@ var errorCodes = []struct {
 	{node.ErrNoOpenCheckIn, "no_open_checkin", 0},
 	{node.ErrNoSuchInvite, "no_such_invite", 0},
 	{node.ErrNoSuchRelay, "no_such_relay", 0},
+	{node.ErrNoSuchRelayCode, "no_such_relay_code", 0},
 	{node.ErrNotRelay, "not_a_relay", 0},
 	{node.ErrRelayInGroup, "relay_in_group", 0},
 	{crypto.ErrBadRelayCode, "bad_relay_code", 0},

@@ -16,6 +16,7 @@ import (
 //	POST /v1/groups/{group}/relays/{relay}/revoke   → node.RelayView (admins)
 //	GET  /v1/relay/codes                            on a relay: the codes it holds
 //	POST /v1/relay/codes                            on a relay: RelayCodeRequest → node.RelayCodeView
+//	POST /v1/relay/codes/{label}/drop               on a relay: drop a code → node.RelayCodeView
 
 func (s *Server) registerRelays() {
 	s.mux.HandleFunc("GET /v1/groups/{group}/relays", s.relays)
@@ -23,6 +24,7 @@ func (s *Server) registerRelays() {
 	s.mux.HandleFunc("POST /v1/groups/{group}/relays/{relay}/revoke", s.revokeRelay)
 	s.mux.HandleFunc("GET /v1/relay/codes", s.relayCodes)
 	s.mux.HandleFunc("POST /v1/relay/codes", s.acceptRelayCode)
+	s.mux.HandleFunc("POST /v1/relay/codes/{label}/drop", s.dropRelayCode)
 }
 
 // RelayGrantRequest is the body of POST /v1/groups/{group}/relays.
@@ -84,6 +86,11 @@ func (s *Server) acceptRelayCode(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, v, err)
 }
 
+func (s *Server) dropRelayCode(w http.ResponseWriter, r *http.Request) {
+	v, err := s.n.DropRelayCode(r.PathValue("label"))
+	s.reply(w, v, err)
+}
+
 // Relays lists the relays granted to a group.
 func (c *Client) Relays(ctx context.Context, group string) ([]node.RelayView, error) {
 	var rs []node.RelayView
@@ -118,4 +125,12 @@ func (c *Client) RelayCodes(ctx context.Context) ([]node.RelayCodeView, error) {
 	var vs []node.RelayCodeView
 	err := c.do(ctx, "GET", "/v1/relay/codes", nil, &vs)
 	return vs, err
+}
+
+// DropRelayCode has a relay forget the code whose label starts with label
+// (at least 8 hex characters).
+func (c *Client) DropRelayCode(ctx context.Context, label string) (node.RelayCodeView, error) {
+	var v node.RelayCodeView
+	err := c.do(ctx, "POST", "/v1/relay/codes/"+url.PathEscape(label)+"/drop", struct{}{}, &v)
+	return v, err
 }

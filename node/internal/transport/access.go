@@ -45,6 +45,9 @@ type Access struct {
 	// Relays are the relays this node's groups granted (not members),
 	// with where they listen.
 	Relays map[peer.ID][]ma.Multiaddr
+	// Grants names, per granted relay, the grants this node proves to it
+	// (their labels, joined), so that a change is seen.
+	Grants map[peer.ID]string
 
 	// changed is closed when a newer snapshot replaces this one.
 	changed chan struct{}
@@ -66,6 +69,7 @@ func NewAccess() *Access {
 		Duress:  make(map[peer.ID]bool),
 		Doors:   make(map[peer.ID]Door),
 		Relays:  make(map[peer.ID][]ma.Multiaddr),
+		Grants:  make(map[peer.ID]string),
 		changed: make(chan struct{}),
 	}
 }

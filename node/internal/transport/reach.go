@@ -52,9 +52,13 @@ type Reach struct {
 	// cannot have one (a host the node was given).
 	punch *holepunch.Service
 
-	mu       sync.Mutex
-	relays   map[peer.ID]bool         // connected member nodes that relay
-	slots    map[peer.ID]time.Time    // relays we hold a slot on, until
+	mu     sync.Mutex
+	relays map[peer.ID]bool      // connected member nodes that relay
+	slots  map[peer.ID]time.Time // relays we hold a slot on, until
+	// renew wakes the keeper of a slot to reserve again at once: the
+	// relay was identified anew, on a new connection, and a relay
+	// forgets a slot when its holder disconnects, even for a moment.
+	renew    map[peer.ID]chan struct{}
 	observed map[peer.ID]ma.Multiaddr // our address as each member node saw it
 	punching map[peer.ID]bool         // hole punches under way
 	dropping map[peer.ID]bool         // relayed connections about to close
@@ -132,7 +136,7 @@ const punchRetry = 10 * time.Minute
 // works once [Reach.Start] gave it the host.
 func NewReach(adm *Admission, hooks ReachHooks) *Reach {
 	return &Reach{
-		adm: adm, hooks: hooks, relays: make(map[peer.ID]bool), slots: make(map[peer.ID]time.Time),
+		adm: adm, hooks: hooks, relays: make(map[peer.ID]bool), slots: make(map[peer.ID]time.Time), renew: make(map[peer.ID]chan struct{}),
 		observed: make(map[peer.ID]ma.Multiaddr), punching: make(map[peer.ID]bool),
 		dropping: make(map[peer.ID]bool), rendezvousing: make(map[peer.ID]bool),
 	}
@@ -345,12 +349,20 @@ func (r *Reach) Identified(p peer.ID) {
 	r.relays[p] = true
 	_, held := r.slots[p]
 	take := !held && len(r.slots) < maxRelaySlots && r.hooks.NeedsRelay()
+	var renew chan struct{}
 	if take {
 		r.slots[p] = time.Time{}
+		renew = make(chan struct{}, 1)
+		r.renew[p] = renew
+	} else if held {
+		select {
+		case r.renew[p] <- struct{}{}:
+		default:
+		}
 	}
 	r.mu.Unlock()
 	if take {
-		r.hooks.Go(func(ctx context.Context) { r.keepSlot(ctx, p) })
+		r.hooks.Go(func(ctx context.Context) { r.keepSlot(ctx, p, renew) })
 	}
 	if !known {
 		r.hooks.Go(func(ctx context.Context) { r.dialThrough(ctx, p) })
@@ -400,12 +412,14 @@ func (r *Reach) dialThrough(ctx context.Context, rel peer.ID) {
 	wg.Wait()
 }
 
-// keepSlot holds a reservation on relay p and renews it before it ends,
+// keepSlot holds a reservation on relay p and renews it before it ends
+// (or at once when renew says so),
 // as long as p stays connected and a relay.
-func (r *Reach) keepSlot(ctx context.Context, p peer.ID) {
+func (r *Reach) keepSlot(ctx context.Context, p peer.ID, renew chan struct{}) {
 	defer func() {
 		r.mu.Lock()
 		delete(r.slots, p)
+		delete(r.renew, p)
 		r.mu.Unlock()
 	}()
 	wait := relayRetry
@@ -426,7 +440,7 @@ func (r *Reach) keepSlot(ctx context.Context, p peer.ID) {
 			// Renew when three quarters of it have passed.
 			next = max(time.Until(rsv.Expiration)*3/4, time.Second)
 		}
-		if !SleepConnected(r.host, ctx, p, next) {
+		if !sleepConnected(r.host, ctx, p, next, renew) {
 			return
 		}
 	}
@@ -435,6 +449,12 @@ func (r *Reach) keepSlot(ctx context.Context, p peer.ID) {
 // SleepConnected waits for d, and returns false early if ctx ends or p
 // disconnects from h.
 func SleepConnected(h host.Host, ctx context.Context, p peer.ID, d time.Duration) bool {
+	return sleepConnected(h, ctx, p, d, nil)
+}
+
+// sleepConnected is SleepConnected that also ends, reporting whether p
+// is connected, when wake (nil: never) says so.
+func sleepConnected(h host.Host, ctx context.Context, p peer.ID, d time.Duration, wake chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	tick := time.NewTicker(5 * time.Second)
@@ -444,6 +464,8 @@ func SleepConnected(h host.Host, ctx context.Context, p peer.ID, d time.Duration
 		case <-ctx.Done():
 			return false
 		case <-t.C:
+			return connected(h, p)
+		case <-wake:
 			return connected(h, p)
 		case <-tick.C:
 			if !connected(h, p) {
