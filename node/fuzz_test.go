@@ -378,11 +378,18 @@ func FuzzRendezvousRequest(f *testing.F) {
 			return
 		}
 		s := newRVStore()
+		s.perGrant = 8
 		now := time.Unix(1_750_000_000, 0)
-		for _, p := range []peer.ID{"a", "b"} {
-			resp := s.serve(p, &req, now)
-			if s.count() > rvMaxRecords || len(resp.Found) > rvMaxFound || s.count() > len(req.Register)*2 {
-				t.Fatalf("%d records held, %d found", s.count(), len(resp.Found))
+		// "a" is a member node; "b" and "c" proved one same relay code.
+		g := [16]byte{1}
+		for _, p := range []peer.ID{"a", "b", "c"} {
+			grant := &g
+			if p == "a" {
+				grant = nil
+			}
+			resp := s.serve(p, grant, &req, now)
+			if s.count() > rvMaxRecords || len(resp.Found) > rvMaxFound || s.count() > len(req.Register)*3 || s.byGrant[g] > s.perGrant {
+				t.Fatalf("%d records held (%d of the grant), %d found", s.count(), s.byGrant[g], len(resp.Found))
 			}
 			if proto.Size(resp) > rvMaxResponse {
 				t.Fatalf("an answer of %d bytes, over the %d a node reads", proto.Size(resp), rvMaxResponse)

@@ -32,6 +32,12 @@ type RelayConfig struct {
 	// BufferSize is the size in bytes of each direction's buffer of a
 	// relayed connection (default 16 KiB).
 	BufferSize int
+	// MaxNodesPerGrant is, on a relay in no group, how many nodes may
+	// prove one group's grant at once (default 64): whoever knows its
+	// secret can make up node identities, and one group must not take
+	// the slots of the others. Their rendezvous records are bounded to
+	// 16 per node allowed.
+	MaxNodesPerGrant int
 }
 
 // Defaults of [RelayConfig].
@@ -41,6 +47,7 @@ const (
 	DefaultRelayReservationsPerIP = 32
 	DefaultRelayReservationTTL    = time.Hour
 	DefaultRelayBuffer            = 16 << 10
+	DefaultRelayNodesPerGrant     = 64
 )
 
 // resources are the relay's limits: the defaults of go-libp2p except
@@ -84,7 +91,9 @@ func (n *Node) startRelay(c RelayConfig) error {
 		return err
 	}
 	n.relay = r
+	n.relayCodes.maxNodes = orDefault(c.MaxNodesPerGrant, DefaultRelayNodesPerGrant)
 	n.rendezvous = newRVStore()
+	n.rendezvous.perGrant = n.relayCodes.maxNodes * rvRegisterEpochs
 	return nil
 }
 

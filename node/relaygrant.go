@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -280,6 +281,9 @@ type relayCodes struct {
 	// as the same grant, until retire says (relayReplaceGrace).
 	replacedBy map[[16]byte][16]byte
 	retire     map[[16]byte]time.Time
+	// maxNodes is how many peers may hold proofs of one grant at once
+	// (RelayConfig.MaxNodesPerGrant).
+	maxNodes int
 }
 
 // relayReplaceGrace is how long a relay still takes a code that a newer
@@ -572,7 +576,7 @@ func (r *relayCodes) check(self, p peer.ID, proofs []*wire.RelayAuthProof, now t
 		}
 		label := [16]byte(pr.Label)
 		c, known := r.codes[label]
-		if !known || !now.Before(r.ends(label)) || !crypto.CheckRelayProof(c.Secret, self, p, pr.Proof) {
+		if !known || !now.Before(r.ends(label)) || !crypto.CheckRelayProof(c.Secret, self, p, pr.Proof) || r.full(r.grant(label), p, now) {
 			continue
 		}
 		if r.proved == nil {
@@ -585,6 +589,42 @@ func (r *relayCodes) check(self, p peer.ID, proofs []*wire.RelayAuthProof, now t
 		ok++
 	}
 	return ok
+}
+
+// full reports whether as many peers other than p as a grant allows hold
+// proofs of grant g at now. The caller holds r.mu.
+func (r *relayCodes) full(g [16]byte, p peer.ID, now time.Time) bool {
+	if r.maxNodes <= 0 {
+		return false
+	}
+	n := 0
+	for q, proved := range r.proved {
+		if q == p {
+			continue
+		}
+		for l, until := range proved {
+			if now.Before(until) && r.grant(l) == g {
+				n++
+				break
+			}
+		}
+	}
+	return n >= r.maxNodes
+}
+
+// grantOf returns the grant p's rendezvous records count against: the
+// first, in byte order, of the grants it proved that hold at now.
+func (r *relayCodes) grantOf(p peer.ID, now time.Time) ([16]byte, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best [16]byte
+	found := false
+	for l, until := range r.proved[p] {
+		if g := r.grant(l); now.Before(until) && (!found || bytes.Compare(g[:], best[:]) < 0) {
+			best, found = g, true
+		}
+	}
+	return best, found
 }
 
 // Authorized reports whether p proved a grant that has not ended.

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -345,5 +346,104 @@ func TestRemovedMemberLosesRelay(t *testing.T) {
 		if got, _ := tryProveGrant(ctx, holder.h, o.relayID, code2.Secret); got != 0 {
 			t.Fatalf("the relay took %d proofs of a dropped code", got)
 		}
+	}
+}
+
+// registerRecords has h leave n made-up records at relay, and returns the
+// relay's answer.
+func registerRecords(t *testing.T, ctx context.Context, h host.Host, relay peer.ID, n int) wire.RendezvousStatus {
+	t.Helper()
+	req := &wire.RendezvousRequest{}
+	for range n {
+		pt, rec := make([]byte, 32), make([]byte, crypto.RendezvousSealedSize)
+		rand.Read(pt)
+		rand.Read(rec)
+		req.Register = append(req.Register, &wire.RendezvousRecordAt{Point: pt, Record: rec})
+	}
+	st, err := h.NewStream(ctx, relay, node.RendezvousProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := protodelim.MarshalTo(st, req); err != nil {
+		t.Fatal(err)
+	}
+	var res wire.RendezvousResponse
+	if err := protodelim.UnmarshalFrom(bufio.NewReader(st), &res); err != nil {
+		t.Fatal(err)
+	}
+	return res.Status
+}
+
+// TestRelayGrantQuota: whoever knows a grant's secret (any member, or one
+// removed since) can make up node identities and prove the grant with
+// each. The relay gives one grant no more than its share: at most
+// MaxNodesPerGrant nodes prove it at once, and their rendezvous records
+// are bounded by grant, so that one group's nodes cannot take the slots
+// and records of the other groups the relay serves.
+func TestRelayGrantQuota(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := newOutsiderNet(t, ctx, 0, node.RelayConfig{MaxNodesPerGrant: 3}, 0)
+	o.net.WaitFor(30*time.Second, "Ana and Beto proved the grant", func() bool {
+		return o.org.RelayProvedForTest(o.anaID, o.granted.Label) && o.org.RelayProvedForTest(o.betoID, o.granted.Label)
+	})
+	// Another group's grant, at the same relay.
+	other := crypto.NewRelayCode(time.Now().Add(24 * time.Hour))
+	if _, err := o.org.AcceptRelayCode(other.String()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Made-up nodes with the secret: the third node of the grant gets in,
+	// the fourth does not.
+	var made []*stranger
+	for range 2 {
+		s := newStranger(t, nil)
+		if err := s.h.Connect(ctx, o.orgInfo); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, s)
+	}
+	if got := proveGrant(t, ctx, made[0].h, o.relayID, o.code.Secret); got != 1 {
+		t.Fatalf("the third node of the grant: %d proofs taken", got)
+	}
+	if got := proveGrant(t, ctx, made[1].h, o.relayID, o.code.Secret); got != 0 {
+		t.Fatalf("a fourth node of a grant that allows 3: %d proofs taken", got)
+	}
+	var rerr client.ReservationError
+	if _, err := client.Reserve(ctx, made[1].h, o.orgInfo); !errors.As(err, &rerr) || rerr.Status != pbv2.Status_PERMISSION_DENIED {
+		t.Fatalf("the fourth node's reservation: %v, want PERMISSION_DENIED", err)
+	}
+	// The third floods the rendezvous records: it gets no more than the
+	// grant's share (3 nodes of 16 records each).
+	if st := registerRecords(t, ctx, made[0].h, o.relayID, 64); st != wire.RendezvousStatus_RENDEZVOUS_FULL {
+		t.Fatalf("64 records from one node of a grant of 3 nodes: %v, want FULL", st)
+	}
+	if st := registerRecords(t, ctx, made[0].h, o.relayID, 16); st != wire.RendezvousStatus_RENDEZVOUS_OK {
+		t.Fatalf("16 records: %v", st)
+	}
+
+	// The other group's node still gets in, a slot and room for records.
+	s := newStranger(t, nil)
+	if err := s.h.Connect(ctx, o.orgInfo); err != nil {
+		t.Fatal(err)
+	}
+	if got := proveGrant(t, ctx, s.h, o.relayID, other.Secret); got != 1 {
+		t.Fatalf("a node of another grant: %d proofs taken", got)
+	}
+	if _, err := client.Reserve(ctx, s.h, o.orgInfo); err != nil {
+		t.Fatalf("a node of another grant: %v", err)
+	}
+	if st := registerRecords(t, ctx, s.h, o.relayID, 16); st != wire.RendezvousStatus_RENDEZVOUS_OK {
+		t.Fatalf("a node of another grant, 16 records: %v", st)
+	}
+	// Once the third node leaves, a fourth may come in.
+	made[0].h.Network().ClosePeer(o.relayID)
+	o.net.WaitFor(10*time.Second, "the relay sees the third node gone", func() bool {
+		return !o.org.RelayProvedForTest(made[0].h.ID(), o.granted.Label)
+	})
+	if got := proveGrant(t, ctx, made[1].h, o.relayID, o.code.Secret); got != 1 {
+		t.Fatalf("a node of the grant once there is room: %d proofs taken", got)
 	}
 }

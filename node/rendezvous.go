@@ -66,6 +66,13 @@ type rvStore struct {
 	byPoint map[[32]byte]map[peer.ID]rvEntry
 	byPeer  map[peer.ID][][32]byte
 	total   int
+	// On a relay in no group, the records of a node that proved a relay
+	// code count against its grant (grantOf), and one grant's nodes hold
+	// at most perGrant records (byGrant): whoever knows a grant's
+	// secret can make up nodes.
+	perGrant int
+	grantOf  map[peer.ID][16]byte
+	byGrant  map[[16]byte]int
 }
 
 type rvEntry struct {
@@ -74,11 +81,13 @@ type rvEntry struct {
 }
 
 func newRVStore() *rvStore {
-	return &rvStore{byPoint: make(map[[32]byte]map[peer.ID]rvEntry), byPeer: make(map[peer.ID][][32]byte)}
+	return &rvStore{byPoint: make(map[[32]byte]map[peer.ID]rvEntry), byPeer: make(map[peer.ID][][32]byte),
+		grantOf: make(map[peer.ID][16]byte), byGrant: make(map[[16]byte]int)}
 }
 
-// serve answers one request of p at time now.
-func (s *rvStore) serve(p peer.ID, req *wire.RendezvousRequest, now time.Time) *wire.RendezvousResponse {
+// serve answers one request of p at time now. grant, if not nil, is the
+// grant p's records count against (p is not a member node).
+func (s *rvStore) serve(p peer.ID, grant *[16]byte, req *wire.RendezvousRequest, now time.Time) *wire.RendezvousResponse {
 	if len(req.Register) > rvMaxPoints || len(req.Lookup) > rvMaxPoints {
 		return &wire.RendezvousResponse{Status: wire.RendezvousStatus_RENDEZVOUS_BAD}
 	}
@@ -97,9 +106,14 @@ func (s *rvStore) serve(p peer.ID, req *wire.RendezvousRequest, now time.Time) *
 	s.prune(now)
 	s.drop(p)
 	status := wire.RendezvousStatus_RENDEZVOUS_OK
-	if s.total+len(req.Register) > rvMaxRecords {
+	switch {
+	case s.total+len(req.Register) > rvMaxRecords,
+		grant != nil && s.byGrant[*grant]+len(req.Register) > s.perGrant:
 		status = wire.RendezvousStatus_RENDEZVOUS_FULL
-	} else {
+	default:
+		if grant != nil && len(req.Register) > 0 {
+			s.grantOf[p] = *grant
+		}
 		for _, r := range req.Register {
 			pt := [32]byte(r.Point)
 			at := s.byPoint[pt]
@@ -113,6 +127,9 @@ func (s *rvStore) serve(p peer.ID, req *wire.RendezvousRequest, now time.Time) *
 			at[p] = rvEntry{record: slices.Clone(r.Record), expires: now.Add(rvTTL)}
 			s.byPeer[p] = append(s.byPeer[p], pt)
 			s.total++
+			if grant != nil {
+				s.byGrant[*grant]++
+			}
 		}
 	}
 	resp := &wire.RendezvousResponse{Status: status}
@@ -138,6 +155,7 @@ func (s *rvStore) drop(p peer.ID) {
 			if _, ok := at[p]; ok {
 				delete(at, p)
 				s.total--
+				s.uncharge(p)
 			}
 			if len(at) == 0 {
 				delete(s.byPoint, pt)
@@ -145,6 +163,19 @@ func (s *rvStore) drop(p peer.ID) {
 		}
 	}
 	delete(s.byPeer, p)
+	delete(s.grantOf, p)
+}
+
+// uncharge counts one record of p less against its grant. The caller
+// holds s.mu.
+func (s *rvStore) uncharge(p peer.ID) {
+	g, ok := s.grantOf[p]
+	if !ok {
+		return
+	}
+	if s.byGrant[g]--; s.byGrant[g] <= 0 {
+		delete(s.byGrant, g)
+	}
 }
 
 // prune forgets expired records. The caller holds s.mu.
@@ -154,9 +185,11 @@ func (s *rvStore) prune(now time.Time) {
 			if now.After(e.expires) {
 				delete(at, q)
 				s.total--
+				s.uncharge(q)
 				s.byPeer[q] = slices.DeleteFunc(s.byPeer[q], func(x [32]byte) bool { return x == pt })
 				if len(s.byPeer[q]) == 0 {
 					delete(s.byPeer, q)
+					delete(s.grantOf, q)
 				}
 			}
 		}
@@ -184,8 +217,14 @@ func (n *Node) handleRendezvous(st network.Stream) {
 		return
 	}
 	resp := &wire.RendezvousResponse{Status: wire.RendezvousStatus_RENDEZVOUS_REFUSED}
-	if n.relayServes(p) {
-		resp = n.rendezvous.serve(p, &req, n.now())
+	switch {
+	case n.relay == nil:
+	case n.isMemberPeer(p):
+		resp = n.rendezvous.serve(p, nil, &req, n.now())
+	default:
+		if g, ok := n.relayCodes.grantOf(p, n.now()); ok {
+			resp = n.rendezvous.serve(p, &g, &req, n.now())
+		}
 	}
 	if _, err := protodelim.MarshalTo(st, resp); err != nil {
 		st.Reset()

@@ -30,17 +30,17 @@ func TestRVStore(t *testing.T) {
 	now := time.Unix(1_750_000_000, 0)
 	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
 	look := func(p peer.ID, point byte, at time.Time) []byte {
-		r := s.serve(p, &wire.RendezvousRequest{Lookup: [][]byte{bytes.Repeat([]byte{point}, 32)}}, at)
+		r := s.serve(p, nil, &wire.RendezvousRequest{Lookup: [][]byte{bytes.Repeat([]byte{point}, 32)}}, at)
 		var fills []byte
 		for _, f := range r.Found {
 			fills = append(fills, f.Record[0])
 		}
 		return fills
 	}
-	if r := s.serve(a, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(1, 'a'), rvReg(2, 'a')}}, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_OK {
+	if r := s.serve(a, nil, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(1, 'a'), rvReg(2, 'a')}}, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_OK {
 		t.Fatalf("register: %v", r.Status)
 	}
-	s.serve(b, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(1, 'b')}}, now)
+	s.serve(b, nil, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(1, 'b')}}, now)
 	if got := look(c, 1, now); len(got) != 2 {
 		t.Fatalf("c finds %q at point 1, want a's and b's", got)
 	}
@@ -48,7 +48,7 @@ func TestRVStore(t *testing.T) {
 		t.Fatalf("a finds %q at point 1, want only b's", got)
 	}
 	// a registers again: its record at point 2 is gone.
-	s.serve(a, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(1, 'A')}}, now)
+	s.serve(a, nil, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(1, 'A')}}, now)
 	if got := look(c, 2, now); len(got) != 0 {
 		t.Fatalf("a's old record is still at point 2: %q", got)
 	}
@@ -66,7 +66,7 @@ func TestRVStore(t *testing.T) {
 		"long lookup":  {Lookup: [][]byte{make([]byte, 33)}},
 		"many points":  {Lookup: make([][]byte, rvMaxPoints+1)},
 	} {
-		if r := s.serve(a, req, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_BAD || s.count() != 0 {
+		if r := s.serve(a, nil, req, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_BAD || s.count() != 0 {
 			t.Errorf("%s: %v, %d records held", name, r.Status, s.count())
 		}
 	}
@@ -74,7 +74,7 @@ func TestRVStore(t *testing.T) {
 	// Bounds: at most rvMaxPerPoint nodes at one point, rvMaxRecords in
 	// all, rvMaxFound in one answer.
 	for i := range rvMaxPerPoint + 10 {
-		s.serve(peer.ID(fmt.Sprint("p", i)), &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(9, 'x')}}, now)
+		s.serve(peer.ID(fmt.Sprint("p", i)), nil, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(9, 'x')}}, now)
 	}
 	if got := look(c, 9, now); len(got) != rvMaxPerPoint {
 		t.Fatalf("%d records at one point, want %d", len(got), rvMaxPerPoint)
@@ -84,18 +84,18 @@ func TestRVStore(t *testing.T) {
 		for j := range rvMaxPoints {
 			regs = append(regs, &wire.RendezvousRecordAt{Point: []byte(fmt.Sprintf("%032d", i*rvMaxPoints+j)), Record: make([]byte, crypto.RendezvousSealedSize)})
 		}
-		if r := s.serve(peer.ID(fmt.Sprint("q", i)), &wire.RendezvousRequest{Register: regs}, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_OK {
+		if r := s.serve(peer.ID(fmt.Sprint("q", i)), nil, &wire.RendezvousRequest{Register: regs}, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_OK {
 			break
 		}
 	}
-	if r := s.serve(c, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(7, 'c')}}, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_FULL || s.count() > rvMaxRecords {
+	if r := s.serve(c, nil, &wire.RendezvousRequest{Register: []*wire.RendezvousRecordAt{rvReg(7, 'c')}}, now); r.Status != wire.RendezvousStatus_RENDEZVOUS_FULL || s.count() > rvMaxRecords {
 		t.Fatalf("a full relay: %v with %d records", r.Status, s.count())
 	}
 	var lookups [][]byte
 	for i := range rvMaxPoints {
 		lookups = append(lookups, []byte(fmt.Sprintf("%032d", i)))
 	}
-	if r := s.serve(c, &wire.RendezvousRequest{Lookup: lookups}, now); len(r.Found) > rvMaxFound {
+	if r := s.serve(c, nil, &wire.RendezvousRequest{Lookup: lookups}, now); len(r.Found) > rvMaxFound {
 		t.Fatalf("an answer of %d records", len(r.Found))
 	}
 }

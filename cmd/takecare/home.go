@@ -127,6 +127,7 @@ type relayConfig struct {
 	MaxReservations int    `json:"max_reservations,omitempty"`
 	MaxCircuits     int    `json:"max_circuits,omitempty"`
 	MaxPerIP        int    `json:"max_reservations_per_ip,omitempty"`
+	MaxPerGrant     int    `json:"max_nodes_per_grant,omitempty"`
 	ReservationTTL  string `json:"reservation_ttl,omitempty"` // a Go duration, e.g. "1h"
 }
 
@@ -135,8 +136,8 @@ func (r *relayConfig) node() (*node.RelayConfig, error) {
 	if r == nil || !r.Enabled {
 		return nil, nil
 	}
-	c := &node.RelayConfig{MaxReservations: r.MaxReservations, MaxCircuits: r.MaxCircuits, MaxReservationsPerIP: r.MaxPerIP}
-	for _, v := range []int{r.MaxReservations, r.MaxCircuits, r.MaxPerIP} {
+	c := &node.RelayConfig{MaxReservations: r.MaxReservations, MaxCircuits: r.MaxCircuits, MaxReservationsPerIP: r.MaxPerIP, MaxNodesPerGrant: r.MaxPerGrant}
+	for _, v := range []int{r.MaxReservations, r.MaxCircuits, r.MaxPerIP, r.MaxPerGrant} {
 		if v < 0 {
 			return nil, fmt.Errorf("relay limits in config.json must not be negative (got %d)", v)
 		}
