@@ -118,3 +118,34 @@ func (k *EpochKeys) SyncKey() []byte { return append([]byte(nil), k.sync[:]...) 
 // Rendezvous returns the group's rendezvous key at this epoch, from which
 // its rendezvous point and the key of its records derive (rendezvous.go).
 func (k *EpochKeys) Rendezvous() []byte { return append([]byte(nil), k.rendezvous[:]...) }
+
+// ratchetLabel is the HKDF info label of [EpochSecret.Ratchet] (20 bytes).
+const ratchetLabel = "takecare/v1/ratchet\x00"
+
+// Ratchet returns the secret of the epoch that a join starts from the
+// epoch whose secret is s (PROTOCOL.md, "Joins"):
+//
+//	HKDF(ikm  = s,
+//	     salt = "takecare/v1",
+//	     info = "takecare/v1/ratchet\0" (20) || group (16) || epoch (u64) || op (32),
+//	     32)
+//
+// where epoch is the number of the new epoch and op the id of the roster op
+// that adds the joiner. Every member who holds s derives the new secret
+// from the op alone; the joiner receives only the result. HKDF is one-way:
+// the new secret says nothing about s or any earlier secret.
+func (s EpochSecret) Ratchet(group GroupID, epoch uint64, op [32]byte) EpochSecret {
+	info := make([]byte, 0, len(ratchetLabel)+len(group)+8+len(op))
+	info = append(info, ratchetLabel...)
+	info = append(info, group[:]...)
+	info = binary.BigEndian.AppendUint64(info, epoch)
+	info = append(info, op[:]...)
+	out, err := hkdf.Key(sha256.New, s.k[:], []byte("takecare/v1"), string(info), len(s.k))
+	if err != nil {
+		panic("bug: hkdf: " + err.Error())
+	}
+	var next EpochSecret
+	copy(next.k[:], out)
+	clear(out) // best effort: Go cannot guarantee erasure
+	return next
+}

@@ -102,3 +102,46 @@ func TestEnvelopeVector(t *testing.T) {
 		t.Errorf("rendezvous key = %s, want %s", got, wantRendezvous)
 	}
 }
+
+// TestRatchet checks the join ratchet against a vector computed
+// independently (Python's hmac and hashlib, HKDF as in RFC 5869) and that
+// every input changes the result.
+func TestRatchet(t *testing.T) {
+	t.Parallel()
+	seq := func(from byte, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = from + byte(i)
+		}
+		return b
+	}
+	s, err := crypto.EpochSecretFromBytes(seq(0, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := crypto.GroupIDFromBytes(seq(0x40, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op [32]byte
+	copy(op[:], seq(0x80, 32))
+	next := s.Ratchet(g, 7, op)
+	if got, want := hex.EncodeToString(next.Bytes()), "a6291e246e7e81c16c75ea14011a005e7e923f6f298a287c59a73dfe88a1d956"; got != want {
+		t.Fatalf("Ratchet = %s, want %s", got, want)
+	}
+	if next.Equal(s) {
+		t.Fatal("the ratchet returned its input")
+	}
+	other := op
+	other[31] ^= 1
+	for name, o := range map[string]crypto.EpochSecret{
+		"other secret": crypto.NewEpochSecret().Ratchet(g, 7, op),
+		"other group":  s.Ratchet(crypto.NewGroupID(), 7, op),
+		"other epoch":  s.Ratchet(g, 8, op),
+		"other op":     s.Ratchet(g, 7, other),
+	} {
+		if o.Equal(next) {
+			t.Errorf("%s: same secret", name)
+		}
+	}
+}
