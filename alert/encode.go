@@ -58,14 +58,7 @@ func EncodeVia(created time.Time, c Content, via *Via) ([]byte, error) {
 		}
 		b.Content = &wire.Body_Roster{Roster: op}
 	case *Rekey:
-		rk := &wire.Rekey{Epoch: c.Epoch}
-		for _, k := range c.Keys {
-			rk.Keys = append(rk.Keys, &wire.SealedKey{Member: append([]byte(nil), k.Member[:]...), Sealed: k.Sealed})
-		}
-		for _, id := range c.Covers {
-			rk.Covers = append(rk.Covers, append([]byte(nil), id[:]...))
-		}
-		b.Content = &wire.Body_Rekey{Rekey: rk}
+		b.Content = &wire.Body_Rekey{Rekey: rekeyToWire(c)}
 	default:
 		return nil, fmt.Errorf("alert: cannot encode %T", c)
 	}
@@ -93,13 +86,22 @@ func rosterToWire(c *RosterOp) (*wire.RosterOp, error) {
 	}
 	switch ch := c.Change.(type) {
 	case *Create:
-		op.Op = &wire.RosterOp_Create{Create: &wire.Create{GroupName: ch.GroupName, Founder: memberToWire(ch.Founder)}}
+		op.Op = &wire.RosterOp_Create{Create: &wire.Create{GroupName: ch.GroupName, Founder: memberToWire(ch.Founder), Seat: seatToWire(ch.Seat)}}
 	case *AddMember:
-		op.Op = &wire.RosterOp_Add{Add: &wire.Add{Member: memberToWire(ch.Member), Invite: append([]byte(nil), ch.Invite[:]...)}}
+		a := &wire.Add{Member: memberToWire(ch.Member), Invite: append([]byte(nil), ch.Invite[:]...)}
+		if r := ch.Ratchet; r != nil {
+			a.Ratchet = &wire.Ratchet{From: append([]byte(nil), r.From[:]...), Epoch: r.Epoch}
+		}
+		a.Seat = seatToWire(ch.Seat)
+		op.Op = &wire.RosterOp_Add{Add: a}
 	case *RemoveMember:
 		op.Op = &wire.RosterOp_Remove{Remove: &wire.Remove{Member: append([]byte(nil), ch.Member[:]...)}}
 	case *SetRole:
-		op.Op = &wire.RosterOp_SetRole{SetRole: &wire.SetRole{Member: append([]byte(nil), ch.Member[:]...), Role: uint32(ch.Role)}}
+		sr := &wire.SetRole{Member: append([]byte(nil), ch.Member[:]...), Role: uint32(ch.Role)}
+		if g := ch.Tree; g != nil {
+			sr.Tree = &wire.TreeGrant{Tree: append([]byte(nil), g.Tree[:]...), Sealed: g.Sealed}
+		}
+		op.Op = &wire.RosterOp_SetRole{SetRole: sr}
 	case *NewInvite:
 		op.Op = &wire.RosterOp_Invite{Invite: &wire.Invite{
 			Id: append([]byte(nil), ch.ID[:]...), Key: ch.Key, Uses: uint32(ch.Uses), Expires: ch.Expires.UnixMilli(),
@@ -321,11 +323,25 @@ func rosterFromWire(w *wire.RosterOp) (*RosterOp, error) {
 	case *wire.RosterOp_Create:
 		var f MemberInfo
 		f, err = memberFromWire(c.Create.Founder)
-		op.Change = &Create{GroupName: c.Create.GroupName, Founder: f}
+		cr := &Create{GroupName: c.Create.GroupName, Founder: f}
+		if err == nil {
+			cr.Seat, err = seatFromWire(c.Create.Seat)
+		}
+		op.Change = cr
 	case *wire.RosterOp_Add:
 		a := &AddMember{}
 		if a.Member, err = memberFromWire(c.Add.Member); err == nil {
 			a.Invite, err = inviteIDFromBytes(c.Add.Invite)
+		}
+		if r := c.Add.Ratchet; r != nil && err == nil {
+			a.Ratchet = &Ratchet{Epoch: r.Epoch}
+			if len(r.From) != len(a.Ratchet.From) {
+				err = fmt.Errorf("%w: ratchet from a key tag of %d bytes", ErrInvalid, len(r.From))
+			}
+			copy(a.Ratchet.From[:], r.From)
+		}
+		if err == nil {
+			a.Seat, err = seatFromWire(c.Add.Seat)
 		}
 		op.Change = a
 	case *wire.RosterOp_Remove:
@@ -335,6 +351,10 @@ func rosterFromWire(w *wire.RosterOp) (*RosterOp, error) {
 	case *wire.RosterOp_SetRole:
 		s := &SetRole{Role: Role(c.SetRole.Role)}
 		s.Member, err = memberIDFromBytes(c.SetRole.Member)
+		if g := c.SetRole.Tree; g != nil && err == nil {
+			s.Tree = &TreeGrant{Sealed: g.Sealed}
+			s.Tree.Tree, err = treeIDFromBytes(g.Tree)
+		}
 		op.Change = s
 	case *wire.RosterOp_Invite:
 		n := &NewInvite{Key: c.Invite.Key, Uses: int(c.Invite.Uses), Expires: time.UnixMilli(c.Invite.Expires)}
@@ -362,6 +382,24 @@ func rosterFromWire(w *wire.RosterOp) (*RosterOp, error) {
 	return op, nil
 }
 
+func rekeyToWire(c *Rekey) *wire.Rekey {
+	rk := &wire.Rekey{Epoch: c.Epoch, Origin: optID(c.Origin)}
+	for _, k := range c.Keys {
+		rk.Keys = append(rk.Keys, &wire.SealedKey{Member: append([]byte(nil), k.Member[:]...), Sealed: k.Sealed, Path: k.Path, TreeSecret: k.TreeSecret})
+	}
+	for _, id := range c.Covers {
+		rk.Covers = append(rk.Covers, append([]byte(nil), id[:]...))
+	}
+	if t := c.Tree; t != nil {
+		wt := &wire.TreeRekey{Tree: append([]byte(nil), t.Tree[:]...), Nonce: append([]byte(nil), t.Nonce[:]...), Upto: t.Upto, New: t.New}
+		for _, w := range t.Wraps {
+			wt.Wraps = append(wt.Wraps, &wire.Wrap{Node: uint32(w.Node), Sealed: w.Sealed})
+		}
+		rk.Tree = wt
+	}
+	return rk
+}
+
 func rekeyFromWire(w *wire.Rekey) (*Rekey, error) {
 	r := &Rekey{Epoch: w.Epoch}
 	for _, k := range w.Keys {
@@ -369,7 +407,7 @@ func rekeyFromWire(w *wire.Rekey) (*Rekey, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Keys = append(r.Keys, SealedKey{Member: m, Sealed: k.Sealed})
+		r.Keys = append(r.Keys, SealedKey{Member: m, Sealed: k.Sealed, Path: k.Path, TreeSecret: k.TreeSecret})
 	}
 	for _, c := range w.Covers {
 		id, err := idFromBytes(c)
@@ -377,6 +415,28 @@ func rekeyFromWire(w *wire.Rekey) (*Rekey, error) {
 			return nil, err
 		}
 		r.Covers = append(r.Covers, id)
+	}
+	if len(w.Origin) > 0 {
+		id, err := idFromBytes(w.Origin)
+		if err != nil {
+			return nil, err
+		}
+		r.Origin = id
+	}
+	if wt := w.Tree; wt != nil {
+		t := &TreeRekey{Upto: wt.Upto, New: wt.New}
+		var err error
+		if t.Tree, err = treeIDFromBytes(wt.Tree); err != nil {
+			return nil, err
+		}
+		if len(wt.Nonce) != len(t.Nonce) {
+			return nil, fmt.Errorf("%w: rekey nonce of %d bytes", ErrInvalid, len(wt.Nonce))
+		}
+		copy(t.Nonce[:], wt.Nonce)
+		for _, x := range wt.Wraps {
+			t.Wraps = append(t.Wraps, Wrap{Node: crypto.TreeNode(x.Node), Sealed: x.Sealed})
+		}
+		r.Tree = t
 	}
 	return r, nil
 }
@@ -405,4 +465,30 @@ func relayGrantFromWire(w *wire.RelayGrant) (*GrantRelay, error) {
 		g.Addrs = append(g.Addrs, a)
 	}
 	return g, nil
+}
+
+func seatToWire(s *Seat) *wire.Seat {
+	if s == nil {
+		return nil
+	}
+	return &wire.Seat{Tree: append([]byte(nil), s.Tree[:]...), Position: s.Position}
+}
+
+func seatFromWire(w *wire.Seat) (*Seat, error) {
+	if w == nil {
+		return nil, nil
+	}
+	id, err := treeIDFromBytes(w.Tree)
+	if err != nil {
+		return nil, err
+	}
+	return &Seat{Tree: id, Position: w.Position}, nil
+}
+
+func treeIDFromBytes(b []byte) (crypto.TreeID, error) {
+	id, err := crypto.TreeIDFromBytes(b)
+	if err != nil {
+		return id, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return id, nil
 }

@@ -22,6 +22,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	group := crypto.NewGroupID()
 	checkin := alert.ID{0xc1, 0xc2}
 	sealed := bytes.Repeat([]byte{7}, crypto.SealedSecretSize)
+	path := bytes.Repeat([]byte{8}, crypto.SealedPathKeysSize)
+	wrap := bytes.Repeat([]byte{9}, crypto.WrapSize)
+	tree := crypto.TreeID{0x7e}
 	parents := []alert.ID{{1}, {2}, {3}}
 	tests := []struct {
 		name    string
@@ -47,6 +50,17 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{"roster revoke", &alert.RosterOp{Parents: parents, Change: &alert.RevokeInvite{ID: crypto.InviteID{8}}}},
 		{"rekey", &alert.Rekey{Epoch: 5, Keys: []alert.SealedKey{{Member: ana.ID(), Sealed: sealed}, {Member: beto.ID(), Sealed: sealed}}, Covers: parents}},
 		{"rekey without covers", &alert.Rekey{Epoch: 1, Keys: []alert.SealedKey{{Member: ana.ID(), Sealed: sealed}}}},
+		{"roster create with a seat", &alert.RosterOp{Change: &alert.Create{GroupName: "Red Istmo", Founder: info(ana), Seat: &alert.Seat{Tree: tree}}}},
+		{"roster add by the ratchet, seated", &alert.RosterOp{Parents: parents, Change: &alert.AddMember{Member: info(beto), Invite: crypto.InviteID{1},
+			Ratchet: &alert.Ratchet{From: crypto.KeyTag{1, 2, 3, 4, 5, 6, 7, 8}, Epoch: 9}, Seat: &alert.Seat{Tree: tree, Position: 77}}}},
+		{"roster promote with the tree secret", &alert.RosterOp{Parents: parents, Change: &alert.SetRole{Member: beto.ID(), Role: alert.RoleAdmin,
+			Tree: &alert.TreeGrant{Tree: tree, Sealed: bytes.Repeat([]byte{3}, crypto.SealedTreeSecretSize)}}}},
+		{"tree rekey", &alert.Rekey{Epoch: 6, Covers: parents, Tree: &alert.TreeRekey{Tree: tree, Nonce: [16]byte{4}, Upto: 1000,
+			Wraps: []alert.Wrap{{Node: 2, Sealed: wrap}, {Node: 7, Sealed: wrap}}}, Keys: []alert.SealedKey{{Member: beto.ID(), Sealed: sealed}}}},
+		{"new tree", &alert.Rekey{Epoch: 7, Tree: &alert.TreeRekey{Tree: tree, Nonce: [16]byte{4}, Upto: 1, New: true},
+			Keys: []alert.SealedKey{{Member: ana.ID(), Sealed: sealed, Path: path, TreeSecret: bytes.Repeat([]byte{3}, crypto.SealedTreeSecretSize)}}}},
+		{"hand-over to a joiner", &alert.Rekey{Epoch: 8, Origin: alert.ID{5}, Tree: &alert.TreeRekey{Tree: tree},
+			Keys: []alert.SealedKey{{Member: beto.ID(), Sealed: sealed, Path: path}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

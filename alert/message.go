@@ -206,16 +206,47 @@ type Ack struct {
 	Status AckStatus
 }
 
-// Rekey carries a new epoch secret sealed to each remaining member.
+// Rekey carries a new epoch secret (PROTOCOL.md, "Epochs"): sealed to
+// members one by one in Keys, or under the group's key tree in Tree (a few
+// wraps that every member but the removed ones can open), or both.
+//
+// A Rekey with an Origin starts no epoch: it hands the secret of the epoch
+// that Origin (a ratcheting add or an earlier rekey) started to the one
+// member in Keys. It travels only in a join response.
 type Rekey struct {
 	Epoch  uint64
 	Keys   []SealedKey
 	Covers []ID
+	Origin ID
+	Tree   *TreeRekey
 }
 
 // SealedKey is an epoch secret sealed to one member with
-// [crypto.SealEpochSecret].
+// [crypto.SealEpochSecret], and, for a new tree or a joiner, the member's
+// path keys ([crypto.SealPathKeys]) and, for an admin of a new tree, the
+// tree secret ([crypto.SealTreeSecret]).
 type SealedKey struct {
-	Member crypto.MemberID
+	Member     crypto.MemberID
+	Sealed     []byte
+	Path       []byte
+	TreeSecret []byte
+}
+
+// TreeRekey is the part of a [Rekey] that uses the group's key tree. With
+// New it starts the tree: Keys[i] sits at position i and receives its path
+// keys. Otherwise Wraps hold the new secret under each node of the cover of
+// the tree's current members' positions below Upto ([crypto.Cover]).
+type TreeRekey struct {
+	Tree  crypto.TreeID
+	Nonce [crypto.RekeyNonceSize]byte
+	Upto  uint32
+	New   bool
+	Wraps []Wrap
+}
+
+// Wrap is the new epoch secret wrapped under the key of one tree node
+// ([crypto.NodeKey.Wrap]).
+type Wrap struct {
+	Node   crypto.TreeNode
 	Sealed []byte
 }

@@ -79,6 +79,9 @@ type Member struct {
 	Removal   ID // the op that removed the member
 	AddedBy   crypto.MemberID
 	Added     time.Time
+	AddOp     ID       // the create or add that brought the member in
+	Seat      *Seat    // the member's position in a key tree, from that op
+	Ratchet   *Ratchet // the epoch that op started, if it did
 }
 
 // InviteState is an invite as the roster sees it.
@@ -633,7 +636,7 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 			return revokes, false
 		}
 		r.name = c.GroupName
-		r.members[author] = &Member{MemberInfo: c.Founder, Role: RoleAdmin, AddedBy: author, Added: e.msg.Created}
+		r.members[author] = &Member{MemberInfo: c.Founder, Role: RoleAdmin, AddedBy: author, Added: e.msg.Created, AddOp: e.msg.ID, Seat: c.Seat}
 		r.becameAdmin(author)
 		return revokes, true
 	}
@@ -646,7 +649,7 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 		if m := r.current(id); m != nil {
 			return revokes, false
 		}
-		r.members[id] = &Member{MemberInfo: c.Member, Role: RoleMember, AddedBy: author, Added: e.msg.Created}
+		r.members[id] = &Member{MemberInfo: c.Member, Role: RoleMember, AddedBy: author, Added: e.msg.Created, AddOp: e.msg.ID, Seat: c.Seat, Ratchet: c.Ratchet}
 		if inv, ok := r.invites[c.Invite]; ok {
 			inv.Used++
 		}
@@ -847,6 +850,64 @@ func (r *Roster) Ops() []SignedOp {
 	out := make([]SignedOp, len(all))
 	for i, e := range all {
 		out[i] = e.signed
+	}
+	return out
+}
+
+// Seats returns who any op held (applied, skipped or pending) seats at
+// each position of key tree, and one more than the highest such position.
+// Every one of them was given the keys of that position.
+func (r *Roster) Seats(tree crypto.TreeID) (seats map[uint32][]crypto.MemberID, upto uint32) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seats = make(map[uint32][]crypto.MemberID)
+	note := func(e *rosterOp) {
+		var st *Seat
+		var who crypto.MemberID
+		switch c := e.op.Change.(type) {
+		case *Create:
+			st, who = c.Seat, c.Founder.ID()
+		case *AddMember:
+			st, who = c.Seat, c.Member.ID()
+		}
+		if st == nil || st.Tree != tree {
+			return
+		}
+		if !slices.Contains(seats[st.Position], who) {
+			seats[st.Position] = append(seats[st.Position], who)
+		}
+		upto = max(upto, st.Position+1)
+	}
+	for _, e := range r.ops {
+		note(e)
+	}
+	for _, e := range r.pending {
+		note(e)
+	}
+	return seats, upto
+}
+
+// Ancestors returns the ids of the ops held that op id follows, directly
+// or not, and id itself: what the author of id knew when it made it.
+func (r *Roster) Ancestors(id ID) map[ID]bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[ID]bool)
+	stack := []ID{id}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if out[x] {
+			continue
+		}
+		out[x] = true
+		e := r.ops[x]
+		if e == nil {
+			e = r.pending[x]
+		}
+		if e != nil {
+			stack = append(stack, e.op.Parents...)
+		}
 	}
 	return out
 }

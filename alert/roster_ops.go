@@ -48,12 +48,34 @@ func (m MemberInfo) ID() crypto.MemberID { return m.Keys.ID() }
 type Create struct {
 	GroupName string
 	Founder   MemberInfo
+	// Seat, if set, is the founder's position in the key tree the group
+	// starts with.
+	Seat *Seat
 }
 
 // AddMember adds a member who redeemed an invite.
 type AddMember struct {
 	Member MemberInfo
 	Invite crypto.InviteID
+	// Ratchet, if set, starts the joiner's epoch: every member who holds
+	// the epoch it names derives the new one ([crypto.EpochSecret.Ratchet]),
+	// and the joiner receives only the result (PROTOCOL.md, "Joins").
+	Ratchet *Ratchet
+	// Seat, if set, is the joiner's position in the group's key tree.
+	Seat *Seat
+}
+
+// Ratchet names the epoch a join's epoch derives from, by its key tag, and
+// the number of the new epoch.
+type Ratchet struct {
+	From  crypto.KeyTag
+	Epoch uint64
+}
+
+// Seat is a member's position in a key tree.
+type Seat struct {
+	Tree     crypto.TreeID
+	Position uint32
 }
 
 // RemoveMember removes a member; it is followed by a [Rekey].
@@ -65,6 +87,15 @@ type RemoveMember struct {
 type SetRole struct {
 	Member crypto.MemberID
 	Role   Role
+	// Tree, on a promotion, carries the key tree's secret sealed to the new
+	// admin, so that it can make subtree rekeys too.
+	Tree *TreeGrant
+}
+
+// TreeGrant is a tree secret sealed to one admin ([crypto.SealTreeSecret]).
+type TreeGrant struct {
+	Tree   crypto.TreeID
+	Sealed []byte
 }
 
 // NewInvite announces an invite to every admin, so that any admin's node can

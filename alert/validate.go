@@ -27,7 +27,11 @@ const (
 	DefaultGrace     = 5 * time.Minute
 	DefaultEscalate  = 10 * time.Minute
 	MaxRosterParents = 64
-	MaxRekeyKeys     = 400 // members a rekey can carry; bounds group size
+	MaxRekeyKeys     = 400 // members a rekey can seal the secret to one by one
+	// MaxRekeyWraps bounds the wraps of a tree rekey: the cover of the
+	// positions of a tree with more removed members than this is larger,
+	// and such a tree is replaced by a new one.
+	MaxRekeyWraps = 8192
 	MaxOverdueLevel  = 2
 )
 
@@ -76,17 +80,7 @@ func (m *Message) Validate(now time.Time) error {
 	case *RosterOp:
 		return c.validate()
 	case *Rekey:
-		if c.Epoch == 0 {
-			return fmt.Errorf("%w: rekey to epoch 0", ErrInvalid)
-		}
-		if len(c.Keys) == 0 || len(c.Keys) > MaxRekeyKeys {
-			return fmt.Errorf("%w: rekey for %d members", ErrInvalid, len(c.Keys))
-		}
-		for _, k := range c.Keys {
-			if len(k.Sealed) != crypto.SealedSecretSize {
-				return fmt.Errorf("%w: sealed key of %d bytes", ErrInvalid, len(k.Sealed))
-			}
-		}
+		return c.validate()
 	default:
 		return fmt.Errorf("%w: no content", ErrInvalid)
 	}
@@ -187,12 +181,24 @@ func (op *RosterOp) validate() error {
 		if err := ValidName("group name", c.GroupName); err != nil {
 			return err
 		}
+		if c.Seat != nil && c.Seat.Position >= crypto.TreePositions {
+			return fmt.Errorf("%w: tree position %d", ErrInvalid, c.Seat.Position)
+		}
 		return ValidName("member name", c.Founder.Name)
 	case *AddMember:
+		if c.Ratchet != nil && c.Ratchet.Epoch == 0 {
+			return fmt.Errorf("%w: ratchet to epoch 0", ErrInvalid)
+		}
+		if c.Seat != nil && c.Seat.Position >= crypto.TreePositions {
+			return fmt.Errorf("%w: tree position %d", ErrInvalid, c.Seat.Position)
+		}
 		return ValidName("member name", c.Member.Name)
 	case *SetRole:
 		if c.Role != RoleMember && c.Role != RoleAdmin {
 			return fmt.Errorf("%w: unknown role %d", ErrInvalid, c.Role)
+		}
+		if c.Tree != nil && (c.Role != RoleAdmin || len(c.Tree.Sealed) != crypto.SealedTreeSecretSize) {
+			return fmt.Errorf("%w: tree secret with a role change", ErrInvalid)
 		}
 	case *NewInvite:
 		if len(c.Key) != 32 || c.Uses < 1 || c.Uses > 1000 {
@@ -203,6 +209,61 @@ func (op *RosterOp) validate() error {
 			return fmt.Errorf("%w: relay grant without an end", ErrInvalid)
 		}
 		return ValidName("relay name", c.Name)
+	}
+	return nil
+}
+
+// validate applies the rules of PROTOCOL.md, "Rekey": a new epoch, the
+// secret reaching someone, sealed pieces of their exact sizes, each member
+// and each tree node at most once, a new tree giving every member in Keys
+// its path keys and nothing else, a hand-over (Origin) to exactly one
+// member.
+func (c *Rekey) validate() error {
+	if c.Epoch == 0 {
+		return fmt.Errorf("%w: rekey to epoch 0", ErrInvalid)
+	}
+	wraps := 0
+	if c.Tree != nil {
+		wraps = len(c.Tree.Wraps)
+	}
+	if len(c.Keys) > MaxRekeyKeys || wraps > MaxRekeyWraps || len(c.Keys)+wraps == 0 {
+		return fmt.Errorf("%w: rekey for %d members and %d tree nodes", ErrInvalid, len(c.Keys), wraps)
+	}
+	if !c.Origin.IsZero() && len(c.Keys) != 1 {
+		return fmt.Errorf("%w: a hand-over of an epoch's secret to %d members", ErrInvalid, len(c.Keys))
+	}
+	seen := make(map[crypto.MemberID]bool, len(c.Keys))
+	for _, k := range c.Keys {
+		if seen[k.Member] {
+			return fmt.Errorf("%w: two keys for one member", ErrInvalid)
+		}
+		seen[k.Member] = true
+		if len(k.Sealed) != crypto.SealedSecretSize {
+			return fmt.Errorf("%w: sealed key of %d bytes", ErrInvalid, len(k.Sealed))
+		}
+		if k.Path != nil && (c.Tree == nil || len(k.Path) != crypto.SealedPathKeysSize) {
+			return fmt.Errorf("%w: sealed path keys of %d bytes", ErrInvalid, len(k.Path))
+		}
+		if k.TreeSecret != nil && (c.Tree == nil || !c.Tree.New || len(k.TreeSecret) != crypto.SealedTreeSecretSize) {
+			return fmt.Errorf("%w: sealed tree secret of %d bytes", ErrInvalid, len(k.TreeSecret))
+		}
+		if c.Tree != nil && c.Tree.New && k.Path == nil {
+			return fmt.Errorf("%w: a new tree without a member's path keys", ErrInvalid)
+		}
+	}
+	t := c.Tree
+	if t == nil {
+		return nil
+	}
+	if t.Upto > crypto.TreePositions || t.New && (wraps > 0 || !c.Origin.IsZero() || int(t.Upto) != len(c.Keys)) {
+		return fmt.Errorf("%w: tree rekey up to position %d", ErrInvalid, t.Upto)
+	}
+	nodes := make(map[crypto.TreeNode]bool, wraps)
+	for _, w := range t.Wraps {
+		if !w.Node.Valid() || nodes[w.Node] || len(w.Sealed) != crypto.WrapSize {
+			return fmt.Errorf("%w: wrap under tree node %d", ErrInvalid, w.Node)
+		}
+		nodes[w.Node] = true
 	}
 	return nil
 }

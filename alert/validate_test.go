@@ -50,6 +50,13 @@ func TestValidateAccepts(t *testing.T) {
 		m    *alert.Message
 	}{
 		{"alert", msg(validAlert())},
+		{"tree rekey with no key sealed one by one", msg(&alert.Rekey{Epoch: 3, Tree: &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 1000,
+			Wraps: []alert.Wrap{{Node: 2, Sealed: make([]byte, crypto.WrapSize)}}}})},
+		{"new tree", msg(&alert.Rekey{Epoch: 3, Tree: &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 1, New: true},
+			Keys: []alert.SealedKey{{Member: crypto.MemberID{3}, Sealed: make([]byte, crypto.SealedSecretSize),
+				Path: make([]byte, crypto.SealedPathKeysSize), TreeSecret: make([]byte, crypto.SealedTreeSecretSize)}}})},
+		{"hand-over to a joiner", msg(&alert.Rekey{Epoch: 3, Origin: alert.ID{1}, Tree: &alert.TreeRekey{Tree: crypto.TreeID{1}},
+			Keys: []alert.SealedKey{{Member: crypto.MemberID{3}, Sealed: make([]byte, crypto.SealedSecretSize), Path: make([]byte, crypto.SealedPathKeysSize)}}})},
 		{"every user kind", nil},
 		{"every system kind", nil},
 		{"every severity", nil},
@@ -206,7 +213,53 @@ func TestValidateRejects(t *testing.T) {
 		{"rekey for too many", withRekey(func(r *alert.Rekey) { r.Keys = manyKeys }), alert.ErrInvalid},
 		{"rekey key too short", withRekey(func(r *alert.Rekey) { r.Keys[0].Sealed = r.Keys[0].Sealed[1:] }), alert.ErrInvalid},
 		{"rekey key too long", withRekey(func(r *alert.Rekey) { r.Keys[0].Sealed = append(r.Keys[0].Sealed, 0) }), alert.ErrInvalid},
+		{"rekey with two keys for one member", withRekey(func(r *alert.Rekey) { r.Keys = append(r.Keys, r.Keys[0]) }), alert.ErrInvalid},
+		{"rekey path keys without a tree", withRekey(func(r *alert.Rekey) { r.Keys[0].Path = make([]byte, crypto.SealedPathKeysSize) }), alert.ErrInvalid},
+		{"rekey path keys too short", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 1, New: true}
+			r.Keys = r.Keys[:1]
+			r.Keys[0].Path = make([]byte, crypto.SealedPathKeysSize-1)
+		}), alert.ErrInvalid},
+		{"new tree without path keys", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: uint32(len(r.Keys)), New: true}
+		}), alert.ErrInvalid},
+		{"new tree with positions nobody sits at", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 5, New: true}
+			r.Keys = r.Keys[:1]
+			r.Keys[0].Path = make([]byte, crypto.SealedPathKeysSize)
+		}), alert.ErrInvalid},
+		{"new tree with wraps", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 1, New: true, Wraps: []alert.Wrap{{Node: 1, Sealed: make([]byte, crypto.WrapSize)}}}
+			r.Keys = r.Keys[:1]
+			r.Keys[0].Path = make([]byte, crypto.SealedPathKeysSize)
+		}), alert.ErrInvalid},
+		{"tree secret in a rekey of an old tree", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 9}
+			r.Keys[0].TreeSecret = make([]byte, crypto.SealedTreeSecretSize)
+		}), alert.ErrInvalid},
+		{"tree rekey under node 0", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 9, Wraps: []alert.Wrap{{Node: 0, Sealed: make([]byte, crypto.WrapSize)}}}
+		}), alert.ErrInvalid},
+		{"tree rekey under one node twice", withRekey(func(r *alert.Rekey) {
+			w := alert.Wrap{Node: 3, Sealed: make([]byte, crypto.WrapSize)}
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 9, Wraps: []alert.Wrap{w, w}}
+		}), alert.ErrInvalid},
+		{"tree rekey wrap too short", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: 9, Wraps: []alert.Wrap{{Node: 3, Sealed: make([]byte, crypto.WrapSize-1)}}}
+		}), alert.ErrInvalid},
+		{"tree rekey beyond the tree", withRekey(func(r *alert.Rekey) {
+			r.Tree = &alert.TreeRekey{Tree: crypto.TreeID{1}, Upto: crypto.TreePositions + 1, Wraps: []alert.Wrap{{Node: 3, Sealed: make([]byte, crypto.WrapSize)}}}
+		}), alert.ErrInvalid},
+		{"hand-over to two members", withRekey(func(r *alert.Rekey) {
+			r.Origin = alert.ID{1}
+			r.Keys = append(r.Keys, alert.SealedKey{Member: crypto.MemberID{4}, Sealed: r.Keys[0].Sealed})
+		}), alert.ErrInvalid},
 		{"create with parents", msg(op(1, &alert.Create{GroupName: "g", Founder: info(ana)})), alert.ErrInvalid},
+		{"founder seated beyond the tree", msg(op(0, &alert.Create{GroupName: "g", Founder: info(ana), Seat: &alert.Seat{Position: crypto.TreePositions}})), alert.ErrInvalid},
+		{"joiner seated beyond the tree", msg(op(1, &alert.AddMember{Member: info(ana), Seat: &alert.Seat{Position: crypto.TreePositions}})), alert.ErrInvalid},
+		{"ratchet to epoch 0", msg(op(1, &alert.AddMember{Member: info(ana), Ratchet: &alert.Ratchet{}})), alert.ErrInvalid},
+		{"tree secret with a demotion", msg(op(1, &alert.SetRole{Role: alert.RoleMember, Tree: &alert.TreeGrant{Sealed: make([]byte, crypto.SealedTreeSecretSize)}})), alert.ErrInvalid},
+		{"tree secret too short", msg(op(1, &alert.SetRole{Role: alert.RoleAdmin, Tree: &alert.TreeGrant{Sealed: make([]byte, 3)}})), alert.ErrInvalid},
 		{"add without parents", msg(op(0, &alert.AddMember{Member: info(ana)})), alert.ErrInvalid},
 		{"too many parents", msg(op(alert.MaxRosterParents+1, &alert.RemoveMember{})), alert.ErrInvalid},
 		{"empty group name", msg(op(0, &alert.Create{GroupName: "", Founder: info(ana)})), alert.ErrInvalid},

@@ -1025,6 +1025,7 @@ type Create struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GroupName     string                 `protobuf:"bytes,1,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
 	Founder       *Member                `protobuf:"bytes,2,opt,name=founder,proto3" json:"founder,omitempty"`
+	Seat          *Seat                  `protobuf:"bytes,3,opt,name=seat,proto3" json:"seat,omitempty"` // The founder's position in the group's key tree.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1073,10 +1074,19 @@ func (x *Create) GetFounder() *Member {
 	return nil
 }
 
+func (x *Create) GetSeat() *Seat {
+	if x != nil {
+		return x.Seat
+	}
+	return nil
+}
+
 type Add struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Invite        []byte                 `protobuf:"bytes,2,opt,name=invite,proto3" json:"invite,omitempty"` // Id of the invite redeemed.
+	Invite        []byte                 `protobuf:"bytes,2,opt,name=invite,proto3" json:"invite,omitempty"`   // Id of the invite redeemed.
+	Ratchet       *Ratchet               `protobuf:"bytes,3,opt,name=ratchet,proto3" json:"ratchet,omitempty"` // The joiner's epoch, derived by the join ratchet.
+	Seat          *Seat                  `protobuf:"bytes,4,opt,name=seat,proto3" json:"seat,omitempty"`       // The joiner's position in the group's key tree.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1125,6 +1135,124 @@ func (x *Add) GetInvite() []byte {
 	return nil
 }
 
+func (x *Add) GetRatchet() *Ratchet {
+	if x != nil {
+		return x.Ratchet
+	}
+	return nil
+}
+
+func (x *Add) GetSeat() *Seat {
+	if x != nil {
+		return x.Seat
+	}
+	return nil
+}
+
+type Ratchet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          []byte                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`    // Key tag (8 bytes) of the epoch the joiner's epoch derives from.
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"` // Number of the joiner's epoch.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ratchet) Reset() {
+	*x = Ratchet{}
+	mi := &file_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ratchet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ratchet) ProtoMessage() {}
+
+func (x *Ratchet) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ratchet.ProtoReflect.Descriptor instead.
+func (*Ratchet) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Ratchet) GetFrom() []byte {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *Ratchet) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type Seat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tree          []byte                 `protobuf:"bytes,1,opt,name=tree,proto3" json:"tree,omitempty"`          // Tree id, 16 bytes.
+	Position      uint32                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"` // Below 2^20.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Seat) Reset() {
+	*x = Seat{}
+	mi := &file_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Seat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Seat) ProtoMessage() {}
+
+func (x *Seat) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Seat.ProtoReflect.Descriptor instead.
+func (*Seat) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Seat) GetTree() []byte {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *Seat) GetPosition() uint32 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
 type Remove struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
@@ -1134,7 +1262,7 @@ type Remove struct {
 
 func (x *Remove) Reset() {
 	*x = Remove{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1274,7 @@ func (x *Remove) String() string {
 func (*Remove) ProtoMessage() {}
 
 func (x *Remove) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1287,7 @@ func (x *Remove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Remove.ProtoReflect.Descriptor instead.
 func (*Remove) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Remove) GetMember() []byte {
@@ -1173,13 +1301,14 @@ type SetRole struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
 	Role          uint32                 `protobuf:"varint,2,opt,name=role,proto3" json:"role,omitempty"`
+	Tree          *TreeGrant             `protobuf:"bytes,3,opt,name=tree,proto3" json:"tree,omitempty"` // A promotion: the key tree's secret sealed to the new admin.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetRole) Reset() {
 	*x = SetRole{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1320,7 @@ func (x *SetRole) String() string {
 func (*SetRole) ProtoMessage() {}
 
 func (x *SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1333,7 @@ func (x *SetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
 func (*SetRole) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetRole) GetMember() []byte {
@@ -1221,6 +1350,65 @@ func (x *SetRole) GetRole() uint32 {
 	return 0
 }
 
+func (x *SetRole) GetTree() *TreeGrant {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+type TreeGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tree          []byte                 `protobuf:"bytes,1,opt,name=tree,proto3" json:"tree,omitempty"`     // Tree id, 16 bytes.
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // HPKE ciphertext of the tree secret.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeGrant) Reset() {
+	*x = TreeGrant{}
+	mi := &file_wire_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeGrant) ProtoMessage() {}
+
+func (x *TreeGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeGrant.ProtoReflect.Descriptor instead.
+func (*TreeGrant) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TreeGrant) GetTree() []byte {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *TreeGrant) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 type Invite struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1233,7 +1421,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1433,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1446,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Invite) GetId() []byte {
@@ -1298,7 +1486,7 @@ type Revoke struct {
 
 func (x *Revoke) Reset() {
 	*x = Revoke{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1498,7 @@ func (x *Revoke) String() string {
 func (*Revoke) ProtoMessage() {}
 
 func (x *Revoke) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1511,7 @@ func (x *Revoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revoke.ProtoReflect.Descriptor instead.
 func (*Revoke) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Revoke) GetInvite() []byte {
@@ -1348,7 +1536,7 @@ type RelayGrant struct {
 
 func (x *RelayGrant) Reset() {
 	*x = RelayGrant{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1548,7 @@ func (x *RelayGrant) String() string {
 func (*RelayGrant) ProtoMessage() {}
 
 func (x *RelayGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1561,7 @@ func (x *RelayGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayGrant.ProtoReflect.Descriptor instead.
 func (*RelayGrant) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RelayGrant) GetRelay() []byte {
@@ -1421,7 +1609,7 @@ type RelayRevoke struct {
 
 func (x *RelayRevoke) Reset() {
 	*x = RelayRevoke{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1621,7 @@ func (x *RelayRevoke) String() string {
 func (*RelayRevoke) ProtoMessage() {}
 
 func (x *RelayRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1634,7 @@ func (x *RelayRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayRevoke.ProtoReflect.Descriptor instead.
 func (*RelayRevoke) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RelayRevoke) GetRelay() []byte {
@@ -1459,15 +1647,17 @@ func (x *RelayRevoke) GetRelay() []byte {
 type Rekey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`  // The new epoch.
-	Keys          []*SealedKey           `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`     // One per remaining member.
+	Keys          []*SealedKey           `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`     // Members the secret is sealed to one by one.
 	Covers        [][]byte               `protobuf:"bytes,3,rep,name=covers,proto3" json:"covers,omitempty"` // Roster op heads the recipient set was computed from.
+	Origin        []byte                 `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"` // Set in a join response: the id of what started the epoch, whose secret this hands on.
+	Tree          *TreeRekey             `protobuf:"bytes,5,opt,name=tree,proto3" json:"tree,omitempty"`     // The secret under the key tree.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Rekey) Reset() {
 	*x = Rekey{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1669,7 @@ func (x *Rekey) String() string {
 func (*Rekey) ProtoMessage() {}
 
 func (x *Rekey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1682,7 @@ func (x *Rekey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rekey.ProtoReflect.Descriptor instead.
 func (*Rekey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Rekey) GetEpoch() uint64 {
@@ -1516,17 +1706,33 @@ func (x *Rekey) GetCovers() [][]byte {
 	return nil
 }
 
+func (x *Rekey) GetOrigin() []byte {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+func (x *Rekey) GetTree() *TreeRekey {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
 type SealedKey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // HPKE ciphertext of the new epoch secret.
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"`                           // HPKE ciphertext of the new epoch secret.
+	Path          []byte                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`                               // HPKE ciphertext of the member's path keys of the rekey's tree.
+	TreeSecret    []byte                 `protobuf:"bytes,4,opt,name=tree_secret,json=treeSecret,proto3" json:"tree_secret,omitempty"` // HPKE ciphertext of the tree secret, for an admin of a new tree.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1744,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1757,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SealedKey) GetMember() []byte {
@@ -1562,6 +1768,148 @@ func (x *SealedKey) GetMember() []byte {
 }
 
 func (x *SealedKey) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+func (x *SealedKey) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *SealedKey) GetTreeSecret() []byte {
+	if x != nil {
+		return x.TreeSecret
+	}
+	return nil
+}
+
+type TreeRekey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tree          []byte                 `protobuf:"bytes,1,opt,name=tree,proto3" json:"tree,omitempty"`   // Tree id, 16 bytes.
+	Nonce         []byte                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"` // 16 random bytes, this rekey's own.
+	Upto          uint32                 `protobuf:"varint,3,opt,name=upto,proto3" json:"upto,omitempty"`  // Positions given out in the tree, as the sender knew.
+	New           bool                   `protobuf:"varint,4,opt,name=new,proto3" json:"new,omitempty"`    // Starts the tree: keys[i] sits at position i.
+	Wraps         []*Wrap                `protobuf:"bytes,5,rep,name=wraps,proto3" json:"wraps,omitempty"` // The new secret under each node of the cover.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRekey) Reset() {
+	*x = TreeRekey{}
+	mi := &file_wire_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRekey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRekey) ProtoMessage() {}
+
+func (x *TreeRekey) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRekey.ProtoReflect.Descriptor instead.
+func (*TreeRekey) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TreeRekey) GetTree() []byte {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *TreeRekey) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *TreeRekey) GetUpto() uint32 {
+	if x != nil {
+		return x.Upto
+	}
+	return 0
+}
+
+func (x *TreeRekey) GetNew() bool {
+	if x != nil {
+		return x.New
+	}
+	return false
+}
+
+func (x *TreeRekey) GetWraps() []*Wrap {
+	if x != nil {
+		return x.Wraps
+	}
+	return nil
+}
+
+type Wrap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          uint32                 `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`    // Tree node, in heap order.
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // 48 bytes.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Wrap) Reset() {
+	*x = Wrap{}
+	mi := &file_wire_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Wrap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Wrap) ProtoMessage() {}
+
+func (x *Wrap) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Wrap.ProtoReflect.Descriptor instead.
+func (*Wrap) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Wrap) GetNode() uint32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *Wrap) GetSealed() []byte {
 	if x != nil {
 		return x.Sealed
 	}
@@ -1647,19 +1995,32 @@ const file_wire_proto_rawDesc = "" +
 	"\x06revoke\x18\a \x01(\v2\x18.takecare.wire.v1.RevokeH\x00R\x06revoke\x124\n" +
 	"\x05relay\x18\b \x01(\v2\x1c.takecare.wire.v1.RelayGrantH\x00R\x05relay\x129\n" +
 	"\aunrelay\x18\t \x01(\v2\x1d.takecare.wire.v1.RelayRevokeH\x00R\aunrelayB\x04\n" +
-	"\x02op\"[\n" +
+	"\x02op\"\x87\x01\n" +
 	"\x06Create\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x01 \x01(\tR\tgroupName\x122\n" +
-	"\afounder\x18\x02 \x01(\v2\x18.takecare.wire.v1.MemberR\afounder\"O\n" +
+	"\afounder\x18\x02 \x01(\v2\x18.takecare.wire.v1.MemberR\afounder\x12*\n" +
+	"\x04seat\x18\x03 \x01(\v2\x16.takecare.wire.v1.SeatR\x04seat\"\xb0\x01\n" +
 	"\x03Add\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.takecare.wire.v1.MemberR\x06member\x12\x16\n" +
-	"\x06invite\x18\x02 \x01(\fR\x06invite\" \n" +
+	"\x06invite\x18\x02 \x01(\fR\x06invite\x123\n" +
+	"\aratchet\x18\x03 \x01(\v2\x19.takecare.wire.v1.RatchetR\aratchet\x12*\n" +
+	"\x04seat\x18\x04 \x01(\v2\x16.takecare.wire.v1.SeatR\x04seat\"3\n" +
+	"\aRatchet\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\fR\x04from\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"6\n" +
+	"\x04Seat\x12\x12\n" +
+	"\x04tree\x18\x01 \x01(\fR\x04tree\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\rR\bposition\" \n" +
 	"\x06Remove\x12\x16\n" +
-	"\x06member\x18\x01 \x01(\fR\x06member\"5\n" +
+	"\x06member\x18\x01 \x01(\fR\x06member\"f\n" +
 	"\aSetRole\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\fR\x06member\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\rR\x04role\"X\n" +
+	"\x04role\x18\x02 \x01(\rR\x04role\x12/\n" +
+	"\x04tree\x18\x03 \x01(\v2\x1b.takecare.wire.v1.TreeGrantR\x04tree\"7\n" +
+	"\tTreeGrant\x12\x12\n" +
+	"\x04tree\x18\x01 \x01(\fR\x04tree\x12\x16\n" +
+	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"X\n" +
 	"\x06Invite\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x12\n" +
@@ -1675,13 +2036,27 @@ const file_wire_proto_rawDesc = "" +
 	"\x06secret\x18\x04 \x01(\fR\x06secret\x12\x18\n" +
 	"\aexpires\x18\x05 \x01(\x03R\aexpires\"#\n" +
 	"\vRelayRevoke\x12\x14\n" +
-	"\x05relay\x18\x01 \x01(\fR\x05relay\"f\n" +
+	"\x05relay\x18\x01 \x01(\fR\x05relay\"\xaf\x01\n" +
 	"\x05Rekey\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12/\n" +
 	"\x04keys\x18\x02 \x03(\v2\x1b.takecare.wire.v1.SealedKeyR\x04keys\x12\x16\n" +
-	"\x06covers\x18\x03 \x03(\fR\x06covers\";\n" +
+	"\x06covers\x18\x03 \x03(\fR\x06covers\x12\x16\n" +
+	"\x06origin\x18\x04 \x01(\fR\x06origin\x12/\n" +
+	"\x04tree\x18\x05 \x01(\v2\x1b.takecare.wire.v1.TreeRekeyR\x04tree\"p\n" +
 	"\tSealedKey\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\fR\x06member\x12\x16\n" +
+	"\x06sealed\x18\x02 \x01(\fR\x06sealed\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\fR\x04path\x12\x1f\n" +
+	"\vtree_secret\x18\x04 \x01(\fR\n" +
+	"treeSecret\"\x89\x01\n" +
+	"\tTreeRekey\x12\x12\n" +
+	"\x04tree\x18\x01 \x01(\fR\x04tree\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x12\n" +
+	"\x04upto\x18\x03 \x01(\rR\x04upto\x12\x10\n" +
+	"\x03new\x18\x04 \x01(\bR\x03new\x12,\n" +
+	"\x05wraps\x18\x05 \x03(\v2\x16.takecare.wire.v1.WrapR\x05wraps\"2\n" +
+	"\x04Wrap\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\rR\x04node\x12\x16\n" +
 	"\x06sealed\x18\x02 \x01(\fR\x06sealedB:Z8github.com/takecare-network/takecare/alert/internal/wireb\x06proto3"
 
 var (
@@ -1696,7 +2071,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_wire_proto_goTypes = []any{
 	(*Body)(nil),          // 0: takecare.wire.v1.Body
 	(*Via)(nil),           // 1: takecare.wire.v1.Via
@@ -1710,14 +2085,19 @@ var file_wire_proto_goTypes = []any{
 	(*RosterOp)(nil),      // 9: takecare.wire.v1.RosterOp
 	(*Create)(nil),        // 10: takecare.wire.v1.Create
 	(*Add)(nil),           // 11: takecare.wire.v1.Add
-	(*Remove)(nil),        // 12: takecare.wire.v1.Remove
-	(*SetRole)(nil),       // 13: takecare.wire.v1.SetRole
-	(*Invite)(nil),        // 14: takecare.wire.v1.Invite
-	(*Revoke)(nil),        // 15: takecare.wire.v1.Revoke
-	(*RelayGrant)(nil),    // 16: takecare.wire.v1.RelayGrant
-	(*RelayRevoke)(nil),   // 17: takecare.wire.v1.RelayRevoke
-	(*Rekey)(nil),         // 18: takecare.wire.v1.Rekey
-	(*SealedKey)(nil),     // 19: takecare.wire.v1.SealedKey
+	(*Ratchet)(nil),       // 12: takecare.wire.v1.Ratchet
+	(*Seat)(nil),          // 13: takecare.wire.v1.Seat
+	(*Remove)(nil),        // 14: takecare.wire.v1.Remove
+	(*SetRole)(nil),       // 15: takecare.wire.v1.SetRole
+	(*TreeGrant)(nil),     // 16: takecare.wire.v1.TreeGrant
+	(*Invite)(nil),        // 17: takecare.wire.v1.Invite
+	(*Revoke)(nil),        // 18: takecare.wire.v1.Revoke
+	(*RelayGrant)(nil),    // 19: takecare.wire.v1.RelayGrant
+	(*RelayRevoke)(nil),   // 20: takecare.wire.v1.RelayRevoke
+	(*Rekey)(nil),         // 21: takecare.wire.v1.Rekey
+	(*SealedKey)(nil),     // 22: takecare.wire.v1.SealedKey
+	(*TreeRekey)(nil),     // 23: takecare.wire.v1.TreeRekey
+	(*Wrap)(nil),          // 24: takecare.wire.v1.Wrap
 }
 var file_wire_proto_depIdxs = []int32{
 	2,  // 0: takecare.wire.v1.Body.alert:type_name -> takecare.wire.v1.Alert
@@ -1725,26 +2105,32 @@ var file_wire_proto_depIdxs = []int32{
 	6,  // 2: takecare.wire.v1.Body.checkin_done:type_name -> takecare.wire.v1.CheckInDone
 	7,  // 3: takecare.wire.v1.Body.ack:type_name -> takecare.wire.v1.Ack
 	9,  // 4: takecare.wire.v1.Body.roster:type_name -> takecare.wire.v1.RosterOp
-	18, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
+	21, // 5: takecare.wire.v1.Body.rekey:type_name -> takecare.wire.v1.Rekey
 	1,  // 6: takecare.wire.v1.Body.via:type_name -> takecare.wire.v1.Via
 	3,  // 7: takecare.wire.v1.Alert.notice:type_name -> takecare.wire.v1.Notice
 	4,  // 8: takecare.wire.v1.Notice.checkin:type_name -> takecare.wire.v1.SignedCheckIn
 	10, // 9: takecare.wire.v1.RosterOp.create:type_name -> takecare.wire.v1.Create
 	11, // 10: takecare.wire.v1.RosterOp.add:type_name -> takecare.wire.v1.Add
-	12, // 11: takecare.wire.v1.RosterOp.remove:type_name -> takecare.wire.v1.Remove
-	13, // 12: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
-	14, // 13: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
-	15, // 14: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
-	16, // 15: takecare.wire.v1.RosterOp.relay:type_name -> takecare.wire.v1.RelayGrant
-	17, // 16: takecare.wire.v1.RosterOp.unrelay:type_name -> takecare.wire.v1.RelayRevoke
+	14, // 11: takecare.wire.v1.RosterOp.remove:type_name -> takecare.wire.v1.Remove
+	15, // 12: takecare.wire.v1.RosterOp.set_role:type_name -> takecare.wire.v1.SetRole
+	17, // 13: takecare.wire.v1.RosterOp.invite:type_name -> takecare.wire.v1.Invite
+	18, // 14: takecare.wire.v1.RosterOp.revoke:type_name -> takecare.wire.v1.Revoke
+	19, // 15: takecare.wire.v1.RosterOp.relay:type_name -> takecare.wire.v1.RelayGrant
+	20, // 16: takecare.wire.v1.RosterOp.unrelay:type_name -> takecare.wire.v1.RelayRevoke
 	8,  // 17: takecare.wire.v1.Create.founder:type_name -> takecare.wire.v1.Member
-	8,  // 18: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
-	19, // 19: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 18: takecare.wire.v1.Create.seat:type_name -> takecare.wire.v1.Seat
+	8,  // 19: takecare.wire.v1.Add.member:type_name -> takecare.wire.v1.Member
+	12, // 20: takecare.wire.v1.Add.ratchet:type_name -> takecare.wire.v1.Ratchet
+	13, // 21: takecare.wire.v1.Add.seat:type_name -> takecare.wire.v1.Seat
+	16, // 22: takecare.wire.v1.SetRole.tree:type_name -> takecare.wire.v1.TreeGrant
+	22, // 23: takecare.wire.v1.Rekey.keys:type_name -> takecare.wire.v1.SealedKey
+	23, // 24: takecare.wire.v1.Rekey.tree:type_name -> takecare.wire.v1.TreeRekey
+	24, // 25: takecare.wire.v1.TreeRekey.wraps:type_name -> takecare.wire.v1.Wrap
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1776,7 +2162,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
