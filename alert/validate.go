@@ -31,8 +31,8 @@ const (
 	// MaxRekeyWraps bounds the wraps of a tree rekey: the cover of the
 	// positions of a tree with more removed members than this is larger,
 	// and such a tree is replaced by a new one.
-	MaxRekeyWraps = 8192
-	MaxOverdueLevel  = 2
+	MaxRekeyWraps   = 8192
+	MaxOverdueLevel = 2
 )
 
 // Validate checks the message against the limits and against now, the
