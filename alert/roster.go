@@ -887,6 +887,23 @@ func (r *Roster) Seats(tree crypto.TreeID) (seats map[uint32][]crypto.MemberID, 
 	return seats, upto
 }
 
+// TreeGrants returns the members that a promotion held (applied or not)
+// gave the secret of key tree: with the tree's first admins, they are who
+// may know it.
+func (r *Roster) TreeGrants(tree crypto.TreeID) []crypto.MemberID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []crypto.MemberID
+	for _, m := range []map[ID]*rosterOp{r.ops, r.pending} {
+		for _, e := range m {
+			if sr, ok := e.op.Change.(*SetRole); ok && sr.Tree != nil && sr.Tree.Tree == tree && !slices.Contains(out, sr.Member) {
+				out = append(out, sr.Member)
+			}
+		}
+	}
+	return out
+}
+
 // Ancestors returns the ids of the ops held that op id follows, directly
 // or not, and id itself: what the author of id knew when it made it.
 func (r *Roster) Ancestors(id ID) map[ID]bool {

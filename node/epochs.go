@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -43,11 +42,14 @@ var ErrRemovedFromGroup = NewError(KindForbidden, "you were removed from this gr
 
 // epoch is one epoch key a group's node holds.
 type epoch struct {
-	keys       *crypto.EpochKeys
-	rekey      alert.ID          // the Rekey that started it; zero for the founding epoch
-	recipients []crypto.MemberID // who its secret was sealed to
-	since      time.Time         // when it started: the Rekey's creation, by this node's clock
-	retired    time.Time         // when another epoch became current here; zero while current
+	keys    *crypto.EpochKeys
+	rekey   alert.ID        // what started it (a Rekey, or an add by the ratchet); zero for the founding epoch
+	from    crypto.KeyTag   // an epoch a join ratcheted to: the epoch it derives from (not saved)
+	joiner  crypto.MemberID // and the member who joined (not saved)
+	aud     *audience       // who its secret reached; nil once it no longer matters (forgetAudiences)
+	tree    crypto.TreeID   // the key tree its rekeys use (zero: none)
+	since   time.Time       // when it started: the Rekey's creation, by this node's clock
+	retired time.Time       // when another epoch became current here; zero while current
 }
 
 func (e *epoch) number() uint64 { return e.keys.Epoch() }
@@ -71,32 +73,66 @@ func epochFromState(gid crypto.GroupID, es epochState) (*epoch, error) {
 			return nil, err
 		}
 	}
-	for _, r := range es.Recipients {
-		m, err := crypto.MemberIDFromBytes(r)
-		if err != nil {
+	if es.Tree != nil {
+		if e.tree, err = crypto.TreeIDFromBytes(es.Tree); err != nil {
 			return nil, err
 		}
-		e.recipients = append(e.recipients, m)
+	}
+	if es.Recipients != nil || es.Cover != nil {
+		e.aud = &audience{members: make(map[crypto.MemberID]bool, len(es.Recipients))}
+		for _, r := range es.Recipients {
+			m, err := crypto.MemberIDFromBytes(r)
+			if err != nil {
+				return nil, err
+			}
+			e.aud.members[m] = true
+		}
+		if c := es.Cover; c != nil {
+			t, err := crypto.TreeIDFromBytes(c.Tree)
+			if err != nil {
+				return nil, err
+			}
+			e.aud.cover = &treeCover{tree: t, upto: c.Upto}
+			for _, n := range c.Nodes {
+				e.aud.cover.nodes = append(e.aud.cover.nodes, crypto.TreeNode(n))
+			}
+		}
 	}
 	return e, nil
 }
 
-// sealedToRemoved reports whether the epoch's secret went to someone the
-// roster now says was removed: then it must not be used.
-func (g *group) sealedToRemoved(e *epoch) bool {
-	for _, m := range e.recipients {
-		if mem, ok := g.roster.Member(m); ok && mem.Removed {
+// sealedToOutsider reports whether the epoch's secret went to someone who
+// is not a current member: a member the roster now says was removed, or
+// one whose only add was skipped. Then it must not be used. An epoch whose
+// audience this node no longer keeps counts as one. The caller holds g.mu.
+func (g *group) sealedToOutsider(e *epoch) bool {
+	if e.aud == nil {
+		return true
+	}
+	for m := range e.aud.members {
+		if g.outsider(m) {
 			return true
+		}
+	}
+	if s := g.seatingFor(e.aud); s != nil {
+		for _, ms := range s.at {
+			for _, m := range ms {
+				if g.outsider(m) && e.aud.reaches(m, s) {
+					return true
+				}
+			}
 		}
 	}
 	return false
 }
 
-// missing returns current members the epoch's secret did not go to.
+// missing returns current members the epoch's secret did not reach. The
+// caller holds g.mu.
 func (g *group) missing(e *epoch) []crypto.MemberID {
+	s := g.seatingFor(e.aud)
 	var out []crypto.MemberID
 	for _, m := range g.roster.Members() {
-		if !slices.Contains(e.recipients, m.ID()) {
+		if !e.aud.reaches(m.ID(), s) {
 			out = append(out, m.ID())
 		}
 	}
@@ -104,7 +140,7 @@ func (g *group) missing(e *epoch) []crypto.MemberID {
 }
 
 // chooseCurrent picks the epoch to send in: among the epochs not sealed to
-// a removed member, the highest number, then the lowest rekey id; never one
+// an outsider (a removed member, or one whose add was skipped), the highest number, then the lowest rekey id; never one
 // numbered below the current one (members who joined since would lack it).
 // If the current epoch went to a member since removed and nothing newer is
 // held, it stays current until an admin's new epoch arrives. It returns
@@ -112,7 +148,7 @@ func (g *group) missing(e *epoch) []crypto.MemberID {
 func (g *group) chooseCurrentLocked(now time.Time) bool {
 	var best *epoch
 	for _, e := range g.epochs {
-		if g.sealedToRemoved(e) || (g.current != nil && e.number() < g.current.number()) {
+		if (g.current != nil && e.number() < g.current.number()) || g.sealedToOutsider(e) {
 			continue
 		}
 		if best == nil || e.better(best) {
@@ -127,6 +163,7 @@ func (g *group) chooseCurrentLocked(now time.Time) bool {
 	}
 	best.retired = time.Time{}
 	g.current = best
+	g.forgetAudiences()
 	return true
 }
 
@@ -160,12 +197,11 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 }
 
 // switched runs after the current epoch changed from old to cur: this
-// node's own roster ops held in old (sealed there first or sent again
-// there), of any age, are sent again in cur. A member who holds only cur's
-// key (one who joined at cur, or who is on another branch of a fork) may
-// have no other way to learn of them (PROTOCOL.md, "Forks"); they are few,
-// and a member who joins receives the whole roster anyway. The message ids
-// do not change, so nobody sees them twice.
+// node's own roster ops, in whatever epoch it holds them, are sent again
+// in cur if a member cur reaches may not know them
+// (unknownTo): a member who joined at cur, or who is on another branch of
+// a fork, may have no other way to learn of them (PROTOCOL.md, "Forks").
+// The message ids do not change, so nobody sees them twice.
 //
 // Nothing else is sent again: a message sealed in old was written before
 // this node knew of cur, so it may have been written before a member who
@@ -179,11 +215,102 @@ func (n *Node) switched(g *group, old, cur *epoch) {
 	hs := n.store.Headers(func(h store.Header) bool {
 		return h.Group == g.id && h.Author == n.me && h.Priority == priorityOrdered
 	})
+	if len(hs) == 0 {
+		return
+	}
+	unknown := n.unknownTo(g, old, cur)
 	for _, h := range hs {
-		if n.store.HasIn(h.ID, old.keys.Tag()) {
-			n.reseal(n.ctx, g, h.ID, old.keys, cur.keys)
+		if !g.roster.Has(h.ID) || n.store.HasIn(h.ID, cur.keys.Tag()) || !unknown(h.ID) {
+			continue
+		}
+		if from := n.heldIn(h.ID); from != nil {
+			n.reseal(n.ctx, g, h.ID, from, cur.keys)
 		}
 	}
+}
+
+// heldIn returns the keys of an epoch this node holds message id in.
+func (n *Node) heldIn(id alert.ID) *crypto.EpochKeys {
+	for _, tag := range n.store.Tags(id) {
+		n.mu.RLock()
+		ref, ok := n.tags[tag]
+		n.mu.RUnlock()
+		if ok {
+			return ref.keys
+		}
+	}
+	return nil
+}
+
+// unknownTo returns a test of whether one of this node's roster ops may be
+// unknown to a member that cur reaches. A member m knows op x if x is an
+// ancestor of m's add (the admin who let m in sent it every op it held),
+// or if x was made knowing of m (m's add is an ancestor of x) and sealed
+// in an epoch that reached m; ops concurrent with m's add, or sealed only
+// where m is not, are unknown to it. When cur is the epoch a join
+// ratcheted to from old, only the joiner is new to this node's ops: every
+// other member cur reaches was reached by old, where they were sealed.
+func (n *Node) unknownTo(g *group, old, cur *epoch) func(alert.ID) bool {
+	var check []alert.Member
+	if cur.from == old.keys.Tag() && !cur.joiner.IsZero() {
+		if m, ok := g.roster.Member(cur.joiner); ok && !m.Removed {
+			check = append(check, m)
+		}
+	} else {
+		members := g.roster.Members()
+		g.mu.Lock()
+		s := g.seatingFor(cur.aud)
+		for _, m := range members {
+			if m.ID() != n.me && (cur.aud == nil || cur.aud.reaches(m.ID(), s)) {
+				check = append(check, m)
+			}
+		}
+		g.mu.Unlock()
+	}
+	knew := make(map[alert.ID]map[alert.ID]bool) // ancestors, cached
+	anc := func(id alert.ID) map[alert.ID]bool {
+		if a, ok := knew[id]; ok {
+			return a
+		}
+		a := g.roster.Ancestors(id)
+		knew[id] = a
+		return a
+	}
+	return func(x alert.ID) bool {
+		for _, m := range check {
+			if m.AddOp.IsZero() || anc(m.AddOp)[x] {
+				continue
+			}
+			if !anc(x)[m.AddOp] {
+				return true // concurrent with m's add
+			}
+			if !n.sealedWhere(g, x, m.ID()) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// sealedWhere reports whether message x is held in an epoch that reached
+// member m, or, if this node no longer keeps who any of x's epochs
+// reached, assumes it did.
+func (n *Node) sealedWhere(g *group, x alert.ID, m crypto.MemberID) bool {
+	tags := n.store.Tags(x)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	known := false
+	for _, tag := range tags {
+		e := g.epochs[tag]
+		if e == nil || e.aud == nil {
+			continue
+		}
+		known = true
+		if e.aud.reaches(m, g.seatingFor(e.aud)) {
+			return true
+		}
+	}
+	return !known
 }
 
 // reseal sends one of this node's own roster ops again, sealed in epoch
@@ -328,40 +455,53 @@ func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) error {
 	return err
 }
 
+// nextEpochLocked returns the current epoch, the other epochs held with
+// the same or a higher number that went to no outsider (members on a
+// concurrent epoch), and the number of a new epoch started from there: one
+// more than the highest of them. The caller holds g.mu.
+func (g *group) nextEpochLocked() (cur *epoch, also []*epoch, next uint64) {
+	cur = g.current
+	next = cur.number() + 1
+	for _, e := range g.epochs {
+		if e != cur && e.number() >= cur.number() && !g.sealedToOutsider(e) {
+			also = append(also, e)
+			next = max(next, e.number()+1)
+		}
+	}
+	return cur, also, next
+}
+
 // rekeyLocked is rekey; the caller holds g.rekeyMu, so that this node never
 // starts two epochs from the same one (a join's and a repair's, say), which
 // would leave members on a fork for nothing.
+//
+// The new secret goes under the group's key tree when this node holds the
+// tree's secret (a few wraps, PROTOCOL.md "Key tree"), and else, or when
+// the tree has become too costly (many members removed since it started),
+// sealed to each member one by one, starting a new tree for a group of at
+// most maxNewTree members.
 func (n *Node) rekeyLocked(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
 	if !n.isAdmin(g) {
 		return alert.SignedOp{}, 0, ErrNotAdmin
 	}
 	g.mu.Lock()
-	cur := g.current
-	var also []*epoch
-	for _, e := range g.epochs {
-		if e != cur && e.number() >= cur.number() && !g.sealedToRemoved(e) {
-			also = append(also, e)
-		}
-	}
+	cur, also, next := g.nextEpochLocked()
 	g.mu.Unlock()
-	next := cur.number() + 1
-	for _, e := range also {
-		next = max(next, e.number()+1)
-	}
 	secret := crypto.NewEpochSecret()
-	members := g.roster.Members()
-	if len(members) > alert.MaxRekeyKeys {
-		return alert.SignedOp{}, 0, fmt.Errorf("a group of %d members is larger than a new key can reach (%d)", len(members), alert.MaxRekeyKeys)
-	}
 	rk := &alert.Rekey{Epoch: next, Covers: g.roster.Heads()}
-	var recipients []crypto.MemberID
-	for _, m := range members {
-		sealed, err := crypto.SealEpochSecret(m.Keys, g.id, next, secret)
-		if err != nil {
+	aud, ok, err := n.treeRekey(g, rk, secret)
+	if err != nil {
+		return alert.SignedOp{}, 0, err
+	}
+	var newTree *groupTree
+	if !ok {
+		if newTree, err = n.newTreeRekey(g, rk, secret); err != nil {
 			return alert.SignedOp{}, 0, err
 		}
-		rk.Keys = append(rk.Keys, alert.SealedKey{Member: m.ID(), Sealed: sealed})
-		recipients = append(recipients, m.ID())
+		aud = listAudience()
+		for _, k := range rk.Keys {
+			aud.members[k.Member] = true
+		}
 	}
 	now := n.now()
 	body, err := alert.Encode(now, rk)
@@ -387,7 +527,16 @@ func (n *Node) rekeyLocked(ctx context.Context, g *group) (alert.SignedOp, uint6
 			extra = append(extra, x)
 		}
 	}
-	if _, err := n.addEpoch(g, &epoch{keys: crypto.NewEpochKeys(g.id, next, secret), rekey: msg.ID, recipients: recipients, since: now}); err != nil {
+	e := &epoch{keys: crypto.NewEpochKeys(g.id, next, secret), rekey: msg.ID, aud: aud, since: now}
+	if rk.Tree != nil {
+		e.tree = rk.Tree.Tree
+	}
+	if newTree != nil {
+		g.mu.Lock()
+		g.trees[newTree.id] = newTree
+		g.mu.Unlock()
+	}
+	if _, err := n.addEpoch(g, e); err != nil {
 		return signed, next, err
 	}
 	n.publishIn(ctx, g, cur.keys.Tag(), env)
@@ -396,14 +545,18 @@ func (n *Node) rekeyLocked(ctx context.Context, g *group) (alert.SignedOp, uint6
 			n.publishIn(ctx, g, e.keys.Tag(), extra[i])
 		}
 	}
-	n.log.Info("sent a new group key", "group", g.id.String()[:8], "epoch", next, "members", len(recipients))
+	wraps := 0
+	if rk.Tree != nil {
+		wraps = len(rk.Tree.Wraps)
+	}
+	n.log.Info("sent a new group key", "group", g.id.String()[:8], "epoch", next, "sealed", len(rk.Keys), "wraps", wraps, "bytes", len(env))
 	n.syncer.kickAll()
 	return signed, next, nil
 }
 
 // handleRekey takes our key out of a Rekey another admin sent.
 func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
-	e, err := n.epochFromRekey(g.id, m, rk)
+	e, err := n.epochFromRekey(g, m, rk)
 	switch {
 	case errors.Is(err, errNotSealedToMe):
 		if me, ok := g.roster.Member(n.me); ok && me.Removed {
@@ -414,9 +567,11 @@ func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
 		n.log.Warn("a new group key does not open", "group", g.id.String()[:8], "msg_id", m.ID.Short(), "err", err)
 		return
 	}
+	n.takeNewTree(g, rk)
 	if _, err := n.addEpoch(g, e); err != nil {
 		n.log.Error("saving a new group key", "group", g.id.String()[:8], "err", err)
 	}
+	n.deriveRatchets(g)
 	// Messages in the new epoch may already wait on other members.
 	n.syncer.kickAll()
 }
@@ -424,25 +579,41 @@ func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
 // errNotSealedToMe: a rekey holds no key for this node's member.
 var errNotSealedToMe = errors.New("the new key was not sealed to this member")
 
-// epochFromRekey opens this member's key in a rekey, m, and returns the
-// epoch it starts: its key, its recipients and its start.
-func (n *Node) epochFromRekey(gid crypto.GroupID, m *alert.Message, rk *alert.Rekey) (*epoch, error) {
-	e := &epoch{rekey: m.ID, since: m.Local(m.Created)} // by this node's clock
+// epochFromRekey takes this member's key out of a rekey, m: sealed to it
+// one by one, or wrapped under a node of its path in the key tree. It
+// returns the epoch the rekey starts: its key, its audience and its start.
+func (n *Node) epochFromRekey(g *group, m *alert.Message, rk *alert.Rekey) (*epoch, error) {
+	e := &epoch{rekey: m.ID, since: m.Local(m.Created), aud: listAudience()} // by this node's clock
 	var mine []byte
 	for _, k := range rk.Keys {
-		e.recipients = append(e.recipients, k.Member)
+		e.aud.members[k.Member] = true
 		if k.Member == n.me {
 			mine = k.Sealed
 		}
 	}
-	if mine == nil {
-		return nil, errNotSealedToMe
+	if t := rk.Tree; t != nil {
+		e.tree = t.Tree
+		if !t.New {
+			e.aud.cover = &treeCover{tree: t.Tree, upto: t.Upto}
+			for _, w := range t.Wraps {
+				e.aud.cover.nodes = append(e.aud.cover.nodes, w.Node)
+			}
+		}
 	}
-	secret, err := n.id.OpenEpochSecret(gid, rk.Epoch, mine)
-	if err != nil {
-		return nil, err
+	var secret crypto.EpochSecret
+	switch {
+	case mine != nil:
+		var err error
+		if secret, err = n.id.OpenEpochSecret(g.id, rk.Epoch, mine); err != nil {
+			return nil, err
+		}
+	default:
+		var ok bool
+		if secret, ok = n.openTreeRekey(g, rk); !ok {
+			return nil, errNotSealedToMe
+		}
 	}
-	e.keys = crypto.NewEpochKeys(gid, rk.Epoch, secret)
+	e.keys = crypto.NewEpochKeys(g.id, rk.Epoch, secret)
 	return e, nil
 }
 
@@ -469,12 +640,12 @@ func (n *Node) reconsiderEpoch(g *group) {
 	}
 }
 
-// needsRekey reports whether the current epoch went to a removed member or
-// not to a current one.
+// needsRekey reports whether the current epoch went to an outsider or not
+// to a current member.
 func (n *Node) needsRekey(g *group) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.sealedToRemoved(g.current) || len(g.missing(g.current)) > 0
+	return g.sealedToOutsider(g.current) || len(g.missing(g.current)) > 0
 }
 
 // scheduleRepair rekeys after a delay that depends on this admin's rank
@@ -534,6 +705,9 @@ func (n *Node) maintainEpochs() {
 		}
 		for _, tag := range erase {
 			delete(g.epochs, tag)
+		}
+		if len(erase) > 0 {
+			g.dropUnusedTrees()
 		}
 		g.mu.Unlock()
 		if len(erase) > 0 {

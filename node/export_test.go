@@ -228,3 +228,63 @@ func (n *Node) RelayProvedForTest(p peer.ID, label string) bool {
 	}
 	return false
 }
+
+// RekeyForTest returns the Rekey that started the epoch this node sends in
+// now, if it holds it, and nil for an epoch started otherwise (the
+// founding one, or a join's ratchet).
+func (n *Node) RekeyForTest(gid crypto.GroupID) *alert.Rekey {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil
+	}
+	g.mu.Lock()
+	id := g.current.rekey
+	g.mu.Unlock()
+	keys := n.heldIn(id)
+	if keys == nil {
+		return nil
+	}
+	env, err := n.store.EnvelopeIn(id, keys.Tag())
+	if err != nil {
+		return nil
+	}
+	in, err := keys.Open(env)
+	if err != nil {
+		return nil
+	}
+	m, err := alert.Decode(gid, keys.Epoch(), in.Author, in.Body)
+	if err != nil {
+		return nil
+	}
+	rk, _ := m.Content.(*alert.Rekey)
+	return rk
+}
+
+// EpochTagsForTest returns the key tags of every epoch of a group this
+// node holds.
+func (n *Node) EpochTagsForTest(gid crypto.GroupID) []crypto.KeyTag {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []crypto.KeyTag
+	for tag := range g.epochs {
+		out = append(out, tag)
+	}
+	return out
+}
+
+// HoldsTreeSecretForTest reports whether the node holds the secret of the
+// key tree of the epoch it sends in.
+func (n *Node) HoldsTreeSecretForTest(gid crypto.GroupID) bool {
+	g, err := n.group(gid)
+	if err != nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.activeTree()
+	return t != nil && t.secret != nil
+}

@@ -37,6 +37,8 @@ type group struct {
 	mu        sync.Mutex
 	epochs    map[crypto.KeyTag]*epoch // every epoch key held
 	current   *epoch                   // the epoch messages are sent in
+	trees     map[crypto.TreeID]*groupTree
+	ratcheted map[alert.ID]bool // adds whose ratchet this node derived or tried (deriveRatchets)
 	topics    map[crypto.KeyTag]*topicSub
 	repairing bool // a repair rekey is scheduled
 
@@ -73,16 +75,33 @@ type groupState struct {
 	Warning string       `json:"warning,omitempty"`
 	Current []byte       `json:"current"` // key tag of the current epoch
 	Epochs  []epochState `json:"epochs"`
+	Trees   []treeState  `json:"trees,omitempty"`
 	Roster  []opState    `json:"roster"`
 }
 
 type epochState struct {
-	Epoch      uint64    `json:"epoch"`
-	Secret     []byte    `json:"secret"`
-	Rekey      []byte    `json:"rekey,omitempty"`
-	Recipients [][]byte  `json:"recipients"`
-	Since      time.Time `json:"since"`
-	Retired    time.Time `json:"retired,omitzero"`
+	Epoch      uint64      `json:"epoch"`
+	Secret     []byte      `json:"secret"`
+	Rekey      []byte      `json:"rekey,omitempty"`
+	Tree       []byte      `json:"tree,omitempty"`
+	Recipients [][]byte    `json:"recipients,omitempty"`
+	Cover      *coverState `json:"cover,omitempty"`
+	Since      time.Time   `json:"since"`
+	Retired    time.Time   `json:"retired,omitzero"`
+}
+
+type coverState struct {
+	Tree  []byte   `json:"tree"`
+	Upto  uint32   `json:"upto"`
+	Nodes []uint32 `json:"nodes"`
+}
+
+type treeState struct {
+	ID       []byte   `json:"id"`
+	Secret   []byte   `json:"secret,omitempty"`
+	Path     []byte   `json:"path,omitempty"`
+	Founders [][]byte `json:"founders,omitempty"`
+	Admins   [][]byte `json:"admins,omitempty"`
 }
 
 type opState struct {
@@ -107,10 +126,39 @@ func (n *Node) saveGroup(g *group) error {
 		if !e.rekey.IsZero() {
 			es.Rekey = e.rekey[:]
 		}
-		for _, m := range e.recipients {
-			es.Recipients = append(es.Recipients, m[:])
+		if e.tree != (crypto.TreeID{}) {
+			es.Tree = e.tree[:]
+		}
+		if e.aud != nil {
+			es.Recipients = [][]byte{}
+			for m := range e.aud.members {
+				es.Recipients = append(es.Recipients, m[:])
+			}
+			if c := e.aud.cover; c != nil {
+				cs := &coverState{Tree: c.tree[:], Upto: c.upto}
+				for _, n := range c.nodes {
+					cs.Nodes = append(cs.Nodes, uint32(n))
+				}
+				es.Cover = cs
+			}
 		}
 		st.Epochs = append(st.Epochs, es)
+	}
+	for _, t := range g.trees {
+		ts := treeState{ID: t.id[:]}
+		if t.secret != nil {
+			ts.Secret = t.secret.Bytes()
+		}
+		if t.path != nil {
+			ts.Path = t.path.Marshal()
+		}
+		for _, m := range t.founders {
+			ts.Founders = append(ts.Founders, m[:])
+		}
+		for _, m := range t.admins {
+			ts.Admins = append(ts.Admins, m[:])
+		}
+		st.Trees = append(st.Trees, ts)
 	}
 	g.mu.Unlock()
 	for _, op := range g.roster.Ops() {
@@ -167,6 +215,13 @@ func (n *Node) loadGroups() error {
 			}
 			g.epochs[e.keys.Tag()] = e
 		}
+		for _, ts := range st.Trees {
+			t, err := treeFromState(ts)
+			if err != nil {
+				return fmt.Errorf("node: loading group %s: %w", gid, err)
+			}
+			g.trees[t.id] = t
+		}
 		cur, ok := tagOf(st.Current)
 		if g.current = g.epochs[cur]; !ok || g.current == nil {
 			return fmt.Errorf("node: loading group %s: no key for its current epoch", gid)
@@ -192,7 +247,47 @@ func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group 
 		joined: joined,
 		epochs: make(map[crypto.KeyTag]*epoch),
 		topics: make(map[crypto.KeyTag]*topicSub),
+		trees:  make(map[crypto.TreeID]*groupTree),
+
+		ratcheted: make(map[alert.ID]bool),
 	}
+}
+
+func treeFromState(ts treeState) (*groupTree, error) {
+	id, err := crypto.TreeIDFromBytes(ts.ID)
+	if err != nil {
+		return nil, err
+	}
+	t := &groupTree{id: id}
+	if ts.Secret != nil {
+		sec, err := crypto.TreeSecretFromBytes(ts.Secret)
+		if err != nil {
+			return nil, err
+		}
+		t.secret = &sec
+	}
+	if ts.Path != nil {
+		pk, err := crypto.ParsePathKeys(ts.Path)
+		if err != nil {
+			return nil, err
+		}
+		t.path = &pk
+	}
+	for _, f := range ts.Founders {
+		m, err := crypto.MemberIDFromBytes(f)
+		if err != nil {
+			return nil, err
+		}
+		t.founders = append(t.founders, m)
+	}
+	for _, a := range ts.Admins {
+		m, err := crypto.MemberIDFromBytes(a)
+		if err != nil {
+			return nil, err
+		}
+		t.admins = append(t.admins, m)
+	}
+	return t, nil
 }
 
 // addGroup registers a group's keys and joins its current topic.
@@ -333,7 +428,12 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	}
 	gid := crypto.NewGroupID()
 	keys := crypto.NewEpochKeys(gid, 0, crypto.NewEpochSecret())
-	body, err := alert.Encode(n.now(), &alert.RosterOp{Change: &alert.Create{GroupName: name, Founder: n.memberInfo()}})
+	// The group's key tree, with the founder at position 0.
+	ts := crypto.NewTreeSecret()
+	tree := &groupTree{id: crypto.NewTreeID(), secret: &ts, admins: []crypto.MemberID{n.me}}
+	pk := ts.PathKeys(gid, tree.id, 0)
+	tree.path = &pk
+	body, err := alert.Encode(n.now(), &alert.RosterOp{Change: &alert.Create{GroupName: name, Founder: n.memberInfo(), Seat: &alert.Seat{Tree: tree.id}}})
 	if err != nil {
 		return GroupInfo{}, err
 	}
@@ -343,8 +443,9 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 		return GroupInfo{}, fmt.Errorf("node: founding group: %w", err)
 	}
 	g := newGroup(gid, roster, n.now())
-	g.current = &epoch{keys: keys, recipients: []crypto.MemberID{n.me}, since: n.now()}
+	g.current = &epoch{keys: keys, aud: listAudience(n.me), tree: tree.id, since: n.now()}
 	g.epochs[keys.Tag()] = g.current
+	g.trees[tree.id] = tree
 	if err := n.saveGroup(g); err != nil {
 		return GroupInfo{}, err
 	}

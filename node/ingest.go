@@ -531,9 +531,15 @@ func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author cry
 		n.showEntry(g, msg) // no longer queued
 	}
 	// A new epoch may have started while this was sealed: a roster op is
-	// sent in the new one too (see switched).
+	// sent in the new one too, to whoever it reaches and cannot know of
+	// the op otherwise (see switched).
 	if cur := g.currentKeys(); cur.Tag() != keys.Tag() {
-		n.reseal(ctx, g, msg.ID, keys, cur)
+		g.mu.Lock()
+		from, to := g.epochs[keys.Tag()], g.epochs[cur.Tag()]
+		g.mu.Unlock()
+		if from != nil && to != nil && n.unknownTo(g, from, to)(msg.ID) {
+			n.reseal(ctx, g, msg.ID, keys, cur)
+		}
 	}
 	return msg, nil
 }
@@ -573,6 +579,9 @@ func (n *Node) publishIn(ctx context.Context, g *group, tag crypto.KeyTag, env [
 func (n *Node) handle(g *group, m *alert.Message) {
 	switch c := m.Content.(type) {
 	case *alert.RosterOp:
+		if sr, ok := c.Change.(*alert.SetRole); ok {
+			n.takeTreeGrant(g, sr)
+		}
 		n.rosterChanged(g)
 	case *alert.Rekey:
 		n.handleRekey(g, m, c)
@@ -592,6 +601,7 @@ func (n *Node) rosterChanged(g *group) {
 	}
 	n.saveConnectedMembers()
 	n.dialer.poke()
+	n.deriveRatchets(g)
 	n.reconsiderEpoch(g)
 	// Messages ignored while the author was unknown can come now.
 	n.syncer.kickAll()

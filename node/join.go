@@ -320,7 +320,7 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (JoinResul
 	if m, ok := roster.Member(n.me); !ok || m.Removed {
 		return JoinResult{}, fmt.Errorf("%w: the roster does not include you", ErrJoinRefused)
 	}
-	e, err := n.joinedEpoch(inv.Group, roster, resp)
+	e, tree, err := n.joinedEpoch(inv.Group, roster, resp)
 	switch {
 	case err == nil:
 	case already && held:
@@ -336,6 +336,9 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (JoinResul
 	g := newGroup(inv.Group, roster, n.now())
 	g.epochs[e.keys.Tag()] = e
 	g.current = e
+	if tree != nil {
+		g.trees[tree.id] = tree
+	}
 	if held {
 		n.mergeOld(g, old)
 	}
@@ -468,37 +471,70 @@ func (n *Node) mergeOld(g, old *group) {
 	}
 }
 
-// joinedEpoch checks the Rekey an admin sent with a join response and
-// opens the joiner's key in it.
-func (n *Node) joinedEpoch(gid crypto.GroupID, roster *alert.Roster, resp *wire.JoinResponse) (*epoch, error) {
+// joinedEpoch checks the hand-over an admin sent with a join response
+// (a Rekey with an origin, PROTOCOL.md "Join") and opens the joiner's key
+// in it, and its path keys of the group's key tree if there are any. The
+// epoch reaches, as far as the joiner can tell, the roster's current
+// members.
+func (n *Node) joinedEpoch(gid crypto.GroupID, roster *alert.Roster, resp *wire.JoinResponse) (*epoch, *groupTree, error) {
 	if resp.Rekey == nil {
-		return nil, errors.New("no group key")
+		return nil, nil, errors.New("no group key")
 	}
 	in, err := crypto.ParseInner(resp.Rekey.Inner)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	author, ok := roster.Member(in.Author)
 	if !ok || author.Removed || author.Role != alert.RoleAdmin {
-		return nil, errors.New("the group key is not from an admin")
+		return nil, nil, errors.New("the group key is not from an admin")
 	}
 	if err := in.Verify(author.Keys, gid, resp.Rekey.Epoch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := alert.Decode(gid, resp.Rekey.Epoch, in.Author, in.Body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := m.Validate(m.Created); err != nil {
+		return nil, nil, err
 	}
 	m.Anchor(n.now()) // made just now, whatever the admin's clock says
 	rk, ok := m.Content.(*alert.Rekey)
-	if !ok || rk.Epoch != resp.Epoch {
-		return nil, errors.New("the group key is not for the announced epoch")
+	if !ok || rk.Epoch != resp.Epoch || len(rk.Keys) != 1 || rk.Keys[0].Member != n.me {
+		return nil, nil, errors.New("the group key is not for you and the announced epoch")
 	}
-	e, err := n.epochFromRekey(gid, m, rk)
-	if errors.Is(err, errNotSealedToMe) {
-		return nil, errors.New("the group key was not sealed to you")
+	k := rk.Keys[0]
+	secret, err := n.id.OpenEpochSecret(gid, rk.Epoch, k.Sealed)
+	if err != nil {
+		return nil, nil, err
 	}
-	return e, err
+	e := &epoch{keys: crypto.NewEpochKeys(gid, rk.Epoch, secret), rekey: rk.Origin, since: m.Local(m.Created), aud: listAudience()}
+	if rk.Origin.IsZero() {
+		e.rekey = m.ID
+	}
+	for _, mem := range roster.Members() {
+		e.aud.members[mem.ID()] = true
+	}
+	var t *groupTree
+	if rk.Tree != nil {
+		e.tree = rk.Tree.Tree
+		t = &groupTree{id: rk.Tree.Tree}
+		for _, f := range resp.Seats {
+			id, err := crypto.MemberIDFromBytes(f)
+			if err != nil {
+				return nil, nil, err
+			}
+			t.founders = append(t.founders, id)
+		}
+		if k.Path != nil {
+			pk, err := n.id.OpenPathKeys(gid, t.id, k.Path)
+			if err != nil {
+				return nil, nil, err
+			}
+			t.path = &pk
+		}
+	}
+	return e, t, nil
 }
 
 // handleJoin serves the join protocol. It answers only the door peer of an
@@ -727,79 +763,138 @@ func (n *Node) redeem(g *group, inv alert.InviteState, member alert.MemberInfo) 
 		if !n.joinLimits.member.Allow(member.ID(), n.now()) {
 			return refuse(wire.JoinStatus_JOIN_BUSY, "you are already a member and asked again too often; try again in a minute")
 		}
-		resp := n.joinState(g, member.Peer)
+		resp := n.joinState(g, member, nil)
 		resp.Status = wire.JoinStatus_JOIN_ALREADY_MEMBER
 		return resp
 	}
 	if err := inv.Usable(n.now()); err != nil {
 		return refuse(wire.JoinStatus_JOIN_INVITE_CLOSED, "%v", err)
 	}
-	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.AddMember{Member: member, Invite: inv.ID}}
-	if _, err := n.send(n.ctx, g, op); err != nil {
-		return refuse(wire.JoinStatus_JOIN_FAILED, "could not add the member: %v", err)
+	e, err := n.admit(g, inv, member)
+	if err != nil {
+		return refuse(wire.JoinStatus_JOIN_FAILED, "%v", err)
 	}
 	n.log.Info("member joined", "group", g.id.String()[:8])
-	// A new epoch for everyone, the joiner included: the joiner reads
-	// nothing sent before it joined.
-	signed, next, err := n.rekey(n.ctx, g)
-	if err != nil {
-		return refuse(wire.JoinStatus_JOIN_FAILED, "could not start a new group key: %v", err)
+	resp := n.joinState(g, member, e)
+	if resp.Rekey == nil {
+		return refuse(wire.JoinStatus_JOIN_FAILED, "could not hand over the group key")
 	}
-	resp := n.joinState(g, member.Peer)
-	resp.Epoch = next
-	resp.Rekey = &wire.SignedOp{Epoch: signed.Epoch, Inner: signed.Inner.Marshal()}
 	return resp
 }
 
-// joinState is what a joiner receives besides the key: every roster op,
-// and where member nodes can be reached (this node first). For a member
-// already in the group it also carries the current epoch and the rekey
-// that started it, if this node holds it.
-func (n *Node) joinState(g *group, joiner peer.ID) *wire.JoinResponse {
+// admit adds a new member by the join ratchet (PROTOCOL.md, "Joins"): an
+// add that names the current epoch and the number of the next, from which
+// every member derives the joiner's epoch by itself, and the joiner's
+// position in the key tree if this node holds the tree's secret. It
+// returns the joiner's epoch. The members already there receive the add
+// and nothing else.
+func (n *Node) admit(g *group, inv alert.InviteState, member alert.MemberInfo) (*epoch, error) {
+	// One new epoch at a time on this node (see rekeyLocked).
+	g.rekeyMu.Lock()
+	defer g.rekeyMu.Unlock()
+	g.mu.Lock()
+	cur, _, next := g.nextEpochLocked()
+	// An epoch whose secret went to someone no longer a member must not
+	// be ratcheted from: the joiner's epoch would be theirs too. Such a
+	// join starts a fresh epoch, as a repair would.
+	fresh := g.sealedToOutsider(cur)
+	add := &alert.AddMember{Member: member, Invite: inv.ID}
+	if !fresh {
+		add.Ratchet = &alert.Ratchet{From: cur.keys.Tag(), Epoch: next}
+	}
+	if t := g.trees[cur.tree]; t != nil && t.secret != nil {
+		add.Seat = &alert.Seat{Tree: t.id, Position: g.seatingOf(t).upto}
+	}
+	g.mu.Unlock()
+	if add.Seat != nil && add.Seat.Position >= crypto.TreePositions {
+		add.Seat = nil // the tree is full: the member is sealed to one by one
+	}
+	msg, err := n.send(n.ctx, g, &alert.RosterOp{Parents: g.roster.Heads(), Change: add})
+	if err != nil {
+		return nil, fmt.Errorf("could not add the member: %w", err)
+	}
+	if fresh {
+		if _, _, err := n.rekeyLocked(n.ctx, g); err != nil {
+			return nil, fmt.Errorf("could not start a new group key: %w", err)
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.current, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, e := range g.epochs {
+		if e.rekey == msg.ID {
+			return e, nil
+		}
+	}
+	return nil, errors.New("could not start the new member's group key")
+}
+
+// joinState is what a joiner receives: every roster op, where member
+// nodes can be reached (this node first), the founders of the key tree of
+// epoch e, and the hand-over of e's secret (and the joiner's path keys):
+// for a new member the epoch its add started, for a member already in the
+// group the current one.
+func (n *Node) joinState(g *group, member alert.MemberInfo, e *epoch) *wire.JoinResponse {
 	resp := &wire.JoinResponse{}
 	for _, op := range g.roster.Ops() {
 		resp.Roster = append(resp.Roster, &wire.SignedOp{Epoch: op.Epoch, Inner: op.Inner.Marshal()})
 	}
 	resp.Peers = append(resp.Peers, n.peerAddrs(n.host.ID(), n.shareableAddrs()))
 	for _, p := range n.memberPeers(g) {
-		if p != joiner {
+		if p != member.Peer {
 			resp.Peers = append(resp.Peers, n.peerAddrs(p, n.host.Peerstore().Addrs(p)))
 		}
 	}
 	g.mu.Lock()
-	cur := g.current
-	g.mu.Unlock()
-	resp.Epoch = cur.number()
-	if rk, ok := n.signedRekey(cur.rekey); ok {
-		resp.Rekey = &wire.SignedOp{Epoch: rk.Epoch, Inner: rk.Inner.Marshal()}
+	if e == nil {
+		e = g.current
 	}
+	t := g.trees[e.tree]
+	g.mu.Unlock()
+	if t != nil {
+		for _, f := range t.founders {
+			resp.Seats = append(resp.Seats, f[:])
+		}
+	}
+	resp.Epoch = e.number()
+	rk, err := n.handOver(g, e, t, member)
+	if err != nil {
+		n.log.Warn("handing over a group key", "group", g.id.String()[:8], "err", err)
+		return resp
+	}
+	resp.Rekey = rk
 	return resp
 }
 
-// signedRekey returns a stored rekey as it was signed, if this node holds
-// it and the key of an epoch it was sent in.
-func (n *Node) signedRekey(id alert.ID) (alert.SignedOp, bool) {
-	if id.IsZero() {
-		return alert.SignedOp{}, false
+// handOver returns the Rekey that gives member the secret of epoch e,
+// started by what e.rekey names (its origin), and, if the member has a
+// seat in tree t and this node holds t's secret, the member's path keys.
+// It is signed in e, and travels only in a join response.
+func (n *Node) handOver(g *group, e *epoch, t *groupTree, member alert.MemberInfo) (*wire.SignedOp, error) {
+	sealed, err := crypto.SealEpochSecret(member.Keys, g.id, e.number(), e.keys.Secret())
+	if err != nil {
+		return nil, err
 	}
-	for _, tag := range n.store.Tags(id) {
-		n.mu.RLock()
-		ref, ok := n.tags[tag]
-		n.mu.RUnlock()
-		if !ok {
-			continue
+	k := alert.SealedKey{Member: member.ID(), Sealed: sealed}
+	rk := &alert.Rekey{Epoch: e.number(), Origin: e.rekey}
+	if t != nil {
+		rk.Tree = &alert.TreeRekey{Tree: t.id}
+		rand.Read(rk.Tree.Nonce[:])
+		if p, seated := g.seatingOf(t).of[member.ID()]; seated && t.secret != nil {
+			pk := t.secret.PathKeys(g.id, t.id, p)
+			if k.Path, err = crypto.SealPathKeys(member.Keys, g.id, &pk); err != nil {
+				return nil, err
+			}
 		}
-		env, err := n.store.EnvelopeIn(id, tag)
-		if err != nil {
-			continue
-		}
-		in, err := ref.keys.Open(env)
-		if err != nil {
-			continue
-		}
-		return alert.SignedOp{Epoch: ref.keys.Epoch(), Inner: in}, true
 	}
-	return alert.SignedOp{}, false
+	rk.Keys = []alert.SealedKey{k}
+	body, err := alert.Encode(n.now(), rk)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.SignedOp{Epoch: e.number(), Inner: n.id.SignBody(g.id, e.number(), body).Marshal()}, nil
 }
 
 func (n *Node) peerAddrs(p peer.ID, addrs []ma.Multiaddr) *wire.PeerAddrs {

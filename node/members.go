@@ -102,7 +102,11 @@ func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, r
 	if m.Role == alert.RoleAdmin && n.adminCount(g) == 1 {
 		return MemberView{}, lastAdmin(m.Name)
 	}
-	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.SetRole{Member: m.ID(), Role: role}}
+	sr := &alert.SetRole{Member: m.ID(), Role: role}
+	if role == alert.RoleAdmin {
+		sr.Tree = n.treeGrant(g, m) // so that the new admin can rekey through the key tree
+	}
+	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: sr}
 	if _, err := n.send(ctx, g, op); err != nil {
 		return MemberView{}, err
 	}

@@ -567,6 +567,10 @@ func (n *Node) Run(ctx context.Context) error {
 	disk := time.NewTicker(n.cfg.DiskRetry)
 	defer disk.Stop()
 	n.prune()
+	// A repair scheduled before the node stopped did not happen.
+	for _, g := range n.groupList() {
+		n.reconsiderEpoch(g)
+	}
 	n.syncer.kickAll()
 	for {
 		select {

@@ -419,9 +419,15 @@ func (g *group) isMemberPeer(p peer.ID) bool {
 }
 
 // sealedToCurrent reports whether e's secret went to current members
-// only.
+// only: it reached no outsider, and everyone it reached one by one is
+// known here as a current member.
 func (g *group) sealedToCurrent(e *epoch) bool {
-	for _, id := range e.recipients {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e.aud == nil || g.sealedToOutsider(e) {
+		return false
+	}
+	for id := range e.aud.members {
 		if m, ok := g.roster.Member(id); !ok || m.Removed {
 			return false
 		}

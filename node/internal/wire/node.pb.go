@@ -355,13 +355,15 @@ func (x *JoinRequest) GetNodeSig() []byte {
 }
 
 type JoinResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        JoinStatus             `protobuf:"varint,1,opt,name=status,proto3,enum=takecare.node.v1.JoinStatus" json:"status,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"` // for people, with a refusal
-	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`  // JOIN_OK: the epoch started for the joiner; JOIN_ALREADY_MEMBER: the current one
-	Roster        []*SignedOp            `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"` // every roster op, in application order (JOIN_OK, JOIN_ALREADY_MEMBER)
-	Peers         []*PeerAddrs           `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`   // where member nodes were last seen
-	Rekey         *SignedOp              `protobuf:"bytes,6,opt,name=rekey,proto3" json:"rekey,omitempty"`   // the Rekey that started that epoch, as signed; it holds the
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status JoinStatus             `protobuf:"varint,1,opt,name=status,proto3,enum=takecare.node.v1.JoinStatus" json:"status,omitempty"`
+	Detail string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"` // for people, with a refusal
+	Epoch  uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`  // JOIN_OK: the epoch started for the joiner; JOIN_ALREADY_MEMBER: the current one
+	Roster []*SignedOp            `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"` // every roster op, in application order (JOIN_OK, JOIN_ALREADY_MEMBER)
+	Peers  []*PeerAddrs           `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`   // where member nodes were last seen
+	Rekey  *SignedOp              `protobuf:"bytes,6,opt,name=rekey,proto3" json:"rekey,omitempty"`   // the hand-over of that epoch's secret (a Rekey with an origin),
+	// sealed to the joiner, with its path keys of the key tree
+	Seats         [][]byte `protobuf:"bytes,7,rep,name=seats,proto3" json:"seats,omitempty"` // member ids of the founders of the key tree of that epoch, by position
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -434,6 +436,13 @@ func (x *JoinResponse) GetPeers() []*PeerAddrs {
 func (x *JoinResponse) GetRekey() *SignedOp {
 	if x != nil {
 		return x.Rekey
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetSeats() [][]byte {
+	if x != nil {
+		return x.Seats
 	}
 	return nil
 }
@@ -1684,14 +1693,15 @@ const file_node_proto_rawDesc = "" +
 	"invite_sig\x18\x02 \x01(\fR\tinviteSig\x12\x1d\n" +
 	"\n" +
 	"member_sig\x18\x03 \x01(\fR\tmemberSig\x12\x19\n" +
-	"\bnode_sig\x18\x04 \x01(\fR\anodeSig\"\x8b\x02\n" +
+	"\bnode_sig\x18\x04 \x01(\fR\anodeSig\"\xa1\x02\n" +
 	"\fJoinResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.takecare.node.v1.JoinStatusR\x06status\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x122\n" +
 	"\x06roster\x18\x04 \x03(\v2\x1a.takecare.node.v1.SignedOpR\x06roster\x121\n" +
 	"\x05peers\x18\x05 \x03(\v2\x1b.takecare.node.v1.PeerAddrsR\x05peers\x120\n" +
-	"\x05rekey\x18\x06 \x01(\v2\x1a.takecare.node.v1.SignedOpR\x05rekey\"6\n" +
+	"\x05rekey\x18\x06 \x01(\v2\x1a.takecare.node.v1.SignedOpR\x05rekey\x12\x14\n" +
+	"\x05seats\x18\a \x03(\fR\x05seats\"6\n" +
 	"\bSignedOp\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05inner\x18\x02 \x01(\fR\x05inner\"5\n" +
