@@ -161,6 +161,9 @@ func checkRekey(sealedIn uint64, rk *alert.Rekey) error {
 	if rk.Epoch <= sealedIn || rk.Epoch > sealedIn+maxEpochStep {
 		return reject("rekey to epoch %d sent in epoch %d", rk.Epoch, sealedIn)
 	}
+	if !rk.Origin.IsZero() {
+		return reject("a hand-over of an epoch's secret sent to the group")
+	}
 	seen := make(map[crypto.MemberID]bool, len(rk.Keys))
 	for _, k := range rk.Keys {
 		if seen[k.Member] {
