@@ -192,6 +192,9 @@ func TestStrangersLearnNothing(t *testing.T) {
 	if _, err := carmen.Join(ctx, inv.Code); err != nil {
 		t.Fatal(err)
 	}
+	// What Beto sends before his node takes Carmen's epoch stays in the
+	// one before, which she does not read (PROTOCOL.md, "Joins").
+	net.WaitFor(10*time.Second, "Beto on Carmen's epoch", func() bool { return epochOf(beto, gid) == epochOf(carmen, gid) })
 	a := sendOne(t, ana, gid, "from the admin")
 	b := sendOne(t, beto, gid, "from a member")
 	if _, err := ana.CreateInvite(ctx, gid, 1, time.Hour); err != nil {

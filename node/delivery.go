@@ -5,8 +5,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/takecare-network/takecare/alert"
@@ -45,7 +47,7 @@ type Handover struct {
 	Name     string    `json:"name"`
 	MemberID string    `json:"member_id"`
 	Time     time.Time `json:"time"`
-	By       string    `json:"by"` // "gossip" (when sent) or "sync" (later)
+	By       string    `json:"by"` // "gossip" (when sent, or when gossip passed it on later) or "sync" (later)
 }
 
 // handoverBy says how a message was handed to a member node.
@@ -64,10 +66,16 @@ const maxTracked = 1024
 type deliveries struct {
 	mu    sync.Mutex
 	byID  map[alert.ID]*tracking
-	order []alert.ID // oldest first
+	byEnv map[string]alert.ID // GossipSub message id (contentID) of each tracked envelope
+	order []alert.ID          // oldest first
+	// queued counts the tracked messages handed to nobody yet: while it
+	// is zero, GossipSub's sends are not looked at.
+	queued atomic.Int64
 }
 
 type tracking struct {
+	g       *group
+	env     string // GossipSub message id of its envelope
 	members int
 	to      map[crypto.MemberID]handover
 }
@@ -77,23 +85,58 @@ type handover struct {
 	peer peer.ID
 }
 
-// track starts tracking a message of this node's member, sent to a group
-// with members other members.
-func (n *Node) track(id alert.ID, members int) {
+// track starts tracking a message of this node's member, sent to group g
+// in envelope env, with members other members.
+func (n *Node) track(g *group, id alert.ID, env []byte, members int) {
 	d := &n.deliveries
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.byID == nil {
 		d.byID = make(map[alert.ID]*tracking)
+		d.byEnv = make(map[string]alert.ID)
 	}
 	if _, ok := d.byID[id]; ok {
 		return
 	}
-	d.byID[id] = &tracking{members: members, to: make(map[crypto.MemberID]handover)}
+	mid := contentID(&pb.Message{Data: env})
+	d.byID[id] = &tracking{g: g, env: mid, members: members, to: make(map[crypto.MemberID]handover)}
+	d.queued.Add(1)
+	d.byEnv[mid] = id
 	d.order = append(d.order, id)
 	if len(d.order) > maxTracked {
+		if len(d.byID[d.order[0]].to) == 0 {
+			d.queued.Add(-1)
+		}
+		delete(d.byEnv, d.byID[d.order[0]].env)
 		delete(d.byID, d.order[0])
 		d.order = slices.Delete(d.order, 0, 1)
+	}
+}
+
+// gossiped records that GossipSub sent one of the tracked envelopes to p
+// after it was published: a queued message that a member node asked for
+// once it was reachable again (GossipSub's IHAVE and IWANT). Called from
+// GossipSub's event loop (dropTracer.SendRPC), so it looks up a map and
+// nothing more unless the envelope is tracked.
+func (n *Node) gossiped(mid string, p peer.ID) {
+	d := &n.deliveries
+	if d.queued.Load() == 0 {
+		return
+	}
+	d.mu.Lock()
+	id, ok := d.byEnv[mid]
+	var g *group
+	if ok {
+		g = d.byID[id].g
+	}
+	d.mu.Unlock()
+	if !ok || !n.handedOver(g, id, []peer.ID{p}, byGossip) {
+		return
+	}
+	if h, ok := n.store.Header(id); ok {
+		if m, err := n.loadMessage(h); err == nil {
+			n.showEntry(g, m) // no longer queued
+		}
 	}
 }
 
@@ -121,7 +164,11 @@ func (n *Node) handedOver(g *group, id alert.ID, peers []peer.ID, by string) boo
 			t.to[m.ID()] = handover{Handover{Name: m.Name, MemberID: m.ID().String(), Time: now.UTC(), By: by}, m.Peer}
 		}
 	}
-	return first && len(t.to) > 0
+	if first && len(t.to) > 0 {
+		d.queued.Add(-1)
+		return true
+	}
+	return false
 }
 
 // confirmHandover pings, together, the member nodes that gossip handed

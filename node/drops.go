@@ -34,6 +34,17 @@ func (t dropTracer) RejectMessage(m *pubsub.Message, reason string) {
 	}
 }
 
+// SendRPC notes the node's own queued messages that GossipSub hands to a
+// peer later, on request (delivery.go).
+func (t dropTracer) SendRPC(rpc *pubsub.RPC, p peer.ID) {
+	if t.n.deliveries.queued.Load() == 0 {
+		return
+	}
+	for _, m := range rpc.GetPublish() {
+		t.n.gossiped(contentID(m), p)
+	}
+}
+
 func (dropTracer) AddPeer(peer.ID, protocol.ID)                         {}
 func (dropTracer) RemovePeer(peer.ID)                                   {}
 func (dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
@@ -47,6 +58,5 @@ func (dropTracer) DeliverMessage(*pubsub.Message)                       {}
 func (dropTracer) DuplicateMessage(*pubsub.Message)                     {}
 func (dropTracer) ThrottlePeer(peer.ID)                                 {}
 func (dropTracer) RecvRPC(*pubsub.RPC)                                  {}
-func (dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
 func (dropTracer) UndeliverableMessage(*pubsub.Message)                 {}

@@ -175,6 +175,7 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 		return false, nil
 	}
 	g.epochs[e.keys.Tag()] = e
+	n.keysTaken.Add(1)
 	e.retired = n.now() // until chosen
 	old := g.current
 	changed = g.chooseCurrentLocked(n.now())
@@ -572,8 +573,12 @@ func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
 		n.log.Error("saving a new group key", "group", g.id.String()[:8], "err", err)
 	}
 	n.deriveRatchets(g)
-	// Messages in the new epoch may already wait on other members.
-	n.syncer.kickAll()
+	// Messages in the new epoch that came by gossip before its key were
+	// ignored: fetch them. (Those that wait on a peer this key came from by
+	// sync come in the session that follows, see syncer.)
+	if n.awaitKey.Swap(false) {
+		n.syncer.kickAll()
+	}
 }
 
 // errNotSealedToMe: a rekey holds no key for this node's member.

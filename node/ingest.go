@@ -58,6 +58,7 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	ref, ok := n.tags[tag]
 	n.mu.RUnlock()
 	if !ok {
+		n.awaitKey.Store(true)
 		return nil, ignore("no key for tag %s", tag)
 	}
 	inner, err := ref.keys.Open(env)
@@ -67,6 +68,7 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	g := ref.g
 	keys, known := g.roster.Keys(inner.Author)
 	if !known {
+		n.awaitAuthor.Store(true)
 		return nil, ignore("author %s not in roster yet", inner.Author.Short())
 	}
 	// A member signature; or else the member's duress signature, which
@@ -103,6 +105,7 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	}
 	switch err := g.roster.Authorize(msg); {
 	case errors.Is(err, alert.ErrUnknownAuthor), errors.Is(err, alert.ErrRemoved), errors.Is(err, alert.ErrNotAdminYet):
+		n.awaitAuthor.Store(true)
 		// A removed member's message is dropped, but the peer that passed
 		// it on may have done so before it heard of the removal; a
 		// promotion or demotion may not have reached one of the two.
@@ -528,7 +531,7 @@ func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author cry
 	if err != nil {
 		return nil, err
 	}
-	n.track(msg.ID, n.recipients(g))
+	n.track(g, msg.ID, env, n.recipients(g))
 	n.handle(g, msg)
 	if n.handedOver(g, msg.ID, n.publish(ctx, g, env), byGossip) {
 		n.showEntry(g, msg) // no longer queued
@@ -606,8 +609,12 @@ func (n *Node) rosterChanged(g *group) {
 	n.dialer.poke()
 	n.deriveRatchets(g)
 	n.reconsiderEpoch(g)
-	// Messages ignored while the author was unknown can come now.
-	n.syncer.kickAll()
+	// Messages ignored while the author was unknown can come now. (A
+	// roster change alone starts no session: in a group of a thousand
+	// that would be a thousand rounds of sessions with every peer.)
+	if n.awaitAuthor.Swap(false) {
+		n.syncer.kickAll()
+	}
 	if n.isRemoved(g) && !g.removed.Swap(true) {
 		n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on, and nothing it sends reaches it", "group", g.id.String()[:8])
 		if e, ok := n.removalEntry(g); ok {

@@ -116,8 +116,12 @@ type Config struct {
 	// given topology.
 	DialTarget int
 	// SyncInterval is how often the node syncs with each connected member
-	// node, besides on every new connection (default 1 minute).
-	SyncInterval time.Duration
+	// node, besides on every new connection (default 1 minute), as long as
+	// sessions move messages. After each periodic session that moves
+	// nothing the interval with that node doubles, up to IdleSyncInterval
+	// (default 1 hour, never below SyncInterval).
+	SyncInterval     time.Duration
+	IdleSyncInterval time.Duration
 	// RotateEvery is how old a group's epoch may get before an admin's node
 	// starts a new one (default 24 hours). Membership changes start one at
 	// once.
@@ -249,6 +253,15 @@ type Node struct {
 	toStore chan *opened
 	// diskFullSaid: the log said the disk is full (health.go).
 	diskFullSaid atomic.Bool
+	// awaitKey and awaitAuthor are set when an envelope was ignored
+	// because its epoch key or its author was unknown here: the next
+	// epoch key or roster change then starts a sync with every connected
+	// member node, to fetch it again (sync.go).
+	awaitKey, awaitAuthor atomic.Bool
+	// keysTaken counts the epoch keys this node took; a sync session
+	// during which it changed is followed by another with the same peer,
+	// for the messages of the new epochs.
+	keysTaken atomic.Int64
 	// deliveries: where this node's member's messages went (delivery.go).
 	deliveries deliveries
 	// listens: where the node listens, for each address it was told to
@@ -301,6 +314,10 @@ func New(cfg Config) (*Node, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
+	if cfg.IdleSyncInterval <= 0 {
+		cfg.IdleSyncInterval = DefaultIdleSync
+	}
+	cfg.IdleSyncInterval = max(cfg.IdleSyncInterval, cfg.SyncInterval)
 	if cfg.RotateEvery <= 0 {
 		cfg.RotateEvery = DefaultRotateEvery
 	}
@@ -582,7 +599,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.prune()
 			n.maintainEpochs()
 		case <-resync.C:
-			n.syncer.kickAll()
+			n.syncer.periodic()
 		case <-disk.C:
 			n.retryStorage()
 		case e := <-sub.Out():

@@ -37,6 +37,7 @@ const (
 	syncSessionTimeout  = 10 * time.Minute
 	maxInboundSyncs     = 16
 	DefaultSyncInterval = time.Minute
+	DefaultIdleSync     = time.Hour
 	syncKickDebounce    = 200 * time.Millisecond
 	syncProofLabel      = "takecare/v1/sync-proof\x00"
 	syncRoleInitiator   = 'I'
@@ -81,6 +82,7 @@ type syncer struct {
 	inbound  int
 	kickOnce map[peer.ID]bool
 	retry    map[peer.ID]time.Duration
+	idle     map[peer.ID]*idleSync // periodic sessions, per peer
 	// held is the most ids one session has held at once (to ask for, asked
 	// for, queued to send), for tests.
 	held atomic.Int64
@@ -89,8 +91,57 @@ type syncer struct {
 func newSyncer(n *Node) *syncer {
 	return &syncer{
 		n: n, out: make(map[peer.ID]bool), in: make(map[peer.ID]bool), again: make(map[peer.ID]bool),
-		kickOnce: make(map[peer.ID]bool), retry: make(map[peer.ID]time.Duration),
+		kickOnce: make(map[peer.ID]bool), retry: make(map[peer.ID]time.Duration), idle: make(map[peer.ID]*idleSync),
 	}
+}
+
+// idleSync is when the next periodic session with a peer is due, and the
+// interval that led there.
+type idleSync struct {
+	every time.Duration
+	next  time.Time
+}
+
+// periodic runs every Config.SyncInterval and syncs with each connected
+// member node whose periodic session is due. The interval with a node
+// starts at SyncInterval and doubles after every session that moved
+// nothing either way, up to Config.IdleSyncInterval; a session that moved
+// something sets it back. Gossip carries what happens while nodes are
+// connected, and new connections, new epoch keys and new roster members
+// start sessions of their own, so between two nodes that agree the
+// periodic session is only a safety net, and it costs bytes every time.
+func (s *syncer) periodic() {
+	now := time.Now()
+	for p := range s.n.access.Load().members {
+		if p == s.n.host.ID() || !s.n.connected(p) {
+			continue
+		}
+		s.mu.Lock()
+		st := s.idle[p]
+		due := st == nil || !now.Before(st.next)
+		s.mu.Unlock()
+		if due {
+			s.kick(p)
+		}
+	}
+}
+
+// noteSession sets when the next periodic session with p is due, after a
+// session that moved something or nothing.
+func (s *syncer) noteSession(p peer.ID, moved bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.idle[p]
+	if st == nil {
+		st = &idleSync{every: s.n.cfg.SyncInterval}
+		s.idle[p] = st
+	}
+	if moved {
+		st.every = s.n.cfg.SyncInterval
+	} else {
+		st.every = min(2*st.every, s.n.cfg.IdleSyncInterval)
+	}
+	st.next = time.Now().Add(st.every)
 }
 
 func (s *syncer) begin(p peer.ID, inbound bool) bool {
@@ -155,6 +206,7 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 		if !s.n.connected(p) {
 			return
 		}
+		keys := s.n.keysTaken.Load()
 		st, err := s.n.SyncWith(s.n.ctx, p)
 		switch {
 		case errors.Is(err, ErrSyncBusy):
@@ -167,10 +219,11 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 			}
 		default:
 			s.resetBackoff(p)
+			s.noteSession(p, st.Received > 0 || st.Sent > 0)
 			if st.Accepted > 0 {
 				s.forward(p)
 			}
-			if st.Partial {
+			if st.Partial || s.n.keysTaken.Load() != keys {
 				s.kick(p)
 			}
 			if st.Accepted > 0 || st.Sent > 0 {
@@ -336,6 +389,7 @@ func (n *Node) handleSync(s network.Stream) {
 	}
 	defer n.syncer.end(p, true)
 	s.SetDeadline(time.Now().Add(syncSessionTimeout))
+	keys := n.keysTaken.Load()
 	sess := &syncSession{n: n, peer: p, cs: newCountingStream(s)}
 	if err := sess.run(); err != nil {
 		n.log.Debug("sync session ended badly", "peer", p, "err", err)
@@ -344,11 +398,12 @@ func (n *Node) handleSync(s network.Stream) {
 	}
 	s.Close()
 	n.synced(p)
+	n.syncer.noteSession(p, sess.stats.Received > 0 || sess.stats.Sent > 0)
 	if sess.stats.Accepted > 0 {
 		n.log.Info("synced", "peer", p, "received", sess.stats.Accepted, "sent", sess.stats.Sent)
 		n.syncer.forward(p)
 	}
-	if sess.stats.Partial {
+	if sess.stats.Partial || n.keysTaken.Load() != keys {
 		n.syncer.kick(p)
 	}
 }

@@ -392,6 +392,9 @@ func (n *Node) deriveRatchets(g *group) {
 				n.log.Error("saving a group key", "group", g.id.String()[:8], "err", err)
 			}
 		}
+		if n.awaitKey.Swap(false) {
+			n.syncer.kickAll()
+		}
 	}
 }
 
