@@ -288,3 +288,7 @@ func (n *Node) HoldsTreeSecretForTest(gid crypto.GroupID) bool {
 	t := g.activeTree()
 	return t != nil && t.secret != nil
 }
+
+// SyncSessionsForTest counts the sync sessions that ended well, started by
+// this node or by a peer.
+func (n *Node) SyncSessionsForTest() int64 { return n.syncer.sessions.Load() }

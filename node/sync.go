@@ -83,6 +83,8 @@ type syncer struct {
 	kickOnce map[peer.ID]bool
 	retry    map[peer.ID]time.Duration
 	idle     map[peer.ID]*idleSync // periodic sessions, per peer
+	// sessions counts the sessions that ended well, either side, for tests.
+	sessions atomic.Int64
 	// held is the most ids one session has held at once (to ask for, asked
 	// for, queued to send), for tests.
 	held atomic.Int64
@@ -129,6 +131,7 @@ func (s *syncer) periodic() {
 // noteSession sets when the next periodic session with p is due, after a
 // session that moved something or nothing.
 func (s *syncer) noteSession(p peer.ID, moved bool) {
+	s.sessions.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.idle[p]

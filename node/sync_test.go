@@ -326,3 +326,32 @@ func protoBytes(t *testing.T, m proto.Message) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestIdleSyncBacksOff: between two nodes that agree, periodic sessions
+// come further and further apart (each that moves nothing doubles the
+// wait, up to Config.IdleSyncInterval): an idle node does not pay for a
+// session with every peer every interval. A message missed by gossip still
+// arrives, by the sessions a new connection starts.
+func TestIdleSyncBacksOff(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{Latency: time.Millisecond, Config: func(i int, c *node.Config) {
+		c.SyncInterval = 100 * time.Millisecond
+		c.IdleSyncInterval = 800 * time.Millisecond
+	}})
+	gid := net.Group("istmo")
+	a, b := net.Nodes[0], net.Nodes[1]
+	net.Settle()
+	time.Sleep(time.Second)
+	start := a.SyncSessionsForTest() + b.SyncSessionsForTest()
+	time.Sleep(3 * time.Second)
+	// Without backing off: a session every 100 ms from each side, about
+	// 60. Backing off: 0.1, 0.2, 0.4, 0.8 s, then every 0.8 s.
+	if got := a.SyncSessionsForTest() + b.SyncSessionsForTest() - start; got > 16 {
+		t.Errorf("%d sync sessions in 3 s between two idle nodes, want at most 16", got)
+	}
+	// B goes away; A sends; B comes back and has it.
+	net.Disconnect(1)
+	id := sendOne(t, a, gid, "while you were away")
+	net.Reconnect(1)
+	net.WaitFor(10*time.Second, "B catches up", func() bool { return b.Store.Has(id) })
+}
