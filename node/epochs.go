@@ -46,7 +46,7 @@ type epoch struct {
 	rekey   alert.ID        // what started it (a Rekey, or an add by the ratchet); zero for the founding epoch
 	from    crypto.KeyTag   // an epoch a join ratcheted to: the epoch it derives from (not saved)
 	joiner  crypto.MemberID // and the member who joined (not saved)
-	aud     *audience       // who its secret reached; nil once it no longer matters (forgetAudiences)
+	aud     *audience       // who its secret reached; nil if this node cannot tell
 	tree    crypto.TreeID   // the key tree its rekeys use (zero: none)
 	since   time.Time       // when it started: the Rekey's creation, by this node's clock
 	retired time.Time       // when another epoch became current here; zero while current
@@ -78,7 +78,14 @@ func epochFromState(gid crypto.GroupID, es epochState) (*epoch, error) {
 			return nil, err
 		}
 	}
-	if es.Recipients != nil || es.Cover != nil {
+	if es.From != nil {
+		// A link to the parent's audience, resolved once every epoch is
+		// loaded (resolveLinks).
+		copy(e.from[:], es.From)
+		if e.joiner, err = crypto.MemberIDFromBytes(es.Joiner); err != nil {
+			return nil, err
+		}
+	} else if es.Recipients != nil || es.Cover != nil {
 		e.aud = &audience{members: make(map[crypto.MemberID]bool, len(es.Recipients))}
 		for _, r := range es.Recipients {
 			m, err := crypto.MemberIDFromBytes(r)
@@ -104,12 +111,12 @@ func epochFromState(gid crypto.GroupID, es epochState) (*epoch, error) {
 // sealedToOutsider reports whether the epoch's secret went to someone who
 // is not a current member: a member the roster now says was removed, or
 // one whose only add was skipped. Then it must not be used. An epoch whose
-// audience this node no longer keeps counts as one. The caller holds g.mu.
+// audience this node cannot tell counts as one. The caller holds g.mu.
 func (g *group) sealedToOutsider(e *epoch) bool {
 	if e.aud == nil {
 		return true
 	}
-	for m := range e.aud.members {
+	for m := range e.aud.all() {
 		if g.outsider(m) {
 			return true
 		}

@@ -86,6 +86,10 @@ type epochState struct {
 	Tree       []byte      `json:"tree,omitempty"`
 	Recipients [][]byte    `json:"recipients,omitempty"`
 	Cover      *coverState `json:"cover,omitempty"`
+	// From and Joiner: an epoch a join ratcheted to reaches what the epoch
+	// with key tag From reached, and Joiner.
+	From   []byte `json:"from,omitempty"`
+	Joiner []byte `json:"joiner,omitempty"`
 	Since      time.Time   `json:"since"`
 	Retired    time.Time   `json:"retired,omitzero"`
 }
@@ -129,12 +133,16 @@ func (n *Node) saveGroup(g *group) error {
 		if e.tree != (crypto.TreeID{}) {
 			es.Tree = e.tree[:]
 		}
-		if e.aud != nil {
+		switch parent := g.epochs[e.from]; {
+		case e.aud == nil:
+		case e.aud.base != nil && parent != nil && parent.aud == e.aud.base:
+			es.From, es.Joiner = e.from[:], e.joiner[:]
+		default:
 			es.Recipients = [][]byte{}
-			for m := range e.aud.members {
+			for m := range e.aud.all() {
 				es.Recipients = append(es.Recipients, m[:])
 			}
-			if c := e.aud.cover; c != nil {
+			if c := e.aud.root().cover; c != nil {
 				cs := &coverState{Tree: c.tree[:], Upto: c.upto}
 				for _, n := range c.nodes {
 					cs.Nodes = append(cs.Nodes, uint32(n))
@@ -215,6 +223,7 @@ func (n *Node) loadGroups() error {
 			}
 			g.epochs[e.keys.Tag()] = e
 		}
+		g.resolveLinks()
 		for _, ts := range st.Trees {
 			t, err := treeFromState(ts)
 			if err != nil {
@@ -250,6 +259,27 @@ func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group 
 		trees:  make(map[crypto.TreeID]*groupTree),
 
 		ratcheted: make(map[alert.ID]bool),
+	}
+}
+
+// resolveLinks sets the audience of every loaded epoch saved as a link to
+// its parent's: its parent's and its joiner. An epoch whose parent is gone
+// has no audience (it is never chosen again).
+func (g *group) resolveLinks() {
+	var resolve func(e *epoch, depth int) *audience
+	resolve = func(e *epoch, depth int) *audience {
+		if e.aud != nil || e.from == (crypto.KeyTag{}) || e.joiner.IsZero() || depth > len(g.epochs) {
+			return e.aud
+		}
+		if p := g.epochs[e.from]; p != nil {
+			if base := resolve(p, depth+1); base != nil {
+				e.aud = base.with(e.joiner)
+			}
+		}
+		return e.aud
+	}
+	for _, e := range g.epochs {
+		resolve(e, 0)
 	}
 }
 

@@ -427,7 +427,7 @@ func (g *group) sealedToCurrent(e *epoch) bool {
 	if e.aud == nil || g.sealedToOutsider(e) {
 		return false
 	}
-	for id := range e.aud.members {
+	for id := range e.aud.all() {
 		if m, ok := g.roster.Member(id); !ok || m.Removed {
 			return false
 		}

@@ -52,10 +52,18 @@ func (g *group) usable(t *groupTree) bool {
 }
 
 // audience is who an epoch's secret reached: the members it was sealed to
-// one by one, and the members seated below a node of a tree cover.
+// one by one, the members seated below a node of a tree cover, and, for an
+// epoch a join ratcheted to, everyone its parent's audience reached (base)
+// and the joiner. Audiences are never changed once made: a join's shares
+// its parent's instead of copying it, so that a thousand joins cost a
+// thousand small links, not a million entries. Reading one may cache its
+// members (flat), under group.mu.
 type audience struct {
+	base    *audience
 	members map[crypto.MemberID]bool
-	cover   *treeCover
+	cover   *treeCover // only where base is nil
+	depth   int        // links below this one
+	flat    map[crypto.MemberID]bool
 }
 
 // treeCover is the part of an audience a tree rekey reached.
@@ -73,15 +81,43 @@ func listAudience(ms ...crypto.MemberID) *audience {
 	return a
 }
 
-// with returns a copy of a that also reaches m: the audience of an epoch
-// a join ratchets to.
+// with returns the audience of an epoch a join ratchets to from an epoch
+// with audience a: a's, and m.
 func (a *audience) with(m crypto.MemberID) *audience {
-	b := &audience{members: maps.Clone(a.members), cover: a.cover}
-	if b.members == nil {
-		b.members = make(map[crypto.MemberID]bool, 1)
+	return &audience{base: a, members: map[crypto.MemberID]bool{m: true}, depth: a.depth + 1}
+}
+
+// root returns the audience at the bottom of a's chain, which holds the
+// cover if there is one.
+func (a *audience) root() *audience {
+	for a.base != nil {
+		a = a.base
 	}
-	b.members[m] = true
-	return b
+	return a
+}
+
+// all returns every member a reaches one by one (not those a cover
+// reaches). The caller holds group.mu. A chain deeper than a few links is
+// read once and cached.
+func (a *audience) all() map[crypto.MemberID]bool {
+	if a.base == nil {
+		return a.members
+	}
+	if a.flat != nil {
+		return a.flat
+	}
+	out := make(map[crypto.MemberID]bool)
+	for x := a; x != nil; x = x.base {
+		if x.flat != nil {
+			maps.Copy(out, x.flat)
+			break
+		}
+		maps.Copy(out, x.members)
+	}
+	if a.depth > 8 {
+		a.flat = out
+	}
+	return out
 }
 
 // seating is where the members of one tree sit, as this node knows.
@@ -118,10 +154,10 @@ func (a *audience) reaches(m crypto.MemberID, s *seating) bool {
 	if a == nil {
 		return false
 	}
-	if a.members[m] {
+	if a.all()[m] {
 		return true
 	}
-	c := a.cover
+	c := a.root().cover
 	if c == nil || s == nil {
 		return false
 	}
@@ -151,10 +187,10 @@ func (g *group) outsider(id crypto.MemberID) bool {
 // seatingFor returns the seating of the tree of a's cover, if this node
 // holds that tree. The caller holds g.mu.
 func (g *group) seatingFor(a *audience) *seating {
-	if a == nil || a.cover == nil {
+	if a == nil || a.root().cover == nil {
 		return nil
 	}
-	t := g.trees[a.cover.tree]
+	t := g.trees[a.root().cover.tree]
 	if t == nil {
 		return nil
 	}
@@ -398,15 +434,14 @@ func (n *Node) deriveRatchets(g *group) {
 	}
 }
 
-// forgetAudiences drops who the epochs numbered well below the current one
-// reached: they can never become current again (chooseCurrentLocked), and
-// a join cannot ratchet from them (maxEpochStep). Their keys stay until
-// erased, so that what was sent in them still opens. The caller holds
-// g.mu.
+// forgetAudiences drops the cached member lists of the epochs numbered
+// below the current one: they can never become current again
+// (chooseCurrentLocked), so nothing reads them but a join's ratchet from a
+// recent one. The caller holds g.mu.
 func (g *group) forgetAudiences() {
 	for _, e := range g.epochs {
-		if e.number()+maxEpochStep < g.current.number() {
-			e.aud = nil
+		if e.aud != nil && e.number() < g.current.number() {
+			e.aud.flat = nil
 		}
 	}
 }
