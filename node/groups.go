@@ -88,10 +88,10 @@ type epochState struct {
 	Cover      *coverState `json:"cover,omitempty"`
 	// From and Joiner: an epoch a join ratcheted to reaches what the epoch
 	// with key tag From reached, and Joiner.
-	From   []byte `json:"from,omitempty"`
-	Joiner []byte `json:"joiner,omitempty"`
-	Since      time.Time   `json:"since"`
-	Retired    time.Time   `json:"retired,omitzero"`
+	From    []byte    `json:"from,omitempty"`
+	Joiner  []byte    `json:"joiner,omitempty"`
+	Since   time.Time `json:"since"`
+	Retired time.Time `json:"retired,omitzero"`
 }
 
 type coverState struct {
