@@ -292,3 +292,11 @@ func (n *Node) HoldsTreeSecretForTest(gid crypto.GroupID) bool {
 // SyncSessionsForTest counts the sync sessions that ended well, started by
 // this node or by a peer.
 func (n *Node) SyncSessionsForTest() int64 { return n.syncer.sessions.Load() }
+
+// EpochKeysForTest returns the keys of the epoch with this tag, if the node
+// holds them.
+func (n *Node) EpochKeysForTest(tag crypto.KeyTag) *crypto.EpochKeys {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.tags[tag].keys
+}

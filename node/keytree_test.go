@@ -94,9 +94,13 @@ func TestJoinerHoldsNoEarlierKey(t *testing.T) {
 	if got := carla.EpochTagsForTest(gid); len(got) != 1 || slices.Contains(earlier, got[0]) {
 		t.Fatalf("the joiner holds %d epoch keys; earlier ones among them: %v", len(got), len(got) != 1 || slices.Contains(earlier, got[0]))
 	}
+	mine := carla.KeysForTest(gid).Secret()
 	for _, tag := range earlier {
 		if carla.HasKeyForTest(tag) {
 			t.Fatal("the joiner holds the key of an epoch before its join")
+		}
+		if ana.EpochKeysForTest(tag).Secret().Equal(mine) {
+			t.Fatal("the joiner's epoch secret is that of an epoch before its join")
 		}
 	}
 	if err := carla.IngestForTest(env); err == nil || node.Rejected(err) {
