@@ -731,6 +731,11 @@ func (n *Node) maintainEpochs() {
 			if err := n.saveGroup(g); err != nil {
 				n.log.Error("saving group", "err", err)
 			}
+			// The keep file adds each change at its end: write it again
+			// without the erased secrets (PROTOCOL.md, "At rest").
+			if err := n.store.RewriteKeep(); err != nil {
+				n.log.Warn("writing the keep file", "err", err)
+			}
 			n.log.Info("erased old group keys", "group", g.id.String()[:8], "count", len(erase))
 		}
 		if err := n.updateTopics(g); err != nil {

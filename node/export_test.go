@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"math"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/internal/wire"
 	"github.com/takecare-network/takecare/node/reconcile"
+	"github.com/takecare-network/takecare/store"
 )
 
 // KeysForTest returns a group's current epoch keys, so that tests can play
@@ -299,4 +301,35 @@ func (n *Node) EpochKeysForTest(tag crypto.KeyTag) *crypto.EpochKeys {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.tags[tag].keys
+}
+
+// DowngradeGroupForTest saves a group as format 1 did, every epoch and
+// roster op inside the group's own blob, and deletes their blobs of their
+// own, as a node of that version would have left its store.
+func (n *Node) DowngradeGroupForTest(gid crypto.GroupID) error {
+	g, err := n.group(gid)
+	if err != nil {
+		return err
+	}
+	g.saveMu.Lock()
+	defer g.saveMu.Unlock()
+	g.mu.Lock()
+	tag := g.current.keys.Tag()
+	st := groupState{Joined: g.joined, Current: tag[:]}
+	var blobs []store.Blob
+	for tag, e := range g.epochs {
+		st.Epochs = append(st.Epochs, n.epochState(g, e))
+		blobs = append(blobs, store.Blob{Kind: blobEpoch, Key: itemKey(g.id, tag[:]), Delete: true})
+	}
+	g.mu.Unlock()
+	for _, op := range g.roster.Ops() {
+		st.Roster = append(st.Roster, opState{Epoch: op.Epoch, Inner: op.Inner.Marshal()})
+		id := alert.ContentID(g.id, op.Inner.Author, op.Inner.Body)
+		blobs = append(blobs, store.Blob{Kind: blobRosterOp, Key: itemKey(g.id, id[:]), Delete: true})
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return n.store.PutBlobs(append(blobs, store.Blob{Kind: blobGroup, Key: gid[:], Value: b}))
 }

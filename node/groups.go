@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,6 +54,7 @@ type group struct {
 
 	topicMu sync.Mutex // serialises joining and leaving topics
 	saveMu  sync.Mutex // serialises saveGroup
+	saved   saved      // what of the group is in the store; guarded by saveMu
 	rekeyMu sync.Mutex // serialises this node's new epochs (rekey)
 	joinMu  sync.Mutex // serialises the redemption of invites (join.go)
 }
@@ -69,15 +71,24 @@ func (g *group) currentKeys() *crypto.EpochKeys {
 	return g.current.keys
 }
 
-// groupState is how a group is saved in the store (sealed, as a blob).
+// groupState is how a group is saved in the store (sealed, as a blob of
+// kind "group"). From format 2 on, each epoch and each roster op is a blob
+// of its own (kinds "epoch" and "rosterop", keyed by the group id and the
+// key tag or op id), written when it changes: a roster op of a group of a
+// thousand costs one small blob, not a rewrite of the whole roster. Format
+// 1 (Format zero) holds them inline, and is read as it is.
 type groupState struct {
+	Format  int          `json:"format,omitempty"`
 	Joined  time.Time    `json:"joined"`
 	Warning string       `json:"warning,omitempty"`
 	Current []byte       `json:"current"` // key tag of the current epoch
-	Epochs  []epochState `json:"epochs"`
+	Epochs  []epochState `json:"epochs,omitempty"`
 	Trees   []treeState  `json:"trees,omitempty"`
-	Roster  []opState    `json:"roster"`
+	Roster  []opState    `json:"roster,omitempty"`
 }
+
+// groupFormat is the format saveGroup writes.
+const groupFormat = 2
 
 type epochState struct {
 	Epoch      uint64      `json:"epoch"`
@@ -109,48 +120,54 @@ type treeState struct {
 }
 
 type opState struct {
+	Seq   int    `json:"seq,omitempty"` // admission order (format 2)
 	Epoch uint64 `json:"epoch"`
 	Inner []byte `json:"inner"`
 }
 
-const blobGroup = "group"
+const (
+	blobGroup    = "group"
+	blobEpoch    = "epoch"
+	blobRosterOp = "rosterop"
+)
 
-// saveGroup writes the group as it is now. Saves are serialised, each one
-// taking its snapshot after the one before it was written: a roster op or
-// rekey applied concurrently can never be overwritten on disk by an older
-// snapshot, which a restarted node would then lack for good.
+// saved is what of a group is in the store, so that saveGroup writes what
+// changed only. Guarded by group.saveMu.
+type saved struct {
+	epochs map[crypto.KeyTag][]byte // each epoch's state as written
+	ops    map[alert.ID]bool
+	seq    int // the next roster op's admission number
+}
+
+// saveGroup writes the group as it is now: its state, and the epochs and
+// roster ops that changed since the last save, in one transaction. Saves
+// are serialised, each taking its snapshot after the one before it was
+// written: a roster op or rekey applied concurrently can never be
+// overwritten on disk by an older snapshot, which a restarted node would
+// then lack for good.
 func (n *Node) saveGroup(g *group) error {
 	g.saveMu.Lock()
 	defer g.saveMu.Unlock()
 	g.mu.Lock()
 	tag := g.current.keys.Tag()
-	st := groupState{Joined: g.joined, Warning: g.warning, Current: tag[:]}
-	for _, e := range g.epochs {
-		es := epochState{Epoch: e.keys.Epoch(), Secret: e.keys.Secret().Bytes(), Since: e.since, Retired: e.retired}
-		if !e.rekey.IsZero() {
-			es.Rekey = e.rekey[:]
+	st := groupState{Format: groupFormat, Joined: g.joined, Warning: g.warning, Current: tag[:]}
+	var blobs []store.Blob
+	epochs := make(map[crypto.KeyTag][]byte, len(g.epochs))
+	for tag, e := range g.epochs {
+		b, err := json.Marshal(n.epochState(g, e))
+		if err != nil {
+			g.mu.Unlock()
+			return fmt.Errorf("node: saving group: %w", err)
 		}
-		if e.tree != (crypto.TreeID{}) {
-			es.Tree = e.tree[:]
+		epochs[tag] = b
+		if !bytes.Equal(g.saved.epochs[tag], b) {
+			blobs = append(blobs, store.Blob{Kind: blobEpoch, Key: itemKey(g.id, tag[:]), Value: b})
 		}
-		switch parent := g.epochs[e.from]; {
-		case e.aud == nil:
-		case e.aud.base != nil && parent != nil && parent.aud == e.aud.base:
-			es.From, es.Joiner = e.from[:], e.joiner[:]
-		default:
-			es.Recipients = [][]byte{}
-			for m := range e.aud.all() {
-				es.Recipients = append(es.Recipients, m[:])
-			}
-			if c := e.aud.root().cover; c != nil {
-				cs := &coverState{Tree: c.tree[:], Upto: c.upto}
-				for _, n := range c.nodes {
-					cs.Nodes = append(cs.Nodes, uint32(n))
-				}
-				es.Cover = cs
-			}
+	}
+	for tag := range g.saved.epochs {
+		if _, ok := epochs[tag]; !ok {
+			blobs = append(blobs, store.Blob{Kind: blobEpoch, Key: itemKey(g.id, tag[:]), Delete: true}) // erased
 		}
-		st.Epochs = append(st.Epochs, es)
 	}
 	for _, t := range g.trees {
 		ts := treeState{ID: t.id[:]}
@@ -169,21 +186,80 @@ func (n *Node) saveGroup(g *group) error {
 		st.Trees = append(st.Trees, ts)
 	}
 	g.mu.Unlock()
+	seq := g.saved.seq
+	var newOps []alert.ID
 	for _, op := range g.roster.Ops() {
-		st.Roster = append(st.Roster, opState{Epoch: op.Epoch, Inner: op.Inner.Marshal()})
+		id := alert.ContentID(g.id, op.Inner.Author, op.Inner.Body)
+		if g.saved.ops[id] {
+			continue
+		}
+		b, err := json.Marshal(opState{Seq: seq, Epoch: op.Epoch, Inner: op.Inner.Marshal()})
+		if err != nil {
+			return fmt.Errorf("node: saving group: %w", err)
+		}
+		blobs = append(blobs, store.Blob{Kind: blobRosterOp, Key: itemKey(g.id, id[:]), Value: b})
+		newOps = append(newOps, id)
+		seq++
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("node: saving group: %w", err)
 	}
-	if err := n.store.PutBlob(blobGroup, g.id[:], b); err != nil {
+	blobs = append(blobs, store.Blob{Kind: blobGroup, Key: g.id[:], Value: b})
+	if err := n.store.PutBlobs(blobs); err != nil {
 		return fmt.Errorf("node: saving group: %w", err)
 	}
+	g.saved.epochs = epochs
+	for _, id := range newOps {
+		g.saved.ops[id] = true
+	}
+	g.saved.seq = seq
 	return nil
+}
+
+// itemKey is the key of one of a group's epochs or roster ops.
+func itemKey(gid crypto.GroupID, id []byte) []byte { return append(gid[:len(gid):len(gid)], id...) }
+
+// epochState is how epoch e is saved. The caller holds g.mu.
+func (n *Node) epochState(g *group, e *epoch) epochState {
+	es := epochState{Epoch: e.keys.Epoch(), Secret: e.keys.Secret().Bytes(), Since: e.since, Retired: e.retired}
+	if !e.rekey.IsZero() {
+		es.Rekey = e.rekey[:]
+	}
+	if e.tree != (crypto.TreeID{}) {
+		es.Tree = e.tree[:]
+	}
+	switch parent := g.epochs[e.from]; {
+	case e.aud == nil:
+	case e.aud.base != nil && parent != nil && parent.aud == e.aud.base:
+		es.From, es.Joiner = e.from[:], e.joiner[:]
+	default:
+		es.Recipients = [][]byte{}
+		for m := range e.aud.all() {
+			es.Recipients = append(es.Recipients, m[:])
+		}
+		slices.SortFunc(es.Recipients, bytes.Compare) // the same bytes for the same audience
+		if c := e.aud.root().cover; c != nil {
+			cs := &coverState{Tree: c.tree[:], Upto: c.upto}
+			for _, n := range c.nodes {
+				cs.Nodes = append(cs.Nodes, uint32(n))
+			}
+			es.Cover = cs
+		}
+	}
+	return es
 }
 
 func (n *Node) loadGroups() error {
 	blobs, err := n.store.Blobs(blobGroup)
+	if err != nil {
+		return fmt.Errorf("node: loading groups: %w", err)
+	}
+	epochBlobs, err := n.store.Blobs(blobEpoch)
+	if err != nil {
+		return fmt.Errorf("node: loading groups: %w", err)
+	}
+	opBlobs, err := n.store.Blobs(blobRosterOp)
 	if err != nil {
 		return fmt.Errorf("node: loading groups: %w", err)
 	}
@@ -195,6 +271,37 @@ func (n *Node) loadGroups() error {
 		var st groupState
 		if err := json.Unmarshal(b, &st); err != nil {
 			return fmt.Errorf("node: loading group %s: %w", gid, err)
+		}
+		sv := saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)}
+		if st.Format >= groupFormat {
+			for k, b := range epochBlobs {
+				if strings.HasPrefix(k, string(gid[:])) {
+					var es epochState
+					if err := json.Unmarshal(b, &es); err != nil {
+						return fmt.Errorf("node: loading group %s: %w", gid, err)
+					}
+					st.Epochs = append(st.Epochs, es)
+					var tag crypto.KeyTag
+					copy(tag[:], k[len(gid):])
+					sv.epochs[tag] = b
+				}
+			}
+			for k, b := range opBlobs {
+				if strings.HasPrefix(k, string(gid[:])) {
+					var o opState
+					if err := json.Unmarshal(b, &o); err != nil {
+						return fmt.Errorf("node: loading group %s: %w", gid, err)
+					}
+					st.Roster = append(st.Roster, o)
+					id, err := idOf([]byte(k[len(gid):]))
+					if err != nil {
+						return fmt.Errorf("node: loading group %s: %w", gid, err)
+					}
+					sv.ops[id] = true
+					sv.seq = max(sv.seq, o.Seq+1)
+				}
+			}
+			slices.SortFunc(st.Roster, func(a, b opState) int { return cmp.Compare(a.Seq, b.Seq) })
 		}
 		var ops []alert.SignedOp
 		for _, o := range st.Roster {
@@ -214,6 +321,7 @@ func (n *Node) loadGroups() error {
 			n.log.Warn("left out a saved roster op", "group", gid.String()[:8], "err", err)
 		}
 		g := newGroup(gid, roster, st.Joined)
+		g.saved = sv
 		g.warning = st.Warning
 		g.removed.Store(n.isRemoved(g))
 		for _, es := range st.Epochs {
@@ -257,6 +365,7 @@ func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group 
 		epochs: make(map[crypto.KeyTag]*epoch),
 		topics: make(map[crypto.KeyTag]*topicSub),
 		trees:  make(map[crypto.TreeID]*groupTree),
+		saved:  saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)},
 
 		ratcheted: make(map[alert.ID]bool),
 	}

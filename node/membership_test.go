@@ -1,9 +1,13 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -14,6 +18,7 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/nodetest"
+	"github.com/takecare-network/takecare/store"
 )
 
 func epochOf(nd *nodetest.Node, gid crypto.GroupID) uint64 { return nd.KeysForTest(gid).Epoch() }
@@ -462,11 +467,56 @@ func TestEpochsRotateAndOldKeysAreErased(t *testing.T) {
 			t.Errorf("node %d still holds a message older than the retention window", nd.Index)
 		}
 	}
+	// The keep file, which takes each change at its end, holds no earlier
+	// state with the secret either: no frame of it opens to anything that
+	// holds it.
+	keep, err := os.ReadFile(beto.StorePath() + ".keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := crypto.NewAtRest(beto.StorageKey())
+	frame := func(b []byte) ([]byte, []byte, bool) {
+		if len(b) < 4 || uint64(len(b)-4) < uint64(binary.BigEndian.Uint32(b)) {
+			return nil, nil, false // cut short: the end
+		}
+		n := 4 + binary.BigEndian.Uint32(b)
+		return b[4:n], b[n:], true
+	}
+	for frames := keep[len("takecare-keep v1\n"):]; ; {
+		k, rest, ok := frame(frames)
+		if !ok {
+			break
+		}
+		v, rest, ok := frame(rest)
+		if !ok {
+			break
+		}
+		frames = rest
+		if pt, err := seal.Open(k, v); err == nil && bytes.Contains(pt, []byte(base64.StdEncoding.EncodeToString(old.Secret().Bytes()))) {
+			t.Fatal("the keep file still holds the erased secret")
+		}
+	}
 	// The erasure survives a restart.
 	beto.Stop()
 	beto.Start()
 	if beto.HasKeyForTest(old.Tag()) {
 		t.Error("the erased key came back after a restart")
+	}
+	// A store repaired from the keep file (its store file lost) does not
+	// get it back either.
+	beto.Stop()
+	if err := os.Remove(beto.StorePath()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Repair(beto.StorePath(), beto.StorageKey(), store.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	beto.Start()
+	if _, err := beto.CurrentEpoch(gid); err != nil {
+		t.Fatalf("the repaired store lost the group: %v", err)
+	}
+	if beto.HasKeyForTest(old.Tag()) {
+		t.Error("the erased key came back from the keep file")
 	}
 }
 

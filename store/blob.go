@@ -10,23 +10,64 @@ import (
 // PutBlob stores a sealed value under a kind and a key, replacing any
 // previous value. The node keeps group state and address books this way.
 func (s *Store) PutBlob(kind string, key, value []byte) error {
-	k := s.blobKey(kind, key)
-	v := make([]byte, 0, 4+len(key)+len(value))
-	v = binary.BigEndian.AppendUint32(v, uint32(len(key)))
-	v = append(v, key...)
-	v = append(v, value...)
+	return s.PutBlobs([]Blob{{Kind: kind, Key: key, Value: value}})
+}
+
+// Blob is one value for [Store.PutBlobs], or, with Delete, the deletion
+// of one.
+type Blob struct {
+	Kind       string
+	Key, Value []byte
+	Delete     bool
+}
+
+// PutBlobs stores (or deletes) several blobs in one
+// transaction, and adds them to the keep file. What it costs does not
+// depend on how many other blobs there are.
+func (s *Store) PutBlobs(bs []Blob) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	// One change of the blobs at a time, written to the store and then to
+	// the keep file, so that the keep file takes them in their order.
+	s.keepMu.Lock()
+	defer s.keepMu.Unlock()
+	var (
+		recs []keepRecord
+		gen  uint64
+	)
 	err := s.w.Write(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketBlobs).Put(k, s.seal.Seal(k, v)); err != nil {
-			return err
+		recs = recs[:0]
+		bucket := tx.Bucket(bucketBlobs)
+		for _, x := range bs {
+			k := s.blobKey(x.Kind, x.Key)
+			if x.Delete {
+				if err := bucket.Delete(k); err != nil {
+					return err
+				}
+				recs = append(recs, keepRecord{k, s.seal.Seal(k, nil)}) // a tombstone
+				continue
+			}
+			v := make([]byte, 0, 4+len(x.Key)+len(x.Value))
+			v = binary.BigEndian.AppendUint32(v, uint32(len(x.Key)))
+			v = append(v, x.Key...)
+			v = append(v, x.Value...)
+			sealed := s.seal.Seal(k, v)
+			if err := bucket.Put(k, sealed); err != nil {
+				return err
+			}
+			recs = append(recs, keepRecord{k, sealed})
 		}
-		return s.bumpGen(tx)
+		var err error
+		gen, err = s.nextGen(tx)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	// The blob is saved; a keep file that could not follow is written
+	// The blobs are saved; a keep file that could not follow is written
 	// again by Retry.
-	s.writeKeep()
+	s.appendKeepLocked(recs, gen)
 	return nil
 }
 
@@ -39,18 +80,7 @@ func (s *Store) blobKey(kind string, key []byte) []byte {
 
 // DeleteBlob deletes a value stored with [Store.PutBlob].
 func (s *Store) DeleteBlob(kind string, key []byte) error {
-	k := s.blobKey(kind, key)
-	err := s.w.Write(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketBlobs).Delete(k); err != nil {
-			return err
-		}
-		return s.bumpGen(tx)
-	})
-	if err != nil {
-		return err
-	}
-	s.writeKeep()
-	return nil
+	return s.PutBlobs([]Blob{{Kind: kind, Key: key, Delete: true}})
 }
 
 // Blobs returns every value of a kind, by key.

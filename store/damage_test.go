@@ -263,3 +263,77 @@ func TestWipeRemovesRepairFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepFileTakesEachChange: a change of blobs is added to the end of the
+// keep file, and costs the keep file what it changes, not what the other
+// blobs weigh. Values replaced and blobs deleted since come back from it as
+// they were last: a store file that is lost is repaired with the blobs'
+// latest values, and no deleted one.
+func TestKeepFileTakesEachChange(t *testing.T) {
+	s, path, key := newStore(t, store.Options{NoSync: true})
+	big := bytes.Repeat([]byte{'r'}, 200<<10) // a large roster
+	if err := s.PutBlob("group", []byte("large"), big); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path + ".keep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	// A second name for the file as it is now: a file written again whole
+	// (and renamed over it) is another file.
+	if err := os.Link(path+".keep", path+".keep.then"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := s.PutBlobs([]store.Blob{
+			{Kind: "op", Key: []byte{byte(i)}, Value: []byte(fmt.Sprintf("op %d", i))},
+			{Kind: "group", Key: []byte("small"), Value: []byte(fmt.Sprintf("state %d", i))},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grown := size() - before; grown > 50*400 {
+		t.Fatalf("50 small changes grew the keep file by %d bytes", grown)
+	}
+	// Added to, not written again whole (200 KiB each time).
+	if then, err := os.Stat(path + ".keep.then"); err != nil || then.Size() != size() {
+		t.Fatalf("the keep file was written again whole for a small change (%v)", err)
+	}
+	os.Remove(path + ".keep.then")
+	if err := s.PutBlob("group", []byte("large"), []byte("smaller now")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteBlob("op", []byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Repair(path, key, store.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := store.Open(path, key, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	groups, err := s2.Blobs("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(groups["large"]) != "smaller now" || string(groups["small"]) != "state 49" {
+		t.Fatalf("the group blobs came back as %q and %q", groups["large"][:min(len(groups["large"]), 20)], groups["small"])
+	}
+	ops, err := s2.Blobs("op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ops[string([]byte{7})]; ok || len(ops) != 49 {
+		t.Fatalf("%d op blobs came back, the deleted one among them: %v", len(ops), ok)
+	}
+}

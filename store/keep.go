@@ -19,8 +19,12 @@ import (
 // epoch secrets and roster, its address book, its verified members) next to
 // the store file, outside bbolt: if the store file is damaged or lost,
 // [Repair] restores them from it, and the node can sync again with its
-// groups without a new invite. It is rewritten, whole, after every change of
-// a blob.
+// groups without a new invite. Every change of blobs is added at its end
+// (a deleted blob as a tombstone: its key with a sealed empty value), with
+// the generation it brings the blobs to, so that a change costs what it
+// changes and not what the other blobs weigh; once the file has grown to
+// twice its size at its last rewrite (and 1 MiB more), it is rewritten
+// whole, with the blobs as they are.
 //
 // Both files count the changes of blobs (the generation, in the store's
 // meta bucket): a store file that opens behind its keep file (bbolt fell
@@ -31,8 +35,10 @@ import (
 // length of a key, the key, u32 length of a value, the value. The first
 // frame holds the generation (key "gen", value Seal("gen", u64)); each
 // other frame is one blob record of the store file as it is there (the
-// value sealed with the key as associated data). A damaged frame fails to
-// open and is skipped; a cut frame ends the file.
+// value sealed with the key as associated data), or a tombstone; a later
+// frame of a key replaces an earlier one, and a later generation frame the
+// generation. A damaged frame fails to open and is skipped; a cut frame
+// ends the file.
 const keepMagic = "takecare-keep v1\n"
 
 // maxKeepRecord bounds one frame's key or value when reading a keep file.
@@ -42,8 +48,12 @@ const maxKeepRecord = 16 << 20
 func keepPath(path string) string { return path + ".keep" }
 
 // keepRecord is one blob record: its key in the store file and its sealed
-// value.
+// value; a sealed empty value is a tombstone.
 type keepRecord struct{ k, v []byte }
+
+// keepSlack is how much the keep file may outgrow twice its size at its
+// last rewrite before it is rewritten whole.
+const keepSlack = 1 << 20
 
 // blobState is every blob record with the generation they are at.
 type blobState struct {
@@ -92,11 +102,27 @@ func readKeep(seal *crypto.AtRest, path string) (blobState, error) {
 			return st, nil
 		}
 		if bytes.Equal(k, metaGen) {
-			st.gen, _ = openGen(seal, v)
+			if gen, ok := openGen(seal, v); ok {
+				st.gen = gen
+			}
 		} else if _, err := seal.Open(k, v); err == nil {
 			st.recs = append(st.recs, keepRecord{k, v})
 		}
 	}
+}
+
+// live returns the blobs the keep file holds at its end: for each key its
+// last record, unless that is a tombstone.
+func (st blobState) live(seal *crypto.AtRest) map[string][]byte {
+	out := make(map[string][]byte)
+	for _, r := range st.recs {
+		if pt, err := seal.Open(r.k, r.v); err == nil && len(pt) == 0 {
+			delete(out, string(r.k))
+		} else {
+			out[string(r.k)] = r.v
+		}
+	}
+	return out
 }
 
 func readFrame(r io.Reader) ([]byte, error) {
@@ -130,12 +156,19 @@ func (s *Store) blobs() (blobState, error) {
 
 // bumpGen counts one more change of the blobs, in tx.
 func (s *Store) bumpGen(tx *bolt.Tx) error {
+	_, err := s.nextGen(tx)
+	return err
+}
+
+// nextGen counts one more change of the blobs, in tx, and returns the
+// generation it brings them to.
+func (s *Store) nextGen(tx *bolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	var gen uint64
 	if v := meta.Get(metaGen); v != nil {
 		gen, _ = openGen(s.seal, v)
 	}
-	return meta.Put(metaGen, sealGen(s.seal, gen+1))
+	return gen + 1, meta.Put(metaGen, sealGen(s.seal, gen+1))
 }
 
 // syncKeep brings the keep file and the blobs of a store being opened
@@ -155,7 +188,14 @@ func (s *Store) syncKeep() error {
 		err := s.update(func(tx *bolt.Tx) error {
 			bb := tx.Bucket(bucketBlobs)
 			for _, r := range kept.recs {
-				if err := bb.Put(r.k, r.v); err != nil {
+				pt, _ := s.seal.Open(r.k, r.v)
+				var err error
+				if len(pt) == 0 {
+					err = bb.Delete(r.k) // a tombstone
+				} else {
+					err = bb.Put(r.k, r.v)
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -180,32 +220,86 @@ func (s *Store) syncKeep() error {
 func (s *Store) writeKeep() error {
 	s.keepMu.Lock()
 	defer s.keepMu.Unlock()
+	return s.writeKeepLocked()
+}
+
+// RewriteKeep writes the keep file again whole, with the blobs as they
+// are: earlier values of blobs that it still holds at its end are gone
+// from it. Call it after a change meant to forget something (epoch
+// secrets erased after the retention window).
+func (s *Store) RewriteKeep() error { return s.writeKeep() }
+
+func (s *Store) writeKeepLocked() error {
 	st, err := s.blobs()
+	var size int64
 	if err == nil {
-		err = writeKeepFile(s.path, s.seal, st, !s.opts.NoSync)
+		size, err = writeKeepFile(s.path, s.seal, st, !s.opts.NoSync)
 	}
 	s.mu.Lock()
 	s.keepStale = err != nil
+	if err == nil {
+		s.keepSize, s.keepBase = size, size
+	}
 	s.mu.Unlock()
 	return diskErr(err)
 }
 
-// writeKeepFile replaces the keep file of the store at path with st: a new
-// file, synced unless fsync is false, renamed over the old one.
-func writeKeepFile(path string, seal *crypto.AtRest, st blobState, fsync bool) error {
+// appendKeepLocked adds a change of the blobs, which brought them to
+// generation gen, at the end of the keep file; or rewrites the file whole
+// if it lags behind, is not there yet, or has grown too large. The caller
+// holds s.keepMu.
+func (s *Store) appendKeepLocked(recs []keepRecord, gen uint64) error {
+	s.mu.RLock()
+	stale, size, base := s.keepStale, s.keepSize, s.keepBase
+	s.mu.RUnlock()
+	if stale || size == 0 || size > 2*base+keepSlack {
+		return s.writeKeepLocked()
+	}
 	var b bytes.Buffer
-	b.WriteString(keepMagic)
-	frames := append([]keepRecord{{metaGen, sealGen(seal, st.gen)}}, st.recs...)
-	for _, r := range frames {
+	writeFrames(&b, append(recs, keepRecord{metaGen, sealGen(s.seal, gen)}))
+	f, err := os.OpenFile(keepPath(s.path), os.O_WRONLY|os.O_APPEND, 0o600)
+	if err == nil {
+		_, err = f.Write(b.Bytes())
+		if err == nil && !s.opts.NoSync {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	s.mu.Lock()
+	s.keepStale = err != nil
+	if err == nil {
+		s.keepSize += int64(b.Len())
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return diskErr(fmt.Errorf("store: adding to the keep file: %w", err))
+	}
+	return nil
+}
+
+// writeFrames writes records as keep file frames.
+func writeFrames(b *bytes.Buffer, recs []keepRecord) {
+	for _, r := range recs {
 		for _, x := range [][]byte{r.k, r.v} {
 			b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(x))))
 			b.Write(x)
 		}
 	}
+}
+
+// writeKeepFile replaces the keep file of the store at path with st: a new
+// file, synced unless fsync is false, renamed over the old one. It returns
+// the file's size.
+func writeKeepFile(path string, seal *crypto.AtRest, st blobState, fsync bool) (int64, error) {
+	var b bytes.Buffer
+	b.WriteString(keepMagic)
+	writeFrames(&b, append([]keepRecord{{metaGen, sealGen(seal, st.gen)}}, st.recs...))
 	tmp := keepPath(path) + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("store: writing the keep file: %w", err)
+		return 0, fmt.Errorf("store: writing the keep file: %w", err)
 	}
 	_, err = f.Write(b.Bytes())
 	if err == nil && fsync {
@@ -219,7 +313,7 @@ func writeKeepFile(path string, seal *crypto.AtRest, st blobState, fsync bool) e
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("store: writing the keep file: %w", err)
+		return 0, fmt.Errorf("store: writing the keep file: %w", err)
 	}
-	return nil
+	return int64(b.Len()), nil
 }

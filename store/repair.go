@@ -124,9 +124,9 @@ func Repair(path string, key crypto.StorageKey, opts Options) (RepairReport, err
 	if err != nil {
 		return rep, fmt.Errorf("store: reading the keep file: %w", err)
 	}
-	for _, r := range kept.recs {
-		if _, ok := state[string(r.k)]; !ok {
-			state[string(r.k)] = r.v
+	for k, v := range kept.live(seal) {
+		if _, ok := state[k]; !ok {
+			state[k] = v
 			rep.FromKeep++
 		}
 	}
@@ -141,7 +141,7 @@ func Repair(path string, key crypto.StorageKey, opts Options) (RepairReport, err
 		os.Remove(repairPath(path))
 		return rep, err
 	}
-	if err := writeKeepFile(path, seal, st, !opts.NoSync); err != nil {
+	if _, err := writeKeepFile(path, seal, st, !opts.NoSync); err != nil {
 		os.Remove(repairPath(path))
 		return rep, diskErr(err)
 	}

@@ -89,7 +89,7 @@ type Store struct {
 	// w commits every write to the file but Open's, several at once
 	// when they arrive together.
 	w      *groupcommit.Writer[*bolt.Tx]
-	keepMu sync.Mutex // serialises writeKeep
+	keepMu sync.Mutex // serialises changes of blobs and writes of the keep file
 
 	mu         sync.RWMutex
 	headers    map[alert.ID]Header
@@ -99,7 +99,9 @@ type Store struct {
 	aliasCount int
 	inflight   map[alert.ID]bool
 	closed     bool
-	keepStale  bool // the keep file lags behind the blobs
+	keepStale  bool  // the keep file lags behind the blobs
+	keepSize   int64 // bytes of the keep file
+	keepBase   int64 // bytes of the keep file when it was last written whole
 
 	// While the disk is full (unsaved.go).
 	full      bool

@@ -432,6 +432,10 @@ func (nt *Net) Twin(i int) *Node {
 	return twin
 }
 
+// StorageKey is the key the node's store is sealed under (the one its
+// keystore would hold), for tests that open or repair its files.
+func (nd *Node) StorageKey() crypto.StorageKey { return nd.key }
+
 // StorePath is where the node's store file is. Copying it while the node
 // is stopped, and back before a restart, takes the node back in time.
 func (nd *Node) StorePath() string { return filepath.Join(nd.Dir, "store.db") }
