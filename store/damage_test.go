@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -335,5 +336,113 @@ func TestKeepFileTakesEachChange(t *testing.T) {
 	}
 	if _, ok := ops[string([]byte{7})]; ok || len(ops) != 49 {
 		t.Fatalf("%d op blobs came back, the deleted one among them: %v", len(ops), ok)
+	}
+}
+
+// TestKeepFileCutMidAppend: a crash while a change is being added to the
+// keep file leaves it cut anywhere inside that change. Every change
+// acknowledged before it still comes back from the keep file alone, and
+// the store opened after the crash (its own file intact) goes on adding
+// changes that the keep file keeps: the cut tail does not swallow them.
+func TestKeepFileCutMidAppend(t *testing.T) {
+	s, path, key := newStore(t, store.Options{NoSync: true})
+	for i := range 3 {
+		if err := s.PutBlob("op", []byte{byte(i)}, []byte(fmt.Sprintf("op %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteBlob("op", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path + ".keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := fi.Size()
+	// The change the crash cuts.
+	if err := s.PutBlobs([]store.Blob{
+		{Kind: "op", Key: []byte{9}, Value: []byte("op 9")},
+		{Kind: "op", Key: []byte{0}, Delete: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	whole, err := os.ReadFile(path + ".keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(whole)) <= acked {
+		t.Fatalf("the last change was not added to the keep file (%d bytes, %d before)", len(whole), acked)
+	}
+	ops := func(s *store.Store) map[string]string {
+		t.Helper()
+		got, err := s.Blobs("op")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(map[string]string)
+		for k, v := range got {
+			out[fmt.Sprint([]byte(k))] = string(v)
+		}
+		return out
+	}
+	want := map[string]string{"[0]": "op 0", "[2]": "op 2"}
+	for cut := acked; cut < int64(len(whole)); cut++ {
+		// The store file lost as well: what the keep file alone brings
+		// back is every change acknowledged before the cut one.
+		if err := os.WriteFile(path+".keep", whole[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(path)
+		if _, err := store.Repair(path, key, store.Options{NoSync: true}); err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		r, err := store.Open(path, key, store.Options{NoSync: true})
+		if err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		if got := ops(r); !reflect.DeepEqual(got, want) {
+			r.Close()
+			t.Fatalf("cut at %d: repaired from the keep file, the ops are %v, want %v", cut, got, want)
+		}
+		r.Close()
+	}
+	// The store file intact, the keep file cut in the middle of the last
+	// change: the store opens with it, and the changes after the crash
+	// survive the loss of the store file.
+	cut := acked + (int64(len(whole))-acked)/2
+	if err := os.WriteFile(path+".keep", whole[:cut], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := store.Open(path, key, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.PutBlob("op", []byte{10}, []byte("op 10")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.PutBlob("op", []byte{11}, []byte("op 11")); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	os.Remove(path)
+	if _, err := store.Repair(path, key, store.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := store.Open(path, key, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	want = map[string]string{"[2]": "op 2", "[9]": "op 9", "[10]": "op 10", "[11]": "op 11"}
+	if got := ops(s3); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the crash and the loss of the store file the ops are %v, want %v", got, want)
 	}
 }

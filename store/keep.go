@@ -32,14 +32,25 @@ import (
 // the last commit) takes the newer blobs from the keep file.
 //
 // Layout (docs/PROTOCOL.md, "At rest"): the magic line, then frames: u32
-// length of a key, the key, u32 length of a value, the value. The first
-// frame holds the generation (key "gen", value Seal("gen", u64)); each
+// length of a key, the key, u32 length of a value, the value. A frame
+// with key "gen" holds the generation (value Seal("gen", u64)); every
 // other frame is one blob record of the store file as it is there (the
-// value sealed with the key as associated data), or a tombstone; a later
-// frame of a key replaces an earlier one, and a later generation frame the
-// generation. A damaged frame fails to open and is skipped; a cut frame
+// value sealed with the key as associated data), or a tombstone. The file
+// written whole is its blob records followed by one generation frame; each
+// change added later is its records followed by a generation frame. A
+// later frame of a key replaces an earlier one, and a later generation
+// frame the generation. Records count only once the generation frame that
+// ends their change is read, so that a change cut short by a crash is not
+// half taken. A damaged frame fails to open and is skipped; a cut frame
 // ends the file.
-const keepMagic = "takecare-keep v1\n"
+//
+// That is version 2. Version 1 (magic "takecare-keep v1\n", the generation
+// frame first and then every blob, only ever written whole) still reads:
+// each of its records counts as it is read.
+const keepMagic = "takecare-keep v2\n"
+
+// keepMagicV1 begins a keep file of version 1.
+const keepMagicV1 = "takecare-keep v1\n"
 
 // maxKeepRecord bounds one frame's key or value when reading a keep file.
 const maxKeepRecord = 16 << 20
@@ -89,9 +100,19 @@ func readKeep(seal *crypto.AtRest, path string) (blobState, error) {
 	defer f.Close()
 	r := bufio.NewReader(f)
 	magic := make([]byte, len(keepMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != keepMagic {
+	if _, err := io.ReadFull(r, magic); err != nil {
 		return st, nil
 	}
+	// In a v1 file (one written whole, before changes were added at the
+	// end) every record counts as soon as it is read; in a v2 file the
+	// records of a change count only once the generation frame that ends
+	// the change is read, so that a change cut by a crash is not half
+	// taken.
+	v1 := string(magic) == keepMagicV1
+	if !v1 && string(magic) != keepMagic {
+		return st, nil
+	}
+	var pending []keepRecord
 	for {
 		k, err := readFrame(r)
 		if err != nil {
@@ -105,8 +126,14 @@ func readKeep(seal *crypto.AtRest, path string) (blobState, error) {
 			if gen, ok := openGen(seal, v); ok {
 				st.gen = gen
 			}
+			st.recs = append(st.recs, pending...)
+			pending = pending[:0]
 		} else if _, err := seal.Open(k, v); err == nil {
-			st.recs = append(st.recs, keepRecord{k, v})
+			pending = append(pending, keepRecord{k, v})
+			if v1 {
+				st.recs = append(st.recs, pending...)
+				pending = pending[:0]
+			}
 		}
 	}
 }
@@ -295,7 +322,7 @@ func writeFrames(b *bytes.Buffer, recs []keepRecord) {
 func writeKeepFile(path string, seal *crypto.AtRest, st blobState, fsync bool) (int64, error) {
 	var b bytes.Buffer
 	b.WriteString(keepMagic)
-	writeFrames(&b, append([]keepRecord{{metaGen, sealGen(seal, st.gen)}}, st.recs...))
+	writeFrames(&b, append(st.recs, keepRecord{metaGen, sealGen(seal, st.gen)}))
 	tmp := keepPath(path) + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
