@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -294,6 +295,17 @@ func (n *Node) HoldsTreeSecretForTest(gid crypto.GroupID) bool {
 // SyncSessionsForTest counts the sync sessions that ended well, started by
 // this node or by a peer.
 func (n *Node) SyncSessionsForTest() int64 { return n.syncer.sessions.Load() }
+
+// SyncDueForTest returns how long until the periodic sync session with p
+// is due by its backed-off interval alone (0 if none is scheduled yet).
+func (n *Node) SyncDueForTest(p peer.ID) time.Duration {
+	n.syncer.mu.Lock()
+	defer n.syncer.mu.Unlock()
+	if st := n.syncer.idle[p]; st != nil {
+		return time.Until(st.next)
+	}
+	return 0
+}
 
 // EpochKeysForTest returns the keys of the epoch with this tag, if the node
 // holds them.

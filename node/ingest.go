@@ -583,6 +583,7 @@ func (n *Node) publishIn(ctx context.Context, g *group, tag crypto.KeyTag, env [
 
 // handle acts on a new, stored message.
 func (n *Node) handle(g *group, m *alert.Message) {
+	n.syncer.took()
 	switch c := m.Content.(type) {
 	case *alert.RosterOp:
 		if sr, ok := c.Change.(*alert.SetRole); ok {

@@ -83,6 +83,7 @@ type syncer struct {
 	kickOnce map[peer.ID]bool
 	retry    map[peer.ID]time.Duration
 	idle     map[peer.ID]*idleSync // periodic sessions, per peer
+	fresh    atomic.Int64          // when this node last took a new message, Unix ns (periodic)
 	// sessions counts the sessions that ended well, either side, for tests.
 	sessions atomic.Int64
 	// held is the most ids one session has held at once (to ask for, asked
@@ -97,11 +98,11 @@ func newSyncer(n *Node) *syncer {
 	}
 }
 
-// idleSync is when the next periodic session with a peer is due, and the
-// interval that led there.
+// idleSync is when the last session with a peer ended, when the next
+// periodic one is due, and the interval that led there.
 type idleSync struct {
-	every time.Duration
-	next  time.Time
+	every      time.Duration
+	last, next time.Time
 }
 
 // periodic runs every Config.SyncInterval and syncs with each connected
@@ -112,21 +113,36 @@ type idleSync struct {
 // connected, and new connections, new epoch keys and new roster members
 // start sessions of their own, so between two nodes that agree the
 // periodic session is only a safety net, and it costs bytes every time.
+// But once this node holds a message it did not hold at the last session
+// with a node (its own or another's), the next session with that node is
+// due one SyncInterval after the last, however far it had backed off: a
+// message GossipSub failed to hand over (a mesh still forming, a link
+// that dropped it) reaches a connected member within about a
+// SyncInterval, as it did before sessions backed off.
+//
+// A session is due when it would be within half a SyncInterval, so that
+// one falling just after a tick is not put off by a whole interval.
 func (s *syncer) periodic() {
-	now := time.Now()
+	soon := time.Now().Add(s.n.cfg.SyncInterval / 2)
+	fresh := time.Unix(0, s.fresh.Load())
 	for p := range s.n.access.Load().members {
 		if p == s.n.host.ID() || !s.n.connected(p) {
 			continue
 		}
 		s.mu.Lock()
 		st := s.idle[p]
-		due := st == nil || !now.Before(st.next)
+		due := st == nil || !soon.Before(st.next) ||
+			(fresh.After(st.last) && !soon.Before(st.last.Add(s.n.cfg.SyncInterval)))
 		s.mu.Unlock()
 		if due {
 			s.kick(p)
 		}
 	}
 }
+
+// took notes that this node holds a message it did not hold before
+// (periodic).
+func (s *syncer) took() { s.fresh.Store(time.Now().UnixNano()) }
 
 // noteSession sets when the next periodic session with p is due, after a
 // session that moved something or nothing.
@@ -144,7 +160,8 @@ func (s *syncer) noteSession(p peer.ID, moved bool) {
 	} else {
 		st.every = min(2*st.every, s.n.cfg.IdleSyncInterval)
 	}
-	st.next = time.Now().Add(st.every)
+	st.last = time.Now()
+	st.next = st.last.Add(st.every)
 }
 
 func (s *syncer) begin(p peer.ID, inbound bool) bool {
