@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
@@ -55,6 +58,21 @@ func startCheckIn(t *testing.T, net *nodetest.Net, nd *nodetest.Node, gid crypto
 	if r.To == "" {
 		r.From, r.To = "Juchitán", "Ixtepec"
 	}
+	// GossipSub hands a message to the peers it knows are on the topic;
+	// one connected a moment ago may not have said so yet, and then only
+	// the periodic sync (a minute) would bring it the check-in.
+	topic := nd.KeysForTest(gid).Topic()
+	net.WaitFor(10*time.Second, "pubsub counts every connected member node on the topic", func() bool {
+		on := nd.TopicPeersForTest(topic)
+		for _, other := range net.Nodes {
+			if other != nd && other.Running() && nd.Host().Network().Connectedness(other.Host().ID()) == network.Connected {
+				if _, err := other.Members(gid); err == nil && other.KeysForTest(gid).Topic() == topic && !slices.Contains(on, other.Host().ID()) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	id, err := nd.StartCheckIn(context.Background(), gid, r)
 	if err != nil {
 		t.Fatal(err)
