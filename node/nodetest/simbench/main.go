@@ -104,7 +104,7 @@ type config struct {
 
 func main() {
 	var c config
-	sizes := flag.String("sizes", "20,50,100", "network sizes, comma-separated (empty: no delivery runs)")
+	sizes := flag.String("sizes", "20,50,100,200,500", "network sizes, comma-separated (empty: no delivery runs)")
 	flag.IntVar(&c.degree, "degree", 6, "average number of neighbours of a node")
 	flag.DurationVar(&c.latency, "latency", 25*time.Millisecond, "one-way latency of every link")
 	flag.IntVar(&c.alerts, "alerts", 100, "alerts published per network size, each from a random node")
@@ -124,7 +124,7 @@ func main() {
 	flag.IntVar(&c.members, "members", 100, "size of the group of the membership run, every member's node running (0: skip)")
 	flag.IntVar(&c.joins, "joins", 3, "joins measured in each membership run")
 	flag.IntVar(&c.memberAlerts, "member-alerts", 20, "alerts sent in each membership run, for the yardstick of a removal's reach")
-	flag.IntVar(&c.big, "big", 0, "size of the group of a second membership run in which only -big-running nodes run and the other members' devices are off (0: skip; the issue's figure is 1000)")
+	flag.IntVar(&c.big, "big", 1000, "size of the group of a second membership run in which only -big-running nodes run and the other members' devices are off (0: skip)")
 	flag.IntVar(&c.bigRunning, "big-running", 100, "nodes running in the -big run")
 	flag.IntVar(&c.slowNodes, "slow-nodes", 20, "nodes of the slow-link run (0: skip)")
 	flag.IntVar(&c.slowKbit, "slow-kbit", 200, "rate of a slow link, kbit/s (both directions share it)")
@@ -187,19 +187,31 @@ func run(c config) (err error) {
 			raw := rawRun(c, base, n, n == largest)
 			tc := takecareRun(c, base, n, n == largest)
 			t.delivery(n, raw.delivery, tc.delivery)
+			if n >= 200 {
+				t.deliveryTarget(n, raw.delivery, tc.delivery)
+			}
 			if n == largest {
 				if c.churn > 0 {
 					t.churn(n, c, raw.churn, tc.churn)
 				}
 				t.memory(n, raw.mem, tc.mem)
+				t.memoryTarget(n, tc.mem)
 			}
 		})
 	}
 	if c.members > 0 {
-		try("Membership", func() { t.membership(c, membershipRun(c, base, c.members, c.members)) })
+		try("Membership", func() {
+			r := membershipRun(c, base, c.members, c.members)
+			t.membership(c, r)
+			t.membershipTargets(r)
+		})
 	}
 	if c.big > 0 {
-		try("Membership, large group", func() { t.membership(c, membershipRun(c, base, c.big, min(c.bigRunning, c.big))) })
+		try("Membership, large group", func() {
+			r := membershipRun(c, base, c.big, min(c.bigRunning, c.big))
+			t.membership(c, r)
+			t.membershipTargets(r)
+		})
 	}
 	if c.throughput > 0 {
 		try("Throughput", func() { t.throughput(throughputRun(c, base, false), throughputRun(c, base, true)) })
@@ -208,14 +220,23 @@ func run(c config) (err error) {
 		try("Sync", func() { t.sync(syncRun(c, base, c.syncAlerts, mocknet.LinkOptions{Latency: c.latency})) })
 	}
 	if c.slowNodes > 0 {
-		try("Slow links", func() { t.slow(slowRun(c, base)) })
+		try("Slow links", func() {
+			r := slowRun(c, base)
+			t.slow(r)
+			t.slowTarget(r)
+		})
 	}
 	if c.idle > 0 {
-		try("Idle node", func() { t.idle(idleRun(c, base)) })
+		try("Idle node", func() {
+			r := idleRun(c, base)
+			t.idle(r)
+			t.idleTarget(r)
+		})
 	}
 	if c.daemon {
 		d, err := daemonRun(c, base)
 		t.daemon(d)
+		t.daemonTarget(d)
 		if err != nil {
 			logf("measuring the daemon: %v", err)
 			t.add("the daemon could not be measured", "", strings.ReplaceAll(err.Error(), "\n", " "), "")

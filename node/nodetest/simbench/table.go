@@ -13,7 +13,8 @@ import (
 
 // table collects the rows of the one table the program prints.
 type table struct {
-	rows [][4]string
+	rows    [][4]string
+	targets []targetRow
 }
 
 func (t *table) add(name, raw, tc, ratio string) {
@@ -103,6 +104,7 @@ func (t *table) print(w io.Writer, c config) {
 	for _, r := range t.rows {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r[0], r[1], r[2], r[3])
 	}
+	t.printTargets(w)
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.2f %%", 100*f) }
