@@ -372,19 +372,28 @@ func TestSyncAfterBackOffWhenANewMessageIsHeld(t *testing.T) {
 	gid := net.Group("istmo")
 	a, b, c := net.Nodes[0], net.Nodes[1], net.Nodes[2]
 	net.ConnectAll()
-	net.Settle()
-	net.Disconnect(2)
+	net.Partition([]int{0, 1}, []int{2})
 	id := sendOne(t, c, gid, "gossip never carried this")
 	env, err := c.Store.Envelope(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Both sides far from their next periodic session with the other.
-	net.WaitFor(30*time.Second, "periodic sessions between A and B have backed off", func() bool {
-		return a.SyncDueForTest(b.Host().ID()) > 5*time.Second && b.SyncDueForTest(a.Host().ID()) > 5*time.Second
+	// Both sides far from their next periodic session with the other, and
+	// no session under way (one side's periodic session may have collided
+	// with the other's and be retried in a moment).
+	net.WaitFor(60*time.Second, "periodic sessions between A and B have backed off", func() bool {
+		far := func() bool {
+			return a.SyncDueForTest(b.Host().ID()) > 4*time.Second && b.SyncDueForTest(a.Host().ID()) > 4*time.Second
+		}
+		sessions := a.SyncSessionsForTest() + b.SyncSessionsForTest()
+		if !far() {
+			return false
+		}
+		time.Sleep(300 * time.Millisecond)
+		return far() && a.SyncSessionsForTest()+b.SyncSessionsForTest() == sessions
 	})
 	if err := a.IngestForTest(env); err != nil {
 		t.Fatal(err)
 	}
-	net.WaitFor(4*time.Second, "B gets the message from A by sync", func() bool { return b.Store.Has(id) })
+	net.WaitFor(3*time.Second, "B gets the message from A by sync", func() bool { return b.Store.Has(id) })
 }
