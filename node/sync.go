@@ -125,7 +125,7 @@ type idleSync struct {
 func (s *syncer) periodic() {
 	soon := time.Now().Add(s.n.cfg.SyncInterval / 2)
 	fresh := time.Unix(0, s.fresh.Load())
-	for p := range s.n.access.Load().members {
+	for p := range s.n.access.Load().Members {
 		if p == s.n.host.ID() || !s.n.connected(p) {
 			continue
 		}
