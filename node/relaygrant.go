@@ -81,7 +81,7 @@ type GrantedRelay struct {
 	RelayView
 	Code string `json:"code"`
 	// Replaces is the label of the earlier grant's code, which the relay
-	// drops when it takes this one (empty: none).
+	// drops an hour after it takes this one (empty: none).
 	Replaces string `json:"replaces,omitempty"`
 }
 
@@ -90,8 +90,9 @@ type GrantedRelay struct {
 // group gid's member nodes for ttl (0: DefaultRelayGrant; at most
 // MaxRelayGrant). Admins only. A new grant for the same relay replaces the
 // earlier one, with a new code that names the earlier code: the relay
-// drops that one when it takes the new one, so that whoever still knows
-// the earlier secret (a member removed since) can no longer prove it.
+// drops that one an hour after it takes the new one, so that whoever
+// still knows the earlier secret (a member removed since) can no longer
+// prove it.
 func (n *Node) GrantRelay(ctx context.Context, gid crypto.GroupID, addr, name string, ttl time.Duration) (GrantedRelay, error) {
 	g, err := n.adminGroup(gid)
 	if err != nil {
