@@ -218,8 +218,12 @@ func proveGrant(t *testing.T, ctx context.Context, h host.Host, relay peer.ID, s
 }
 
 func tryProveGrant(ctx context.Context, h host.Host, relay peer.ID, secret [32]byte) (int, error) {
-	label := crypto.RelayLabel(secret)
-	proof := crypto.RelayProof(secret, relay, h.ID())
+	return sendProof(ctx, h, relay, crypto.RelayLabel(secret), crypto.RelayProof(secret, relay, h.ID()))
+}
+
+// sendProof has h show relay proof for the grant of label, whoever it was
+// made for.
+func sendProof(ctx context.Context, h host.Host, relay peer.ID, label [16]byte, proof [32]byte) (int, error) {
 	st, err := h.NewStream(ctx, relay, node.RelayAuthProtocol)
 	if err != nil {
 		return 0, err
@@ -394,6 +398,24 @@ func TestRelayGrantQuota(t *testing.T) {
 	if _, err := o.org.AcceptRelayCode(other.String()); err != nil {
 		t.Fatal(err)
 	}
+
+	// A proof made for Ana's node (as its relay, or anyone who saw it,
+	// would hold it), or for another relay, proves nothing from another
+	// node.
+	replayer := newStranger(t, nil)
+	if err := replayer.h.Connect(ctx, o.orgInfo); err != nil {
+		t.Fatal(err)
+	}
+	label := crypto.RelayLabel(o.code.Secret)
+	for name, proof := range map[string][32]byte{
+		"Ana's proof":               crypto.RelayProof(o.code.Secret, o.relayID, o.anaID),
+		"a proof for another relay": crypto.RelayProof(o.code.Secret, o.anaID, replayer.h.ID()),
+	} {
+		if got, err := sendProof(ctx, replayer.h, o.relayID, label, proof); err != nil || got != 0 {
+			t.Fatalf("%s, replayed: %d proofs taken (%v)", name, got, err)
+		}
+	}
+	replayer.h.Close()
 
 	// Made-up nodes with the secret: the third node of the grant gets in,
 	// the fourth does not.
