@@ -469,3 +469,53 @@ func TestRelayGrantQuota(t *testing.T) {
 		t.Fatalf("a node of the grant once there is room: %d proofs taken", got)
 	}
 }
+
+// TestHostileRelayLearnsNothing: the relay an admin granted is run by
+// someone hostile, with plain GossipSub. The group's member nodes dial it
+// and prove their grant, and send alerts meanwhile; it hears no topic
+// name and no message.
+func TestHostileRelayLearnsNothing(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	net := nodetest.New(t, 2, nodetest.Options{Loopback: true, Static: true})
+	ana, beto := net.Nodes[0], net.Nodes[1]
+	gid := net.Group("istmo")
+	hostile := newStranger(t, nil)
+	proofs := make(chan int, 4)
+	hostile.h.SetStreamHandler(node.RelayAuthProtocol, func(st network.Stream) {
+		defer st.Close()
+		var req wire.RelayAuth
+		if err := protodelim.UnmarshalFrom(bufio.NewReader(st), &req); err == nil {
+			proofs <- len(req.Proofs)
+		}
+		protodelim.MarshalTo(st, &wire.RelayAuthResult{Accepted: 1})
+	})
+	addr := hostile.h.Addrs()[0].String() + "/p2p/" + hostile.h.ID().String()
+	if _, err := ana.GrantRelay(ctx, gid, addr, "Servicios", 0); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(30*time.Second, "Beto knows the grant", func() bool {
+		rs, _ := beto.Relays(gid)
+		return len(rs) == 1
+	})
+	info := peer.AddrInfo{ID: hostile.h.ID(), Addrs: hostile.h.Addrs()}
+	for _, m := range []*nodetest.Node{ana, beto} {
+		if err := m.Host().Connect(ctx, info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		select {
+		case <-proofs:
+		case <-ctx.Done():
+			t.Fatal("member nodes did not prove their grant to the relay")
+		}
+	}
+	sendOne(t, ana, gid, "checkpoint at the bridge")
+	sendOne(t, beto, gid, "all clear")
+	time.Sleep(1500 * time.Millisecond) // a heartbeat or more of gossip
+	if topics, msgs := hostile.learned(); topics > 0 || msgs > 0 {
+		t.Fatalf("the hostile relay heard %d topic names and %d messages", topics, msgs)
+	}
+}
