@@ -4,7 +4,7 @@ BIN     := bin/takecare
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test test-short lint fuzz bench bench-nat bench-micro arch proto clean
+.PHONY: all build demo test test-short lint cross fuzz bench bench-nat bench-micro arch proto clean
 
 all: build
 
@@ -16,7 +16,7 @@ demo: build
 	./$(BIN) demo
 
 # Everything CI runs.
-test: lint
+test: lint cross
 	$(GO) test -race -timeout 30m $(PKGS)
 
 test-short:
@@ -26,6 +26,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# The node builds, without cgo, for phones (Android on arm64, checked with
+# its tests by go vet) and small boards (Linux on arm64). A mobile shell
+# embeds package node: docs/GUIDE.md, "Embedding the node in a phone app".
+cross:
+	CGO_ENABLED=0 GOOS=android GOARCH=arm64 $(GO) vet $(PKGS)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(PKGS)
 
 # takecare next to raw GossipSub on the same simulated networks, catch-up,
 # throughput and memory: one table on stdout (docs/BENCHMARKS.md).

@@ -150,7 +150,7 @@ type Config struct {
 	Relay *RelayConfig
 
 	// interfaces lists the machine's interface addresses; nil means
-	// anet.InterfaceAddrs (addrs.go). Tests set it.
+	// systemInterfaceAddrs (addrs.go). Tests set it.
 	interfaces func() ([]net.Addr, error)
 
 	// DoorHost, if set, builds the host Join uses to reach the nodes of an
