@@ -29,7 +29,7 @@ lint:
 
 # The node builds, without cgo, for phones (Android on arm64, checked with
 # its tests by go vet) and small boards (Linux on arm64). A mobile shell
-# embeds package node: docs/GUIDE.md, "Embedding the node in a phone app".
+# embeds package node: docs/GUIDE.md, section 22.
 cross:
 	CGO_ENABLED=0 GOOS=android GOARCH=arm64 $(GO) vet $(PKGS)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(PKGS)

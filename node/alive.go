@@ -20,8 +20,8 @@ import (
 // more: meanwhile the node counts the member as reachable, hands it
 // alerts that go nowhere, and does not redial. So every member node is
 // probed with libp2p's ping (/ipfs/ping/1.0.0: 32 random bytes, echoed)
-// every Config.PingInterval unless it pinged this node meanwhile, and at
-// once when this node's own addresses change; a node that does not answer
+// once it has been quiet (no ping either way) for Config.PingInterval, and
+// at once when this node's own addresses change; a node that does not answer
 // within Config.PingTimeout is disconnected, and the dialer tries again.
 // Both ends of a dead link find out this way, each by itself.
 
@@ -169,10 +169,15 @@ func (n *Node) linkLost(p peer.ID) {
 	n.dialer.poke()
 }
 
-// keepAlive probes member nodes every Config.PingInterval, and at once
-// when wake receives, until ctx is done.
+// keepAlive probes, every third of Config.PingInterval, the member nodes
+// quiet for a whole interval, and every member node at once when wake
+// receives, until ctx is done. Looking three times per interval, a link
+// that dies just after a ping is probed within 4/3 of the interval, and
+// cut within that plus Config.PingTimeout (25 s by default): before the
+// transports' own idle timeouts (30 s), where looking once per interval
+// let it wait up to twice the interval plus the timeout (35 s).
 func (n *Node) keepAlive(ctx context.Context, wake <-chan struct{}) {
-	t := time.NewTicker(n.cfg.PingInterval)
+	t := time.NewTicker(n.cfg.PingInterval / 3)
 	defer t.Stop()
 	for {
 		select {

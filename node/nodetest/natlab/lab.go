@@ -99,6 +99,9 @@ type Host struct {
 	lab  *Lab
 	Name string // namespace name
 	IP   string // its address
+
+	router *Router // the router it is behind, if any
+	port   string  // its link's end in the router's namespace
 }
 
 // Router is a home router and the private network behind it.
@@ -322,15 +325,54 @@ func (l *Lab) Router(name string, nat NAT) *Router {
 func (r *Router) Host(name string) *Host {
 	l := r.lab
 	l.t.Helper()
-	r.mu.Lock()
-	r.members++
-	j := r.members
-	r.mu.Unlock()
-	ip := fmt.Sprintf("192.168.%d.%d", r.subnet, 9+j)
 	ns := l.space(name)
+	j, ip := r.next()
 	l.link(ns, "eth0", ip+"/24", r.Name, fmt.Sprintf("h%d", j), "lan")
-	l.must(ns, "ip", "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", r.subnet))
-	return &Host{lab: l, Name: ns, IP: ip}
+	l.must(ns, "ip", "route", "add", "default", "via", r.gateway())
+	return &Host{lab: l, Name: ns, IP: ip, router: r, port: fmt.Sprintf("h%d", j)}
+}
+
+// next numbers a new host of the router and gives its address.
+func (r *Router) next() (int, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.members++
+	return r.members, fmt.Sprintf("192.168.%d.%d", r.subnet, 9+r.members)
+}
+
+func (r *Router) gateway() string { return fmt.Sprintf("192.168.%d.1", r.subnet) }
+
+// MoveTo moves a host that is behind a router behind router r instead,
+// as a phone that leaves a Wi-Fi network for mobile data: its cable is
+// plugged into r's network, and its address is replaced by one of r's,
+// without the interface going away (so nothing on the host is told that
+// its connections broke) and without any goodbye reaching anyone.
+// Daemons running in the host keep running. Not to be called while
+// another goroutine reads h.IP.
+func (h *Host) MoveTo(r *Router) {
+	l := h.lab
+	l.t.Helper()
+	if h.router == nil {
+		l.t.Fatalf("natlab: %s is not behind a router", h.Name)
+	}
+	j, ip := r.next()
+	port := fmt.Sprintf("h%d", j)
+	l.must(h.router.Name, "ip", "link", "set", h.port, "down")
+	l.must(h.router.Name, "ip", "link", "set", h.port, "name", port)
+	l.must(h.router.Name, "ip", "link", "set", port, "netns", r.Name)
+	l.must(r.Name, "ip", "link", "set", port, "master", "lan")
+	l.must(r.Name, "ip", "link", "set", port, "up")
+	l.must(h.Name, "ip", "addr", "replace", ip+"/24", "dev", "eth0")
+	l.must(h.Name, "ip", "addr", "del", h.IP+"/24", "dev", "eth0")
+	l.must(h.Name, "ip", "route", "replace", "default", "via", r.gateway())
+	h.IP, h.router, h.port = ip, r, port
+}
+
+// LinkDown takes the host's link down, as when a phone leaves coverage:
+// packets neither leave nor arrive, and nobody is told.
+func (h *Host) LinkDown() {
+	h.lab.t.Helper()
+	h.lab.must(h.Name, "ip", "link", "set", "eth0", "down")
 }
 
 // Command returns a command that runs in the host's namespace.

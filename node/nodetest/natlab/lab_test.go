@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,13 @@ func sendAndWait(t *testing.T, ctx context.Context, tr *natlab.Trio, panic bool,
 		}
 	}
 	return id
+}
+
+// sendAndWaitIn has from send an alert to group and waits until every
+// daemon in to shows it.
+func sendAndWaitIn(t *testing.T, ctx context.Context, group string, from *natlab.Daemon, to ...*natlab.Daemon) {
+	t.Helper()
+	sendAndWait(t, ctx, &natlab.Trio{Group: group}, false, from, to...)
 }
 
 // waitPath waits until d reaches the member named name by path.
@@ -357,4 +365,152 @@ func TestNATOutsiderRelay(t *testing.T) {
 	if len(st.Groups) != 0 || st.Messages != 0 || st.Relay == nil || st.Relay.Codes != 1 || st.Relay.Bytes == 0 {
 		t.Fatalf("the organisation's node: %d groups, %d messages, relay %+v", len(st.Groups), st.Messages, st.Relay)
 	}
+}
+
+// TestNATAddressChange: while the daemons run, Ana's phone leaves her
+// home Wi-Fi for mobile data (behind another router, with a new address)
+// and Beto's office loses its link. Each end of each link finds out by
+// itself within seconds (the node pings member nodes when quiet, and at
+// once when its own addresses change): Ana and the volunteer redial each
+// other and sync again, so a panic Ana sends just after the move reaches
+// the volunteer promptly and both say the other is reachable; the
+// volunteer stops saying Beto is reachable, and Beto stops saying it is. Without the pings the dead links count as open until the
+// transports give up, 35 to 50 s, and the panic waits for that.
+func TestNATAddressChange(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	lab := natlab.New(t)
+	server, office := lab.Public("vol"), lab.Public("office")
+	home, mobile := lab.Router("home", natlab.Masquerade), lab.Router("mobile", natlab.RandomPorts)
+	phone := home.Host("phone")
+	vol, ana, beto := lab.Daemon("Vol"), lab.Daemon("Ana"), lab.Daemon("Beto")
+	vol.Start(server)
+	ana.Start(phone)
+	beto.Start(office)
+	if err := natlab.FormGroup(ctx, "istmo", vol, ana, beto); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]*natlab.Daemon{{vol, ana}, {ana, vol}, {vol, beto}, {beto, vol}} {
+		waitPath(t, ctx, p[0], p[1].Name, node.PathDirect)
+	}
+
+	// Beto's last alert: the link to him carried traffic (and his node's
+	// check that the volunteer got it, a ping) just before it dies, as
+	// when someone walks out of coverage right after writing. From then
+	// on the transports' idle timeouts run their full 30 s.
+	sendAndWaitIn(t, ctx, "istmo", beto, vol)
+
+	start := time.Now()
+	phone.MoveTo(mobile)
+	office.LinkDown()
+	t.Logf("Ana moved to %s behind %s, Beto's link is down", phone.IP, mobile.IP)
+	id, err := natlab.Send(ctx, ana, "istmo", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// syncedSince: d reaches name directly and synced with it after the
+	// change, so over a connection that works now.
+	syncedSince := func(d *natlab.Daemon, name string) func() error {
+		return func() error {
+			v, err := pathOf(ctx, d, name)
+			if err == nil && (v.Path != node.PathDirect || !v.LastSync.After(start)) {
+				err = fmt.Errorf("%s reaches %s %s, last sync %s", d.Name, name, v.Path, v.LastSync.Format(time.TimeOnly))
+			}
+			return err
+		}
+	}
+	lost := func(d *natlab.Daemon, name string) func() error {
+		return func() error {
+			v, err := pathOf(ctx, d, name)
+			if err == nil && v.Path != node.PathUnreachable {
+				err = fmt.Errorf("%s still reaches %s %s", d.Name, name, v.Path)
+			}
+			return err
+		}
+	}
+	checks := []struct {
+		what string
+		cond func() error
+	}{
+		{"the panic Ana sent after moving is in the volunteer's feed", func() error {
+			wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_, err := vol.WaitFeed(wctx, id)
+			return err
+		}},
+		{"the volunteer reaches Ana again and synced with her", syncedSince(vol, "Ana")},
+		{"Ana reaches the volunteer again and synced with it", syncedSince(ana, "Vol")},
+		{"the volunteer says Beto is unreachable", lost(vol, "Beto")},
+		{"Beto says the volunteer is unreachable", lost(beto, "Vol")},
+	}
+	// Within seconds: a member node quiet for 15 s is pinged within 5 s
+	// more and has 5 s to answer (25 s at most after the last ping, in
+	// Beto's case); redialling and a sync take a second. Without the
+	// pings, the volunteer holds the dead link to Beto until QUIC's idle
+	// timeout, 30 s after his last packet.
+	const bound = 28 * time.Second
+	took := make([]time.Duration, len(checks))
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+			defer cancel()
+			errs[i] = natlab.Wait(wctx, c.cond)
+			took[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	for i, c := range checks {
+		t.Logf("%5.1f s  %s", took[i].Seconds(), c.what)
+	}
+	for i, c := range checks {
+		switch {
+		case errs[i] != nil:
+			t.Errorf("%s: %v", c.what, errs[i])
+		case took[i] > bound:
+			t.Errorf("%s only after %s (want within %s)", c.what, took[i].Round(100*time.Millisecond), bound)
+		}
+	}
+	// And the other way: a panic the volunteer sends now reaches Ana at
+	// her new place, live.
+	sent := time.Now()
+	id, err = natlab.Send(ctx, vol, "istmo", true)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		_, err = ana.WaitFeed(wctx, id)
+		cancel()
+	}
+	t.Logf("%5.1f s  the volunteer's panic is in Ana's feed", time.Since(sent).Seconds())
+	if err != nil || time.Since(sent) > bound {
+		t.Errorf("the volunteer's panic to Ana at her new place: %v, after %s", err, time.Since(sent).Round(100*time.Millisecond))
+	}
+	if t.Failed() {
+		t.Logf("--- Ana's log:\n%s\n--- the volunteer's log:\n%s\n--- Beto's log:\n%s", ana.Log(), vol.Log(), beto.Log())
+	}
+	// What a person sees: the CLI's status.
+	out, err := vol.CLI("status")
+	if err != nil {
+		t.Fatalf("status: %v: %s", err, out)
+	}
+	for _, want := range []*regexp.Regexp{regexp.MustCompile(`member Ana .*direct`), regexp.MustCompile(`member Beto .*unreachable`)} {
+		if !want.MatchString(out) {
+			t.Errorf("the volunteer's status does not match %q:\n%s", want, out)
+		}
+	}
+}
+
+// pathOf returns how d's status says the member named name is reached.
+func pathOf(ctx context.Context, d *natlab.Daemon, name string) (node.PathView, error) {
+	st, err := d.API.Status(ctx)
+	if err != nil {
+		return node.PathView{}, err
+	}
+	for _, p := range st.Paths {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return node.PathView{}, fmt.Errorf("%s does not list %s", d.Name, name)
 }
