@@ -75,6 +75,9 @@ func (n *Node) peerConnected(p peer.ID) {
 		return
 	}
 	n.log.Debug("connected to a member node", "peer", p)
+	// The handshake just showed the link works: the first ping is due
+	// a ping interval from now.
+	n.alive.heardFrom(p, time.Now())
 	n.dialer.setSeen(p, n.now())
 	n.dialer.connected(p)
 	n.spawn(func() { n.checkTwin(p, "connected") })
