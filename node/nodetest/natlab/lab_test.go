@@ -370,12 +370,14 @@ func TestNATOutsiderRelay(t *testing.T) {
 // TestNATAddressChange: while the daemons run, Ana's phone leaves her
 // home Wi-Fi for mobile data (behind another router, with a new address)
 // and Beto's office loses its link. Each end of each link finds out by
-// itself within seconds (the node pings member nodes when quiet, and at
-// once when its own addresses change): Ana and the volunteer redial each
-// other and sync again, so a panic Ana sends just after the move reaches
-// the volunteer promptly and both say the other is reachable; the
-// volunteer stops saying Beto is reachable, and Beto stops saying it is. Without the pings the dead links count as open until the
-// transports give up, 35 to 50 s, and the panic waits for that.
+// itself within seconds: Ana and the volunteer redial each other and
+// sync, so a panic Ana sends just after the move reaches the volunteer
+// promptly, one the volunteer sends then reaches Ana, and both say the
+// other is reachable; the volunteer stops saying Beto is reachable
+// (pinged when quiet, he does not answer), and Beto stops saying it is.
+// Without the pings the volunteer counts Beto as reachable until QUIC's
+// idle timeout, 30 s after his last packet. (Ana's own node learns of
+// the move at once, pings or not: sends from her old address fail.)
 func TestNATAddressChange(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
