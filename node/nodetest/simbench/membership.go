@@ -160,6 +160,13 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 				}
 				nd.Start()
 				_, err := nd.Join(ctx, inv.Code)
+				// A join slowed by a loaded machine retries within the
+				// call, and the founder allows a node only so many
+				// attempts a minute: wait that minute, as a person would.
+				for try := 0; err != nil && strings.Contains(err.Error(), "try again in a minute") && try < 3; try++ {
+					time.Sleep(time.Minute)
+					_, err = nd.Join(ctx, inv.Code)
+				}
 				nd.Stop()
 				mu.Lock()
 				defer mu.Unlock()
