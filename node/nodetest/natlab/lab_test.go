@@ -370,8 +370,8 @@ func TestNATOutsiderRelay(t *testing.T) {
 // TestNATAddressChange: while the daemons run, Ana's phone leaves her
 // home Wi-Fi for mobile data (behind another router, with a new address)
 // and Beto's office loses its link. Each end of each link finds out by
-// itself within seconds: Ana and the volunteer redial each other and
-// sync, so a panic Ana sends just after the move reaches the volunteer
+// itself within seconds: Ana and the volunteer keep or redial their
+// link, so a panic Ana sends just after the move reaches the volunteer
 // promptly, one the volunteer sends then reaches Ana, and both say the
 // other is reachable; the volunteer stops saying Beto is reachable
 // (pinged when quiet, he does not answer), and Beto stops saying it is.
@@ -411,13 +411,15 @@ func TestNATAddressChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// syncedSince: d reaches name directly and synced with it after the
-	// change, so over a connection that works now.
-	syncedSince := func(d *natlab.Daemon, name string) func() error {
+	// direct: d's status says it reaches name directly. After the move
+	// that is so either over a connection made since or over one that
+	// survived it (QUIC follows a client to its new address); the panics
+	// sent each way after the move show which links work.
+	direct := func(d *natlab.Daemon, name string) func() error {
 		return func() error {
 			v, err := pathOf(ctx, d, name)
-			if err == nil && (v.Path != node.PathDirect || !v.LastSync.After(start)) {
-				err = fmt.Errorf("%s reaches %s %s, last sync %s", d.Name, name, v.Path, v.LastSync.Format(time.TimeOnly))
+			if err == nil && v.Path != node.PathDirect {
+				err = fmt.Errorf("%s reaches %s %s", d.Name, name, v.Path)
 			}
 			return err
 		}
@@ -441,14 +443,14 @@ func TestNATAddressChange(t *testing.T) {
 			_, err := vol.WaitFeed(wctx, id)
 			return err
 		}},
-		{"the volunteer reaches Ana again and synced with her", syncedSince(vol, "Ana")},
-		{"Ana reaches the volunteer again and synced with it", syncedSince(ana, "Vol")},
+		{"the volunteer says it reaches Ana directly", direct(vol, "Ana")},
+		{"Ana says she reaches the volunteer directly", direct(ana, "Vol")},
 		{"the volunteer says Beto is unreachable", lost(vol, "Beto")},
 		{"Beto says the volunteer is unreachable", lost(beto, "Vol")},
 	}
 	// Within seconds: a member node quiet for 15 s is pinged within 5 s
 	// more and has 5 s to answer (25 s at most after the last ping, in
-	// Beto's case); redialling and a sync take a second. Without the
+	// Beto's case); redialling takes a second. Without the
 	// pings, the volunteer holds the dead link to Beto until QUIC's idle
 	// timeout, 30 s after his last packet.
 	const bound = 28 * time.Second
