@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/store"
@@ -349,117 +347,28 @@ func (n *Node) reseal(ctx context.Context, g *group, id alert.ID, from, to *cryp
 	n.publishIn(ctx, g, to.Tag(), again)
 }
 
-// topicSub is a subscription to one epoch's topic.
-type topicSub struct {
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
-	name  string
-}
-
-// unsubscribe leaves a topic and drops its validator.
-func (n *Node) unsubscribe(ts *topicSub) {
-	ts.sub.Cancel()
-	ts.topic.Close()
-	n.ps.UnregisterTopicValidator(ts.name)
-}
-
-// updateTopics subscribes to the topics of the current epoch and of the
-// epochs retired less than Config.TopicGrace ago (members who have not yet
-// heard of the new epoch still publish there), and leaves the others.
-func (n *Node) updateTopics(g *group) error {
-	g.topicMu.Lock()
-	defer g.topicMu.Unlock()
-	now := n.now()
-	removed := n.isRemoved(g) // a removed member's node listens to nothing
-	g.mu.Lock()
-	want := make(map[crypto.KeyTag]*crypto.EpochKeys)
-	for tag, e := range g.epochs {
-		if removed {
-			break
-		}
-		if e == g.current || (!e.retired.IsZero() && now.Sub(e.retired) < n.cfg.TopicGrace && e.number()+1 >= g.current.number()) {
-			want[tag] = e.keys
-		}
-	}
-	var leave []*topicSub
-	for tag, ts := range g.topics {
-		if want[tag] == nil {
-			leave = append(leave, ts)
-			delete(g.topics, tag)
-		}
-	}
-	var join []*crypto.EpochKeys
-	for tag, k := range want {
-		if g.topics[tag] == nil {
-			join = append(join, k)
-		}
-	}
-	g.mu.Unlock()
-	for _, ts := range leave {
-		n.unsubscribe(ts)
-	}
-	for _, k := range join {
-		ts, err := n.subscribe(k)
-		if err != nil {
-			return err
-		}
-		g.mu.Lock()
-		g.topics[k.Tag()] = ts
-		g.mu.Unlock()
-	}
-	n.refreshAccess()
-	return nil
-}
-
-// subscribe joins one epoch topic with the validator and drains it.
-func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
-	name := k.Topic()
-	if err := n.ps.RegisterTopicValidator(name, n.validate); err != nil {
-		return nil, fmt.Errorf("node: registering validator: %w", err)
-	}
-	t, err := n.ps.Join(name)
-	if err != nil {
-		n.ps.UnregisterTopicValidator(name)
-		return nil, fmt.Errorf("node: joining group topic: %w", err)
-	}
-	sub, err := t.Subscribe()
-	if err != nil {
-		t.Close()
-		n.ps.UnregisterTopicValidator(name)
-		return nil, fmt.Errorf("node: subscribing to group topic: %w", err)
-	}
-	n.spawn(func() {
-		// The validator already stored and handled each message; the
-		// subscription only keeps us in the mesh.
-		for {
-			if _, err := sub.Next(n.ctx); err != nil {
-				return
-			}
-		}
-	})
-	return &topicSub{topic: t, sub: sub, name: name}, nil
-}
-
 // rekey starts a new epoch: a fresh secret sealed to every current member,
 // sent in the current epoch (and in any other epoch held with the same or a
 // higher number, so that members on a concurrent epoch receive it too). It
 // returns the Rekey as it was signed in the current epoch, and the new
 // epoch's number.
-func (n *Node) rekey(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
-	g.rekeyMu.Lock()
-	defer g.rekeyMu.Unlock()
-	return n.rekeyLocked(ctx, g)
+func (n *Node) rekey(ctx context.Context, g *group) (op alert.SignedOp, next uint64, err error) {
+	if terr := n.inTurn(g, func() { op, next, err = n.rekeyInTurn(ctx, g) }); terr != nil {
+		return alert.SignedOp{}, 0, terr
+	}
+	return op, next, err
 }
 
 // rekeyIf waits until this node is not starting another new epoch, then
 // starts one if need still reports that one is needed.
-func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) error {
-	g.rekeyMu.Lock()
-	defer g.rekeyMu.Unlock()
-	if !need() {
-		return nil
+func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) (err error) {
+	if terr := n.inTurn(g, func() {
+		if need() {
+			_, _, err = n.rekeyInTurn(ctx, g)
+		}
+	}); terr != nil {
+		return terr
 	}
-	_, _, err := n.rekeyLocked(ctx, g)
 	return err
 }
 
@@ -479,8 +388,8 @@ func (g *group) nextEpochLocked() (cur *epoch, also []*epoch, next uint64) {
 	return cur, also, next
 }
 
-// rekeyLocked is rekey; the caller holds g.rekeyMu, so that this node never
-// starts two epochs from the same one (a join's and a repair's, say), which
+// rekeyInTurn is rekey; the caller runs in g's turn (inTurn), so that this
+// node never starts two epochs from the same one (a join's and a repair's, say), which
 // would leave members on a fork for nothing.
 //
 // The new secret goes under the group's key tree when this node holds the
@@ -488,7 +397,7 @@ func (g *group) nextEpochLocked() (cur *epoch, also []*epoch, next uint64) {
 // the tree has become too costly (many members removed since it started),
 // sealed to each member one by one, starting a new tree for a group of at
 // most maxNewTree members.
-func (n *Node) rekeyLocked(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
+func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint64, error) {
 	if !n.isAdmin(g) {
 		return alert.SignedOp{}, 0, ErrNotAdmin
 	}

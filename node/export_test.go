@@ -317,14 +317,13 @@ func (n *Node) EpochKeysForTest(tag crypto.KeyTag) *crypto.EpochKeys {
 
 // DowngradeGroupForTest saves a group as format 1 did, every epoch and
 // roster op inside the group's own blob, and deletes their blobs of their
-// own, as a node of that version would have left its store.
+// own, as a node of that version would have left its store. Call it while
+// nothing changes the group.
 func (n *Node) DowngradeGroupForTest(gid crypto.GroupID) error {
 	g, err := n.group(gid)
 	if err != nil {
 		return err
 	}
-	g.saveMu.Lock()
-	defer g.saveMu.Unlock()
 	g.mu.Lock()
 	tag := g.current.keys.Tag()
 	st := groupState{Joined: g.joined, Current: tag[:]}
@@ -344,4 +343,40 @@ func (n *Node) DowngradeGroupForTest(gid crypto.GroupID) error {
 		return err
 	}
 	return n.store.PutBlobs(append(blobs, store.Blob{Kind: blobGroup, Key: gid[:], Value: b}))
+}
+
+// RekeyNowForTest starts a new epoch of a group, as a removal does, and
+// returns its number.
+func (n *Node) RekeyNowForTest(ctx context.Context, gid crypto.GroupID) (uint64, error) {
+	g, err := n.group(gid)
+	if err != nil {
+		return 0, err
+	}
+	_, next, err := n.rekey(ctx, g)
+	return next, err
+}
+
+// UpdateTopicsForTest brings the node's subscriptions to a group's topics
+// in line with its epochs.
+func (n *Node) UpdateTopicsForTest(gid crypto.GroupID) error {
+	g, err := n.group(gid)
+	if err != nil {
+		return err
+	}
+	return n.updateTopics(g)
+}
+
+// TopicsForTest returns the topics the node holds a subscription to for a
+// group, and every topic its pubsub has joined.
+func (n *Node) TopicsForTest(gid crypto.GroupID) (group, joined []string) {
+	g, err := n.group(gid)
+	if err != nil {
+		return nil, nil
+	}
+	g.mu.Lock()
+	for _, ts := range g.topics {
+		group = append(group, ts.name)
+	}
+	g.mu.Unlock()
+	return group, n.ps.GetTopics()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/persist"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -52,11 +53,14 @@ type group struct {
 	// removed is set once this node has acted on its member's removal.
 	removed atomic.Bool
 
-	topicMu sync.Mutex // serialises joining and leaving topics
-	saveMu  sync.Mutex // serialises saveGroup
-	saved   saved      // what of the group is in the store; guarded by saveMu
-	rekeyMu sync.Mutex // serialises this node's new epochs (rekey)
-	joinMu  sync.Mutex // serialises the redemption of invites (join.go)
+	// saver writes the group (saveGroup); saved is what of it is in the
+	// store, read and changed only by saver's snapshots and writes.
+	saverOnce sync.Once
+	saver     *persist.SaverOf[groupChanges]
+	saved     saved
+	// turns runs this node's new epochs (rekey) and the redemption of
+	// invites (join.go) one at a time (turns.go).
+	turns turns
 }
 
 // epochRef finds the group and keys for a key tag.
@@ -132,7 +136,7 @@ const (
 )
 
 // saved is what of a group is in the store, so that saveGroup writes what
-// changed only. Guarded by group.saveMu.
+// changed only. Read and changed only by the group's saver (saveGroup).
 type saved struct {
 	epochs map[crypto.KeyTag][]byte // each epoch's state as written
 	ops    map[alert.ID]bool
@@ -141,13 +145,29 @@ type saved struct {
 
 // saveGroup writes the group as it is now: its state, and the epochs and
 // roster ops that changed since the last save, in one transaction. Saves
-// are serialised, each taking its snapshot after the one before it was
+// are written one at a time (persist.SaverOf), each from a snapshot taken
+// after the one before it was written, and no lock is held while one is
 // written: a roster op or rekey applied concurrently can never be
 // overwritten on disk by an older snapshot, which a restarted node would
 // then lack for good.
 func (n *Node) saveGroup(g *group) error {
-	g.saveMu.Lock()
-	defer g.saveMu.Unlock()
+	g.saverOnce.Do(func() {
+		g.saver = persist.NewOf(func() (groupChanges, error) { return n.groupChanges(g) }, func(c groupChanges) error { return n.writeGroup(g, c) })
+	})
+	return g.saver.Save()
+}
+
+// groupChanges is what of a group changed since it was last saved.
+type groupChanges struct {
+	blobs  []store.Blob
+	epochs map[crypto.KeyTag][]byte // every epoch, as saved
+	newOps []alert.ID
+	seq    int
+}
+
+// groupChanges takes a snapshot of g and compares it with what is saved
+// (g.saved, which only writeGroup changes; the two never run at once).
+func (n *Node) groupChanges(g *group) (groupChanges, error) {
 	g.mu.Lock()
 	tag := g.current.keys.Tag()
 	st := groupState{Format: groupFormat, Joined: g.joined, Warning: g.warning, Current: tag[:]}
@@ -157,7 +177,7 @@ func (n *Node) saveGroup(g *group) error {
 		b, err := json.Marshal(n.epochState(g, e))
 		if err != nil {
 			g.mu.Unlock()
-			return fmt.Errorf("node: saving group: %w", err)
+			return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
 		}
 		epochs[tag] = b
 		if !bytes.Equal(g.saved.epochs[tag], b) {
@@ -195,7 +215,7 @@ func (n *Node) saveGroup(g *group) error {
 		}
 		b, err := json.Marshal(opState{Seq: seq, Epoch: op.Epoch, Inner: op.Inner.Marshal()})
 		if err != nil {
-			return fmt.Errorf("node: saving group: %w", err)
+			return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
 		}
 		blobs = append(blobs, store.Blob{Kind: blobRosterOp, Key: itemKey(g.id, id[:]), Value: b})
 		newOps = append(newOps, id)
@@ -203,17 +223,22 @@ func (n *Node) saveGroup(g *group) error {
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return fmt.Errorf("node: saving group: %w", err)
+		return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
 	}
 	blobs = append(blobs, store.Blob{Kind: blobGroup, Key: g.id[:], Value: b})
-	if err := n.store.PutBlobs(blobs); err != nil {
+	return groupChanges{blobs: blobs, epochs: epochs, newOps: newOps, seq: seq}, nil
+}
+
+// writeGroup writes the changes of g, then records them as saved.
+func (n *Node) writeGroup(g *group, c groupChanges) error {
+	if err := n.store.PutBlobs(c.blobs); err != nil {
 		return fmt.Errorf("node: saving group: %w", err)
 	}
-	g.saved.epochs = epochs
-	for _, id := range newOps {
+	g.saved.epochs = c.epochs
+	for _, id := range c.newOps {
 		g.saved.ops[id] = true
 	}
-	g.saved.seq = seq
+	g.saved.seq = c.seq
 	return nil
 }
 

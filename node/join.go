@@ -460,14 +460,8 @@ func (n *Node) mergeOld(g, old *group) {
 	g.mu.Lock()
 	g.chooseCurrentLocked(now)
 	g.mu.Unlock()
-	old.topicMu.Lock()
-	defer old.topicMu.Unlock()
-	old.mu.Lock()
-	topics := old.topics
-	old.topics = make(map[crypto.KeyTag]*topicSub)
-	old.mu.Unlock()
-	for _, ts := range topics {
-		n.unsubscribe(ts)
+	if err := n.leaveTopics(old); err != nil {
+		n.log.Warn("leaving the topics of a group replaced", "err", err)
 	}
 }
 
@@ -748,9 +742,16 @@ func (n *Node) redeem(g *group, inv alert.InviteState, member alert.MemberInfo) 
 		return refuse(wire.JoinStatus_JOIN_BAD_PROOF, "%v", err)
 	}
 	// One redemption of the group at a time, so that uses are counted
-	// exactly.
-	g.joinMu.Lock()
-	defer g.joinMu.Unlock()
+	// exactly, and none while this node starts a new epoch of it.
+	var resp *wire.JoinResponse
+	if err := n.inTurn(g, func() { resp = n.redeemInTurn(g, inv, member, refuse) }); err != nil {
+		return refuse(wire.JoinStatus_JOIN_FAILED, "%v", err)
+	}
+	return resp
+}
+
+// redeemInTurn is the part of redeem that runs in g's turn.
+func (n *Node) redeemInTurn(g *group, inv alert.InviteState, member alert.MemberInfo, refuse func(wire.JoinStatus, string, ...any) *wire.JoinResponse) *wire.JoinResponse {
 	if m, ok := g.roster.Member(member.ID()); ok {
 		switch {
 		case m.Removed:
@@ -789,9 +790,8 @@ func (n *Node) redeem(g *group, inv alert.InviteState, member alert.MemberInfo) 
 // returns the joiner's epoch. The members already there receive the add
 // and nothing else.
 func (n *Node) admit(g *group, inv alert.InviteState, member alert.MemberInfo) (*epoch, error) {
-	// One new epoch at a time on this node (see rekeyLocked).
-	g.rekeyMu.Lock()
-	defer g.rekeyMu.Unlock()
+	// It runs in g's turn (redeem): one new epoch at a time on this node
+	// (see rekeyInTurn).
 	g.mu.Lock()
 	cur, _, next := g.nextEpochLocked()
 	// An epoch whose secret went to someone no longer a member must not
@@ -814,7 +814,7 @@ func (n *Node) admit(g *group, inv alert.InviteState, member alert.MemberInfo) (
 		return nil, fmt.Errorf("could not add the member: %w", err)
 	}
 	if fresh {
-		if _, _, err := n.rekeyLocked(n.ctx, g); err != nil {
+		if _, _, err := n.rekeyInTurn(n.ctx, g); err != nil {
 			return nil, fmt.Errorf("could not start a new group key: %w", err)
 		}
 		g.mu.Lock()

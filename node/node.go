@@ -251,6 +251,9 @@ type Node struct {
 	// toStore holds plain alerts and check-ins that gossip accepted, for
 	// storeGossip (ingest.go).
 	toStore chan *opened
+	// topicReqs are the requests of runTopics, the one goroutine that
+	// joins and leaves pubsub topics (topics.go).
+	topicReqs chan topicReq
 	// diskFullSaid: the log said the disk is full (health.go).
 	diskFullSaid atomic.Bool
 	// awaitKey and awaitAuthor are set when an envelope was ignored
@@ -355,6 +358,8 @@ func New(cfg Config) (*Node, error) {
 		started: cfg.Now(),
 		toStore: make(chan *opened, storeQueue),
 
+		topicReqs: make(chan topicReq),
+
 		duressTaken: make(map[crypto.MemberID]bool),
 	}
 	n.access = transport.NewAdmission()
@@ -369,6 +374,7 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.joinLimits = newJoinLimits()
 	n.twins.start()
+	n.spawn(n.runTopics)
 	if err := n.start(); err != nil {
 		cancel()
 		if n.host != nil {

@@ -12,7 +12,7 @@ import (
 // path and function or method name ("" for every function of the
 // package).
 var ioFuncs = map[string][]string{
-	"github.com/takecare-network/takecare/store": {"Put", "PutBatch", "PutAlias", "Delete", "Prune", "PutBlob", "DeleteBlob",
+	"github.com/takecare-network/takecare/store": {"Put", "PutBatch", "PutAlias", "Delete", "Prune", "PutBlob", "PutBlobs", "DeleteBlob", "RewriteKeep",
 		"Blobs", "Envelope", "EnvelopeIn", "Retry", "Close", "Open", "Repair", "Wipe"},
 	"go.etcd.io/bbolt":                               {"Update", "View", "Batch", "Open", "Close", "Sync"},
 	"github.com/libp2p/go-libp2p-pubsub":             {"Publish", "Join", "Subscribe", "RegisterTopicValidator", "UnregisterTopicValidator", "Relay"},

@@ -14,10 +14,14 @@ package persist
 
 import "sync"
 
-// Saver writes snapshots of one state.
-type Saver struct {
-	snapshot func() ([]byte, error)
-	write    func([]byte) error
+// Saver writes snapshots of one state, encoded as bytes.
+type Saver = SaverOf[[]byte]
+
+// SaverOf writes snapshots of one state, of type T: what write needs to
+// write it (bytes, or the changes since the last write).
+type SaverOf[T any] struct {
+	snapshot func() (T, error)
+	write    func(T) error
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -30,7 +34,15 @@ type Saver struct {
 // New returns a Saver that writes what snapshot returns with write.
 // snapshot takes the state's lock itself, and must not call Save.
 func New(snapshot func() ([]byte, error), write func([]byte) error) *Saver {
-	s := &Saver{snapshot: snapshot, write: write}
+	return NewOf(snapshot, write)
+}
+
+// NewOf returns a SaverOf that writes what snapshot returns with write.
+// Calls of snapshot and write never overlap: a snapshot may compare the
+// state with what the last write wrote, which only write changes.
+// snapshot takes the state's lock itself, and must not call Save.
+func NewOf[T any](snapshot func() (T, error), write func(T) error) *SaverOf[T] {
+	s := &SaverOf[T]{snapshot: snapshot, write: write}
 	s.cond.L = &s.mu
 	return s
 }
@@ -38,7 +50,7 @@ func New(snapshot func() ([]byte, error), write func([]byte) error) *Saver {
 // Save returns once a snapshot taken after Save was called is written,
 // with the outcome of the newest write that covers it: nil, or the error
 // of snapshot or write. Change the state before calling Save.
-func (s *Saver) Save() error {
+func (s *SaverOf[T]) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.asked++

@@ -1,0 +1,149 @@
+package node
+
+import (
+	"fmt"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
+	"github.com/takecare-network/takecare/crypto"
+)
+
+// Topics are joined and left by one goroutine of the node (runTopics),
+// which alone calls pubsub's Join, Subscribe and Close and changes a
+// group's topics: no lock is held while pubsub works, and a topic is never
+// joined twice, nor joined again while it is being left. Others ask it
+// with updateTopics or leaveTopics, and wait for it.
+
+// topicReq asks runTopics to bring g's subscriptions in line with its
+// epochs, or to leave all of them (leave), and to say how it went on done.
+type topicReq struct {
+	g     *group
+	leave bool
+	done  chan error
+}
+
+// runTopics serves topic requests, one at a time, until the node closes.
+func (n *Node) runTopics() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case r := <-n.topicReqs:
+			r.done <- n.syncTopics(r.g, r.leave)
+		}
+	}
+}
+
+// updateTopics subscribes to the topics of the current epoch of g and of
+// the epochs retired less than Config.TopicGrace ago (members who have not
+// yet heard of the new epoch still publish there), and leaves the others.
+// It returns once that is done, with the first error of pubsub, or the
+// node's context's error once it closes.
+func (n *Node) updateTopics(g *group) error { return n.askTopics(g, false) }
+
+// leaveTopics leaves every topic of g (a group another replaced).
+func (n *Node) leaveTopics(g *group) error { return n.askTopics(g, true) }
+
+func (n *Node) askTopics(g *group, leave bool) error {
+	r := topicReq{g: g, leave: leave, done: make(chan error, 1)}
+	select {
+	case n.topicReqs <- r:
+	case <-n.ctx.Done():
+		return n.ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-n.ctx.Done():
+		return n.ctx.Err()
+	}
+}
+
+// syncTopics does what a topic request asks; only runTopics calls it.
+func (n *Node) syncTopics(g *group, leaveAll bool) error {
+	now := n.now()
+	removed := leaveAll || n.isRemoved(g) // a removed member's node listens to nothing
+	g.mu.Lock()
+	want := make(map[crypto.KeyTag]*crypto.EpochKeys)
+	for tag, e := range g.epochs {
+		if removed {
+			break
+		}
+		if e == g.current || (!e.retired.IsZero() && now.Sub(e.retired) < n.cfg.TopicGrace && e.number()+1 >= g.current.number()) {
+			want[tag] = e.keys
+		}
+	}
+	var leave []*topicSub
+	for tag, ts := range g.topics {
+		if want[tag] == nil {
+			leave = append(leave, ts)
+			delete(g.topics, tag)
+		}
+	}
+	var join []*crypto.EpochKeys
+	for tag, k := range want {
+		if g.topics[tag] == nil {
+			join = append(join, k)
+		}
+	}
+	g.mu.Unlock()
+	for _, ts := range leave {
+		n.unsubscribe(ts)
+	}
+	var err error
+	for _, k := range join {
+		ts, serr := n.subscribe(k)
+		if serr != nil {
+			err = serr
+			break
+		}
+		g.mu.Lock()
+		g.topics[k.Tag()] = ts
+		g.mu.Unlock()
+	}
+	n.refreshAccess()
+	return err
+}
+
+// topicSub is a subscription to one epoch's topic.
+type topicSub struct {
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	name  string
+}
+
+// unsubscribe leaves a topic and drops its validator.
+func (n *Node) unsubscribe(ts *topicSub) {
+	ts.sub.Cancel()
+	ts.topic.Close()
+	n.ps.UnregisterTopicValidator(ts.name)
+}
+
+// subscribe joins one epoch topic with the validator and drains it.
+func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
+	name := k.Topic()
+	if err := n.ps.RegisterTopicValidator(name, n.validate); err != nil {
+		return nil, fmt.Errorf("node: registering validator: %w", err)
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		n.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("node: joining group topic: %w", err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		t.Close()
+		n.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("node: subscribing to group topic: %w", err)
+	}
+	n.spawn(func() {
+		// The validator already stored and handled each message; the
+		// subscription only keeps us in the mesh.
+		for {
+			if _, err := sub.Next(n.ctx); err != nil {
+				return
+			}
+		}
+	})
+	return &topicSub{topic: t, sub: sub, name: name}, nil
+}
