@@ -116,7 +116,7 @@ func (n *Node) track(g *group, id alert.ID, env []byte, members int) {
 // gossiped records that GossipSub sent one of the tracked envelopes to p
 // after it was published: a queued message that a member node asked for
 // once it was reachable again (GossipSub's IHAVE and IWANT). Called from
-// GossipSub's event loop (dropTracer.SendRPC), so it looks up a map and
+// GossipSub's event loop (sentInGossip), so it looks up a map and
 // nothing more unless the envelope is tracked.
 func (n *Node) gossiped(mid string, p peer.ID) {
 	d := &n.deliveries

@@ -431,7 +431,7 @@ func (n *Node) start() error {
 	ps, err := pubsub.NewGossipSub(n.ctx, transport.NewPubsubHost(h, n.access), append(PubSubOptions(),
 		pubsub.WithPeerFilter(n.access.PeerFilter),
 		pubsub.WithSubscriptionFilter(transport.NewTopicFilter(n.access, &n.foreign)),
-		pubsub.WithRawTracer(dropTracer{n}),
+		pubsub.WithRawTracer(transport.NewTracer(n.lostInGossip, n.sentInGossip)),
 		pubsub.WithLogger(n.log.With("part", "pubsub")),
 	)...)
 	if err != nil {
