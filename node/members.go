@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
@@ -117,62 +116,11 @@ func (n *Node) SetRole(ctx context.Context, gid crypto.GroupID, member string, r
 	return MemberView{Name: after.Name, Label: n.who(g, after.ID()).Label, ID: after.ID().String(), Role: after.Role.String(), Verified: n.isVerified(after.ID()), You: after.ID() == n.me, Peer: after.Peer.String()}, nil
 }
 
-// InviteView describes an invite of a group.
-type InviteView struct {
-	ID      string    `json:"id"`
-	By      string    `json:"by"`
-	Uses    int       `json:"uses"`
-	Used    int       `json:"used"`
-	Expires time.Time `json:"expires"`
-	Revoked bool      `json:"revoked"`
-	Open    bool      `json:"open"` // can still be redeemed
-}
-
-// Invites lists a group's invites, newest first.
-func (n *Node) Invites(gid crypto.GroupID) ([]InviteView, error) {
-	g, err := n.group(gid)
-	if err != nil {
-		return nil, err
-	}
-	var out []InviteView
-	now := n.now()
-	for _, inv := range g.roster.AllInvites() {
-		out = append(out, InviteView{
-			ID: inv.ID.String(), By: n.memberName(g, inv.By), Uses: inv.Uses, Used: inv.Used,
-			Expires: inv.Expires.UTC(), Revoked: inv.Revoked, Open: inv.Usable(now) == nil,
-		})
-	}
-	slices.SortFunc(out, func(a, b InviteView) int { return b.Expires.Compare(a.Expires) })
-	return out, nil
-}
-
 // inviteRefs resolves references to a group's invites (resolve.go).
 var inviteRefs = resolver[alert.InviteState]{
 	what: "invite", word: "invite", notFound: ErrNoSuchInvite, minPrefix: minRefPrefix,
 	id:    func(i alert.InviteState) string { return i.ID.String() },
 	label: func(i alert.InviteState) string { return i.ID.String() },
-}
-
-// RevokeInvite withdraws an invite (admins only) so that no admin's node
-// redeems it any more. id is the invite id or a prefix of it.
-func (n *Node) RevokeInvite(ctx context.Context, gid crypto.GroupID, id string) (InviteView, error) {
-	g, err := n.adminGroup(gid)
-	if err != nil {
-		return InviteView{}, err
-	}
-	inv, err := inviteRefs.one(g.roster.AllInvites(), id, g.roster.Name())
-	if err != nil {
-		return InviteView{}, err
-	}
-	if inv.Revoked {
-		return InviteView{}, withParams(ErrConflict, []string{"ref", inv.ID.String()[:8]}, "invite %s is already revoked", inv.ID)
-	}
-	op := &alert.RosterOp{Parents: g.roster.Heads(), Change: &alert.RevokeInvite{ID: inv.ID}}
-	if _, err := n.send(ctx, g, op); err != nil {
-		return InviteView{}, err
-	}
-	inv, _ = g.roster.Invite(inv.ID)
-	return InviteView{ID: inv.ID.String(), By: n.memberName(g, inv.By), Uses: inv.Uses, Used: inv.Used, Expires: inv.Expires.UTC(), Revoked: inv.Revoked}, nil
 }
 
 // Verification is a safety number between this member and another.

@@ -38,19 +38,15 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -68,101 +64,6 @@ import (
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
 )
-
-// Config configures a [Node]. The zero value of every optional field is a
-// safe default.
-type Config struct {
-	// Identity is the member this node acts for. Required.
-	Identity *crypto.Identity
-	// Store holds messages and state. Required. The node does not close it.
-	Store *store.Store
-
-	// Host, if set, is used instead of building one (tests pass mocknet
-	// hosts). Its key must be Identity.NodeKey(). The node closes it.
-	Host host.Host
-	// ListenAddrs are the multiaddrs to listen on when building a host.
-	// Default: TCP and QUIC on all interfaces, on ports the system picks.
-	// An address that cannot be used falls back to a free port, then to
-	// every interface ([Node.Listening], Status.Warnings); relay
-	// addresses (/p2p-circuit) are left out, as the relay client listens
-	// there by itself.
-	ListenAddrs []string
-	// Libp2p adds options when building a host.
-	Libp2p []libp2p.Option
-
-	// Logger receives the node's logs; nil discards them. Logs never contain
-	// names, places or message text.
-	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-
-	// Retention is how long messages are kept and offered to others
-	// (default 30 days).
-	Retention time.Duration
-	// RatePerSecond and RateBurst limit how many live messages one member
-	// may send (defaults 5 per second, bursts of 300).
-	RatePerSecond float64
-	RateBurst     int
-	// MDNS enables discovery of member nodes on the local network.
-	MDNS bool
-	// DialInterval is how often the node tries to reach member nodes it is
-	// not connected to (default 10 s).
-	DialInterval time.Duration
-	// DialTarget bounds the dialer. Zero: the node keeps trying to reach
-	// every member node of its groups. Positive: it dials only while it is
-	// connected to fewer member nodes than that. Negative: it never dials by
-	// itself and keeps only the connections others make or that it is told
-	// to make (Join, [host.Host.Connect]); simulations use this to hold a
-	// given topology.
-	DialTarget int
-	// SyncInterval is how often the node syncs with each connected member
-	// node, besides on every new connection (default 1 minute), as long as
-	// sessions move messages. After each periodic session that moves
-	// nothing the interval with that node doubles, up to IdleSyncInterval
-	// (default 1 hour, never below SyncInterval).
-	SyncInterval     time.Duration
-	IdleSyncInterval time.Duration
-	// RotateEvery is how old a group's epoch may get before an admin's node
-	// starts a new one (default 24 hours). Membership changes start one at
-	// once.
-	RotateEvery time.Duration
-	// TopicGrace is how long the node keeps listening on a retired epoch's
-	// topic for members who have not switched yet (default 10 minutes).
-	TopicGrace time.Duration
-	// AlarmJitter is the longest random wait before this node raises an
-	// overdue alarm itself, so that usually one of the members watching a
-	// check-in raises it and the others receive it (default 3 s; negative:
-	// no wait).
-	AlarmJitter time.Duration
-	// DiskRetry is how often, while the disk is full, the node tries to
-	// write what it holds in memory (default 5 s).
-	DiskRetry time.Duration
-	// PingInterval is how often a member node that has been quiet is
-	// pinged to find out whether the link to it still works (default 15 s;
-	// negative: never), and PingTimeout how long it has to answer
-	// (default 5 s) before it is disconnected and dialled again (alive.go).
-	// Each ping costs about 200 bytes both ways.
-	PingInterval time.Duration
-	PingTimeout  time.Duration
-	// Relay, if set, makes this node a relay (circuit relay v2) for the
-	// member nodes of its groups behind NAT, within these limits
-	// (relay.go). Set it on an always-on node with a public address.
-	Relay *RelayConfig
-
-	// interfaces lists the machine's interface addresses; nil means
-	// systemInterfaceAddrs (addrs.go). Tests set it.
-	interfaces func() ([]net.Addr, error)
-
-	// DoorHost, if set, builds the host Join uses to reach the nodes of an
-	// invite, with the invite's key as its identity (tests on mocknet pass
-	// one). Default: a libp2p host with that key that does not listen.
-	DoorHost DoorHostFunc
-
-	// CatchUp is how long a node that starts after a check-in's deadline
-	// gives its peers to deliver the "arrived" or the alarm it missed before
-	// raising the alarm itself (default 15 s; negative: no wait).
-	CatchUp time.Duration
-}
 
 // Default values of [Config].
 const (
@@ -296,53 +197,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Identity == nil || cfg.Store == nil {
 		return nil, errors.New("node: Identity and Store are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = DefaultRetention
-	}
-	if cfg.RatePerSecond <= 0 {
-		cfg.RatePerSecond = DefaultRatePerSec
-	}
-	if cfg.RateBurst <= 0 {
-		cfg.RateBurst = DefaultRateBurst
-	}
-	if cfg.DialInterval <= 0 {
-		cfg.DialInterval = DefaultDialInterval
-	}
-	if cfg.SyncInterval <= 0 {
-		cfg.SyncInterval = DefaultSyncInterval
-	}
-	if cfg.IdleSyncInterval <= 0 {
-		cfg.IdleSyncInterval = DefaultIdleSync
-	}
-	cfg.IdleSyncInterval = max(cfg.IdleSyncInterval, cfg.SyncInterval)
-	if cfg.RotateEvery <= 0 {
-		cfg.RotateEvery = DefaultRotateEvery
-	}
-	if cfg.TopicGrace <= 0 {
-		cfg.TopicGrace = DefaultTopicGrace
-	}
-	if cfg.AlarmJitter == 0 {
-		cfg.AlarmJitter = DefaultAlarmJitter
-	}
-	if cfg.DiskRetry <= 0 {
-		cfg.DiskRetry = DefaultDiskRetry
-	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = DefaultPingInterval
-	}
-	if cfg.PingTimeout <= 0 {
-		cfg.PingTimeout = DefaultPingTimeout
-	}
-	if cfg.CatchUp == 0 {
-		cfg.CatchUp = DefaultCatchUp
-	}
-	cfg.CatchUp = max(cfg.CatchUp, 0)
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg:     cfg,
@@ -479,47 +334,9 @@ func (n *Node) scan() {
 	}
 }
 
-// PubSubOptions are the GossipSub settings every node runs with, apart from
-// the membership filters and the logger: no author, sequence number or
-// signature on the wire, a content-hash message id, flood publishing of our
-// own messages, no peer exchange, room for the largest envelope, and queues
-// deep enough for bursts. They are exported so that a baseline can run the
-// very same router without takecare on top (see nodetest.NewRaw).
-func PubSubOptions() []pubsub.Option {
-	return []pubsub.Option{
-		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(contentID),
-		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerExchange(false),
-		// GossipSub only, no FloodSub: the router sends a FloodSub peer
-		// every message of every topic it announces, which no peer
-		// filter stops (gate.go).
-		pubsub.WithGossipSubProtocols(gossipSubProtocols, pubsub.GossipSubDefaultFeatures),
-		pubsub.WithMaxMessageSize(crypto.MaxEnvelopeSize + 64*1024),
-		// Messages wait in these queues: received ones for a validation
-		// goroutine, sent ones for each peer's stream. The defaults (32)
-		// overflow, and drop messages without a word, as soon as a burst
-		// comes faster than they drain: a member sending alerts in quick
-		// succession, a gossip reply carrying many. Nearly every message
-		// is a 2048-byte envelope, so a full queue of 256 holds half a
-		// megabyte.
-		pubsub.WithValidateQueueSize(pubsubQueueSize),
-		pubsub.WithPeerOutboundQueueSize(pubsubQueueSize),
-	}
-}
-
-const pubsubQueueSize = 256
-
 // gossipSubProtocols are the pubsub protocols a node speaks: the GossipSub
 // versions of [pubsub.GossipSubDefaultProtocols], without FloodSub.
 var gossipSubProtocols = []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10}
-
-// contentID is the pubsub message id: a hash of the envelope and nothing
-// else, since messages carry no author or sequence number.
-func contentID(m *pb.Message) string {
-	h := sha256.Sum256(m.Data)
-	return string(h[:])
-}
 
 // Run runs the node's background work (reconnecting to members, pruning,
 // local discovery) until ctx is done, then closes the node.
@@ -530,42 +347,8 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("node: %w", err)
 	}
 	defer sub.Close()
-	// Every new connection counts, not only a change of connectedness: a
-	// node that comes back (a phone back in coverage, a restarted daemon)
-	// often finds the other side still holding its old, dead connection,
-	// so the other side's connectedness never changes.
-	conns := &network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
-			n.notePath(c.RemotePeer())
-			n.peerConnected(c.RemotePeer())
-			n.reach.Connected(c)
-			n.reach.DirectUp(c)
-		},
-		DisconnectedF: func(_ network.Network, c network.Conn) {
-			n.notePath(c.RemotePeer())
-			n.reach.Disconnected(c.RemotePeer())
-			n.peerDisconnected(c.RemotePeer())
-			if !n.connected(c.RemotePeer()) {
-				n.foreign.Forget(c.RemotePeer())
-				n.relayCodes.forget(c.RemotePeer())
-			}
-		},
-	}
-	n.host.Network().Notify(conns)
-	defer n.host.Network().StopNotify(conns)
-	// Connections made before we subscribed get the same treatment.
-	for _, p := range n.host.Network().Peers() {
-		n.peerConnected(p)
-	}
-	if n.cfg.MDNS {
-		svc := mdns.NewMdnsService(n.host, mdnsService,
-			transport.NewMDNSNotifee(n.host.ID(), n.access, n.host.Peerstore(), n.dialer.poke))
-		if err := svc.Start(); err != nil {
-			n.log.Warn("local discovery unavailable", "err", err)
-		} else {
-			defer svc.Close()
-		}
-	}
+	defer n.watchConns()()
+	defer n.startMDNS()()
 	n.spawn(func() {
 		n.dialer.run(n.ctx)
 	})
@@ -621,6 +404,53 @@ func (n *Node) Run(ctx context.Context) error {
 			n.dialer.poke()
 		}
 	}
+}
+
+// watchConns tells the parts of the node of every connection that opens
+// or closes, from now on and for those already open, until the returned
+// function is called. Every new connection counts, not only a change of
+// connectedness: a node that comes back (a phone back in coverage, a
+// restarted daemon) often finds the other side still holding its old, dead
+// connection, so the other side's connectedness never changes.
+func (n *Node) watchConns() (stop func()) {
+	conns := &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			n.notePath(c.RemotePeer())
+			n.peerConnected(c.RemotePeer())
+			n.reach.Connected(c)
+			n.reach.DirectUp(c)
+		},
+		DisconnectedF: func(_ network.Network, c network.Conn) {
+			n.notePath(c.RemotePeer())
+			n.reach.Disconnected(c.RemotePeer())
+			n.peerDisconnected(c.RemotePeer())
+			if !n.connected(c.RemotePeer()) {
+				n.foreign.Forget(c.RemotePeer())
+				n.relayCodes.forget(c.RemotePeer())
+			}
+		},
+	}
+	n.host.Network().Notify(conns)
+	// Connections made before we subscribed get the same treatment.
+	for _, p := range n.host.Network().Peers() {
+		n.peerConnected(p)
+	}
+	return func() { n.host.Network().StopNotify(conns) }
+}
+
+// startMDNS starts local discovery if Config.MDNS asks for it, until the
+// returned function is called.
+func (n *Node) startMDNS() (stop func()) {
+	if !n.cfg.MDNS {
+		return func() {}
+	}
+	svc := mdns.NewMdnsService(n.host, mdnsService,
+		transport.NewMDNSNotifee(n.host.ID(), n.access, n.host.Peerstore(), n.dialer.poke))
+	if err := svc.Start(); err != nil {
+		n.log.Warn("local discovery unavailable", "err", err)
+		return func() {}
+	}
+	return func() { svc.Close() }
 }
 
 // Close stops the node and its host, and waits until nothing uses the
