@@ -49,26 +49,39 @@ const ageUnknown time.Duration = -1
 // they set when the message was made by this node's clock
 // (docs/PROTOCOL.md, "Time").
 func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, error) {
+	ref, inner, msg, err := n.unseal(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.admissible(ref, msg, arrived, age); err != nil {
+		return nil, err
+	}
+	return &opened{g: ref.g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
+}
+
+// unseal finds the epoch key of env by its tag, opens it, checks who
+// signed it, and decodes the message.
+func (n *Node) unseal(env []byte) (epochRef, crypto.Inner, *alert.Message, error) {
 	tag, err := crypto.EnvelopeTag(env)
 	if err != nil {
-		return nil, reject("%v", err)
+		return epochRef{}, crypto.Inner{}, nil, reject("%v", err)
 	}
 	n.mu.RLock()
 	ref, ok := n.tags[tag]
 	n.mu.RUnlock()
 	if !ok {
 		n.awaitKey.Store(true)
-		return nil, ignore("no key for tag %s", tag)
+		return epochRef{}, crypto.Inner{}, nil, ignore("no key for tag %s", tag)
 	}
 	inner, err := ref.keys.Open(env)
 	if err != nil {
-		return nil, reject("%v", err)
+		return epochRef{}, crypto.Inner{}, nil, reject("%v", err)
 	}
 	g := ref.g
 	keys, known := g.roster.Keys(inner.Author)
 	if !known {
 		n.awaitAuthor.Store(true)
-		return nil, ignore("author %s not in roster yet", inner.Author.Short())
+		return epochRef{}, crypto.Inner{}, nil, ignore("author %s not in roster yet", inner.Author.Short())
 	}
 	// A member signature; or else the member's duress signature, which
 	// checkSigner accepts on a duress warning only; or else, on a message
@@ -81,26 +94,34 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 	msg, err := alert.Decode(g.id, ref.keys.Epoch(), inner.Author, inner.Body)
 	switch {
 	case sigErr != nil && (err != nil || msg.Via == nil):
-		return nil, reject("%v", sigErr)
+		return epochRef{}, crypto.Inner{}, nil, reject("%v", sigErr)
 	case err != nil:
-		return nil, reject("%v", err)
+		return epochRef{}, crypto.Inner{}, nil, reject("%v", err)
 	}
 	if err := n.checkVia(g, ref.keys.Epoch(), inner, msg, keys, sigErr == nil); err != nil {
-		return nil, err
+		return epochRef{}, crypto.Inner{}, nil, err
 	}
 	if err := checkSigner(msg, duressSigned); err != nil {
-		return nil, err
+		return epochRef{}, crypto.Inner{}, nil, err
 	}
+	return ref, inner, msg, nil
+}
+
+// admissible checks a message unsealed in ref's epoch against the time,
+// the retention window, its author's standing in the roster, the messages
+// it names, and, for a Rekey, the epoch it starts.
+func (n *Node) admissible(ref epochRef, msg *alert.Message, arrived time.Time, age time.Duration) error {
+	g := ref.g
 	now := n.now()
 	msg.Anchor(sentAt(msg, arrived, age))
 	if err := msg.Validate(now); err != nil {
 		if alert.IsStale(err) {
-			return nil, ignore("%v", err)
+			return ignore("%v", err)
 		}
-		return nil, reject("%v", err)
+		return reject("%v", err)
 	}
 	if msg.Created.Before(now.Add(-n.cfg.Retention)) {
-		return nil, ignore("older than the retention window")
+		return ignore("older than the retention window")
 	}
 	switch err := g.roster.Authorize(msg); {
 	case errors.Is(err, alert.ErrUnknownAuthor), errors.Is(err, alert.ErrRemoved), errors.Is(err, alert.ErrNotAdminYet):
@@ -108,19 +129,19 @@ func (n *Node) open(env []byte, arrived time.Time, age time.Duration) (*opened, 
 		// A removed member's message is dropped, but the peer that passed
 		// it on may have done so before it heard of the removal; a
 		// promotion or demotion may not have reached one of the two.
-		return nil, ignore("%v", err)
+		return ignore("%v", err)
 	case err != nil:
-		return nil, reject("%v", err)
+		return reject("%v", err)
 	}
 	if err := n.checkRefs(g, msg); err != nil {
-		return nil, err
+		return err
 	}
 	if rk, ok := msg.Content.(*alert.Rekey); ok {
 		if err := checkRekey(ref.keys.Epoch(), rk); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return &opened{g: g, keys: ref.keys, inner: inner, msg: msg, env: env}, nil
+	return nil
 }
 
 // syncAge is the age a sync message gives for its i-th of n envelopes, in

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -171,4 +173,31 @@ func fallbacks(a ma.Multiaddr) []ma.Multiaddr {
 		out = append(out, build(any, *zero))
 	}
 	return out
+}
+
+// newHost builds the node's libp2p host and listens on Config.ListenAddrs.
+func (n *Node) newHost() (host.Host, error) {
+	listen, err := listenAddrs(n.cfg.ListenAddrs)
+	if err != nil {
+		return nil, err
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(n.id.NodeKey()),
+		// Listening is done below, address by address (listen.go).
+		// NoListenAddrs turns the circuit relay transport off unless
+		// asked for: member nodes are dialled through relays.
+		libp2p.NoListenAddrs,
+		libp2p.EnableRelay(),
+		libp2p.ConnectionGater(n.gate),
+		libp2p.AddrsFactory(n.advertised),
+		// The default agent string names the program's Go module; a
+		// peer learns nothing from this one.
+		libp2p.UserAgent(userAgent),
+	}
+	h, err := libp2p.New(append(opts, n.cfg.Libp2p...)...)
+	if err != nil {
+		return nil, fmt.Errorf("node: starting libp2p host: %w", err)
+	}
+	n.listens = n.listen(h.Network(), listen)
+	return h, nil
 }

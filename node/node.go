@@ -45,7 +45,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -244,28 +243,10 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) start() error {
 	h := n.cfg.Host
 	if h == nil {
-		listen, err := listenAddrs(n.cfg.ListenAddrs)
-		if err != nil {
+		var err error
+		if h, err = n.newHost(); err != nil {
 			return err
 		}
-		opts := []libp2p.Option{
-			libp2p.Identity(n.id.NodeKey()),
-			// Listening is done below, address by address (listen.go).
-			// NoListenAddrs turns the circuit relay transport off unless
-			// asked for: member nodes are dialled through relays.
-			libp2p.NoListenAddrs,
-			libp2p.EnableRelay(),
-			libp2p.ConnectionGater(n.gate),
-			libp2p.AddrsFactory(n.advertised),
-			// The default agent string names the program's Go module; a
-			// peer learns nothing from this one.
-			libp2p.UserAgent(userAgent),
-		}
-		h, err = libp2p.New(append(opts, n.cfg.Libp2p...)...)
-		if err != nil {
-			return fmt.Errorf("node: starting libp2p host: %w", err)
-		}
-		n.listens = n.listen(h.Network(), listen)
 	}
 	if h.ID() != n.id.PeerID() {
 		return errors.New("node: host key is not the identity's node key")
@@ -294,21 +275,20 @@ func (n *Node) start() error {
 	}
 	n.ps = ps
 	n.dialer = newDialer(n)
-	if err := n.loadGroups(); err != nil {
-		return err
-	}
-	if err := n.loadPeers(); err != nil {
-		return err
-	}
-	if err := n.loadRelayCodes(); err != nil {
-		return err
-	}
-	if err := n.loadVerified(); err != nil {
-		return err
+	for _, load := range []func() error{n.loadGroups, n.loadPeers, n.loadRelayCodes, n.loadVerified} {
+		if err := load(); err != nil {
+			return err
+		}
 	}
 	n.scan()
-	// Serve only once the groups are loaded, so that a peer is never
-	// turned away for being unknown while we start.
+	n.serve(h)
+	return nil
+}
+
+// serve sets the handlers of the node's stream protocols on h. It is
+// called once the groups are loaded, so that a peer is never turned away
+// for being unknown while the node starts.
+func (n *Node) serve(h host.Host) {
 	h.SetStreamHandler(JoinProtocol, n.handleJoin)
 	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	h.SetStreamHandler(DuressProtocol, n.handleDuress)
@@ -319,7 +299,6 @@ func (n *Node) start() error {
 		h.SetStreamHandler(RendezvousProtocol, n.handleRendezvous)
 		h.SetStreamHandler(RelayAuthProtocol, n.handleRelayAuth)
 	}
-	return nil
 }
 
 // scan reads every stored message once at start to rebuild the in-memory
