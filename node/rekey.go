@@ -53,6 +53,38 @@ func (g *group) nextEpochLocked() (cur *epoch, also []*epoch, next uint64) {
 	return cur, also, next
 }
 
+// sealSecret puts secret in rk for the current members: under the group's
+// key tree when this node holds the tree's secret, else to each member
+// one by one, in a new tree when the group is small enough (then
+// returned). It returns who can open it.
+func (n *Node) sealSecret(g *group, rk *alert.Rekey, secret crypto.EpochSecret) (*audience, *groupTree, error) {
+	aud, ok, err := n.treeRekey(g, rk, secret)
+	if err != nil || ok {
+		return aud, nil, err
+	}
+	newTree, err := n.newTreeRekey(g, rk, secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	aud = listAudience()
+	for _, k := range rk.Keys {
+		aud.members[k.Member] = true
+	}
+	return aud, newTree, nil
+}
+
+// sealIn seals body, signed, in each of the epochs also (members on a
+// concurrent epoch), by key tag.
+func (n *Node) sealIn(g *group, also []*epoch, body []byte) map[crypto.KeyTag][]byte {
+	extra := make(map[crypto.KeyTag][]byte, len(also))
+	for _, e := range also {
+		if x, err := e.keys.Seal(n.id.SignBody(g.id, e.number(), body)); err == nil {
+			extra[e.keys.Tag()] = x
+		}
+	}
+	return extra
+}
+
 // rekeyInTurn is rekey; the caller runs in g's turn (inTurn), so that this
 // node never starts two epochs from the same one (a join's and a repair's, say), which
 // would leave members on a fork for nothing.
@@ -71,19 +103,9 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 	g.mu.Unlock()
 	secret := crypto.NewEpochSecret()
 	rk := &alert.Rekey{Epoch: next, Covers: g.roster.Heads()}
-	aud, ok, err := n.treeRekey(g, rk, secret)
+	aud, newTree, err := n.sealSecret(g, rk, secret)
 	if err != nil {
 		return alert.SignedOp{}, 0, err
-	}
-	var newTree *groupTree
-	if !ok {
-		if newTree, err = n.newTreeRekey(g, rk, secret); err != nil {
-			return alert.SignedOp{}, 0, err
-		}
-		aud = listAudience()
-		for _, k := range rk.Keys {
-			aud.members[k.Member] = true
-		}
 	}
 	now := n.now()
 	body, err := alert.Encode(now, rk)
@@ -102,13 +124,7 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 	if err != nil {
 		return alert.SignedOp{}, 0, err
 	}
-	var extra [][]byte
-	for _, e := range also {
-		x, err := e.keys.Seal(n.id.SignBody(g.id, e.number(), body))
-		if err == nil {
-			extra = append(extra, x)
-		}
-	}
+	extra := n.sealIn(g, also, body)
 	e := &epoch{keys: crypto.NewEpochKeys(g.id, next, secret), rekey: msg.ID, aud: aud, since: now}
 	if rk.Tree != nil {
 		e.tree = rk.Tree.Tree
@@ -122,10 +138,8 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 		return signed, next, err
 	}
 	n.publishIn(ctx, g, cur.keys.Tag(), env)
-	for i, e := range also {
-		if i < len(extra) {
-			n.publishIn(ctx, g, e.keys.Tag(), extra[i])
-		}
+	for tag, x := range extra {
+		n.publishIn(ctx, g, tag, x)
 	}
 	wraps := 0
 	if rk.Tree != nil {
