@@ -5,6 +5,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/takecare-network/takecare/crypto"
 )
@@ -48,3 +49,7 @@ func contentID(m *pb.Message) string {
 	h := sha256.Sum256(m.Data)
 	return string(h[:])
 }
+
+// gossipSubProtocols are the pubsub protocols a node speaks: the GossipSub
+// versions of [pubsub.GossipSubDefaultProtocols], without FloodSub.
+var gossipSubProtocols = []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10}

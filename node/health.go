@@ -98,3 +98,15 @@ func (n *Node) retryStorage() {
 		n.log.Warn("saving the keep file", "err", err)
 	}
 }
+
+func (n *Node) prune() {
+	n.pruneRelayCodes()
+	deleted, err := n.store.Prune(n.now(), n.cfg.Retention)
+	if err != nil {
+		n.log.Error("pruning the store", "err", err)
+		return
+	}
+	if deleted > 0 {
+		n.log.Info("deleted expired messages", "count", deleted)
+	}
+}

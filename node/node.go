@@ -49,7 +49,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
@@ -313,10 +312,6 @@ func (n *Node) scan() {
 	}
 }
 
-// gossipSubProtocols are the pubsub protocols a node speaks: the GossipSub
-// versions of [pubsub.GossipSubDefaultProtocols], without FloodSub.
-var gossipSubProtocols = []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10}
-
 // Run runs the node's background work (reconnecting to members, pruning,
 // local discovery) until ctx is done, then closes the node.
 func (n *Node) Run(ctx context.Context) error {
@@ -498,15 +493,3 @@ func (n *Node) Host() host.Host { return n.host }
 func (n *Node) Identity() *crypto.Identity { return n.id }
 
 func (n *Node) now() time.Time { return n.cfg.Now() }
-
-func (n *Node) prune() {
-	n.pruneRelayCodes()
-	deleted, err := n.store.Prune(n.now(), n.cfg.Retention)
-	if err != nil {
-		n.log.Error("pruning the store", "err", err)
-		return
-	}
-	if deleted > 0 {
-		n.log.Info("deleted expired messages", "count", deleted)
-	}
-}

@@ -2,11 +2,9 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -88,49 +86,12 @@ type ReachHooks struct {
 	Rendezvous         func(ctx context.Context, rel peer.ID)
 }
 
-// PunchStats counts the hole punches this node started since it started
-// (it starts one for each relayed connection another node opens to it):
-// each is one DCUtR exchange with up to three tries.
-type PunchStats struct {
-	Succeeded int64 `json:"succeeded"`
-	Failed    int64 `json:"failed"`
-}
-
-// punchTracer counts the outcome of every hole punch this node starts,
-// whether the library's own watcher started it (for a relayed connection
-// that arrives once the service runs) or connected (for those before).
-type punchTracer struct{ succeeded, failed atomic.Int64 }
-
-var _ holepunch.MetricsTracer = (*punchTracer)(nil)
-
-func (t *punchTracer) HolePunchFinished(side string, _ int, _, _ []ma.Multiaddr, direct network.ConnMultiaddrs) {
-	if side != "initiator" {
-		return
-	}
-	if direct != nil {
-		t.succeeded.Add(1)
-	} else {
-		t.failed.Add(1)
-	}
-}
-
-func (t *punchTracer) DirectDialFinished(bool) {}
-
-// PunchStats returns the outcome of the hole punches started so far.
-func (r *Reach) PunchStats() PunchStats {
-	return PunchStats{Succeeded: r.punchStats.succeeded.Load(), Failed: r.punchStats.failed.Load()}
-}
-
 // Close stops hole punching.
 func (r *Reach) Close() {
 	if r.punch != nil {
 		r.punch.Close()
 	}
 }
-
-// punchRetry is how long a node waits before punching a hole again to a
-// member node it still reaches only through a relay.
-const punchRetry = 10 * time.Minute
 
 // NewReach returns the Reach of a node whose member nodes adm tells; it
 // works once [Reach.Start] gave it the host.
@@ -188,153 +149,6 @@ func (r *Reach) SawUs(p peer.ID, c network.Conn, observed ma.Multiaddr) {
 // those of member nodes are used; a peer may become one after it
 // connected, as the node a joiner joins through does).
 const maxObservers = 256
-
-// punchReady reports whether the hole punching service has found a public
-// address of ours and serves DCUtR (it registers the protocol then).
-func (r *Reach) punchReady() bool {
-	return slices.Contains(r.host.Mux().Protocols(), holepunch.Protocol)
-}
-
-// speaksPunch reports whether p serves hole punching (DCUtR), as
-// identify last told.
-func (r *Reach) speaksPunch(p peer.ID) bool {
-	ok, err := r.host.Peerstore().SupportsProtocols(p, holepunch.Protocol)
-	return err == nil && len(ok) > 0
-}
-
-// PunchAddrs are this node's public addresses for hole punching: those of
-// its interfaces, and those member nodes saw.
-func (r *Reach) PunchAddrs() []ma.Multiaddr {
-	var out []ma.Multiaddr
-	for _, a := range r.host.Addrs() {
-		if manet.IsPublicAddr(a) && !IsCircuit(a) {
-			out = append(out, a)
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for p, a := range r.observed {
-		if r.adm.IsMember(p) && !slices.ContainsFunc(out, a.Equal) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// Connected is called for every new connection. For a relayed one that
-// another member node opened to us, it punches a hole for a direct
-// connection (DCUtR: the side that received the relayed connection
-// starts), and again every punchRetry while the two are still relayed.
-func (r *Reach) Connected(c network.Conn) {
-	p := c.RemotePeer()
-	if r.punch == nil || !IsRelayed(c) || c.Stat().Direction != network.DirInbound || !r.adm.IsMember(p) {
-		return
-	}
-	r.mu.Lock()
-	busy := r.punching[p]
-	r.punching[p] = true
-	r.mu.Unlock()
-	if busy {
-		return
-	}
-	r.hooks.Go(func(ctx context.Context) {
-		defer func() {
-			r.mu.Lock()
-			delete(r.punching, p)
-			r.mu.Unlock()
-		}()
-		for {
-			if path, _ := PathTo(r.host.Network(), p); path != Relayed {
-				return
-			}
-			// The service punches only once it knows a public address
-			// of ours; until then DirectConnect would wait without end,
-			// even after the node closed. The other side serves DCUtR
-			// only once it knows one of its own (identify tells us
-			// when it starts to).
-			if !r.punchReady() || !r.speaksPunch(p) {
-				if !SleepConnected(r.host, ctx, p, 2*time.Second) {
-					return
-				}
-				continue
-			}
-			err := r.punch.DirectConnect(p)
-			r.hooks.PathChanged(p)
-			switch {
-			case err == nil:
-				r.hooks.Log.Debug("hole punched", "peer", p)
-				return
-			case errors.Is(err, holepunch.ErrHolePunchActive):
-				// The library's own watcher is punching: see how
-				// it ends.
-				if !SleepConnected(r.host, ctx, p, 2*time.Second) {
-					return
-				}
-				continue
-			}
-			r.hooks.Log.Debug("hole punching failed; staying relayed", "peer", p, "err", err)
-			if !SleepConnected(r.host, ctx, p, punchRetry) {
-				return
-			}
-		}
-	})
-}
-
-// relayGrace is how long a relayed connection to a node stays open once
-// a direct one stands, for streams under way to end (libp2p spec
-// relay/DCUtR.md: the relayed connection "should be closed after a grace
-// period"; long-lived streams, GossipSub's and sync's, are opened again
-// on the direct connection).
-const relayGrace = 5 * time.Second
-
-// DirectUp is called for every new connection. Once a direct connection
-// to a node stands beside a relayed one (whichever came first), the
-// relayed ones are closed after relayGrace: libp2p keeps streams where
-// they were opened, and without this GossipSub would go on sending
-// through the relay after a hole punch succeeded.
-func (r *Reach) DirectUp(c network.Conn) {
-	p := c.RemotePeer()
-	if path, _ := PathTo(r.host.Network(), p); path != Direct || !r.hasRelayed(p) {
-		return
-	}
-	r.mu.Lock()
-	busy := r.dropping[p]
-	r.dropping[p] = true
-	r.mu.Unlock()
-	if busy {
-		return
-	}
-	r.hooks.Go(func(ctx context.Context) {
-		defer func() {
-			r.mu.Lock()
-			delete(r.dropping, p)
-			r.mu.Unlock()
-		}()
-		t := time.NewTimer(relayGrace)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if path, _ := PathTo(r.host.Network(), p); path != Direct {
-			return
-		}
-		for _, rc := range r.host.Network().ConnsToPeer(p) {
-			if IsRelayed(rc) {
-				rc.Close()
-			}
-		}
-		r.hooks.Log.Debug("direct connection stands; relayed one closed", "peer", p)
-	})
-}
-
-// hasRelayed reports whether a relayed connection to p is open.
-func (r *Reach) hasRelayed(p peer.ID) bool {
-	return slices.ContainsFunc(r.host.Network().ConnsToPeer(p), func(c network.Conn) bool {
-		return !c.IsClosed() && IsRelayed(c)
-	})
-}
 
 // Identified is called once identify tells what a connected member node
 // speaks: if it relays, remember it and, if this node is behind NAT, take
@@ -536,72 +350,4 @@ func (r *Reach) SlotCount() int {
 		}
 	}
 	return c
-}
-
-// IsRelayed reports whether a connection goes through a relay.
-func IsRelayed(c network.Conn) bool { return IsCircuit(c.RemoteMultiaddr()) }
-
-// transportPort names an address's transport and port ("tcp/4001",
-// "udp/4001"), or "" if it has neither.
-func transportPort(a ma.Multiaddr) string {
-	if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
-		return "tcp/" + v
-	}
-	if v, err := a.ValueForProtocol(ma.P_UDP); err == nil {
-		return "udp/" + v
-	}
-	return ""
-}
-
-// IsCircuit reports whether an address goes through a relay.
-func IsCircuit(a ma.Multiaddr) bool {
-	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
-	return err == nil
-}
-
-// RelayOf returns the relay a relayed connection goes through.
-func RelayOf(c network.Conn) (peer.ID, bool) {
-	relayPart, _ := ma.SplitFunc(c.RemoteMultiaddr(), func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
-	if relayPart == nil {
-		return "", false
-	}
-	v, err := relayPart.ValueForProtocol(ma.P_P2P)
-	if err != nil {
-		return "", false
-	}
-	p, err := peer.Decode(v)
-	return p, err == nil
-}
-
-// Path is how a peer is reached.
-type Path int
-
-const (
-	Unreachable Path = iota // no connection
-	Direct                  // a direct connection
-	Relayed                 // only through a relay
-)
-
-// PathTo says how p is reached on net now: [Direct] if any connection to
-// it is direct, else [Relayed] through the relay of its first relayed
-// connection.
-func PathTo(net network.Network, p peer.ID) (Path, peer.ID) {
-	var via peer.ID
-	relayed := false
-	for _, c := range net.ConnsToPeer(p) {
-		if c.IsClosed() {
-			continue
-		}
-		r, ok := RelayOf(c)
-		if !ok {
-			return Direct, ""
-		}
-		if !relayed {
-			relayed, via = true, r
-		}
-	}
-	if relayed {
-		return Relayed, via
-	}
-	return Unreachable, ""
 }
