@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -220,103 +221,121 @@ func (n *Node) epochState(g *group, e *epoch) epochState {
 }
 
 func (n *Node) loadGroups() error {
-	blobs, err := n.store.Blobs(blobGroup)
-	if err != nil {
-		return fmt.Errorf("node: loading groups: %w", err)
+	var kinds [3]map[string][]byte
+	for i, kind := range []string{blobGroup, blobEpoch, blobRosterOp} {
+		blobs, err := n.store.Blobs(kind)
+		if err != nil {
+			return fmt.Errorf("node: loading groups: %w", err)
+		}
+		kinds[i] = blobs
 	}
-	epochBlobs, err := n.store.Blobs(blobEpoch)
-	if err != nil {
-		return fmt.Errorf("node: loading groups: %w", err)
-	}
-	opBlobs, err := n.store.Blobs(blobRosterOp)
-	if err != nil {
-		return fmt.Errorf("node: loading groups: %w", err)
-	}
-	for k, b := range blobs {
+	for k, b := range kinds[0] {
 		gid, err := crypto.GroupIDFromBytes([]byte(k))
 		if err != nil {
 			return fmt.Errorf("node: loading groups: %w", err)
 		}
-		var st groupState
-		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("node: loading group %s: %w", gid, err)
-		}
-		sv := saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)}
-		if st.Format >= groupFormat {
-			for k, b := range epochBlobs {
-				if strings.HasPrefix(k, string(gid[:])) {
-					var es epochState
-					if err := json.Unmarshal(b, &es); err != nil {
-						return fmt.Errorf("node: loading group %s: %w", gid, err)
-					}
-					st.Epochs = append(st.Epochs, es)
-					var tag crypto.KeyTag
-					copy(tag[:], k[len(gid):])
-					sv.epochs[tag] = b
-				}
-			}
-			for k, b := range opBlobs {
-				if strings.HasPrefix(k, string(gid[:])) {
-					var o opState
-					if err := json.Unmarshal(b, &o); err != nil {
-						return fmt.Errorf("node: loading group %s: %w", gid, err)
-					}
-					st.Roster = append(st.Roster, o)
-					id, err := idOf([]byte(k[len(gid):]))
-					if err != nil {
-						return fmt.Errorf("node: loading group %s: %w", gid, err)
-					}
-					sv.ops[id] = true
-					sv.seq = max(sv.seq, o.Seq+1)
-				}
-			}
-			slices.SortFunc(st.Roster, func(a, b opState) int { return cmp.Compare(a.Seq, b.Seq) })
-		}
-		var ops []alert.SignedOp
-		for _, o := range st.Roster {
-			in, err := crypto.ParseInner(o.Inner)
-			if err != nil {
-				return fmt.Errorf("node: loading group %s: %w", gid, err)
-			}
-			ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
-		}
-		roster, skipped, err := alert.LoadRoster(gid, ops)
+		g, err := n.loadGroup(gid, b, kinds[1], kinds[2])
 		if err != nil {
 			return fmt.Errorf("node: loading group %s: %w", gid, err)
-		}
-		for _, err := range skipped {
-			// Saved by an older version, or refused by a rule it did
-			// not have: the rest of the group is kept.
-			n.log.Warn("left out a saved roster op", "group", gid.String()[:8], "err", err)
-		}
-		g := newGroup(gid, roster, st.Joined)
-		g.saved = sv
-		g.warning = st.Warning
-		g.removed.Store(n.isRemoved(g))
-		for _, es := range st.Epochs {
-			e, err := epochFromState(gid, es)
-			if err != nil {
-				return fmt.Errorf("node: loading group %s: %w", gid, err)
-			}
-			g.epochs[e.keys.Tag()] = e
-		}
-		g.resolveLinks()
-		for _, ts := range st.Trees {
-			t, err := treeFromState(ts)
-			if err != nil {
-				return fmt.Errorf("node: loading group %s: %w", gid, err)
-			}
-			g.trees[t.id] = t
-		}
-		cur, ok := tagOf(st.Current)
-		if g.current = g.epochs[cur]; !ok || g.current == nil {
-			return fmt.Errorf("node: loading group %s: no key for its current epoch", gid)
 		}
 		if err := n.addGroup(g); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// loadGroup builds group gid from its blob b and, from format 2 on, the
+// blobs of its epochs and roster ops among those given (keyed by the
+// group id and the key tag or op id).
+func (n *Node) loadGroup(gid crypto.GroupID, b []byte, epochBlobs, opBlobs map[string][]byte) (*group, error) {
+	var st groupState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	sv := saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)}
+	if st.Format >= groupFormat {
+		var err error
+		if sv, err = loadItems(gid, &st, epochBlobs, opBlobs); err != nil {
+			return nil, err
+		}
+	}
+	var ops []alert.SignedOp
+	for _, o := range st.Roster {
+		in, err := crypto.ParseInner(o.Inner)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
+	}
+	roster, skipped, err := alert.LoadRoster(gid, ops)
+	if err != nil {
+		return nil, err
+	}
+	for _, err := range skipped {
+		// Saved by an older version, or refused by a rule it did
+		// not have: the rest of the group is kept.
+		n.log.Warn("left out a saved roster op", "group", gid.String()[:8], "err", err)
+	}
+	g := newGroup(gid, roster, st.Joined)
+	g.saved = sv
+	g.warning = st.Warning
+	g.removed.Store(n.isRemoved(g))
+	for _, es := range st.Epochs {
+		e, err := epochFromState(gid, es)
+		if err != nil {
+			return nil, err
+		}
+		g.epochs[e.keys.Tag()] = e
+	}
+	g.resolveLinks()
+	for _, ts := range st.Trees {
+		t, err := treeFromState(ts)
+		if err != nil {
+			return nil, err
+		}
+		g.trees[t.id] = t
+	}
+	cur, ok := tagOf(st.Current)
+	if g.current = g.epochs[cur]; !ok || g.current == nil {
+		return nil, errors.New("no key for its current epoch")
+	}
+	return g, nil
+}
+
+// loadItems adds to st the epochs and roster ops of group gid saved as
+// blobs of their own, and returns them as saved.
+func loadItems(gid crypto.GroupID, st *groupState, epochBlobs, opBlobs map[string][]byte) (saved, error) {
+	sv := saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)}
+	for k, b := range epochBlobs {
+		if strings.HasPrefix(k, string(gid[:])) {
+			var es epochState
+			if err := json.Unmarshal(b, &es); err != nil {
+				return saved{}, err
+			}
+			st.Epochs = append(st.Epochs, es)
+			var tag crypto.KeyTag
+			copy(tag[:], k[len(gid):])
+			sv.epochs[tag] = b
+		}
+	}
+	for k, b := range opBlobs {
+		if strings.HasPrefix(k, string(gid[:])) {
+			var o opState
+			if err := json.Unmarshal(b, &o); err != nil {
+				return saved{}, err
+			}
+			st.Roster = append(st.Roster, o)
+			id, err := idOf([]byte(k[len(gid):]))
+			if err != nil {
+				return saved{}, err
+			}
+			sv.ops[id] = true
+			sv.seq = max(sv.seq, o.Seq+1)
+		}
+	}
+	slices.SortFunc(st.Roster, func(a, b opState) int { return cmp.Compare(a.Seq, b.Seq) })
+	return sv, nil
 }
 
 // SavedGroups returns how many groups a node's store holds the saved
