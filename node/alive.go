@@ -166,7 +166,7 @@ func (n *Node) linkLost(p peer.ID) {
 	}
 	n.log.Info("the link to a member node is dead: reconnecting", "peer", p)
 	n.host.Network().ClosePeer(p)
-	n.dialer.poke()
+	n.dialer.Poke()
 }
 
 // keepAlive probes, every third of Config.PingInterval, the member nodes

@@ -397,7 +397,7 @@ func (n *Node) handOver(g *group, e *epoch, t *groupTree, member alert.MemberInf
 func (n *Node) peerAddrs(p peer.ID, addrs []ma.Multiaddr) *wire.PeerAddrs {
 	pa := &wire.PeerAddrs{Peer: []byte(p)}
 	for _, a := range addrs {
-		if len(pa.Addrs) < maxPeerAddrs {
+		if len(pa.Addrs) < transport.MaxPeerAddrs {
 			pa.Addrs = append(pa.Addrs, a.Bytes())
 		}
 	}

@@ -371,7 +371,7 @@ func (n *Node) DuressTargets() []crypto.DuressTarget {
 			if m.ID() == n.me || p == n.host.ID() {
 				continue
 			}
-			addrs := n.dialer.addrsOf(p)
+			addrs := n.dialer.AddrsOf(p)
 			live := n.connected(p)
 			if live {
 				// The address of a working connection first.

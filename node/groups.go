@@ -100,7 +100,7 @@ func (n *Node) addGroup(g *group) error {
 		return err
 	}
 	n.saveConnectedMembers()
-	n.dialer.poke()
+	n.dialer.Poke()
 	n.syncer.kickAll()
 	return nil
 }

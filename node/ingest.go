@@ -404,7 +404,7 @@ func (n *Node) rosterChanged(g *group) {
 		n.tellRemoved(p)
 	}
 	n.saveConnectedMembers()
-	n.dialer.poke()
+	n.dialer.Poke()
 	n.deriveRatchets(g)
 	n.reconsiderEpoch(g)
 	// Messages ignored while the author was unknown can come now. (A

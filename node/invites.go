@@ -53,7 +53,7 @@ func (n *Node) CreateInvite(ctx context.Context, gid crypto.GroupID, uses int, t
 		if m.Role != alert.RoleAdmin || m.ID() == n.me || len(inv.Also) == 3 {
 			continue
 		}
-		if addrs := n.dialer.addrsOf(m.Peer); len(addrs) > 0 {
+		if addrs := n.dialer.AddrsOf(m.Peer); len(addrs) > 0 {
 			inv.Also = append(inv.Also, peer.AddrInfo{ID: m.Peer, Addrs: addrs})
 		}
 	}

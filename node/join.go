@@ -326,7 +326,7 @@ func (n *Node) afterJoin(ctx context.Context, door host.Host, inv crypto.Invite,
 	if len(resp.Peers) > 0 {
 		if redeemer, err := peer.IDFromBytes(resp.Peers[0].Peer); err == nil {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			n.host.Connect(cctx, peer.AddrInfo{ID: redeemer, Addrs: n.dialer.addrsOf(redeemer)})
+			n.host.Connect(cctx, peer.AddrInfo{ID: redeemer, Addrs: n.dialer.AddrsOf(redeemer)})
 			cancel()
 		}
 	}

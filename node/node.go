@@ -119,7 +119,7 @@ type Node struct {
 	stats      stats
 	feed       feed.Hub[Entry] // followers of the feed
 	acks       feed.Acks
-	dialer     *dialer
+	dialer     *transport.Dialer
 	syncer     *syncer
 	started    time.Time
 
@@ -273,7 +273,10 @@ func (n *Node) start() error {
 		return fmt.Errorf("node: starting pubsub: %w", err)
 	}
 	n.ps = ps
-	n.dialer = newDialer(n)
+	n.dialer = transport.NewDialer(transport.DialerConfig{
+		Host: h, Admission: n.access, Reach: n.reach, Log: n.log, Now: n.now,
+		Interval: n.cfg.DialInterval, Target: n.cfg.DialTarget,
+	})
 	for _, load := range []func() error{n.loadGroups, n.loadPeers, n.loadRelayCodes, n.loadVerified} {
 		if err := load(); err != nil {
 			return err
@@ -324,7 +327,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.watchConns()()
 	defer n.startMDNS()()
 	n.spawn(func() {
-		n.dialer.run(n.ctx)
+		n.dialer.Run(n.ctx)
 	})
 	n.spawn(func() {
 		n.runWatchdog(n.ctx)
@@ -375,7 +378,7 @@ func (n *Node) Run(ctx context.Context) error {
 			case moved <- struct{}{}:
 			default:
 			}
-			n.dialer.poke()
+			n.dialer.Poke()
 		}
 	}
 }
@@ -419,7 +422,7 @@ func (n *Node) startMDNS() (stop func()) {
 		return func() {}
 	}
 	svc := mdns.NewMdnsService(n.host, mdnsService,
-		transport.NewMDNSNotifee(n.host.ID(), n.access, n.host.Peerstore(), n.dialer.poke))
+		transport.NewMDNSNotifee(n.host.ID(), n.access, n.host.Peerstore(), n.dialer.Poke))
 	if err := svc.Start(); err != nil {
 		n.log.Warn("local discovery unavailable", "err", err)
 		return func() {}

@@ -366,14 +366,14 @@ func (n *Node) rvLearn(resp *wire.RendezvousResponse, points map[[32]byte]rvPoin
 		if err != nil || p == n.host.ID() || !pt.g.isMemberPeer(p) {
 			continue
 		}
-		n.dialer.learn(p, addrs)
+		n.dialer.Learn(p, addrs)
 		if !n.connected(p) {
-			n.dialer.retryNow(p)
+			n.dialer.RetryNow(p)
 			learnt++
 		}
 	}
 	if learnt > 0 {
-		n.dialer.poke()
+		n.dialer.Poke()
 	}
 }
 

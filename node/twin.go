@@ -235,7 +235,7 @@ func (n *Node) twinReconnect() {
 			n.host.Network().ClosePeer(p)
 		}
 	}
-	n.dialer.poke()
+	n.dialer.Poke()
 }
 
 // twinExchange sends req to p, on connection c if given (else on any),
