@@ -48,42 +48,22 @@ const cutOffDelay = 5 * time.Second
 // that are no longer member nodes. Called after every change of a roster,
 // of a group's epochs, or of the duress warnings taken.
 func (n *Node) refreshAccess() {
+	n.accessMu.Lock()
+	a := n.buildAccess()
+	old := n.access.Publish(a)
+	n.accessMu.Unlock()
+	n.accessChanged(old, a)
+}
+
+// buildAccess builds the membership snapshot from the groups, the duress
+// warnings taken and the granted relays.
+func (n *Node) buildAccess() *transport.Access {
 	a := transport.NewAccess()
 	n.duressMu.Lock()
 	taken := maps.Clone(n.duressTaken)
 	n.duressMu.Unlock()
 	for _, g := range n.groupList() {
-		me, ok := g.roster.Member(n.me)
-		if !ok || me.Removed {
-			// A removed member's node has no one to talk to in this
-			// group any more.
-			continue
-		}
-		set := make(map[peer.ID]bool)
-		for _, m := range g.roster.Members() {
-			set[m.Peer] = true
-			a.Members[m.Peer] = true
-			if !m.Duress.IsZero() && m.ID() != n.me && !taken[m.ID()] {
-				a.Duress[m.Duress.PeerID()] = true
-			}
-		}
-		g.mu.Lock()
-		for _, e := range g.epochs {
-			a.ByTopic[e.keys.Topic()] = set
-		}
-		g.mu.Unlock()
-		if me.Role == alert.RoleAdmin {
-			for _, inv := range g.roster.AllInvites() {
-				p, err := crypto.DoorPeer(inv.Key)
-				if err != nil {
-					continue
-				}
-				a.Doors[p] = transport.Door{Group: g.id, Invite: inv.ID, Until: inv.Expires.Add(inviteDoorGrace)}
-			}
-		}
-		for _, m := range g.roster.RemovedMembers() {
-			a.Removed[m.Peer] = true
-		}
+		n.groupAccess(a, g, taken)
 	}
 	for p := range a.Members {
 		delete(a.Removed, p)
@@ -97,7 +77,51 @@ func (n *Node) refreshAccess() {
 			}
 		}
 	}
-	old := n.access.Publish(a)
+	return a
+}
+
+// groupAccess adds to a what group g lets in: its member nodes, the
+// duress nodes of its members (but those in taken, whose warning this node
+// took), the door peers of its invites if this node's member is an admin,
+// and its removed members' nodes. A removed member's node adds nothing.
+func (n *Node) groupAccess(a *transport.Access, g *group, taken map[crypto.MemberID]bool) {
+	me, ok := g.roster.Member(n.me)
+	if !ok || me.Removed {
+		// A removed member's node has no one to talk to in this
+		// group any more.
+		return
+	}
+	set := make(map[peer.ID]bool)
+	for _, m := range g.roster.Members() {
+		set[m.Peer] = true
+		a.Members[m.Peer] = true
+		if !m.Duress.IsZero() && m.ID() != n.me && !taken[m.ID()] {
+			a.Duress[m.Duress.PeerID()] = true
+		}
+	}
+	g.mu.Lock()
+	for _, e := range g.epochs {
+		a.ByTopic[e.keys.Topic()] = set
+	}
+	g.mu.Unlock()
+	if me.Role == alert.RoleAdmin {
+		for _, inv := range g.roster.AllInvites() {
+			p, err := crypto.DoorPeer(inv.Key)
+			if err != nil {
+				continue
+			}
+			a.Doors[p] = transport.Door{Group: g.id, Invite: inv.ID, Until: inv.Expires.Add(inviteDoorGrace)}
+		}
+	}
+	for _, m := range g.roster.RemovedMembers() {
+		a.Removed[m.Peer] = true
+	}
+}
+
+// accessChanged acts on what changed from snapshot old to a: the pubsub
+// streams of nodes no longer members are reset, relays no longer granted
+// are left, and a relay granted anew is shown the new grant.
+func (n *Node) accessChanged(old, a *transport.Access) {
 	for p := range old.Members {
 		if !a.Members[p] {
 			transport.ResetPubsub(n.host, p)

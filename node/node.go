@@ -93,6 +93,10 @@ type Node struct {
 
 	// access is the membership snapshot the transport reads (gate.go).
 	access *transport.Admission
+	// accessMu makes refreshAccess build and publish one snapshot at a
+	// time, so that a snapshot built from an older state is never
+	// published after a newer one.
+	accessMu sync.Mutex
 
 	ctx      context.Context
 	cancel   context.CancelFunc
