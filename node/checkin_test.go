@@ -254,14 +254,32 @@ func TestAcknowledgedAlarmDoesNotEscalate(t *testing.T) {
 	net := checkinNet(t, 3, 200*time.Millisecond, nil)
 	gid := net.Group("istmo")
 	net.ConnectAll()
-	id := startCheckIn(t, net, net.Nodes[1], gid, 700*time.Millisecond, 200*time.Millisecond, node.CheckInRequest{EscalateAfter: time.Second})
+	// The escalation waits 3 s: time for the ack to reach every node even
+	// on a loaded machine (an ack that arrives after it rightly does not
+	// stop the escalation, so the test checks the ack is everywhere first).
+	const escalate = 3 * time.Second
+	id := startCheckIn(t, net, net.Nodes[1], gid, 700*time.Millisecond, 200*time.Millisecond, node.CheckInRequest{EscalateAfter: escalate})
 	alarm := alert.OverdueID(gid, id, 1)
 	ana := net.Nodes[0]
 	net.WaitFor(8*time.Second, "the alarm at Ana's", func() bool { return ana.Store.Has(alarm) })
-	if _, err := ana.Ack(context.Background(), alarm.String()[:10], "responding"); err != nil {
+	ack, err := ana.Ack(context.Background(), alarm.String()[:10], "responding")
+	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond) // past the escalation time and its random wait
+	ackID, err := alert.ParseID(ack.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := time.Now()
+	net.WaitFor(escalate, "the ack at every node before the escalation time", func() bool {
+		for _, nd := range net.Nodes {
+			if !nd.Store.Has(ackID) {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(time.Until(acked.Add(escalate + 800*time.Millisecond))) // past the escalation time and its random wait
 	for _, nd := range net.Nodes {
 		got := entries(t, nd, "overdue")
 		if len(got) != 1 || got[0].Level != 1 {
