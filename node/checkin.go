@@ -153,6 +153,12 @@ func (n *Node) claimCheckIn(ctx context.Context, ref string) (checkin.Tracked, f
 		}
 		release, busy := n.checkins.Claim(t.ID)
 		if release != nil {
+			// A done may have been stored between the look above and
+			// the claim (its sender released just before): look again.
+			if now, ok := n.checkins.Get(t.ID); ok && now.Done {
+				release()
+				return now, nil, ErrCheckInEnded
+			}
 			return t, release, nil
 		}
 		select {
