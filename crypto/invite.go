@@ -6,11 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -117,30 +114,18 @@ func (inv Invite) Code() string {
 	for _, ai := range also {
 		b = appendNode(b, ai.ID, ai.Addrs, maxAlsoAddrs)
 	}
-	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	return invitePrefix + inviteEncoding.EncodeToString(b)
+	return encodeCode(invitePrefix, b)
 }
 
 // ParseInviteCode decodes a code made by [Invite.Code]. It ignores case,
 // spaces and line breaks, so a code copied from a chat still works.
 func ParseInviteCode(code string) (Invite, error) {
 	var inv Invite
-	code = strings.ToUpper(strings.Join(strings.Fields(code), ""))
-	if !strings.HasPrefix(code, invitePrefix) {
+	body, fault := decodeCode(invitePrefix, code)
+	switch {
+	case fault == codeNoPrefix:
 		return inv, fmt.Errorf("%w: it should start with %s", ErrBadInvite, invitePrefix)
-	}
-	b, err := inviteEncoding.DecodeString(code[len(invitePrefix):])
-	if err != nil || len(b) < 1+16+8+16+1+1+1+4 {
-		return inv, ErrBadInvite
-	}
-	// The last character may carry unused bits that the decoder ignores;
-	// only the canonical encoding is accepted, so that a mistyped character
-	// there is caught like anywhere else.
-	if inviteEncoding.EncodeToString(b) != code[len(invitePrefix):] {
-		return inv, ErrBadInvite
-	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
+	case fault != codeOK || len(body) < 1+16+8+16+1+1+1:
 		return inv, ErrBadInvite
 	}
 	if body[0] != inviteVersion {
@@ -193,6 +178,7 @@ func ParseInviteCode(code string) (Invite, error) {
 		}
 		return p, addrs, nil
 	}
+	var err error
 	if inv.Peer, inv.Addrs, err = readNode(maxInviteAddrs); err != nil {
 		return inv, err
 	}

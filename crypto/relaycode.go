@@ -8,8 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -41,7 +39,7 @@ const (
 	// label of the code it replaces.
 	relayCodeVersion         = 1
 	relayCodeVersionReplaces = 2
-	relayCodeLen             = 1 + 32 + 8 + 4
+	relayCodeLen             = 1 + 32 + 8
 	relayCodeLenReplaces     = relayCodeLen + 16
 )
 
@@ -67,8 +65,7 @@ func (c RelayCode) String() string {
 	if b[0] == relayCodeVersionReplaces {
 		b = append(b, c.Replaces[:]...)
 	}
-	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	return relayCodePrefix + inviteEncoding.EncodeToString(b)
+	return encodeCode(relayCodePrefix, b)
 }
 
 // ParseRelayCode decodes a code made by [RelayCode.String], ignoring case,
@@ -76,16 +73,14 @@ func (c RelayCode) String() string {
 // code.
 func ParseRelayCode(s string) (RelayCode, error) {
 	var c RelayCode
-	s = strings.ToUpper(strings.Join(strings.Fields(s), ""))
-	if !strings.HasPrefix(s, relayCodePrefix) {
+	b, fault := decodeCode(relayCodePrefix, s)
+	switch fault {
+	case codeNoPrefix:
 		return c, fmt.Errorf("%w: it should start with %s", ErrBadRelayCode, relayCodePrefix)
-	}
-	b, err := inviteEncoding.DecodeString(s[len(relayCodePrefix):])
-	if err != nil || (len(b) != relayCodeLen && len(b) != relayCodeLenReplaces) || inviteEncoding.EncodeToString(b) != s[len(relayCodePrefix):] {
-		return c, ErrBadRelayCode
-	}
-	if crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+	case codeChecksum:
 		return c, fmt.Errorf("%w: a character is wrong", ErrBadRelayCode)
+	case codeMalformed:
+		return c, ErrBadRelayCode
 	}
 	switch {
 	case b[0] == relayCodeVersion && len(b) == relayCodeLen:
