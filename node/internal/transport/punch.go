@@ -94,19 +94,7 @@ func (r *Reach) Connected(c network.Conn) {
 	if r.punch == nil || !IsRelayed(c) || c.Stat().Direction != network.DirInbound || !r.adm.IsMember(p) {
 		return
 	}
-	r.mu.Lock()
-	busy := r.punching[p]
-	r.punching[p] = true
-	r.mu.Unlock()
-	if busy {
-		return
-	}
-	r.hooks.Go(func(ctx context.Context) {
-		defer func() {
-			r.mu.Lock()
-			delete(r.punching, p)
-			r.mu.Unlock()
-		}()
+	r.goOnce(r.punching, p, func(ctx context.Context) {
 		for {
 			if path, _ := PathTo(r.host.Network(), p); path != Relayed {
 				return
@@ -161,19 +149,7 @@ func (r *Reach) DirectUp(c network.Conn) {
 	if path, _ := PathTo(r.host.Network(), p); path != Direct || !r.hasRelayed(p) {
 		return
 	}
-	r.mu.Lock()
-	busy := r.dropping[p]
-	r.dropping[p] = true
-	r.mu.Unlock()
-	if busy {
-		return
-	}
-	r.hooks.Go(func(ctx context.Context) {
-		defer func() {
-			r.mu.Lock()
-			delete(r.dropping, p)
-			r.mu.Unlock()
-		}()
+	r.goOnce(r.dropping, p, func(ctx context.Context) {
 		t := time.NewTimer(relayGrace)
 		defer t.Stop()
 		select {

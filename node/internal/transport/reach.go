@@ -182,21 +182,29 @@ func (r *Reach) Identified(p peer.ID) {
 		r.hooks.Go(func(ctx context.Context) { r.dialThrough(ctx, p) })
 	}
 	if ok, err := r.host.Peerstore().SupportsProtocols(p, r.hooks.RendezvousProtocol); err == nil && len(ok) > 0 {
-		r.mu.Lock()
-		busy := r.rendezvousing[p]
-		r.rendezvousing[p] = true
-		r.mu.Unlock()
-		if !busy {
-			r.hooks.Go(func(ctx context.Context) {
-				defer func() {
-					r.mu.Lock()
-					delete(r.rendezvousing, p)
-					r.mu.Unlock()
-				}()
-				r.hooks.Rendezvous(ctx, p)
-			})
-		}
+		r.goOnce(r.rendezvousing, p, func(ctx context.Context) { r.hooks.Rendezvous(ctx, p) })
 	}
+}
+
+// goOnce runs f for p on a goroutine of the node, unless one started for
+// p with the same running set (punching, dropping, rendezvousing) has not
+// ended yet.
+func (r *Reach) goOnce(running map[peer.ID]bool, p peer.ID, f func(ctx context.Context)) {
+	r.mu.Lock()
+	busy := running[p]
+	running[p] = true
+	r.mu.Unlock()
+	if busy {
+		return
+	}
+	r.hooks.Go(func(ctx context.Context) {
+		defer func() {
+			r.mu.Lock()
+			delete(running, p)
+			r.mu.Unlock()
+		}()
+		f(ctx)
+	})
 }
 
 // dialThrough tries once to reach, through relay rel, every member node
