@@ -308,6 +308,24 @@ type tracker struct {
 
 func newTracker() *tracker { return &tracker{seen: make(map[string]map[int]time.Time)} }
 
+// trackRaw records, until ctx ends, when each raw GossipSub peer receives
+// each publication (keyed by its first 8 bytes).
+func trackRaw(ctx context.Context, rn *nodetest.RawNet) *tracker {
+	tr := newTracker()
+	for _, p := range rn.Peers {
+		go func() {
+			for {
+				m, err := p.Sub.Next(ctx)
+				if err != nil {
+					return
+				}
+				tr.record(string(m.Data[:8]), p.Index, time.Now())
+			}
+		}()
+	}
+	return tr
+}
+
 func (t *tracker) record(key string, node int, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -392,20 +410,9 @@ func rawRun(c config, base string, n int, largest bool) (res runResult) {
 	mem := memBefore()
 	rn := nodetest.NewRaw(tb, n, nodetest.Options{Latency: c.latency})
 	rn.ConnectRandom(c.degree, c.seed)
-	tr := newTracker()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for _, p := range rn.Peers {
-		go func() {
-			for {
-				m, err := p.Sub.Next(ctx)
-				if err != nil {
-					return
-				}
-				tr.record(string(m.Data[:8]), p.Index, time.Now())
-			}
-		}()
-	}
+	tr := trackRaw(ctx, rn)
 	time.Sleep(c.settle)
 	var seq uint64
 	publish := func(sender int) publication {

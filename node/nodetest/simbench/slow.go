@@ -93,19 +93,8 @@ func slowRun(c config, base string) slowResult {
 		logf("slow links: raw GossipSub, %d routers on %s", n, linkName(link))
 		rn := nodetest.NewRaw(tb, n, nodetest.Options{Latency: link.Latency, Bandwidth: link.Bandwidth, Traffic: true})
 		rn.ConnectRandom(c.degree, c.seed)
-		tr := newTracker()
 		ctx, cancel := context.WithCancel(context.Background())
-		for _, p := range rn.Peers {
-			go func() {
-				for {
-					m, err := p.Sub.Next(ctx)
-					if err != nil {
-						return
-					}
-					tr.record(string(m.Data[:8]), p.Index, time.Now())
-				}
-			}()
-		}
+		tr := trackRaw(ctx, rn)
 		time.Sleep(c.settle)
 		var seq uint64
 		before := make([]nodetest.Traffic, n)
