@@ -159,14 +159,7 @@ func relayBytes(t natlab.TB, out io.Writer, alerts int) {
 	warmUp(t, wctx, tr)
 	time.Sleep(5 * time.Second) // let sync sessions end
 	b0, t0 := bytes(), time.Now()
-	var lat []time.Duration
-	for range alerts {
-		l, err := natlab.Latency(wctx, tr.Ana, tr.Beto, tr.Group)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
-		lat = append(lat, l)
-	}
+	lat := latencies(t, wctx, tr, alerts)
 	sending := time.Since(t0)
 	b1 := bytes()
 	time.Sleep(sending)
@@ -191,16 +184,23 @@ func viaMember(t natlab.TB, out io.Writer, alerts int) {
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	warmUp(t, wctx, tr)
+	lat := latencies(t, wctx, tr, alerts)
+	fmt.Fprintf(out, "| through a volunteer member, no relay (masquerade / random) | |\n|---|---|\n")
+	fmt.Fprintf(out, "| alert latency, forwarded by the volunteer | %s |\n\n", spread(lat))
+}
+
+// latencies has Ana alert Beto n times, one after another, and returns
+// each alert's time to Beto's feed.
+func latencies(t natlab.TB, ctx context.Context, tr *natlab.Trio, n int) []time.Duration {
 	var lat []time.Duration
-	for range alerts {
-		l, err := natlab.Latency(wctx, tr.Ana, tr.Beto, tr.Group)
+	for range n {
+		l, err := natlab.Latency(ctx, tr.Ana, tr.Beto, tr.Group)
 		if err != nil {
 			t.Fatalf("%v", err)
 		}
 		lat = append(lat, l)
 	}
-	fmt.Fprintf(out, "| through a volunteer member, no relay (masquerade / random) | |\n|---|---|\n")
-	fmt.Fprintf(out, "| alert latency, forwarded by the volunteer | %s |\n\n", spread(lat))
+	return lat
 }
 
 // warmUp has Ana alert Beto once, untimed: it fills Beto's feed (which
