@@ -1,37 +1,33 @@
 package node
 
 import (
-	"bufio"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/internal/wire"
 	"github.com/takecare-network/takecare/node/ratelimit"
 )
 
-// The admin node's side of a join (PROTOCOL.md, "Join"): the door
-// protocol's handler and session, the redemption of an invite (in the
-// group's turn), the ratchet add, and what the joiner is sent. The
-// joiner's side is in join.go.
+// The admin node's side of a join (PROTOCOL.md, "Join"): what the door
+// (node/internal/join, which speaks the protocol) asks of the groups, the
+// redemption of an invite (in the group's turn), the ratchet add, and what
+// the joiner is sent. The joiner's side is in join.go.
 
-// handleJoin serves the join protocol. It answers only the door peer of an
-// invite this node knows (a joiner) and, for a joiner passed on by another
-// admin's node, member nodes: anyone else has the stream reset without a
-// byte.
+// handleJoin serves the join protocol (node/internal/join). It answers
+// only the door peer of an invite this node knows (a joiner) and, for a
+// joiner passed on by another admin's node, member nodes: anyone else has
+// the stream reset without a byte.
 func (n *Node) handleJoin(s network.Stream) {
 	if !n.enter() {
 		s.Reset()
@@ -40,14 +36,15 @@ func (n *Node) handleJoin(s network.Stream) {
 	defer n.leave()
 	remote := s.Conn().RemotePeer()
 	a := n.access.Load()
-	d, isDoor := a.Doors[remote]
-	if !isDoor && !a.Members[remote] {
+	var door *transport.Door
+	if d, ok := a.Doors[remote]; ok {
+		door = &d
+	} else if !a.Members[remote] {
 		s.Reset()
 		return
 	}
-	s.SetDeadline(time.Now().Add(joinTimeout))
-	js := &joinSession{n: n, s: s, r: bufio.NewReader(s), remote: remote, door: isDoor}
-	if err := js.serve(d); err != nil {
+	s.SetDeadline(time.Now().Add(join.Timeout))
+	if err := n.door.Serve(n.ctx, s, door); err != nil {
 		n.log.Debug("join session ended badly", "peer", remote, "err", err)
 		s.Reset()
 		return
@@ -55,160 +52,53 @@ func (n *Node) handleJoin(s network.Stream) {
 	s.Close()
 }
 
-// joinSession is the admin node's side of one join stream.
-type joinSession struct {
-	n      *Node
-	s      network.Stream
-	r      *bufio.Reader
-	remote peer.ID
-	door   bool
+// doorGroups is what the door asks of the groups (join.Redeemer).
+type doorGroups struct {
+	find   func(from peer.ID, door bool, gid crypto.GroupID, iid crypto.InviteID) (alert.InviteState, peer.ID, error)
+	answer func(gid crypto.GroupID, inv alert.InviteState, member alert.MemberInfo, check bool) *wire.JoinResponse
 }
 
-// errJoinStream ends a session without an answer: the stream is reset.
-var errJoinStream = errors.New("join: not for this peer")
-
-func (js *joinSession) refuse(status wire.JoinStatus, format string, a ...any) error {
-	detail := fmt.Sprintf(format, a...)
-	js.n.log.Info("refused a join", "peer", js.remote, "status", status, "reason", detail)
-	_, err := protodelim.MarshalTo(js.s, &wire.JoinChallenge{Status: status, Detail: detail})
-	return err
+func (d doorGroups) Find(from peer.ID, door bool, gid crypto.GroupID, iid crypto.InviteID) (alert.InviteState, peer.ID, error) {
+	return d.find(from, door, gid, iid)
 }
 
-func (js *joinSession) serve(d transport.Door) error {
-	n := js.n
-	var hello wire.JoinHello
-	if err := readDelimitedFrom(js.r, &hello, maxJoinHello); err != nil {
-		return err
-	}
-	gid, iid, err := parseJoinHello(&hello)
-	if err != nil {
-		return js.refuse(wire.JoinStatus_JOIN_FAILED, "%v", err)
-	}
-	if js.door && (d.Group != gid || d.Invite != iid) {
-		return errJoinStream // a door peer asks only about its own invite
-	}
+func (d doorGroups) Answer(gid crypto.GroupID, inv alert.InviteState, member alert.MemberInfo, check bool) *wire.JoinResponse {
+	return d.answer(gid, inv, member, check)
+}
+
+// findInvite finds the invite a joiner's hello names (join.Redeemer): in a
+// group this node's member administers, made by an admin who still is
+// one. A member node passing a joiner on must be one of the group's.
+func (n *Node) findInvite(from peer.ID, door bool, gid crypto.GroupID, iid crypto.InviteID) (alert.InviteState, peer.ID, error) {
 	g, err := n.group(gid)
 	if err != nil || !n.isAdmin(g) {
-		return js.refuse(wire.JoinStatus_JOIN_UNKNOWN_INVITE, "this node cannot redeem invites to that group")
+		return alert.InviteState{}, "", join.Refuse(wire.JoinStatus_JOIN_UNKNOWN_INVITE, "this node cannot redeem invites to that group")
 	}
-	if !js.door && !g.hasMemberPeer(js.remote) {
-		return errJoinStream // only a member node of the group passes joiners on
-	}
-	now := n.now()
-	if !n.joinLimits.peer.Allow(js.remote, now) {
-		return js.refuse(wire.JoinStatus_JOIN_BUSY, "too many attempts with this invite; try again in a minute")
+	if !door && !g.hasMemberPeer(from) {
+		return alert.InviteState{}, "", join.ErrNotForPeer // only a member node of the group passes joiners on
 	}
 	inv, ok := g.roster.Invite(iid)
 	if !ok {
-		return js.refuse(wire.JoinStatus_JOIN_UNKNOWN_INVITE, "unknown invite")
+		return alert.InviteState{}, "", join.Refuse(wire.JoinStatus_JOIN_UNKNOWN_INVITE, "unknown invite")
 	}
 	author, ok := g.roster.Member(inv.By)
 	if !ok || author.Removed || author.Role != alert.RoleAdmin {
-		return js.refuse(wire.JoinStatus_JOIN_VOID, "the admin who made this invite is no longer an admin of the group; ask for a new invite")
+		return alert.InviteState{}, "", join.Refuse(wire.JoinStatus_JOIN_VOID, "the admin who made this invite is no longer an admin of the group; ask for a new invite")
 	}
-	if !hello.Check && author.Peer != n.host.ID() {
-		// Only the node of the admin who made the invite redeems it.
-		if !js.door {
-			return js.refuse(wire.JoinStatus_JOIN_UNAVAILABLE, "only the node that made the invite redeems it")
-		}
-		return js.relay(author.Peer, &hello)
-	}
-
-	nonce := make([]byte, crypto.JoinNonceSize)
-	rand.Read(nonce)
-	if _, err := protodelim.MarshalTo(js.s, &wire.JoinChallenge{Nonce: nonce}); err != nil {
-		return err
-	}
-	var req wire.JoinRequest
-	if err := readDelimitedFrom(js.r, &req, maxJoinRequest); err != nil {
-		return err
-	}
-	answer := func(resp *wire.JoinResponse) error {
-		if resp.Status != wire.JoinStatus_JOIN_OK && resp.Status != wire.JoinStatus_JOIN_ALREADY_MEMBER {
-			n.log.Info("refused a join", "peer", js.remote, "status", resp.Status, "reason", resp.Detail)
-		}
-		_, err := protodelim.MarshalTo(js.s, resp)
-		return err
-	}
-	member, refused := checkJoinRequest(gid, inv, nonce, &req)
-	if refused != nil {
-		return answer(refused)
-	}
-	if hello.Check {
-		return answer(n.joinStanding(g, member))
-	}
-	return answer(n.redeem(g, inv, member))
+	return inv, author.Peer, nil
 }
 
-// parseJoinHello checks a hello's version and returns the group and
-// invite it names.
-func parseJoinHello(h *wire.JoinHello) (crypto.GroupID, crypto.InviteID, error) {
-	var iid crypto.InviteID
-	if h.Version != joinVersion {
-		return crypto.GroupID{}, iid, fmt.Errorf("join protocol version %d is not supported (this node speaks %d)", h.Version, joinVersion)
-	}
-	gid, err := crypto.GroupIDFromBytes(h.Group)
-	if err != nil || len(h.Invite) != len(iid) {
-		return crypto.GroupID{}, iid, errors.New("malformed request")
-	}
-	copy(iid[:], h.Invite)
-	return gid, iid, nil
-}
-
-// checkJoinRequest checks a join request against the invite (as the roster
-// holds it) and the challenge this node sent: the member record decodes,
-// and the invite key, the member's signing key and the key of the node the
-// record names all signed the transcript. It returns the record, or the
-// refusal to send.
-func checkJoinRequest(gid crypto.GroupID, inv alert.InviteState, nonce []byte, req *wire.JoinRequest) (alert.MemberInfo, *wire.JoinResponse) {
-	member, err := alert.DecodeMember(req.Member)
+// answerJoin answers a join request whose proof verified (join.Redeemer):
+// a check with the member's standing, a join with its redemption.
+func (n *Node) answerJoin(gid crypto.GroupID, inv alert.InviteState, member alert.MemberInfo, check bool) *wire.JoinResponse {
+	g, err := n.group(gid)
 	if err != nil {
-		return alert.MemberInfo{}, &wire.JoinResponse{Status: wire.JoinStatus_JOIN_BAD_PROOF, Detail: "malformed member record"}
+		return join.Refuse(wire.JoinStatus_JOIN_UNKNOWN_INVITE, "this node cannot redeem invites to that group").Response()
 	}
-	proof := crypto.JoinProof{Invite: req.InviteSig, Member: req.MemberSig, Node: req.NodeSig}
-	if err := crypto.VerifyJoin(inv.Key, gid, inv.ID, nonce, req.Member, member.Keys, member.Peer, proof); err != nil {
-		return alert.MemberInfo{}, &wire.JoinResponse{Status: wire.JoinStatus_JOIN_BAD_PROOF, Detail: "the proof does not verify (" + userErr(err) + ")"}
+	if check {
+		return n.joinStanding(g, member)
 	}
-	return member, nil
-}
-
-// userErr drops the package prefix of an error for a message to a person.
-func userErr(err error) string {
-	s := err.Error()
-	for _, p := range []string{"crypto: ", "alert: ", "node: "} {
-		s = strings.TrimPrefix(s, p)
-	}
-	return s
-}
-
-// relay passes a joiner on to the node that redeems its invite and copies
-// the rest of the session both ways.
-func (js *joinSession) relay(to peer.ID, hello *wire.JoinHello) error {
-	n := js.n
-	ctx, cancel := context.WithTimeout(n.ctx, joinTimeout)
-	defer cancel()
-	out, err := n.host.NewStream(ctx, to, JoinProtocol)
-	if err != nil {
-		return js.refuse(wire.JoinStatus_JOIN_UNAVAILABLE, "the node of the admin who made this invite cannot be reached from here now")
-	}
-	defer out.Close()
-	out.SetDeadline(time.Now().Add(joinTimeout))
-	if _, err := protodelim.MarshalTo(out, hello); err != nil {
-		out.Reset()
-		return js.refuse(wire.JoinStatus_JOIN_UNAVAILABLE, "the node of the admin who made this invite cannot be reached from here now")
-	}
-	n.log.Debug("passing a joiner on", "to", to)
-	done := make(chan struct{})
-	go func() {
-		// Joiner to redeemer: what the joiner sent after its hello.
-		io.Copy(out, io.LimitReader(js.r, maxJoinRequest))
-		out.CloseWrite()
-		close(done)
-	}()
-	// Redeemer to joiner: the challenge and the response.
-	_, err = io.Copy(js.s, io.LimitReader(out, maxJoinChallenge+maxJoinResponse+64))
-	<-done
-	return err
+	return n.redeem(g, inv, member)
 }
 
 // joinStanding answers a check: whether the group, as this node sees it,
@@ -258,7 +148,7 @@ func (n *Node) redeemInTurn(g *group, inv alert.InviteState, member alert.Member
 		}
 		// What it receives is the whole roster: a member asking again and
 		// again gets it a few times, then is told to wait.
-		if !n.joinLimits.member.Allow(member.ID(), n.now()) {
+		if !n.memberJoins.Allow(member.ID(), n.now()) {
 			return refuse(wire.JoinStatus_JOIN_BUSY, "you are already a member and asked again too often; try again in a minute")
 		}
 		resp := n.joinState(g, member, nil)
@@ -409,23 +299,11 @@ func (g *group) hasMemberPeer(p peer.ID) bool {
 	return slices.ContainsFunc(g.roster.Members(), func(m alert.Member) bool { return m.Peer == p })
 }
 
-// joinLimits bound how often joins are tried: per connected peer when a
-// session starts (each attempt costs little and a flood is refused), and
-// per member for a current member asking again (what it receives is the
-// whole roster). A door peer's identity is its invite's key, so counting
-// per peer counts per invite for joiners; a member node passing joiners on
-// is counted as itself, so that no member can use up the attempts of an
-// invite (every member knows its id from the roster). A join can start a
-// new epoch only for a new member, so the epochs a code can cause are
-// bounded by its uses.
-type joinLimits struct {
-	peer   *ratelimit.Limiter[peer.ID]
-	member *ratelimit.Limiter[crypto.MemberID]
-}
-
-func newJoinLimits() joinLimits {
-	return joinLimits{
-		peer:   ratelimit.New[peer.ID](4, 64, 1024),
-		member: ratelimit.New[crypto.MemberID](0.1, 3, 4096),
-	}
+// memberJoins bounds how often a current member may ask to join again
+// (what it receives is the whole roster). A join can start a new epoch
+// only for a new member, so the epochs a code can cause are bounded by its
+// uses; how often a peer may start a session is bounded by the door
+// (node/internal/join).
+func newMemberJoins() *ratelimit.Limiter[crypto.MemberID] {
+	return ratelimit.New[crypto.MemberID](0.1, 3, 4096)
 }

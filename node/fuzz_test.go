@@ -12,6 +12,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/wire"
 	"github.com/takecare-network/takecare/node/reconcile"
 )
@@ -116,8 +117,8 @@ func fuzzInvite(t testing.TB) (crypto.Invite, alert.InviteState, *crypto.Identit
 func FuzzJoinHello(f *testing.F) {
 	inv, _, _, _ := fuzzInvite(f)
 	for _, h := range []*wire.JoinHello{
-		{Version: joinVersion, Group: inv.Group[:], Invite: inv.ID[:]},
-		{Version: joinVersion, Group: inv.Group[:], Invite: inv.ID[:], Check: true},
+		{Version: join.Version, Group: inv.Group[:], Invite: inv.ID[:]},
+		{Version: join.Version, Group: inv.Group[:], Invite: inv.ID[:], Check: true},
 		{Version: 1, Group: inv.Group[:], Invite: inv.ID[:]},
 	} {
 		b, _ := proto.Marshal(h)
@@ -125,11 +126,11 @@ func FuzzJoinHello(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var h wire.JoinHello
-		if readDelimited(bytes.NewReader(append(protowireLen(len(b)), b...)), &h, maxJoinHello) != nil {
+		if readDelimited(bytes.NewReader(append(protowireLen(len(b)), b...)), &h, join.MaxHello) != nil {
 			return
 		}
-		gid, iid, err := parseJoinHello(&h)
-		if err == nil && (!bytes.Equal(gid[:], h.Group) || !bytes.Equal(iid[:], h.Invite) || h.Version != joinVersion) {
+		gid, iid, err := join.ParseHello(&h)
+		if err == nil && (!bytes.Equal(gid[:], h.Group) || !bytes.Equal(iid[:], h.Invite) || h.Version != join.Version) {
 			t.Fatalf("parseJoinHello took %x/%x version %d as %s/%s", h.Group, h.Invite, h.Version, gid, iid)
 		}
 	})
@@ -187,7 +188,7 @@ func FuzzJoinRequest(f *testing.F) {
 		if proto.Unmarshal(b, &req) != nil {
 			return
 		}
-		m, refused := checkJoinRequest(inv.Group, st, nonce, &req)
+		m, refused := join.CheckRequest(inv.Group, st, nonce, &req)
 		if refused == nil && (m.ID() != joiner.ID() || m.Peer != joiner.PeerID() || !bytes.Equal(req.Member, member)) {
 			t.Fatal("a forged request was taken")
 		}

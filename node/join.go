@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,28 +11,20 @@ import (
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
-	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/wire"
 )
 
 // JoinProtocol is the libp2p protocol id of the join protocol
 // (PROTOCOL.md, "Join").
-const JoinProtocol protocol.ID = "/takecare/join/2.0.0"
+const JoinProtocol = join.Protocol
 
-// Limits of the join protocol.
+// Limits of invites.
 const (
-	joinVersion      = 2
-	maxJoinHello     = 256
-	maxJoinChallenge = 4 << 10
-	maxJoinRequest   = 16 << 10
-	maxJoinResponse  = 32 << 20
-	joinTimeout      = 30 * time.Second
-
 	DefaultInviteUses = 1
 	DefaultInviteTTL  = 24 * time.Hour
 	MaxInviteTTL      = 30 * 24 * time.Hour
@@ -170,48 +161,11 @@ func (n *Node) removedError(g *group) error {
 // door host: a join, or with check set, a question whether the group
 // counts this member.
 func (n *Node) askToJoin(ctx context.Context, door host.Host, ai peer.AddrInfo, inv crypto.Invite, check bool) (*wire.JoinResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
-	defer cancel()
-	if err := door.Connect(ctx, ai); err != nil {
-		return nil, err
-	}
-	s, err := door.NewStream(ctx, ai.ID, JoinProtocol)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		s.SetDeadline(dl)
-	}
-	r := bufio.NewReader(s)
-	if _, err := protodelim.MarshalTo(s, &wire.JoinHello{Version: joinVersion, Group: inv.Group[:], Invite: inv.ID[:], Check: check}); err != nil {
-		return nil, err
-	}
-	var ch wire.JoinChallenge
-	if err := readDelimitedFrom(r, &ch, maxJoinChallenge); err != nil {
-		return nil, fmt.Errorf("no answer: %v", err)
-	}
-	if ch.Status != wire.JoinStatus_JOIN_OK {
-		return &wire.JoinResponse{Status: ch.Status, Detail: ch.Detail}, nil
-	}
 	member, err := alert.EncodeMember(n.memberInfo())
 	if err != nil {
 		return nil, err
 	}
-	proof, err := inv.ProveJoin(n.id, ch.Nonce, member)
-	if err != nil {
-		return nil, err
-	}
-	req := &wire.JoinRequest{Member: member, InviteSig: proof.Invite, MemberSig: proof.Member, NodeSig: proof.Node}
-	if _, err := protodelim.MarshalTo(s, req); err != nil {
-		return nil, err
-	}
-	s.CloseWrite()
-	var resp wire.JoinResponse
-	if err := readDelimitedFrom(r, &resp, maxJoinResponse); err != nil {
-		return nil, fmt.Errorf("no answer: %v", err)
-	}
-	return &resp, nil
+	return join.Ask(ctx, door, ai, inv, n.id, member, check)
 }
 
 // doorHost builds the libp2p host that reaches the nodes of an invite: its

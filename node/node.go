@@ -57,6 +57,7 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/internal/checkin"
 	"github.com/takecare-network/takecare/node/internal/feed"
+	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/persist"
 	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/ratelimit"
@@ -112,11 +113,13 @@ type Node struct {
 	// passed on: their duress nodes are not let in again.
 	duressMu    sync.Mutex
 	duressTaken map[crypto.MemberID]bool
-	// joinLimits bound how often joins are tried (join.go); notices how
-	// often a removed member's node is told of its removal (removal.go).
-	joinLimits joinLimits
-	notices    notices
-	foreign    transport.ForeignTopics
+	// door serves the join protocol (door.go); memberJoins bounds how
+	// often a member asks to join again; notices how often a removed
+	// member's node is told of its removal (removal.go).
+	door        *join.Door
+	memberJoins *ratelimit.Limiter[crypto.MemberID]
+	notices     notices
+	foreign     transport.ForeignTopics
 	// verified holds the members whose safety number this member compared.
 	verifiedMu sync.Mutex
 	verified   map[crypto.MemberID]bool
@@ -229,7 +232,7 @@ func New(cfg Config) (*Node, error) {
 		RendezvousProtocol: RendezvousProtocol,
 		Rendezvous:         n.rendezvousWith,
 	})
-	n.joinLimits = newJoinLimits()
+	n.memberJoins = newMemberJoins()
 	n.twins.start()
 	n.spawn(n.runTopics)
 	if err := n.start(); err != nil {
@@ -295,6 +298,7 @@ func (n *Node) start() error {
 // called once the groups are loaded, so that a peer is never turned away
 // for being unknown while the node starts.
 func (n *Node) serve(h host.Host) {
+	n.door = join.NewDoor(doorGroups{find: n.findInvite, answer: n.answerJoin}, h, n.log, n.now)
 	h.SetStreamHandler(JoinProtocol, n.handleJoin)
 	h.SetStreamHandler(SyncProtocol, n.handleSync)
 	h.SetStreamHandler(DuressProtocol, n.handleDuress)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/wire"
 )
 
@@ -37,7 +38,7 @@ const (
 	noticeInterval   = 10 * time.Minute
 	maxRemovalOffer  = 64
 	maxRosterHeads   = 1 << 20
-	maxRemovalNotice = maxJoinResponse
+	maxRemovalNotice = join.MaxResponse
 	noticeTimeout    = 30 * time.Second
 	maxNoticePeers   = 4096
 )
