@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -88,13 +89,17 @@ func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group 
 
 // addGroup registers a group's keys and joins its current topic.
 func (n *Node) addGroup(g *group) error {
-	n.mu.Lock()
-	n.groups[g.id] = g
+	// g is not yet known to the rest of the node: nothing changes its
+	// epochs between the two locks.
 	g.mu.Lock()
+	refs := make(map[crypto.KeyTag]epochRef, len(g.epochs))
 	for tag, e := range g.epochs {
-		n.tags[tag] = epochRef{g: g, keys: e.keys}
+		refs[tag] = epochRef{g: g, keys: e.keys}
 	}
 	g.mu.Unlock()
+	n.mu.Lock()
+	n.groups[g.id] = g
+	maps.Copy(n.tags, refs)
 	n.mu.Unlock()
 	if err := n.updateTopics(g); err != nil {
 		return err

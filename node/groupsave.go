@@ -135,24 +135,48 @@ func (n *Node) groupChanges(g *group) (groupChanges, error) {
 		}
 	}
 	for _, t := range g.trees {
-		ts := treeState{ID: t.id[:]}
-		if t.secret != nil {
-			ts.Secret = t.secret.Bytes()
-		}
-		if t.path != nil {
-			ts.Path = t.path.Marshal()
-		}
-		for _, m := range t.founders {
-			ts.Founders = append(ts.Founders, m[:])
-		}
-		for _, m := range t.admins {
-			ts.Admins = append(ts.Admins, m[:])
-		}
-		st.Trees = append(st.Trees, ts)
+		st.Trees = append(st.Trees, t.state())
 	}
 	g.mu.Unlock()
+	opBlobs, newOps, seq, err := n.newOps(g)
+	if err != nil {
+		return groupChanges{}, err
+	}
+	blobs = append(blobs, opBlobs...)
+	b, err := json.Marshal(st)
+	if err != nil {
+		return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
+	}
+	blobs = append(blobs, store.Blob{Kind: blobGroup, Key: g.id[:], Value: b})
+	return groupChanges{blobs: blobs, epochs: epochs, newOps: newOps, seq: seq}, nil
+}
+
+// state is what is saved of t. The caller holds g.mu.
+func (t *groupTree) state() treeState {
+	ts := treeState{ID: t.id[:]}
+	if t.secret != nil {
+		ts.Secret = t.secret.Bytes()
+	}
+	if t.path != nil {
+		ts.Path = t.path.Marshal()
+	}
+	for _, m := range t.founders {
+		ts.Founders = append(ts.Founders, m[:])
+	}
+	for _, m := range t.admins {
+		ts.Admins = append(ts.Admins, m[:])
+	}
+	return ts
+}
+
+// newOps returns the roster ops of g not saved yet, as blobs and ids,
+// numbered on from g.saved.seq, and the next number.
+func (n *Node) newOps(g *group) ([]store.Blob, []alert.ID, int, error) {
 	seq := g.saved.seq
-	var newOps []alert.ID
+	var (
+		blobs []store.Blob
+		ids   []alert.ID
+	)
 	for _, op := range g.roster.Ops() {
 		id := alert.ContentID(g.id, op.Inner.Author, op.Inner.Body)
 		if g.saved.ops[id] {
@@ -160,18 +184,13 @@ func (n *Node) groupChanges(g *group) (groupChanges, error) {
 		}
 		b, err := json.Marshal(opState{Seq: seq, Epoch: op.Epoch, Inner: op.Inner.Marshal()})
 		if err != nil {
-			return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
+			return nil, nil, 0, fmt.Errorf("node: saving group: %w", err)
 		}
 		blobs = append(blobs, store.Blob{Kind: blobRosterOp, Key: itemKey(g.id, id[:]), Value: b})
-		newOps = append(newOps, id)
+		ids = append(ids, id)
 		seq++
 	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
-	}
-	blobs = append(blobs, store.Blob{Kind: blobGroup, Key: g.id[:], Value: b})
-	return groupChanges{blobs: blobs, epochs: epochs, newOps: newOps, seq: seq}, nil
+	return blobs, ids, seq, nil
 }
 
 // writeGroup writes the changes of g, then records them as saved.

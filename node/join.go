@@ -188,32 +188,16 @@ func (n *Node) doorHost(inv crypto.Invite) (host.Host, error) {
 // invite, with the given key (see [Config.DoorHost]).
 type DoorHostFunc func(key p2pcrypto.PrivKey) (host.Host, error)
 
+// acceptJoin takes the group a join response gives: its roster (with
+// what this node held of it before), the epoch handed over, and where its
+// member nodes are.
 func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (JoinResult, error) {
 	already := resp.Status == wire.JoinStatus_JOIN_ALREADY_MEMBER
-	var ops []alert.SignedOp
-	for _, o := range resp.Roster {
-		in, err := crypto.ParseInner(o.Inner)
-		if err != nil {
-			return JoinResult{}, fmt.Errorf("%w: bad roster: %v", ErrJoinRefused, err)
-		}
-		ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
-	}
 	old, err := n.group(inv.Group)
 	held := err == nil
-	if held {
-		// Keep what this node holds too: the response may lack an op
-		// this node already has.
-		ops = append(ops, old.roster.Ops()...)
-	}
-	roster, skipped, err := alert.LoadRoster(inv.Group, ops)
+	roster, err := n.joinedRoster(inv.Group, resp, old)
 	if err != nil {
-		return JoinResult{}, fmt.Errorf("%w: bad roster: %v", ErrJoinRefused, err)
-	}
-	for _, err := range skipped {
-		n.log.Warn("left out a roster op the admin's node sent", "group", inv.Group.String()[:8], "err", err)
-	}
-	if m, ok := roster.Member(n.me); !ok || m.Removed {
-		return JoinResult{}, fmt.Errorf("%w: the roster does not include you", ErrJoinRefused)
+		return JoinResult{}, err
 	}
 	e, tree, err := n.joinedEpoch(inv.Group, roster, resp)
 	switch {
@@ -250,6 +234,34 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (JoinResul
 		n.log.Info("joined a group", "group", g.id.String()[:8])
 	}
 	return JoinResult{GroupInfo: n.groupInfo(g), Already: already}, nil
+}
+
+// joinedRoster loads the roster a join response gives, with the ops of
+// old, the group this node held before (nil if none): the response may
+// lack an op this node already has. The roster must count this member.
+func (n *Node) joinedRoster(gid crypto.GroupID, resp *wire.JoinResponse, old *group) (*alert.Roster, error) {
+	var ops []alert.SignedOp
+	for _, o := range resp.Roster {
+		in, err := crypto.ParseInner(o.Inner)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bad roster: %v", ErrJoinRefused, err)
+		}
+		ops = append(ops, alert.SignedOp{Epoch: o.Epoch, Inner: in})
+	}
+	if old != nil {
+		ops = append(ops, old.roster.Ops()...)
+	}
+	roster, skipped, err := alert.LoadRoster(gid, ops)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad roster: %v", ErrJoinRefused, err)
+	}
+	for _, err := range skipped {
+		n.log.Warn("left out a roster op the admin's node sent", "group", gid.String()[:8], "err", err)
+	}
+	if m, ok := roster.Member(n.me); !ok || m.Removed {
+		return nil, fmt.Errorf("%w: the roster does not include you", ErrJoinRefused)
+	}
+	return roster, nil
 }
 
 // rememberPeers records where the member nodes a join response names can
