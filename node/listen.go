@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/takecare-network/takecare/node/internal/transport"
 )
 
 // Listen says where the node listens for one address it was told to
@@ -193,6 +195,9 @@ func (n *Node) newHost() (host.Host, error) {
 		// The default agent string names the program's Go module; a
 		// peer learns nothing from this one.
 		libp2p.UserAgent(userAgent),
+		// yamux without its keep-alive: liveness (alive.go) is the one
+		// keep-alive of a link.
+		transport.Muxer(),
 	}
 	h, err := libp2p.New(append(opts, n.cfg.Libp2p...)...)
 	if err != nil {
