@@ -20,15 +20,24 @@ import (
 // more: meanwhile the node counts the member as reachable, hands it
 // alerts that go nowhere, and does not redial. So every member node is
 // probed with libp2p's ping (/ipfs/ping/1.0.0: 32 random bytes, echoed)
-// once it has been quiet (no ping either way) for Config.PingInterval, and
-// at once when this node's own addresses change; a node that does not answer
-// within Config.PingTimeout is disconnected, and the dialer tries again.
-// Both ends of a dead link find out this way, each by itself.
+// once it has been quiet (no ping either way) for a while, and at once when
+// this node's own addresses change; a node that does not answer within
+// Config.PingTimeout is disconnected, and the dialer tries again. Both ends
+// of a dead link find out this way, each by itself.
+//
+// The ping is the one keep-alive of a link (yamux's is off, see
+// transport.Muxer), and while the groups are idle it thins out: a link is
+// probed once it has been quiet for half as long as the groups have (no
+// message stored, sent or received), within Config.PingInterval and
+// Config.PingIdleInterval. After the last message, the probes of an idle
+// link come 1, 2, 4, 8... ping intervals later, then every idle interval.
 
-// Defaults of Config.PingInterval and Config.PingTimeout.
+// Defaults of Config.PingInterval, Config.PingIdleInterval and
+// Config.PingTimeout.
 const (
-	DefaultPingInterval = 15 * time.Second
-	DefaultPingTimeout  = 5 * time.Second
+	DefaultPingInterval     = 15 * time.Second
+	DefaultPingIdleInterval = 5 * time.Minute
+	DefaultPingTimeout      = 5 * time.Second
 )
 
 // pingStreamLimit bounds how long one ping stream may stay open.
@@ -37,9 +46,28 @@ const pingStreamLimit = time.Minute
 // liveness remembers when each member node last showed it is there, and
 // which are being probed.
 type liveness struct {
-	mu    sync.Mutex
-	heard map[peer.ID]time.Time
-	busy  map[peer.ID]bool
+	mu      sync.Mutex
+	heard   map[peer.ID]time.Time
+	busy    map[peer.ID]bool
+	stirred time.Time // when the groups last had a message
+}
+
+// stir notes that a message was stored at t: links are probed at the
+// ping interval again.
+func (l *liveness) stir(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.After(l.stirred) {
+		l.stirred = t
+	}
+}
+
+// quiet is how long a link must have been quiet at now to be probed: half
+// of how long the groups have been quiet, within [short, long].
+func (l *liveness) quiet(now time.Time, short, long time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return min(max(now.Sub(l.stirred)/2, short), long)
 }
 
 func (l *liveness) heardFrom(p peer.ID, t time.Time) {
@@ -136,15 +164,15 @@ func (n *Node) probe(ctx context.Context, p peer.ID) error {
 	return nil
 }
 
-// probeAll probes every connected member node that has not shown it is
-// there within the last ping interval (all of them if now is true), each
-// in its own goroutine, and disconnects those that do not answer.
+// probeAll probes every connected member node that has been quiet for
+// long enough (liveness.quiet; all of them if now is true), each in its
+// own goroutine, and disconnects those that do not answer.
 func (n *Node) probeAll(now bool) {
-	quiet := n.cfg.PingInterval
+	t := time.Now()
+	quiet := n.alive.quiet(t, n.cfg.PingInterval, n.cfg.PingIdleInterval)
 	if now {
 		quiet = 0
 	}
-	t := time.Now()
 	for p := range n.access.Load().Members {
 		if p == n.host.ID() || !n.connected(p) || !n.alive.due(p, t, quiet) {
 			continue
@@ -169,14 +197,15 @@ func (n *Node) linkLost(p peer.ID) {
 	n.dialer.Poke()
 }
 
-// keepAlive probes, every third of Config.PingInterval, the member nodes
-// quiet for a whole interval, and every member node at once when wake
-// receives, until ctx is done. Looking three times per interval, a link
-// that dies just after a ping is probed within 4/3 of the interval, and
-// cut within that plus Config.PingTimeout (25 s by default): before the
-// transports' own idle timeouts (30 s), where looking once per interval
-// let it wait up to twice the interval plus the timeout (35 s).
+// keepAlive looks, every third of Config.PingInterval, for member nodes
+// quiet for long enough (probeAll), and probes every member node at once
+// when wake receives, until ctx is done. Looking three times per interval,
+// a link of a busy group that dies just after a ping is probed within 4/3
+// of the interval, and cut within that plus Config.PingTimeout (25 s by
+// default), where looking once per interval let it wait up to twice the
+// interval plus the timeout (35 s).
 func (n *Node) keepAlive(ctx context.Context, wake <-chan struct{}) {
+	n.alive.stir(time.Now()) // a node that just started probes at the ping interval first
 	t := time.NewTicker(n.cfg.PingInterval / 3)
 	defer t.Stop()
 	for {

@@ -86,8 +86,19 @@ type Config struct {
 	// negative: never), and PingTimeout how long it has to answer
 	// (default 5 s) before it is disconnected and dialled again (alive.go).
 	// Each ping costs about 200 bytes both ways.
-	PingInterval time.Duration
-	PingTimeout  time.Duration
+	//
+	// While nothing happens in the node's groups the pings thin out: a link
+	// is pinged once it has been quiet for half as long as the groups have
+	// (no message sent or received), but at least PingInterval and at most
+	// PingIdleInterval apart (default 5 min; below PingInterval: always
+	// PingInterval). So an idle link costs a ping every few minutes instead
+	// of four a minute, and a dead idle link is found within
+	// PingIdleInterval plus PingTimeout; a message sent is still checked
+	// at once on the links it was handed to (delivery.go), and every link
+	// is checked at once when this node's addresses change.
+	PingInterval     time.Duration
+	PingIdleInterval time.Duration
+	PingTimeout      time.Duration
 	// Relay, if set, makes this node a relay (circuit relay v2) for the
 	// member nodes of its groups behind NAT, within these limits
 	// (relay.go). Set it on an always-on node with a public address.
@@ -154,6 +165,10 @@ func (c Config) withDefaults() Config {
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = DefaultPingTimeout
 	}
+	if c.PingIdleInterval == 0 {
+		c.PingIdleInterval = DefaultPingIdleInterval
+	}
+	c.PingIdleInterval = max(c.PingIdleInterval, c.PingInterval)
 	if c.CatchUp == 0 {
 		c.CatchUp = DefaultCatchUp
 	}

@@ -381,6 +381,7 @@ const priorityOrdered = 2
 // handle acts on a new, stored message.
 func (n *Node) handle(g *group, m *alert.Message) {
 	n.syncer.took()
+	n.alive.stir(time.Now())
 	switch c := m.Content.(type) {
 	case *alert.RosterOp:
 		if sr, ok := c.Change.(*alert.SetRole); ok {
