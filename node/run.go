@@ -86,7 +86,7 @@ func (n *Node) loop(ctx context.Context, identified, addrs <-chan any, moved cha
 			case moved <- struct{}{}:
 			default:
 			}
-			n.dialer.Poke()
+			n.dialer.Moved()
 		}
 	}
 }

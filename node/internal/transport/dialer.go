@@ -23,11 +23,14 @@ type Dialer struct {
 	adm      *Admission
 	reach    *Reach
 	log      *slog.Logger
-	now      func() time.Time
+	now      func() time.Time // the node's clock: when a member node was seen
 	interval time.Duration
 	target   int
 	wake     chan struct{}
 	dials    sync.WaitGroup
+	// clock schedules the dials and connect makes one; tests replace them.
+	clock   func() time.Time
+	connect func(context.Context, peer.AddrInfo) error
 
 	mu    sync.Mutex
 	book  map[peer.ID][]ma.Multiaddr // where member nodes were seen, newest first
@@ -37,23 +40,51 @@ type Dialer struct {
 	busy  map[peer.ID]bool
 }
 
+// The waits between failed dials of a member node (nextDialDelay).
 const (
 	minDialBackoff = time.Second
-	maxDialBackoff = 5 * time.Minute
+	// flapDialBackoff is the last wait of the quick retries of a link
+	// that flapped: 1, 2, then 4 s.
+	flapDialBackoff = 4 * time.Second
+	// offDialBackoff is the first wait once those failed too.
+	offDialBackoff = time.Minute
 )
 
-// dialBackoffCap is the longest wait between two dials of a member node
-// last seen unseen ago: 5 minutes for one seen within the hour, then 30
-// minutes, and 2 hours for one not seen for a day (or never). A phone that
-// is off costs every other member a dial each time (a TCP SYN and a QUIC
-// Initial of 1,200 bytes per address, each sent again a few times), for
-// nothing; one that comes back dials, or is dialled by someone it meets,
-// and syncs at once.
-func dialBackoffCap(unseen time.Duration) time.Duration {
+// nextDialDelay is the wait before dialling a member node again after a
+// dial failed, prev being the wait before that dial (zero: the first)
+// and unseen how long ago it was last connected.
+//
+// A link that just dropped (a phone changed networks) is retried 1, 2 and
+// 4 s later. A member node that three dials in a row did not reach is
+// taken to be off: the next dial comes a minute later, and each wait is
+// four times the one before (1, 4, 16 minutes), up to dialBackoffCap: 8
+// dials in the first hour, then one per half hour or two hours. A phone
+// that is off costs every other member a dial each time (a TCP SYN and a
+// QUIC Initial of 1,200 bytes per address, each sent again a few times),
+// for nothing; one that comes back dials the others itself (its own
+// backoffs are cleared when its addresses change, or when it reaches its
+// first member node: [Dialer.Moved], [Dialer.Connected]), and syncs at
+// once.
+func nextDialDelay(prev, unseen time.Duration) time.Duration {
+	var d time.Duration
 	switch {
-	case unseen < time.Hour:
-		return maxDialBackoff
-	case unseen < 24*time.Hour:
+	case prev < minDialBackoff:
+		d = minDialBackoff
+	case prev < flapDialBackoff:
+		d = 2 * prev
+	case prev < offDialBackoff:
+		d = offDialBackoff
+	default:
+		d = 4 * prev
+	}
+	return min(d, dialBackoffCap(unseen))
+}
+
+// dialBackoffCap is the longest wait between two dials of a member node
+// last seen unseen ago: 30 minutes for one seen within the day, 2 hours
+// for one not seen for a day (or never).
+func dialBackoffCap(unseen time.Duration) time.Duration {
+	if unseen < 24*time.Hour {
 		return 30 * time.Minute
 	}
 	return 2 * time.Hour
@@ -80,6 +111,7 @@ func NewDialer(c DialerConfig) *Dialer {
 	return &Dialer{
 		host: c.Host, adm: c.Admission, reach: c.Reach, log: c.Log, now: c.Now,
 		interval: c.Interval, target: c.Target,
+		clock: time.Now, connect: c.Host.Connect,
 		wake:  make(chan struct{}, 1),
 		book:  make(map[peer.ID][]ma.Multiaddr),
 		next:  make(map[peer.ID]time.Time),
@@ -149,14 +181,36 @@ func (d *Dialer) Seen(p peer.ID) time.Time {
 
 // RetryNow clears p's backoff, so that the next round dials it (its
 // addresses just changed).
-func (d *Dialer) RetryNow(p peer.ID) { d.Connected(p) }
-
-// Connected clears p's backoff: it is connected.
-func (d *Dialer) Connected(p peer.ID) {
+func (d *Dialer) RetryNow(p peer.ID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.delay, p)
 	delete(d.next, p)
+}
+
+// Connected clears p's backoff: it is connected. If p is the only member
+// node connected, this node was probably the one cut off (out of coverage,
+// no network), so the dials that failed meanwhile say nothing of the
+// others: every backoff is cleared, and the dialer looks at once.
+func (d *Dialer) Connected(p peer.ID) {
+	for q := range d.adm.Load().Members {
+		if q != p && q != d.host.ID() && connected(d.host, q) {
+			d.RetryNow(p)
+			return
+		}
+	}
+	d.Moved()
+}
+
+// Moved clears every backoff and makes the dialer look now: this node's
+// own addresses changed (it moved networks, or came back to one), so the
+// dials that failed before may have failed on its side.
+func (d *Dialer) Moved() {
+	d.mu.Lock()
+	clear(d.delay)
+	clear(d.next)
+	d.mu.Unlock()
+	d.Poke()
 }
 
 // Run dials member nodes every interval, and when poked, until ctx ends;
@@ -184,7 +238,7 @@ func (d *Dialer) round(ctx context.Context) {
 	}
 	a := d.adm.Load()
 	members := a.Members
-	now := time.Now()
+	now := d.clock()
 	// Relays the groups granted come first: through them, member nodes
 	// behind NAT are reached.
 	for p, addrs := range a.Relays {
@@ -242,7 +296,7 @@ func (d *Dialer) dial(ctx context.Context, p peer.ID) {
 	// well, for a node behind NAT (libp2p tries relayed addresses after
 	// direct ones).
 	addrs := append(d.AddrsOf(p), d.reach.CircuitAddrs(p)...)
-	err := d.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs})
+	err := d.connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs})
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.busy, p)
@@ -252,7 +306,7 @@ func (d *Dialer) dial(ctx context.Context, p peer.ID) {
 		return
 	}
 	d.log.Debug("could not reach a member node", "peer", p, "addrs", addrs, "err", err)
-	delay := min(max(d.delay[p]*2, minDialBackoff), dialBackoffCap(d.now().Sub(d.last[p])))
+	delay := nextDialDelay(d.delay[p], d.now().Sub(d.last[p]))
 	d.delay[p] = delay
-	d.next[p] = time.Now().Add(delay)
+	d.next[p] = d.clock().Add(delay)
 }
