@@ -234,14 +234,16 @@ func run(c config) (err error) {
 		})
 	}
 	if c.daemon {
-		d, err := daemonRun(c, base)
-		t.daemon(d)
-		t.daemonTarget(d)
-		if err != nil {
-			logf("measuring the daemon: %v", err)
-			t.add("the daemon could not be measured", "", strings.ReplaceAll(err.Error(), "\n", " "), "")
-			failed = append(failed, "the daemon")
-		}
+		try("Idle daemon", func() {
+			d, err := daemonRun(c, base)
+			t.daemon(d)
+			t.daemonTarget(d)
+			if err != nil {
+				logf("measuring the daemon: %v", err)
+				t.add("the daemon could not be measured", "", strings.ReplaceAll(err.Error(), "\n", " "), "")
+				failed = append(failed, "the daemon")
+			}
+		})
 	}
 	t.print(os.Stdout, c)
 	if len(failed) > 0 {
