@@ -108,3 +108,5 @@ require (
 	golang.org/x/xerrors v0.0.0-20240903120638-7835f813f4da // indirect
 	lukechampine.com/blake3 v1.4.1 // indirect
 )
+
+replace github.com/trustelem/zxcvbn => ./third_party/zxcvbn
