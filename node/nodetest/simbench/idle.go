@@ -41,18 +41,20 @@ type idleResult struct {
 	conns           float64               // connections per online node, on average
 	streams         map[string][2]float64 // per protocol family: bytes in, out per hour per node
 	payload, wire   float64               // per hour per node, both ways
-	segs            float64               // segments per hour per node, both ways
+	segs, dataSegs  float64               // segments per hour per node, both ways: all, and those with payload
 	dials, failed   float64               // dial attempts per hour per node, and how many failed
 }
 
 // tcpStat is what the kernel counted on one socket.
 type tcpStat struct {
-	bytesOut, bytesIn uint64
-	segsOut, segsIn   uint64
+	bytesOut, bytesIn       uint64
+	segsOut, segsIn         uint64
+	dataSegsOut, dataSegsIn uint64 // segments that carried payload
 }
 
 func (a tcpStat) sub(b tcpStat) tcpStat {
-	return tcpStat{a.bytesOut - b.bytesOut, a.bytesIn - b.bytesIn, a.segsOut - b.segsOut, a.segsIn - b.segsIn}
+	return tcpStat{a.bytesOut - b.bytesOut, a.bytesIn - b.bytesIn, a.segsOut - b.segsOut, a.segsIn - b.segsIn,
+		a.dataSegsOut - b.dataSegsOut, a.dataSegsIn - b.dataSegsIn}
 }
 
 // meteredConn is a dialed TCP connection from node local to node remote
@@ -81,7 +83,8 @@ func (c *meteredConn) stat() tcpStat {
 		if err != nil {
 			return
 		}
-		c.last = tcpStat{bytesOut: info.Bytes_acked, bytesIn: info.Bytes_received, segsOut: uint64(info.Segs_out), segsIn: uint64(info.Segs_in)}
+		c.last = tcpStat{bytesOut: info.Bytes_acked, bytesIn: info.Bytes_received, segsOut: uint64(info.Segs_out), segsIn: uint64(info.Segs_in),
+			dataSegsOut: uint64(info.Data_segs_out), dataSegsIn: uint64(info.Data_segs_in)}
 	})
 	return c.last
 }
@@ -176,8 +179,9 @@ func (m *connMeter) snapshot() map[*meteredConn]tcpStat {
 }
 
 // perNode adds up, for node i, what every connection with it carried
-// between two snapshots: bytes both ways and segments both ways.
-func perNode(i int, from, to map[*meteredConn]tcpStat) (bytes, segs uint64) {
+// between two snapshots: bytes both ways, segments both ways, and of those
+// the segments that carried payload.
+func perNode(i int, from, to map[*meteredConn]tcpStat) (bytes, segs, dataSegs uint64) {
 	for c, end := range to {
 		if c.local != i && c.remote != i {
 			continue
@@ -185,8 +189,9 @@ func perNode(i int, from, to map[*meteredConn]tcpStat) (bytes, segs uint64) {
 		d := end.sub(from[c])
 		bytes += d.bytesOut + d.bytesIn
 		segs += d.segsOut + d.segsIn
+		dataSegs += d.dataSegsOut + d.dataSegsIn
 	}
-	return bytes, segs
+	return bytes, segs, dataSegs
 }
 
 // tcpHeaders is what a segment adds on the interface: IPv4 (20) and TCP
@@ -288,9 +293,10 @@ func idleRun(c config, base string) idleResult {
 			v[1] += float64(s.TotalOut) * perHour
 			res.streams[family(p)] = v
 		}
-		b, s := perNode(nd.Index, s0, s1)
+		b, s, ds := perNode(nd.Index, s0, s1)
 		res.payload += float64(b) * perHour
 		res.segs += float64(s) * perHour
+		res.dataSegs += float64(ds) * perHour
 		res.conns += float64(len(nd.Host().Network().Conns())) / float64(online)
 	}
 	res.wire = res.payload + res.segs*tcpHeaders
@@ -308,6 +314,7 @@ func (t *table) idle(r idleResult) {
 	t.add("on the interface: TCP payload + 52 B of headers per segment, both ways", "", kb(int64(r.wire)), "")
 	t.add("TCP payload (security, multiplexing, streams), both ways", "", kb(int64(r.payload)), "")
 	t.add("segments, both ways (headers alone)", "", fmt.Sprintf("%.0f (%s)", r.segs, kb(int64(r.segs*tcpHeaders))), "")
+	t.add("of those, without payload: ACKs alone and TCP keep-alive probes (libp2p's TCP transport: 30 s)", "", fmt.Sprintf("%.0f (%s)", r.segs-r.dataSegs, kb(int64((r.segs-r.dataSegs)*tcpHeaders))), "")
 	var fams []string
 	var streams float64
 	for f, v := range r.streams {
@@ -321,6 +328,6 @@ func (t *table) idle(r idleResult) {
 		v := r.streams[f]
 		t.add("streams: "+f+", in + out", "", fmt.Sprintf("%s + %s", kb(int64(v[0])), kb(int64(v[1]))), "")
 	}
-	t.add("below the streams: Noise, yamux (keep-alive pings every 30 s), multistream", "", kb(int64(r.payload-streams)), "")
+	t.add("below the streams: Noise and yamux framing, yamux keep-alive where on, multistream", "", kb(int64(r.payload-streams)), "")
 	t.add("dials (to the members whose device is off)", "", fmt.Sprintf("%.0f attempts, %.0f failed", r.dials, r.failed), "")
 }
