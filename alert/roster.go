@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -153,6 +154,10 @@ type Roster struct {
 	heads     []ID // the parents of the next op
 	sinks     []ID // the ops no op names as a parent
 	settled   bool // the last computation reached its fixed point
+
+	// view is what Keys, DuressKey, Member and Authorize (of anything but
+	// a roster op or a rekey) read, without r.mu (roster_view.go).
+	view atomic.Pointer[rosterView]
 }
 
 // NewRoster returns an empty roster for group. Its first op must be the
@@ -168,6 +173,7 @@ func NewRoster(group crypto.GroupID) *Roster {
 		promoted: make(map[crypto.MemberID]bool),
 	}
 	r.recompute()
+	r.publishAll()
 	return r
 }
 
@@ -183,12 +189,15 @@ func NewRoster(group crypto.GroupID) *Roster {
 // are given but none of them is the group's creation.
 func LoadRoster(group crypto.GroupID, ops []SignedOp) (r *Roster, skipped []error, err error) {
 	r = NewRoster(group)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.publishAll()
 	left := ops
 	for len(left) > 0 {
 		var later []SignedOp
 		progress := false
 		for _, op := range left {
-			_, err := r.Add(op)
+			_, _, err := r.add(op)
 			switch {
 			case err == nil:
 				progress = true
@@ -223,43 +232,64 @@ func (r *Roster) Group() crypto.GroupID { return r.group }
 func (r *Roster) Add(s SignedOp) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	added, all, err := r.add(s)
+	switch {
+	case !added:
+	case all:
+		r.publishAll()
+	default:
+		m := r.ops[r.order[len(r.order)-1]]
+		r.publish(named(m.msg.Author, m.op)...)
+	}
+	return added, err
+}
+
+// testAdding, if set, is called by Add while it changes the roster (for
+// tests: it holds r.mu).
+var testAdding func()
+
+// add is Add without the lock and without publishing the view. all
+// reports whether more than the op's own change may have changed (the
+// whole order was computed again); otherwise the op is the last of
+// r.order.
+func (r *Roster) add(s SignedOp) (added, all bool, err error) {
 	m, err := Decode(r.group, s.Epoch, s.Inner.Author, s.Inner.Body)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	op, ok := m.Content.(*RosterOp)
 	if !ok {
-		return false, fmt.Errorf("%w: not a roster op", ErrInvalid)
+		return false, false, fmt.Errorf("%w: not a roster op", ErrInvalid)
 	}
 	if err := op.validate(); err != nil {
-		return false, err
+		return false, false, err
 	}
 	if _, dup := r.ops[m.ID]; dup {
-		return false, nil
+		return false, false, nil
 	}
 	if _, dup := r.pending[m.ID]; dup {
-		return false, nil
+		return false, false, nil
 	}
 	keys, ok := r.keys[m.Author]
 	c, isCreate := op.Change.(*Create)
 	if isCreate {
 		if !r.root.IsZero() {
-			return false, ErrSecondRoot
+			return false, false, ErrSecondRoot
 		}
 		keys, ok = c.Founder, c.Founder.ID() == m.Author
 		if !ok {
-			return false, fmt.Errorf("%w: creation not signed by its founder", ErrInvalid)
+			return false, false, fmt.Errorf("%w: creation not signed by its founder", ErrInvalid)
 		}
 	}
 	if !ok {
-		return false, ErrUnknownAuthor
+		return false, false, ErrUnknownAuthor
 	}
 	if err := s.Inner.Verify(keys.Keys, r.group, s.Epoch); err != nil {
-		return false, err
+		return false, false, err
 	}
 	e := &rosterOp{signed: SignedOp{Epoch: s.Epoch, Inner: crypto.Inner{Author: s.Inner.Author, Sig: s.Inner.Sig, Body: bytes.Clone(s.Inner.Body)}}, msg: m, op: op}
 	if err := r.admit(e); err != nil {
-		return false, err
+		return false, false, err
 	}
 	if isCreate {
 		r.root = m.ID
@@ -293,12 +323,19 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 		r.heads = append(slices.DeleteFunc(r.heads, func(h ID) bool { return slices.Contains(op.Parents, h) }), m.ID)
 		slices.SortFunc(r.heads, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
 		r.sinks = []ID{m.ID}
-		if r.promote() {
+		if testAdding != nil {
+			testAdding()
+		}
+		if all = r.promote(); all {
 			r.recompute()
 		}
 	} else {
+		if testAdding != nil {
+			testAdding()
+		}
 		r.promote()
 		r.recompute()
+		all = true
 	}
 	// Ops that waited for their parents while their author was an admin
 	// count as late if the author no longer is: when an admin's removal
@@ -310,7 +347,7 @@ func (r *Roster) Add(s SignedOp) (bool, error) {
 			r.late[w.msg.Author]++
 		}
 	}
-	return true, nil
+	return true, all, nil
 }
 
 // admit applies the limits an op must be within to be held (PROTOCOL.md,
@@ -700,7 +737,25 @@ func (r *Roster) apply(e *rosterOp) (revokes crypto.MemberID, applied bool) {
 // [ErrUnknownAuthor], [ErrRemoved], [ErrNotAdminYet] or [ErrSecondRoot],
 // which another node may not return for the same message, or
 // [ErrNotAdmin], which every node returns, or nil.
+//
+// Of any message but a roster op or a rekey, it decides by the roster as
+// it was when its last change ended, without waiting for a change in
+// progress.
 func (r *Roster) Authorize(m *Message) error {
+	switch m.Content.(type) {
+	case *RosterOp, *Rekey:
+	default:
+		s := r.view.Load().get(m.Author)
+		switch {
+		case !s.applied && s.known:
+			return ErrRemoved // added by an op that was skipped; treat as not a member
+		case !s.applied:
+			return ErrUnknownAuthor
+		case s.member.Removed:
+			return ErrRemoved
+		}
+		return nil
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	op, isOp := m.Content.(*RosterOp)
@@ -764,30 +819,21 @@ func (r *Roster) notAdmin(author crypto.MemberID, past []ID) error {
 // Keys returns the keys of anyone the roster has ever introduced, for
 // verifying signatures.
 func (r *Roster) Keys(id crypto.MemberID) (crypto.MemberKeys, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	k, ok := r.keys[id]
-	return k.Keys, ok
+	s := r.view.Load().get(id)
+	return s.info.Keys, s.known
 }
 
 // DuressKey returns the duress key in the record of anyone the roster has
 // ever introduced, for verifying a duress warning; the zero key if the
 // record has none or the member is unknown.
 func (r *Roster) DuressKey(id crypto.MemberID) crypto.DuressKey {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.keys[id].Duress
+	return r.view.Load().get(id).info.Duress
 }
 
 // Member returns a member, including removed ones.
 func (r *Roster) Member(id crypto.MemberID) (Member, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	m, ok := r.members[id]
-	if !ok {
-		return Member{}, false
-	}
-	return *m, true
+	s := r.view.Load().get(id)
+	return s.member, s.applied
 }
 
 // Members returns the current members, admins first, then by name.
