@@ -185,9 +185,7 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 	changed = g.chooseCurrentLocked(n.now())
 	cur := g.current
 	g.mu.Unlock()
-	n.mu.Lock()
-	n.tags[e.keys.Tag()] = epochRef{g: g, keys: e.keys}
-	n.mu.Unlock()
+	n.keys.change(func(m map[crypto.KeyTag]epochRef) { m[e.keys.Tag()] = epochRef{g: g, keys: e.keys} })
 	if err := n.saveGroup(g); err != nil {
 		return changed, err
 	}
@@ -237,10 +235,7 @@ func (n *Node) switched(g *group, old, cur *epoch) {
 // heldIn returns the keys of an epoch this node holds message id in.
 func (n *Node) heldIn(id alert.ID) *crypto.EpochKeys {
 	for _, tag := range n.store.Tags(id) {
-		n.mu.RLock()
-		ref, ok := n.tags[tag]
-		n.mu.RUnlock()
-		if ok {
+		if ref, ok := n.keys.lookup(tag); ok {
 			return ref.keys
 		}
 	}
@@ -443,11 +438,11 @@ func (n *Node) maintainEpochs() {
 		}
 		g.mu.Unlock()
 		if len(erase) > 0 {
-			n.mu.Lock()
-			for _, tag := range erase {
-				delete(n.tags, tag)
-			}
-			n.mu.Unlock()
+			n.keys.change(func(m map[crypto.KeyTag]epochRef) {
+				for _, tag := range erase {
+					delete(m, tag)
+				}
+			})
 			if err := n.saveGroup(g); err != nil {
 				n.log.Error("saving group", "err", err)
 			}

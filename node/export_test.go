@@ -34,9 +34,7 @@ func (n *Node) PruneForTest() { n.prune() }
 
 // HasKeyForTest reports whether the node holds the epoch key with this tag.
 func (n *Node) HasKeyForTest(tag crypto.KeyTag) bool {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	_, ok := n.tags[tag]
+	_, ok := n.keys.lookup(tag)
 	return ok
 }
 
@@ -310,9 +308,8 @@ func (n *Node) SyncDueForTest(p peer.ID) time.Duration {
 // EpochKeysForTest returns the keys of the epoch with this tag, if the node
 // holds them.
 func (n *Node) EpochKeysForTest(tag crypto.KeyTag) *crypto.EpochKeys {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.tags[tag].keys
+	ref, _ := n.keys.lookup(tag)
+	return ref.keys
 }
 
 // DowngradeGroupForTest saves a group as format 1 did, every epoch and

@@ -171,9 +171,7 @@ func (n *Node) loadMessage(h store.Header) (*alert.Message, error) {
 // and the signed inner message.
 func (n *Node) openStored(id alert.ID) (epochRef, crypto.Inner, error) {
 	for _, tag := range n.store.Tags(id) {
-		n.mu.RLock()
-		ref, ok := n.tags[tag]
-		n.mu.RUnlock()
+		ref, ok := n.keys.lookup(tag)
 		if !ok {
 			continue
 		}

@@ -90,16 +90,16 @@ func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group 
 // addGroup registers a group's keys and joins its current topic.
 func (n *Node) addGroup(g *group) error {
 	// g is not yet known to the rest of the node: nothing changes its
-	// epochs between the two locks.
+	// epochs meanwhile.
 	g.mu.Lock()
 	refs := make(map[crypto.KeyTag]epochRef, len(g.epochs))
 	for tag, e := range g.epochs {
 		refs[tag] = epochRef{g: g, keys: e.keys}
 	}
 	g.mu.Unlock()
+	n.keys.change(func(m map[crypto.KeyTag]epochRef) { maps.Copy(m, refs) })
 	n.mu.Lock()
 	n.groups[g.id] = g
-	maps.Copy(n.tags, refs)
 	n.mu.Unlock()
 	if err := n.updateTopics(g); err != nil {
 		return err

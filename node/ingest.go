@@ -62,9 +62,7 @@ func (n *Node) unseal(env []byte) (epochRef, crypto.Inner, *alert.Message, error
 	if err != nil {
 		return epochRef{}, crypto.Inner{}, nil, reject("%v", err)
 	}
-	n.mu.RLock()
-	ref, ok := n.tags[tag]
-	n.mu.RUnlock()
+	ref, ok := n.keys.lookup(tag)
 	if !ok {
 		n.awaitKey.Store(true)
 		return epochRef{}, crypto.Inner{}, nil, ignore("no key for tag %s", tag)

@@ -103,8 +103,10 @@ type Node struct {
 
 	mu     sync.RWMutex
 	groups map[crypto.GroupID]*group
-	tags   map[crypto.KeyTag]epochRef
 	closed bool
+	// keys finds an envelope's epoch by its key tag, without a lock
+	// (keyring.go).
+	keys keyring
 
 	// duressTaken holds the members whose duress warning this node has
 	// passed on: their duress nodes are not let in again.
@@ -211,7 +213,6 @@ func New(cfg Config) (*Node, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		groups:  make(map[crypto.GroupID]*group),
-		tags:    make(map[crypto.KeyTag]epochRef),
 		started: cfg.Now(),
 		toStore: make(chan *opened, storeQueue),
 

@@ -1,0 +1,84 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node/nodetest"
+)
+
+// TestAlertsTakenWhileTheGroupChanges: alerts from a member keep being
+// taken, each at once, while the admin's node starts new epochs and adds
+// members (roster ops and rekeys) in the same group. The validator reads
+// the keys and the roster from what the group last published, without the
+// locks those changes take; run under -race, this also checks that the
+// group's changes and the validator share nothing unguarded.
+func TestAlertsTakenWhileTheGroupChanges(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{})
+	gid := net.Group("g")
+	ana, ben := net.Nodes[0], net.Nodes[1]
+	keys := ana.KeysForTest(gid)
+	const alerts, changes = 400, 3
+	envs := make([][]byte, alerts)
+	for i := range envs {
+		envs[i] = seal(t, keys, ben.Identity.SignBody(gid, keys.Epoch(), body(t, time.Now(), fmt.Sprintf("alert %d", i))))
+	}
+	ctx := context.Background()
+	var wg, changing sync.WaitGroup
+	changing.Add(2)
+	done := make(chan struct{})
+	go func() {
+		changing.Wait()
+		close(done)
+	}()
+	wg.Go(func() {
+		defer changing.Done()
+		for range changes {
+			if _, err := ana.RekeyNowForTest(ctx, gid); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() {
+		defer changing.Done()
+		for i := range changes {
+			id, err := crypto.NewIdentity(fmt.Sprintf("new-%d", i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m := alert.MemberInfo{Name: id.Name(), Keys: id.Public(), Peer: id.PeerID()}
+			if err := ana.AddMemberForTest(ctx, gid, m); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	taken := 0
+	wg.Go(func() {
+		for i, env := range envs {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := ana.IngestLiveForTest(env); err != nil {
+				t.Errorf("alert %d: %v", i, err)
+			}
+			taken++
+		}
+	})
+	wg.Wait()
+	if taken == 0 {
+		t.Error("no alert was taken while the group changed")
+	}
+	t.Logf("%d alerts taken while the group changed", taken)
+	if got := ana.EpochTagsForTest(gid); len(got) < 1+2*changes {
+		t.Errorf("the group holds %d epochs, want at least %d: the changes did not all happen", len(got), 1+2*changes)
+	}
+}
