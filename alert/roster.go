@@ -131,7 +131,12 @@ type rosterOp struct {
 // creation time and then id, and an op whose author lacks the right at its
 // turn is skipped. PROTOCOL.md, "Roster".
 //
-// A Roster is safe for concurrent use.
+// A Roster is safe for concurrent use. Its changes ([Roster.Add]) take its
+// lock, one at a time; the checks of a message's author ([Roster.Keys],
+// [Roster.DuressKey], [Roster.Member], [Roster.Authorize] of anything but
+// a roster op or a rekey) read an immutable view that each change
+// publishes once done, without the lock, so a change in progress never
+// delays them.
 type Roster struct {
 	mu       sync.RWMutex
 	group    crypto.GroupID
