@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"golang.org/x/crypto/argon2"
@@ -399,8 +400,16 @@ func (k *Keystore) SetDuressTargets(ts []DuressTarget) error {
 	return k.write()
 }
 
+// slotKey stretches the passphrase for one slot with Argon2id (RFC 9106).
+// The params.MemoryKiB it fills (64 MiB by default) is garbage once it
+// returns, and is collected at once: the slots are stretched one after the
+// other, and left to the garbage collector's pace the second would get
+// memory of its own, so that opening a keystore peaked at twice the
+// memory (a daemon's start at 168 MB, on phones that may have 1 GB).
 func slotKey(passphrase, salt []byte, params KeystoreParams) []byte {
-	return argon2.IDKey(passphrase, salt, params.Time, params.MemoryKiB, params.Threads, chacha20poly1305.KeySize)
+	k := argon2.IDKey(passphrase, salt, params.Time, params.MemoryKiB, params.Threads, chacha20poly1305.KeySize)
+	runtime.GC()
+	return k
 }
 
 func sealSlot(hdr, salt, key, plain []byte) []byte {

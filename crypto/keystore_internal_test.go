@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -221,5 +223,56 @@ func TestKitHoldsNoProfileSecret(t *testing.T) {
 				t.Fatalf("the duress kit holds bytes %d..%d of the %s", i, i+8, what)
 			}
 		}
+	}
+}
+
+// TestKeystoreOpenPeak: opening a keystore stretches the passphrase once
+// per slot, one after the other; the heap peaks at about one stretch's
+// memory, not at both (the first is collected before the second starts).
+// Not parallel: the heap is the process's.
+func TestKeystoreOpenPeak(t *testing.T) {
+	const mem = 32 << 20
+	id, err := NewIdentity("ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "keystore")
+	pass := []byte("a passphrase for the test")
+	if _, err := CreateKeystore(path, pass, Profile{Identity: id, StorageKey: NewStorageKey()}, KeystoreParams{Time: 1, MemoryKiB: mem >> 10, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// What a daemon holds when it opens its keystore, and more: with a
+	// heap this size the garbage collector's next goal leaves room for
+	// both stretches.
+	ballast := make([]byte, mem)
+	defer runtime.KeepAlive(ballast)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	_, err = OpenKeystore(path, pass)
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	grown := peak - base
+	t.Logf("heap peak while opening: %d MiB above the start (Argon2id: %d MiB per slot)", grown>>20, mem>>20)
+	if grown > mem*3/2 {
+		t.Fatalf("opening a keystore grew the heap by %d MiB at its peak, want about one slot's %d MiB, not two", grown>>20, mem>>20)
 	}
 }

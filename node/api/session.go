@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -184,7 +185,15 @@ func (ss *sessions) end(v string) error {
 	return ss.save.Save()
 }
 
-func pinHash(pin, salt []byte) []byte { return argon2.IDKey(pin, salt, 3, 32*1024, 1, 32) }
+// pinHash stretches a PIN with Argon2id (RFC 9106) over 32 MiB. That
+// memory is garbage once it returns: it is collected and handed back to
+// the system at once, where an idle daemon would otherwise keep it until
+// the garbage collector's next forced cycle, minutes later.
+func pinHash(pin, salt []byte) []byte {
+	h := argon2.IDKey(pin, salt, 3, 32*1024, 1, 32)
+	debug.FreeOSMemory()
+	return h
+}
 
 func (ss *sessions) setPIN(pin string) error {
 	if pin != "" && (len(pin) < 4 || len(pin) > 12 || strings.Trim(pin, "0123456789") != "") {
