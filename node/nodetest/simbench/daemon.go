@@ -25,7 +25,12 @@ type daemonResult struct {
 
 type daemonMem struct {
 	rss, hwm uint64 // bytes
-	conns    int    // member nodes it is connected to
+	// anon and file split rss: the process's own memory (Go's heap and
+	// stacks, the runtime's), and the pages of the binary it has touched
+	// (its code and constant data: shared, and dropped first when memory
+	// is short).
+	anon, file uint64
+	conns      int // member nodes it is connected to
 }
 
 const daemonSettle = 10 * time.Second
@@ -102,15 +107,23 @@ func (d *daemon) stop() {
 
 func (d *daemon) mem() (daemonMem, error) {
 	status := fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid)
-	rss, err := statusKB(status, "VmRSS")
-	if err != nil {
-		return daemonMem{}, err
+	var m daemonMem
+	for _, f := range []struct {
+		name string
+		to   *uint64
+	}{{"VmRSS", &m.rss}, {"VmHWM", &m.hwm}, {"RssAnon", &m.anon}, {"RssFile", &m.file}} {
+		kb, err := statusKB(status, f.name)
+		if err != nil {
+			return daemonMem{}, err
+		}
+		*f.to = kb * 1024
 	}
-	hwm, err := statusKB(status, "VmHWM")
-	if err != nil {
-		return daemonMem{}, err
-	}
-	return daemonMem{rss: rss * 1024, hwm: hwm * 1024}, nil
+	return m, nil
+}
+
+// split says what the resident memory is made of.
+func (m daemonMem) split() string {
+	return fmt.Sprintf("%s (its own %s, the binary's pages %s; peak %s)", mb(float64(m.rss)), mb(float64(m.anon)), mb(float64(m.file)), mb(float64(m.hwm)))
 }
 
 // daemonRun builds the binary and measures an idle daemon twice: alone in
@@ -196,11 +209,9 @@ func daemonRun(c config, base string) (daemonResult, error) {
 func (t *table) daemon(d daemonResult) {
 	t.section("Idle daemon (the real binary, loopback)")
 	if d.alone.rss > 0 {
-		t.add(fmt.Sprintf("alone in a group: resident memory %s after creating it (peak)", d.settle), "",
-			fmt.Sprintf("%s (%s)", mb(float64(d.alone.rss)), mb(float64(d.alone.hwm))), "")
+		t.add(fmt.Sprintf("alone in a group: resident memory %s after creating it", d.settle), "", d.alone.split(), "")
 	}
 	if d.members > 0 && d.inGroup.rss > 0 {
-		t.add(fmt.Sprintf("in a group of %d: resident memory %s after joining, connected to %d member nodes (peak)", d.members, d.settle, d.inGroup.conns), "",
-			fmt.Sprintf("%s (%s)", mb(float64(d.inGroup.rss)), mb(float64(d.inGroup.hwm))), "")
+		t.add(fmt.Sprintf("in a group of %d: resident memory %s after joining, connected to %d member nodes", d.members, d.settle, d.inGroup.conns), "", d.inGroup.split(), "")
 	}
 }

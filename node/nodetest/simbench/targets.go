@@ -111,7 +111,7 @@ func (t *table) daemonTarget(d daemonResult) {
 		return
 	}
 	name := fmt.Sprintf("resident memory of an idle daemon in a group of %d ≤ %s", d.members, mb(targetDaemonRSS))
-	fig := fmt.Sprintf("%s (peak %s)", mb(float64(d.inGroup.rss)), mb(float64(d.inGroup.hwm)))
+	fig := d.inGroup.split()
 	if d.members != targetDaemonGroup {
 		fig += fmt.Sprintf(" — the target is for %d members", targetDaemonGroup)
 	}
