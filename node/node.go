@@ -265,7 +265,7 @@ func (n *Node) start() error {
 			return fmt.Errorf("node: starting the relay service: %w", err)
 		}
 	}
-	n.syncer = newSyncer(n)
+	n.syncer = n.newSyncer()
 	// Pubsub reaches member nodes only, whatever the peer filter lets it
 	// do (gate.go).
 	ps, err := pubsub.NewGossipSub(n.ctx, transport.NewPubsubHost(h, n.access), append(PubSubOptions(),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,8 +74,21 @@ var ErrSyncBusy = NewError(KindConflict, "a sync with that node is already runni
 // lower peer id goes on and the other is refused. A session asked for while
 // one with that node runs starts when it ends: the running one may have
 // begun before whatever prompted the request.
+//
+// A syncer is safe for concurrent use; its sessions run on goroutines
+// the node owns (spawn), which end when ctx does.
 type syncer struct {
-	n        *Node
+	peers    syncPeers
+	self     peer.ID
+	ctx      context.Context
+	spawn    func(func())
+	log      *slog.Logger
+	interval time.Duration // Config.SyncInterval
+	idleMax  time.Duration // Config.IdleSyncInterval
+	// keysTaken counts the epoch keys the node took (Node.keysTaken): a
+	// session during which it took one is followed by another.
+	keysTaken *atomic.Int64
+
 	mu       sync.Mutex
 	out      map[peer.ID]bool // sessions we started
 	in       map[peer.ID]bool // sessions the peer started
@@ -91,11 +105,35 @@ type syncer struct {
 	held atomic.Int64
 }
 
-func newSyncer(n *Node) *syncer {
+// syncPeers is what the scheduler needs of the node: the member nodes it
+// syncs with, and a session with one.
+type syncPeers interface {
+	// syncable returns the member nodes of this node's groups that are
+	// connected now, this node excluded.
+	syncable() []peer.ID
+	connected(p peer.ID) bool
+	SyncWith(ctx context.Context, p peer.ID) (SyncStats, error)
+}
+
+// newSyncer returns the scheduler of the sessions of n, this node.
+func (n *Node) newSyncer() *syncer {
 	return &syncer{
-		n: n, out: make(map[peer.ID]bool), in: make(map[peer.ID]bool), again: make(map[peer.ID]bool),
+		peers: n, self: n.host.ID(), ctx: n.ctx, spawn: n.spawn, log: n.log,
+		interval: n.cfg.SyncInterval, idleMax: n.cfg.IdleSyncInterval, keysTaken: &n.keysTaken,
+		out: make(map[peer.ID]bool), in: make(map[peer.ID]bool), again: make(map[peer.ID]bool),
 		kickOnce: make(map[peer.ID]bool), retry: make(map[peer.ID]time.Duration), idle: make(map[peer.ID]*idleSync),
 	}
+}
+
+// syncable returns the member nodes connected now (syncPeers).
+func (n *Node) syncable() []peer.ID {
+	var out []peer.ID
+	for p := range n.access.Load().Members {
+		if p != n.host.ID() && n.connected(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // idleSync is when the last session with a peer ended, when the next
@@ -123,16 +161,13 @@ type idleSync struct {
 // A session is due when it would be within half a SyncInterval, so that
 // one falling just after a tick is not put off by a whole interval.
 func (s *syncer) periodic() {
-	soon := time.Now().Add(s.n.cfg.SyncInterval / 2)
+	soon := time.Now().Add(s.interval / 2)
 	fresh := time.Unix(0, s.fresh.Load())
-	for p := range s.n.access.Load().Members {
-		if p == s.n.host.ID() || !s.n.connected(p) {
-			continue
-		}
+	for _, p := range s.peers.syncable() {
 		s.mu.Lock()
 		st := s.idle[p]
 		due := st == nil || !soon.Before(st.next) ||
-			(fresh.After(st.last) && !soon.Before(st.last.Add(s.n.cfg.SyncInterval)))
+			(fresh.After(st.last) && !soon.Before(st.last.Add(s.interval)))
 		s.mu.Unlock()
 		if due {
 			s.kick(p)
@@ -152,13 +187,13 @@ func (s *syncer) noteSession(p peer.ID, moved bool) {
 	defer s.mu.Unlock()
 	st := s.idle[p]
 	if st == nil {
-		st = &idleSync{every: s.n.cfg.SyncInterval}
+		st = &idleSync{every: s.interval}
 		s.idle[p] = st
 	}
 	if moved {
-		st.every = s.n.cfg.SyncInterval
+		st.every = s.interval
 	} else {
-		st.every = min(2*st.every, s.n.cfg.IdleSyncInterval)
+		st.every = min(2*st.every, s.idleMax)
 	}
 	st.last = time.Now()
 	st.next = st.last.Add(st.every)
@@ -168,7 +203,7 @@ func (s *syncer) begin(p peer.ID, inbound bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if inbound {
-		if s.in[p] || s.inbound >= maxInboundSyncs || (s.out[p] && s.n.host.ID() < p) {
+		if s.in[p] || s.inbound >= maxInboundSyncs || (s.out[p] && s.self < p) {
 			return false
 		}
 		s.in[p] = true
@@ -196,7 +231,7 @@ func (s *syncer) end(p peer.ID, inbound bool) {
 		delete(s.again, p)
 	}
 	s.mu.Unlock()
-	if again && s.n.ctx.Err() == nil {
+	if again && s.ctx.Err() == nil {
 		s.kick(p)
 	}
 }
@@ -214,27 +249,27 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 	}
 	s.kickOnce[p] = true
 	s.mu.Unlock()
-	s.n.spawn(func() {
+	s.spawn(func() {
 		select {
 		case <-time.After(delay):
-		case <-s.n.ctx.Done():
+		case <-s.ctx.Done():
 			return
 		}
 		s.mu.Lock()
 		delete(s.kickOnce, p)
 		s.mu.Unlock()
-		if !s.n.connected(p) {
+		if !s.peers.connected(p) {
 			return
 		}
-		keys := s.n.keysTaken.Load()
-		st, err := s.n.SyncWith(s.n.ctx, p)
+		keys := s.keysTaken.Load()
+		st, err := s.peers.SyncWith(s.ctx, p)
 		switch {
 		case errors.Is(err, ErrSyncBusy):
-			s.n.log.Debug("sync deferred: a session with that node is running", "peer", p)
+			s.log.Debug("sync deferred: a session with that node is running", "peer", p)
 		case err != nil:
 			retry := s.backoff(p)
-			s.n.log.Debug("sync failed", "peer", p, "err", err, "retry_in", retry)
-			if s.n.ctx.Err() == nil {
+			s.log.Debug("sync failed", "peer", p, "err", err, "retry_in", retry)
+			if s.ctx.Err() == nil {
 				s.kickAfter(p, retry)
 			}
 		default:
@@ -243,11 +278,11 @@ func (s *syncer) kickAfter(p peer.ID, delay time.Duration) {
 			if st.Accepted > 0 {
 				s.forward(p)
 			}
-			if st.Partial || s.n.keysTaken.Load() != keys {
+			if st.Partial || s.keysTaken.Load() != keys {
 				s.kick(p)
 			}
 			if st.Accepted > 0 || st.Sent > 0 {
-				s.n.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
+				s.log.Info("synced", "peer", p, "received", st.Accepted, "sent", st.Sent, "duration", st.Duration.Round(time.Millisecond))
 			}
 		}
 	})
@@ -260,8 +295,8 @@ func (s *syncer) backoff(p peer.ID) time.Duration {
 	if d < time.Second {
 		d = time.Second
 	}
-	if d > s.n.cfg.SyncInterval {
-		d = s.n.cfg.SyncInterval
+	if d > s.interval {
+		d = s.interval
 	}
 	s.retry[p] = d
 	return d
@@ -280,8 +315,8 @@ func (s *syncer) resetBackoff(p peer.ID) {
 // in seconds, not in one sync interval per hop. A session that brings
 // nothing new starts nothing, so the wave dies out.
 func (s *syncer) forward(from peer.ID) {
-	for p := range s.n.access.Load().Members {
-		if p != from && p != s.n.host.ID() && s.n.connected(p) {
+	for _, p := range s.peers.syncable() {
+		if p != from {
 			s.kick(p)
 		}
 	}
@@ -289,10 +324,8 @@ func (s *syncer) forward(from peer.ID) {
 
 // kickAll syncs with every connected member node.
 func (s *syncer) kickAll() {
-	for p := range s.n.access.Load().Members {
-		if p != s.n.host.ID() && s.n.connected(p) {
-			s.kick(p)
-		}
+	for _, p := range s.peers.syncable() {
+		s.kick(p)
 	}
 }
 
