@@ -25,6 +25,18 @@ func ignore(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errIgnore, fmt.Sprintf(format, a...))
 }
 
+// errWaiting marks an envelope ignored only because what it needs has not
+// arrived here yet: the key of its epoch, or the roster op that makes its
+// author a member (or an admin). It is also errIgnore.
+var errWaiting = errors.New("waiting for a key or a roster op")
+
+type waitingErr string
+
+func (w waitingErr) Error() string        { return "ignored: " + string(w) }
+func (w waitingErr) Is(target error) bool { return target == errIgnore || target == errWaiting }
+
+func waiting(format string, a ...any) error { return waitingErr(fmt.Sprintf(format, a...)) }
+
 // opened is an envelope that passed every check up to storage.
 type opened struct {
 	g     *group
@@ -65,7 +77,7 @@ func (n *Node) unseal(env []byte) (epochRef, crypto.Inner, *alert.Message, error
 	ref, ok := n.keys.lookup(tag)
 	if !ok {
 		n.awaitKey.Store(true)
-		return epochRef{}, crypto.Inner{}, nil, ignore("no key for tag %s", tag)
+		return epochRef{}, crypto.Inner{}, nil, waiting("no key for tag %s", tag)
 	}
 	inner, err := ref.keys.Open(env)
 	if err != nil {
@@ -75,7 +87,7 @@ func (n *Node) unseal(env []byte) (epochRef, crypto.Inner, *alert.Message, error
 	keys, known := g.roster.Keys(inner.Author)
 	if !known {
 		n.awaitAuthor.Store(true)
-		return epochRef{}, crypto.Inner{}, nil, ignore("author %s not in roster yet", inner.Author.Short())
+		return epochRef{}, crypto.Inner{}, nil, waiting("author %s not in roster yet", inner.Author.Short())
 	}
 	// A member signature; or else the member's duress signature, which
 	// checkSigner accepts on a duress warning only; or else, on a message
@@ -123,7 +135,7 @@ func (n *Node) admissible(ref epochRef, msg *alert.Message, arrived time.Time, a
 		// A removed member's message is dropped, but the peer that passed
 		// it on may have done so before it heard of the removal; a
 		// promotion or demotion may not have reached one of the two.
-		return ignore("%v", err)
+		return waiting("%v", err)
 	case err != nil:
 		return reject("%v", err)
 	}

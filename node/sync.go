@@ -381,6 +381,10 @@ type syncSession struct {
 	// What the session holds besides its sets, across scopes, within
 	// maxSyncAsked and maxSyncQueued.
 	asked, queued int
+	// Epochs the other node lacks, by the message that starts each, and
+	// those whose messages were queued to it (sync_push.go).
+	starts map[alert.ID][]epochStart
+	pushed map[crypto.KeyTag]bool
 }
 
 type syncScope struct {
@@ -391,6 +395,7 @@ type syncScope struct {
 	sorted bool       // queue is in the order to send
 	wants  []alert.ID // ids to ask for
 	asked  map[alert.ID]bool
+	push   []pushItem // messages of epochs the other node lacks, sent first
 }
 
 // SyncWith runs a sync session with a connected member node and returns

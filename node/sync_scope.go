@@ -6,6 +6,7 @@ package node
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -63,25 +64,7 @@ func (ss *syncSession) addScope(ref epochRef) {
 	tag := ref.keys.Tag()
 	now := ss.n.now()
 	cut := now.Add(-ss.n.cfg.Retention).UnixMilli()
-	var items []reconcile.Item
-	for _, it := range ss.n.store.Items(tag) {
-		if it.Created < cut {
-			continue
-		}
-		h, ok := ss.n.store.Header(it.ID)
-		if ok && !h.Expires.IsZero() && !h.Expires.After(now) {
-			continue
-		}
-		// What a removed member wrote stays where it is, but is not passed
-		// on: nodes that learned of the removal would not take it.
-		if ok {
-			if m, known := ref.g.roster.Member(h.Author); known && m.Removed {
-				continue
-			}
-		}
-		items = append(items, reconcile.Item{Created: it.Created, ID: reconcile.ID(it.ID)})
-	}
-	set := reconcile.NewSet(items)
+	set := reconcile.NewSet(ss.n.offered(ref, now))
 	set.Window(cut, now.Add(alert.MaxClockError).UnixMilli())
 	ss.scopes[tag] = &syncScope{
 		ref: ref, set: set,
@@ -89,6 +72,31 @@ func (ss *syncSession) addScope(ref epochRef) {
 	}
 	ss.order = append(ss.order, tag)
 	ss.stats.Scopes++
+}
+
+// offered returns the messages this node holds in epoch ref that sync
+// offers: those within the retention window, not expired, and not written
+// by a member since removed (nodes that learned of the removal would not
+// take them; they stay where they are).
+func (n *Node) offered(ref epochRef, now time.Time) []reconcile.Item {
+	cut := now.Add(-n.cfg.Retention).UnixMilli()
+	var items []reconcile.Item
+	for _, it := range n.store.Items(ref.keys.Tag()) {
+		if it.Created < cut {
+			continue
+		}
+		h, ok := n.store.Header(it.ID)
+		if ok && !h.Expires.IsZero() && !h.Expires.After(now) {
+			continue
+		}
+		if ok {
+			if m, known := ref.g.roster.Member(h.Author); known && m.Removed {
+				continue
+			}
+		}
+		items = append(items, reconcile.Item{Created: it.Created, ID: reconcile.ID(it.ID)})
+	}
+	return items
 }
 
 func (ss *syncSession) initial() *wire.SyncMessage {
@@ -104,7 +112,7 @@ func (ss *syncSession) initial() *wire.SyncMessage {
 func (ss *syncSession) noteHeld() {
 	var held int64
 	for _, sc := range ss.scopes {
-		held += int64(len(sc.wants) + len(sc.asked) + len(sc.queue) + len(sc.queued))
+		held += int64(len(sc.wants) + len(sc.asked) + len(sc.queue) + len(sc.queued) + len(sc.push))
 	}
 	for {
 		old := ss.n.syncer.held.Load()

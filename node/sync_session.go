@@ -185,6 +185,11 @@ func (ss *syncSession) offerScopes(pr prover) error {
 		}
 		ss.addScope(ref)
 	}
+	// The other node lacks what it did not prove back.
+	ss.noteLacking(func(t crypto.KeyTag) bool {
+		_, mine := offered[t]
+		return mine && ss.scopes[t] == nil
+	})
 	return nil
 }
 
@@ -216,6 +221,16 @@ func (ss *syncSession) answerScopes(pr prover) error {
 		ss.addScope(ref)
 		answer.Scopes = append(answer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: pr.proof(ref.keys, pr.myRole)})
 	}
+	// The initiator offers every epoch it holds of the groups it shares
+	// with this node, unless there were too many: it lacks the others.
+	theirs := make(map[crypto.KeyTag]bool, len(offer.Scopes))
+	for _, sp := range offer.Scopes {
+		if tag, ok := tagOf(sp.Tag); ok {
+			theirs[tag] = true
+		}
+	}
+	whole := len(offer.Scopes) < maxSyncScopes
+	ss.noteLacking(func(t crypto.KeyTag) bool { return whole && !theirs[t] })
 	return ss.cs.send(answer)
 }
 
@@ -270,7 +285,9 @@ func (ss *syncSession) ingest(envs [][]byte, ages []int64) error {
 	for _, env := range envs {
 		ss.stats.EnvelopeBytes += int64(len(env))
 	}
-	for _, err := range ss.n.ingestSynced(envs, ages, maxSyncRejects-ss.rejects) {
+	errs := ss.n.ingestSynced(envs, ages, maxSyncRejects-ss.rejects)
+	ss.n.retryWaiting(envs, ages, errs)
+	for _, err := range errs {
 		ss.n.count(err)
 		switch {
 		case err == nil:
@@ -356,10 +373,12 @@ func (ss *syncSession) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire
 		}
 		sc.wants = sc.wants[n:]
 		ss.sortQueue(sc)
-		for len(sc.queue) > 0 && budget > 0 {
-			id := sc.queue[0]
-			env, err := ss.n.store.EnvelopeIn(id, tag)
-			sc.queue = sc.queue[1:]
+		for budget > 0 {
+			id, in, ok := sc.next()
+			if !ok {
+				break
+			}
+			env, err := ss.n.store.EnvelopeIn(id, in)
 			if err != nil {
 				continue // pruned meanwhile
 			}
@@ -368,6 +387,7 @@ func (ss *syncSession) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire
 			r.Ages = append(r.Ages, ss.n.age(id, now))
 			ss.stats.Sent++
 			ss.n.syncedOwn(sc.ref.g, id, ss.peer)
+			ss.pushStartedBy(sc, id, in)
 		}
 		if len(r.Ranges) > 0 || len(r.Want) > 0 || len(r.Envelopes) > 0 {
 			next.Scopes = append(next.Scopes, r)

@@ -14,6 +14,10 @@ import (
 // formParallel is how many nodes join, or catch up, at once in FormGroup.
 const formParallel = 8
 
+// invitePeople is how many nodes FormGroup lets in with one invite: fewer
+// than the 64 attempts a node answers at once for one invite.
+const invitePeople = 48
+
 // formWait is how long FormGroup waits for every node to catch up, unless
 // Options.FormWait says otherwise.
 const formWait = 2 * time.Minute
@@ -58,12 +62,17 @@ func (nt *Net) joinRunning(gid crypto.GroupID, began time.Time) {
 			joiners = append(joiners, nd)
 		}
 	}
-	if len(joiners) > 0 {
-		inv, err := founder.CreateInvite(ctx, gid, len(joiners), time.Hour)
+	// One invite per invitePeople joiners: a node answers the holders of
+	// one invite 64 times at once, then 4 times a second (PROTOCOL.md,
+	// "Join"), and a group this size is let in by several invites.
+	for len(joiners) > 0 {
+		batch := joiners[:min(len(joiners), invitePeople)]
+		joiners = joiners[len(batch):]
+		inv, err := founder.CreateInvite(ctx, gid, len(batch), time.Hour)
 		if err != nil {
 			nt.t.Fatal(err)
 		}
-		errs := parallel(joiners, func(nd *Node) error {
+		errs := parallel(batch, func(nd *Node) error {
 			if _, err := nd.Join(ctx, inv.Code); err != nil {
 				return fmt.Errorf("node %d joining: %w", nd.Index, err)
 			}
