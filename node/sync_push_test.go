@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/takecare-network/takecare/alert"
+	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
@@ -47,21 +48,53 @@ func TestMissedJoinsComeInOneSession(t *testing.T) {
 	sent = append(sent, sendOne(t, ana, gid, "after the joins"))
 	want := epochOf(ana, gid)
 
-	before := beto.SyncSessionsForTest()
-	beto.Start()
-	net.WaitFor(30*time.Second, "Beto on Ana's epoch, holding what was sent in each", func() bool {
-		return epochOf(beto, gid) == want && holdsAll(beto, sent)
+	if got := catchUpSessions(t, net, beto, gid, want, sent); got > 2 {
+		t.Errorf("Beto caught up on %d joins in %d sync sessions, want at most 2 (one, then one for the new keys)", joins, got)
+	}
+}
+
+// TestMissedRekeysComeInOneSession: the same for rekeys, each sealed in
+// the epoch the one before started. Beto, off while Ana removes three
+// members one after the other, takes the three new keys and what was sent in
+// them in one session and the one that follows.
+func TestMissedRekeysComeInOneSession(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 5, nodetest.Options{Latency: 2 * time.Millisecond})
+	ana, beto := net.Nodes[0], net.Nodes[1]
+	gid := net.Group("istmo")
+	ctx := context.Background()
+	beto.Stop()
+	var sent []alert.ID
+	for _, gone := range net.Nodes[2:] {
+		r, err := ana.Remove(ctx, gid, gone.Identity.ID().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone.Stop()
+		net.WaitFor(10*time.Second, "Ana on the new epoch", func() bool { return epochOf(ana, gid) == r.Epoch })
+		sent = append(sent, sendOne(t, ana, gid, "after a removal"))
+	}
+	if got := catchUpSessions(t, net, beto, gid, epochOf(ana, gid), sent); got > 2 {
+		t.Errorf("Beto caught up on 3 rekeys in %d sync sessions, want at most 2", got)
+	}
+}
+
+// catchUpSessions starts nd and waits until it is on epoch want and holds
+// sent, then until no session runs any more; it returns how many sessions
+// nd took part in meanwhile (a node started anew counts from zero).
+func catchUpSessions(t *testing.T, net *nodetest.Net, nd *nodetest.Node, gid crypto.GroupID, want uint64, sent []alert.ID) int64 {
+	t.Helper()
+	nd.Start()
+	net.WaitFor(30*time.Second, "on the latest epoch, holding what was sent in each", func() bool {
+		return epochOf(nd, gid) == want && holdsAll(nd, sent)
 	})
-	// Until no session runs any more.
 	last := int64(-1)
 	net.WaitFor(10*time.Second, "no more sessions", func() bool {
-		now := beto.SyncSessionsForTest()
+		now := nd.SyncSessionsForTest()
 		quiet := now == last
 		last = now
 		time.Sleep(500 * time.Millisecond)
 		return quiet
 	})
-	if got := last - before; got > 2 {
-		t.Errorf("Beto caught up on %d joins in %d sync sessions, want at most 2 (one, then one for the new keys)", joins, got)
-	}
+	return last
 }
