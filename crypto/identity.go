@@ -121,6 +121,7 @@ func sigInput(group GroupID, epoch uint64, body []byte) []byte {
 type MemberKeys struct {
 	sign [SignKeySize]byte
 	kem  [KEMKeySize]byte
+	id   MemberID // computed once by NewMemberKeys: nodes ask for it per message
 }
 
 // NewMemberKeys checks and copies a member's public keys.
@@ -137,6 +138,7 @@ func NewMemberKeys(sign, kemKey []byte) (MemberKeys, error) {
 	}
 	copy(k.sign[:], sign)
 	copy(k.kem[:], kemKey)
+	k.id = k.hashID()
 	return k, nil
 }
 
@@ -148,6 +150,13 @@ func (k MemberKeys) KEMKey() []byte { return append([]byte(nil), k.kem[:]...) }
 
 // ID returns the member id these keys define.
 func (k MemberKeys) ID() MemberID {
+	if k.id != (MemberID{}) {
+		return k.id
+	}
+	return k.hashID()
+}
+
+func (k MemberKeys) hashID() MemberID {
 	h := sha256.New()
 	h.Write([]byte("takecare/v1/member\x00"))
 	h.Write(k.sign[:])

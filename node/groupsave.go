@@ -178,7 +178,7 @@ func (n *Node) newOps(g *group) ([]store.Blob, []alert.ID, int, error) {
 		ids   []alert.ID
 	)
 	for _, op := range g.roster.Ops() {
-		id := alert.ContentID(g.id, op.Inner.Author, op.Inner.Body)
+		id := op.ID
 		if g.saved.ops[id] {
 			continue
 		}
