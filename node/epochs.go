@@ -172,11 +172,24 @@ func (g *group) chooseCurrentLocked(now time.Time) bool {
 }
 
 // addEpoch records an epoch key and makes it current if it should be.
-func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
+func (n *Node) addEpoch(g *group, e *epoch) (bool, error) {
+	changed, settle, err := n.takeEpoch(g, e)
+	if err != nil {
+		return changed, err
+	}
+	return changed, settle()
+}
+
+// takeEpoch is the first half of addEpoch: it records the epoch key, makes
+// it current if it should be, and saves the group. It returns settle, the
+// second half (the topics, and sending this node's roster ops again in the
+// new current epoch, which wait for pubsub), for a caller that has
+// something more urgent to send first.
+func (n *Node) takeEpoch(g *group, e *epoch) (changed bool, settle func() error, err error) {
 	g.mu.Lock()
 	if _, dup := g.epochs[e.keys.Tag()]; dup {
 		g.mu.Unlock()
-		return false, nil
+		return false, func() error { return nil }, nil
 	}
 	g.epochs[e.keys.Tag()] = e
 	n.keysTaken.Add(1)
@@ -187,16 +200,18 @@ func (n *Node) addEpoch(g *group, e *epoch) (changed bool, err error) {
 	g.mu.Unlock()
 	n.keys.change(func(m map[crypto.KeyTag]epochRef) { m[e.keys.Tag()] = epochRef{g: g, keys: e.keys} })
 	if err := n.saveGroup(g); err != nil {
-		return changed, err
+		return changed, nil, err
 	}
 	if changed {
 		n.log.Info("new group key", "group", g.id.String()[:8], "epoch", e.number())
 	}
-	err = n.updateTopics(g)
-	if changed {
-		n.switched(g, old, cur)
-	}
-	return changed, err
+	return changed, func() error {
+		err := n.updateTopics(g)
+		if changed {
+			n.switched(g, old, cur)
+		}
+		return err
+	}, nil
 }
 
 // switched runs after the current epoch changed from old to cur: this

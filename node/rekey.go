@@ -134,12 +134,18 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 		g.trees[newTree.id] = newTree
 		g.mu.Unlock()
 	}
-	if _, err := n.addEpoch(g, e); err != nil {
+	// The rekey goes out as soon as the new key is saved here, before
+	// this node joins the new epoch's topic, which waits for pubsub.
+	_, settle, err := n.takeEpoch(g, e)
+	if err != nil {
 		return signed, next, err
 	}
 	n.publishIn(ctx, g, cur.keys.Tag(), env)
 	for tag, x := range extra {
 		n.publishIn(ctx, g, tag, x)
+	}
+	if err := settle(); err != nil {
+		return signed, next, err
 	}
 	wraps := 0
 	if rk.Tree != nil {

@@ -87,8 +87,12 @@ func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author cry
 		return nil, err
 	}
 	n.track(g, msg.ID, env, n.recipients(g))
+	// Published before it is handled: what handle does for a roster op
+	// (a join's new epoch, its topic) waits for pubsub, and the members
+	// need not wait for it.
+	handed := n.publish(ctx, g, env)
 	n.handle(g, msg)
-	if n.handedOver(g, msg.ID, n.publish(ctx, g, env), byGossip) {
+	if n.handedOver(g, msg.ID, handed, byGossip) {
 		n.showEntry(g, msg) // no longer queued
 	}
 	// A new epoch may have started while this was sealed: a roster op is
