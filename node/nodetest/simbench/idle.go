@@ -37,7 +37,7 @@ import (
 
 type idleResult struct {
 	members, online int
-	window          time.Duration
+	settle, window  time.Duration         // measured from settle after the group went idle, for window
 	conns           float64               // connections per online node, on average
 	streams         map[string][2]float64 // per protocol family: bytes in, out per hour per node
 	payload, wire   float64               // per hour per node, both ways
@@ -265,7 +265,7 @@ func idleRun(c config, base string) idleResult {
 	})
 	logf("idle: settling for %s", c.idleSettle)
 	time.Sleep(c.idleSettle)
-	res := idleResult{members: members, online: online, window: c.idle, streams: make(map[string][2]float64)}
+	res := idleResult{members: members, online: online, settle: c.idleSettle, window: c.idle, streams: make(map[string][2]float64)}
 	before := make([]nodetest.Traffic, online)
 	for i, nd := range on {
 		before[i] = nd.Traffic()
@@ -310,7 +310,7 @@ func idleRun(c config, base string) idleResult {
 }
 
 func (t *table) idle(r idleResult) {
-	t.section(fmt.Sprintf("Idle node, a group of %d members, %d online (loopback TCP, %.1f connections each), %s measured; per node per hour", r.members, r.online, r.conns, r.window))
+	t.section(fmt.Sprintf("Idle node, a group of %d members, %d online (loopback TCP, %.1f connections each), measured for %s from %s after the group went idle; per node per hour", r.members, r.online, r.conns, r.window, r.settle))
 	t.add("on the interface: TCP payload + 52 B of headers per segment, both ways", "", kb(int64(r.wire)), "")
 	t.add("TCP payload (security, multiplexing, streams), both ways", "", kb(int64(r.payload)), "")
 	t.add("segments, both ways (headers alone)", "", fmt.Sprintf("%.0f (%s)", r.segs, kb(int64(r.segs*tcpHeaders))), "")
