@@ -41,13 +41,15 @@ func (f dialFunc) DialContext(ctx context.Context, network, addr string) (net.Co
 
 // TestIdleConnectionSilent: an idle connection between two hosts with the
 // node's muxer carries nothing: yamux sends no keep-alive of its own (the
-// node's liveness probe is the one keep-alive). yamux's interval is cut to
-// 50 ms for the test, so that one left on would send about 20 pings in the
-// second measured.
+// node's liveness probe is the one keep-alive), nor pings to measure the
+// round-trip time. yamux's intervals are cut to 50 ms for the test, so
+// that either left on would send about 20 pings in the second measured.
 func TestIdleConnectionSilent(t *testing.T) {
-	old := yamux.DefaultTransport.KeepAliveInterval
-	yamux.DefaultTransport.KeepAliveInterval = 50 * time.Millisecond
-	defer func() { yamux.DefaultTransport.KeepAliveInterval = old }()
+	oldKeep, oldRTT := yamux.DefaultTransport.KeepAliveInterval, yamux.DefaultTransport.MeasureRTTInterval
+	yamux.DefaultTransport.KeepAliveInterval, yamux.DefaultTransport.MeasureRTTInterval = 50*time.Millisecond, 50*time.Millisecond
+	defer func() {
+		yamux.DefaultTransport.KeepAliveInterval, yamux.DefaultTransport.MeasureRTTInterval = oldKeep, oldRTT
+	}()
 
 	var carried atomic.Int64
 	dial := tcp.WithDialerForAddr(func(ma.Multiaddr) (tcp.ContextDialer, error) {
