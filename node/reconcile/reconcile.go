@@ -212,8 +212,15 @@ func (s *Set) describe(i, j int, upper Bound) []Range {
 	return out
 }
 
-// Initiate returns the first message: the whole set described.
+// Initiate returns the first message: one fingerprint of the whole set if
+// it holds at least one and at most IDListMax items, otherwise the whole
+// set described. Sets that agree (the usual case: gossip keeps them in
+// step) then agree after one fingerprint each, not a list of their ids;
+// sets that differ take one more round.
 func (s *Set) Initiate() []Range {
+	if n := len(s.items); n > 0 && n <= IDListMax {
+		return []Range{{Upper: End, Mode: Fingerprint, Fingerprint: s.fingerprint(0, n)}}
+	}
 	return s.describe(0, len(s.items), End)
 }
 
