@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -81,4 +82,35 @@ func TestAlertsTakenWhileTheGroupChanges(t *testing.T) {
 	if got := ana.EpochTagsForTest(gid); len(got) < 1+2*changes {
 		t.Errorf("the group holds %d epochs, want at least %d: the changes did not all happen", len(got), 1+2*changes)
 	}
+}
+
+// TestRosterOpTakenInTheGroupsTurn: a roster op that reaches a member
+// node is applied in its group's turn, the one its node's new epochs and
+// redemptions run in, so that those never see the roster change under
+// them: while another job holds the turn, the op waits, and it is taken
+// once the job ends.
+func TestRosterOpTakenInTheGroupsTurn(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{})
+	gid := net.Group("g")
+	ana, ben := net.Nodes[0], net.Nodes[1]
+	release := ben.HoldTurnForTest(gid)
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	if _, err := ana.CreateInvite(context.Background(), gid, 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	want := ana.RosterHeadsForTest(gid)
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if slices.Equal(ben.RosterHeadsForTest(gid), want) {
+			t.Fatal("the roster changed while another job held the group's turn")
+		}
+	}
+	release()
+	released = true
+	net.WaitFor(10*time.Second, "ben takes the roster op", func() bool { return slices.Equal(ben.RosterHeadsForTest(gid), want) })
 }

@@ -377,3 +377,19 @@ func (n *Node) TopicsForTest(gid crypto.GroupID) (group, joined []string) {
 	g.mu.Unlock()
 	return group, n.ps.GetTopics()
 }
+
+// HoldTurnForTest takes a turn of the group and holds it until release is
+// called: what runs in the group's turn waits meanwhile.
+func (n *Node) HoldTurnForTest(gid crypto.GroupID) (release func()) {
+	g, err := n.group(gid)
+	if err != nil {
+		panic(err)
+	}
+	holding, done := make(chan struct{}), make(chan struct{})
+	go n.inTurn(g, func() {
+		close(holding)
+		<-done
+	})
+	<-holding
+	return func() { close(done) }
+}

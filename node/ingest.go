@@ -212,13 +212,14 @@ func (n *Node) commit(o *opened) (*alert.Message, error) {
 		return o.msg, nil
 	}
 	if _, ok := o.msg.Content.(*alert.RosterOp); ok {
-		if _, err := o.g.roster.Add(alert.SignedOp{Epoch: o.keys.Epoch(), Inner: o.inner}); err != nil {
-			if errors.Is(err, alert.ErrRosterBusy) || errors.Is(err, alert.ErrRosterLimit) {
-				return nil, ignore("roster op: %v", err)
-			}
-			return nil, reject("roster op: %v", err)
+		// In the group's turn: never while this node starts a new epoch
+		// of the group or redeems an invite to it, which read the roster
+		// and act on what they read.
+		var err error
+		if terr := n.inTurn(o.g, func() { err = n.takeRosterOp(o) }); terr != nil {
+			return nil, ignore("%v", terr)
 		}
-		if err := n.saveGroup(o.g); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -234,6 +235,18 @@ func (n *Node) commit(o *opened) (*alert.Message, error) {
 	}
 	n.handle(o.g, o.msg)
 	return o.msg, nil
+}
+
+// takeRosterOp adds a received roster op to its group's roster and saves
+// the group. It runs in the group's turn.
+func (n *Node) takeRosterOp(o *opened) error {
+	if _, err := o.g.roster.Add(alert.SignedOp{Epoch: o.keys.Epoch(), Inner: o.inner}); err != nil {
+		if errors.Is(err, alert.ErrRosterBusy) || errors.Is(err, alert.ErrRosterLimit) {
+			return ignore("roster op: %v", err)
+		}
+		return reject("roster op: %v", err)
+	}
+	return n.saveGroup(o.g)
 }
 
 // keepAlias takes a copy of a message already held. If this copy is sealed
