@@ -116,8 +116,10 @@ func (n *Node) watchConns() (stop func()) {
 		},
 	}
 	n.host.Network().Notify(conns)
-	// Connections made before we subscribed get the same treatment.
+	// Connections made before we subscribed get the same treatment (their
+	// path is known since now).
 	for _, p := range n.host.Network().Peers() {
+		n.notePath(p)
 		n.peerConnected(p)
 	}
 	return func() { n.host.Network().StopNotify(conns) }
