@@ -108,7 +108,7 @@ func (n *Node) SyncFloodForTest(ctx context.Context, p peer.ID, msgs int) (end f
 	if err != nil {
 		return nil, err
 	}
-	ss := &syncSession{n: n, peer: p, initiator: true, cs: newCountingStream(s)}
+	ss := n.newSyncSession(p, true, s)
 	if err := ss.handshake(); err != nil {
 		s.Reset()
 		return nil, err

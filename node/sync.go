@@ -19,6 +19,7 @@ import (
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/reconcile"
+	"github.com/takecare-network/takecare/store"
 )
 
 // SyncProtocol is the libp2p protocol id of store-and-forward sync.
@@ -368,9 +369,16 @@ func (c *countingStream) recv(m proto.Message) error {
 	return readDelimitedFrom(c.r, m, maxSyncMessage)
 }
 
-// syncSession is one side of one session.
+// syncSession is one side of one session. It is used by the goroutine
+// that runs the session.
 type syncSession struct {
-	n         *Node
+	n         syncNode
+	store     *store.Store
+	clocks    *clocks
+	log       *slog.Logger
+	self      peer.ID
+	retention time.Duration // Config.Retention
+	held      *atomic.Int64 // syncer.held
 	peer      peer.ID
 	initiator bool
 	cs        *countingStream
@@ -385,6 +393,35 @@ type syncSession struct {
 	// those whose messages were queued to it (sync_push.go).
 	starts map[alert.ID][]epochStart
 	pushed map[crypto.KeyTag]bool
+}
+
+// syncNode is what a session needs of the node besides its store: its
+// clock; the epochs it shares with the other node and the messages it
+// offers in one (sync_scope.go); taking what arrives through the pipeline,
+// again for what waited for a key or a roster op (sync_push.go), and
+// counting the outcomes; and, of what it sends, the order, the age and
+// the delivery notes. It is wider than the parts' interfaces should be: a
+// session still reads the groups' epochs (epochRef, and the epochs the
+// other node lacks in sync_push.go), which the group keeps to itself once
+// it is a part of its own.
+type syncNode interface {
+	now() time.Time
+	sharedEpochs(p peer.ID) []epochRef
+	offered(ref epochRef, now time.Time) []reconcile.Item
+	ingestSynced(envs [][]byte, ages []int64, rejects int) []error
+	retryWaiting(envs [][]byte, ages []int64, errs []error)
+	count(err error)
+	sendOrder(ids []alert.ID)
+	age(id alert.ID, now time.Time) int64
+	syncedOwn(g *group, id alert.ID, p peer.ID)
+}
+
+// newSyncSession returns this node's side of a session with p on stream s.
+func (n *Node) newSyncSession(p peer.ID, initiator bool, s network.Stream) *syncSession {
+	return &syncSession{
+		n: n, store: n.store, clocks: &n.clocks, log: n.log, self: n.host.ID(), retention: n.cfg.Retention, held: &n.syncer.held,
+		peer: p, initiator: initiator, cs: newCountingStream(s),
+	}
 }
 
 type syncScope struct {
@@ -418,7 +455,7 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncStats, error) {
 	}
 	dl, _ := ctx.Deadline()
 	s.SetDeadline(dl)
-	sess := &syncSession{n: n, peer: p, initiator: true, cs: newCountingStream(s)}
+	sess := n.newSyncSession(p, true, s)
 	start := time.Now()
 	err = sess.run()
 	sess.stats.Duration = time.Since(start)
@@ -448,7 +485,7 @@ func (n *Node) handleSync(s network.Stream) {
 	defer n.syncer.end(p, true)
 	s.SetDeadline(time.Now().Add(syncSessionTimeout))
 	keys := n.keysTaken.Load()
-	sess := &syncSession{n: n, peer: p, cs: newCountingStream(s)}
+	sess := n.newSyncSession(p, false, s)
 	if err := sess.run(); err != nil {
 		n.log.Debug("sync session ended badly", "peer", p, "err", err)
 		s.Reset()

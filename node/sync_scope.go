@@ -63,7 +63,7 @@ func (n *Node) sharedEpochs(p peer.ID) []epochRef {
 func (ss *syncSession) addScope(ref epochRef) {
 	tag := ref.keys.Tag()
 	now := ss.n.now()
-	cut := now.Add(-ss.n.cfg.Retention).UnixMilli()
+	cut := now.Add(-ss.retention).UnixMilli()
 	set := reconcile.NewSet(ss.n.offered(ref, now))
 	set.Window(cut, now.Add(alert.MaxClockError).UnixMilli())
 	ss.scopes[tag] = &syncScope{
@@ -115,8 +115,8 @@ func (ss *syncSession) noteHeld() {
 		held += int64(len(sc.wants) + len(sc.asked) + len(sc.queue) + len(sc.queued) + len(sc.push))
 	}
 	for {
-		old := ss.n.syncer.held.Load()
-		if held <= old || ss.n.syncer.held.CompareAndSwap(old, held) {
+		old := ss.held.Load()
+		if held <= old || ss.held.CompareAndSwap(old, held) {
 			return
 		}
 	}

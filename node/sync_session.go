@@ -115,7 +115,7 @@ func (ss *syncSession) exchangeHello() (mine, theirs []byte, err error) {
 		return nil, nil, errors.New("sync: bad hello")
 	}
 	if in.Time != 0 {
-		ss.n.clocks.note(ss.peer, helloOffset(time.UnixMilli(in.Time), asked, got), got)
+		ss.clocks.note(ss.peer, helloOffset(time.UnixMilli(in.Time), asked, got), got)
 	}
 	return mine, in.Nonce, nil
 }
@@ -130,7 +130,7 @@ type prover struct {
 }
 
 func (ss *syncSession) prover(mine, theirs []byte) prover {
-	p := prover{nonceI: mine, nonceR: theirs, peerI: ss.n.host.ID(), peerR: ss.peer, myRole: syncRoleInitiator, herRole: syncRoleResponder}
+	p := prover{nonceI: mine, nonceR: theirs, peerI: ss.self, peerR: ss.peer, myRole: syncRoleInitiator, herRole: syncRoleResponder}
 	if !ss.initiator {
 		p.nonceI, p.nonceR = p.nonceR, p.nonceI
 		p.peerI, p.peerR = p.peerR, p.peerI
@@ -294,12 +294,12 @@ func (ss *syncSession) ingest(envs [][]byte, ages []int64) error {
 			ss.stats.Accepted++
 		case errors.Is(err, errReject):
 			ss.rejects++
-			ss.n.log.Info("rejected a synced message", "peer", ss.peer, "err", err)
+			ss.log.Info("rejected a synced message", "peer", ss.peer, "err", err)
 			if ss.rejects > maxSyncRejects {
 				return errTooManyRejects
 			}
 		default:
-			ss.n.log.Debug("ignored a synced message", "peer", ss.peer, "err", err)
+			ss.log.Debug("ignored a synced message", "peer", ss.peer, "err", err)
 		}
 	}
 	return nil
@@ -316,7 +316,7 @@ func (ss *syncSession) takeWants(sc *syncScope, tag crypto.KeyTag, want [][]byte
 		if err != nil {
 			return err
 		}
-		if ss.n.store.HasIn(id, tag) {
+		if ss.store.HasIn(id, tag) {
 			ss.enqueue(sc, id)
 		}
 	}
@@ -340,7 +340,7 @@ func (ss *syncSession) respond(sc *syncScope, tag crypto.KeyTag, ranges []*wire.
 	}
 	for _, id := range need {
 		aid := alert.ID(id)
-		if sc.asked[aid] || ss.n.store.HasIn(aid, tag) {
+		if sc.asked[aid] || ss.store.HasIn(aid, tag) {
 			continue
 		}
 		if ss.asked >= maxSyncAsked {
@@ -378,7 +378,7 @@ func (ss *syncSession) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire
 			if !ok {
 				break
 			}
-			env, err := ss.n.store.EnvelopeIn(id, in)
+			env, err := ss.store.EnvelopeIn(id, in)
 			if err != nil {
 				continue // pruned meanwhile
 			}
