@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"google.golang.org/protobuf/encoding/protodelim"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
@@ -328,45 +325,6 @@ func (s *syncer) kickAll() {
 	for _, p := range s.peers.syncable() {
 		s.kick(p)
 	}
-}
-
-// countingStream counts bytes both ways and buffers reads.
-type countingStream struct {
-	s        network.Stream
-	r        *bufio.Reader
-	sent     int64
-	received int64
-}
-
-func (c *countingStream) Read(p []byte) (int, error) {
-	n, err := c.s.Read(p)
-	c.received += int64(n)
-	return n, err
-}
-
-func (c *countingStream) Write(p []byte) (int, error) {
-	n, err := c.s.Write(p)
-	c.sent += int64(n)
-	return n, err
-}
-
-func newCountingStream(s network.Stream) *countingStream {
-	c := &countingStream{s: s}
-	c.r = bufio.NewReaderSize(readerFunc(c.Read), 64<<10)
-	return c
-}
-
-type readerFunc func([]byte) (int, error)
-
-func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
-
-func (c *countingStream) send(m proto.Message) error {
-	_, err := protodelim.MarshalTo(c, m)
-	return err
-}
-
-func (c *countingStream) recv(m proto.Message) error {
-	return readDelimitedFrom(c.r, m, maxSyncMessage)
 }
 
 // syncSession is one side of one session. It is used by the goroutine
