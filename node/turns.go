@@ -3,11 +3,12 @@ package node
 import "sync"
 
 // turns runs the jobs of one group that must not overlap (starting a new
-// epoch, redeeming an invite) one at a time, in the order they came, on a
-// goroutine of their own: the rekey of one admin action never starts from
-// the same epoch as another's, and an invite's uses are counted exactly.
-// Nobody holds a lock while a job sends, seals or writes; the validator
-// and the senders of alerts never wait for a job.
+// epoch, redeeming an invite, applying a received roster op) one at a
+// time, in the order they came, on a goroutine of their own: the rekey of
+// one admin action never starts from the same epoch as another's, an
+// invite's uses are counted exactly, and neither sees the roster change
+// under it. Nobody holds a lock while a job sends, seals or writes; the
+// validator of an alert and the senders of alerts never wait for a job.
 //
 // The goroutine starts when a job comes and ends when none is left; the
 // node owns it (spawn), so Close waits for it. A job must not wait for
