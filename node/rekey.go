@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
@@ -108,18 +109,10 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 		return alert.SignedOp{}, 0, err
 	}
 	now := n.now()
-	body, err := alert.Encode(now, rk)
+	body, msg, signed, err := n.signRekey(g, cur, rk, now)
 	if err != nil {
 		return alert.SignedOp{}, 0, err
 	}
-	msg, err := alert.Decode(g.id, cur.number(), n.me, body)
-	if err != nil {
-		return alert.SignedOp{}, 0, fmt.Errorf("node: bug: %w", err)
-	}
-	if err := msg.Validate(now); err != nil {
-		return alert.SignedOp{}, 0, err
-	}
-	signed := alert.SignedOp{Epoch: cur.number(), Inner: n.id.SignBody(g.id, cur.number(), body)}
 	env, err := n.storeOwn(g, cur.keys, signed.Inner)
 	if err != nil {
 		return alert.SignedOp{}, 0, err
@@ -154,6 +147,24 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 	n.log.Info("sent a new group key", "group", g.id.String()[:8], "epoch", next, "sealed", len(rk.Keys), "wraps", wraps, "bytes", len(env))
 	n.syncer.kickAll()
 	return signed, next, nil
+}
+
+// signRekey encodes rk, made at now, checks it as a receiving node would,
+// and signs it in epoch cur. It returns the body, the message and the
+// signed op.
+func (n *Node) signRekey(g *group, cur *epoch, rk *alert.Rekey, now time.Time) ([]byte, *alert.Message, alert.SignedOp, error) {
+	body, err := alert.Encode(now, rk)
+	if err != nil {
+		return nil, nil, alert.SignedOp{}, err
+	}
+	msg, err := alert.Decode(g.id, cur.number(), n.me, body)
+	if err != nil {
+		return nil, nil, alert.SignedOp{}, fmt.Errorf("node: bug: %w", err)
+	}
+	if err := msg.Validate(now); err != nil {
+		return nil, nil, alert.SignedOp{}, err
+	}
+	return body, msg, alert.SignedOp{Epoch: cur.number(), Inner: n.id.SignBody(g.id, cur.number(), body)}, nil
 }
 
 // handleRekey takes our key out of a Rekey another admin sent.
