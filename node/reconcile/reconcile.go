@@ -270,23 +270,7 @@ func (s *Set) Respond(in []Range) (out []Range, have, need []ID, err error) {
 				return nil, nil, nil, fmt.Errorf("%w: too many ids listed", ErrProtocol)
 			}
 			outside := r.Upper.Created < s.lo || lower.Created > s.hi
-			theirs := make(map[ID]bool, len(r.IDs))
-			for _, id := range r.IDs {
-				theirs[id] = true
-			}
-			for _, it := range s.items[i:j] {
-				if theirs[it.ID] {
-					delete(theirs, it.ID)
-				} else {
-					have = append(have, it.ID)
-				}
-			}
-			for _, id := range r.IDs {
-				if theirs[id] && !outside {
-					need = append(need, id)
-					delete(theirs, id)
-				}
-			}
+			have, need = s.compareList(r.IDs, i, j, outside, have, need)
 			emit(Range{Upper: r.Upper})
 		default:
 			return nil, nil, nil, fmt.Errorf("%w: unknown mode %d", ErrProtocol, r.Mode)
@@ -298,4 +282,29 @@ func (s *Set) Respond(in []Range) (out []Range, have, need []ID, err error) {
 		out = out[:len(out)-1]
 	}
 	return out, have, need, nil
+}
+
+// compareList compares the other side's id list for a range with this
+// side's items i to j of the range. It appends to have the ids only this
+// side holds, and to need those only the other holds (none when the range
+// is outside the window), each once.
+func (s *Set) compareList(ids []ID, i, j int, outside bool, have, need []ID) ([]ID, []ID) {
+	theirs := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		theirs[id] = true
+	}
+	for _, it := range s.items[i:j] {
+		if theirs[it.ID] {
+			delete(theirs, it.ID)
+		} else {
+			have = append(have, it.ID)
+		}
+	}
+	for _, id := range ids {
+		if theirs[id] && !outside {
+			need = append(need, id)
+			delete(theirs, id)
+		}
+	}
+	return have, need
 }

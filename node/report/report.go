@@ -111,25 +111,11 @@ type Report struct {
 // [node.Node.Feed] returns it) and protects the small cells. group names
 // the group in the report's title; now is when the report is made.
 func Make(group string, entries []node.Entry, opt Options, now time.Time) (Report, error) {
-	if opt.By == nil {
-		opt.By = []string{ByMonth, ByKind}
-	}
-	if _, err := ParseBy(strings.Join(opt.By, ",")); err != nil {
+	opt, err := opt.withDefaults()
+	if err != nil {
 		return Report{}, err
 	}
-	if len(opt.By) == 0 {
-		return Report{}, fmt.Errorf("%w: give at least one of month, kind, region", ErrBadOptions)
-	}
-	switch {
-	case opt.Threshold == 0:
-		opt.Threshold = DefaultThreshold
-	case opt.Threshold < 1 || opt.Threshold > MaxThreshold:
-		return Report{}, fmt.Errorf("%w: the threshold must be between 1 and %d", ErrBadOptions, MaxThreshold)
-	}
 	loc := opt.Location
-	if loc == nil {
-		loc = time.UTC
-	}
 	counts := make(map[Cell]int)
 	alarms := make(map[string]bool) // check-ins whose overdue alarm is counted
 	for _, e := range entries {
@@ -174,6 +160,30 @@ func Make(group string, entries []node.Entry, opt Options, now time.Time) (Repor
 		return 0
 	})
 	return r, nil
+}
+
+// withDefaults returns opt with its zero fields set to the defaults, or
+// an error wrapping [ErrBadOptions] for options that cannot be used.
+func (opt Options) withDefaults() (Options, error) {
+	if opt.By == nil {
+		opt.By = []string{ByMonth, ByKind}
+	}
+	if _, err := ParseBy(strings.Join(opt.By, ",")); err != nil {
+		return opt, err
+	}
+	if len(opt.By) == 0 {
+		return opt, fmt.Errorf("%w: give at least one of month, kind, region", ErrBadOptions)
+	}
+	switch {
+	case opt.Threshold == 0:
+		opt.Threshold = DefaultThreshold
+	case opt.Threshold < 1 || opt.Threshold > MaxThreshold:
+		return opt, fmt.Errorf("%w: the threshold must be between 1 and %d", ErrBadOptions, MaxThreshold)
+	}
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	return opt, nil
 }
 
 // eventKind is the kind an entry counts as, or false if it is no event.
