@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -74,7 +73,7 @@ func (n *Node) findInvite(from peer.ID, door bool, gid crypto.GroupID, iid crypt
 	if err != nil || !n.isAdmin(g) {
 		return alert.InviteState{}, "", join.Refuse(wire.JoinStatus_JOIN_UNKNOWN_INVITE, "this node cannot redeem invites to that group")
 	}
-	if !door && !g.hasMemberPeer(from) {
+	if !door && !g.isMemberPeer(from) {
 		return alert.InviteState{}, "", join.ErrNotForPeer // only a member node of the group passes joiners on
 	}
 	inv, ok := g.roster.Invite(iid)
@@ -292,11 +291,6 @@ func (n *Node) peerAddrs(p peer.ID, addrs []ma.Multiaddr) *wire.PeerAddrs {
 		}
 	}
 	return pa
-}
-
-// hasMemberPeer reports whether p is the node of a current member of g.
-func (g *group) hasMemberPeer(p peer.ID) bool {
-	return slices.ContainsFunc(g.roster.Members(), func(m alert.Member) bool { return m.Peer == p })
 }
 
 // memberJoins bounds how often a current member may ask to join again

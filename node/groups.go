@@ -285,3 +285,8 @@ func (n *Node) memberPeers(g *group) []peer.ID {
 	}
 	return out
 }
+
+// isMemberPeer reports whether p is the node of a current member of g.
+func (g *group) isMemberPeer(p peer.ID) bool {
+	return slices.ContainsFunc(g.roster.Members(), func(m alert.Member) bool { return m.Peer == p })
+}

@@ -235,7 +235,7 @@ func (n *Node) handleRemoval(s network.Stream) {
 		return
 	}
 	g, err := n.group(gid)
-	if err != nil || !g.hasMemberPeer(s.Conn().RemotePeer()) {
+	if err != nil || !g.isMemberPeer(s.Conn().RemotePeer()) {
 		n.log.Debug("refused a removal notice", "peer", s.Conn().RemotePeer(), "group", gid.String()[:8], "err", err)
 		s.Reset()
 		return

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/internal/wire"
@@ -232,11 +231,6 @@ func (n *Node) rvPoints(rel peer.ID) (register, lookup []rvPoint) {
 		lookup = lookup[:rvMaxPoints]
 	}
 	return register, lookup
-}
-
-// isMemberPeer reports whether p is the node of a current member of g.
-func (g *group) isMemberPeer(p peer.ID) bool {
-	return slices.ContainsFunc(g.roster.Members(), func(m alert.Member) bool { return m.Peer == p })
 }
 
 // sealedToCurrent reports whether e's secret went to current members
