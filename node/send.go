@@ -89,12 +89,10 @@ func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author cry
 	n.track(g, msg.ID, env, n.recipients(g))
 	// Published before it is handled: what handle does for a roster op
 	// (a join's new epoch, its topic) waits for pubsub, and the members
-	// need not wait for it.
-	handed := n.publish(ctx, g, env)
+	// need not wait for it. The handover is noted before handle shows
+	// the entry, so that followers see it once, with its delivery.
+	n.handedOver(g, msg.ID, n.publish(ctx, g, env), byGossip)
 	n.handle(g, msg)
-	if n.handedOver(g, msg.ID, handed, byGossip) {
-		n.showEntry(g, msg) // no longer queued
-	}
 	// A new epoch may have started while this was sealed: a roster op is
 	// sent in the new one too, to whoever it reaches and cannot know of
 	// the op otherwise (see switched).

@@ -4,7 +4,8 @@
 // "Local hooks").
 //
 // Each entry (a new alert, alarm, check-in or arrival, or a message again
-// with a new acknowledgement in its acks) is written as one JSON object,
+// with a new acknowledgement in its acks; not a message shown again for
+// another change, such as its delivery) is written as one JSON object,
 // the same fields as `takecare feed --json` prints, followed by a newline,
 // to the standard input of the command, which runs with /bin/sh -c. One
 // command runs at a time, in the order the entries arrived, each for at most
@@ -112,6 +113,7 @@ func (r *Runner) Stats() Stats {
 // queue full are dropped.
 func (r *Runner) Run(ctx context.Context, entries <-chan node.Entry) {
 	queue := make(chan node.Entry, r.cfg.Queue)
+	shown := newShown(maxShown)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -137,6 +139,9 @@ func (r *Runner) Run(ctx context.Context, entries <-chan node.Entry) {
 			if !ok {
 				return
 			}
+			if !shown.news(e) {
+				continue
+			}
 			select {
 			case queue <- e:
 			default:
@@ -145,6 +150,50 @@ func (r *Runner) Run(ctx context.Context, entries <-chan node.Entry) {
 			}
 		}
 	}
+}
+
+// maxShown is how many entries a runner remembers it ran for: as many as
+// a follower can fall behind (node/internal/feed's Buffer).
+const maxShown = 1024
+
+// shown remembers, for the latest entries a runner took, what their
+// acknowledgements were. A feed sends an entry again when anything of it
+// changes (its delivery, for this node's own messages); a hook runs for a
+// new entry and for a new acknowledgement only.
+type shown struct {
+	acks  map[string]string // entry id to ackKey of its acks
+	order []string          // oldest first
+	max   int
+}
+
+func newShown(max int) *shown { return &shown{acks: make(map[string]string), max: max} }
+
+// news reports whether e is new or has acknowledgements it did not have
+// when last seen, and remembers it.
+func (s *shown) news(e node.Entry) bool {
+	k := ackKey(e.Acks)
+	old, seen := s.acks[e.ID]
+	if seen && old == k {
+		return false
+	}
+	if !seen {
+		if len(s.order) == s.max {
+			delete(s.acks, s.order[0])
+			s.order = s.order[1:]
+		}
+		s.order = append(s.order, e.ID)
+	}
+	s.acks[e.ID] = k
+	return true
+}
+
+// ackKey names a set of acknowledgements: who, what and when, in order.
+func ackKey(acks []node.AckEntry) string {
+	var b strings.Builder
+	for _, a := range acks {
+		fmt.Fprintf(&b, "%s\x00%s\x00%d\x00", a.AuthorID, a.Status, a.Time.UnixNano())
+	}
+	return b.String()
 }
 
 // runOne runs the command once with e on its standard input.

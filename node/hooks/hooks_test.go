@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,9 +98,51 @@ func TestHookRunsForAlertAndAck(t *testing.T) {
 		t.Fatalf("acknowledged entry: %+v", acked)
 	}
 	// The line is written before the command exits and is counted.
-	waitUntil(t, "both runs to be counted", func() bool { return r.Stats().Ran == 2 })
+	waitUntil(t, "both runs to be counted", func() bool { s := r.Stats(); return s.Ran+s.Failed+s.Dropped >= 2 })
+	if s := r.Stats(); s.Ran != 2 {
+		t.Fatalf("stats %+v, %d lines: want 2 runs, one for the alert and one for the acknowledgement", s, len(lines(t, out)))
+	}
 	if s := r.Stats(); s.Failed != 0 || s.Dropped != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// A message the feed shows again for another change than a new
+// acknowledgement (its delivery, for one's own) runs no hook again; a new
+// acknowledgement, or a member changing theirs, does.
+func TestHookRunsOncePerChange(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	r, err := hooks.New(hooks.Config{Command: "cat >> '" + out + "'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := make(chan node.Entry)
+	done := make(chan struct{})
+	go func() { r.Run(context.Background(), entries); close(done) }()
+	id := strings.Repeat("ab", 32)
+	at := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	ana := node.AckEntry{Author: "Ana", AuthorID: strings.Repeat("0a", 32), Status: "responding", Time: at}
+	arrived := ana
+	arrived.Status, arrived.Time = "on site", at.Add(time.Minute)
+	for _, e := range []node.Entry{
+		{ID: id, Kind: "panic"}, // runs
+		{ID: id, Kind: "panic", Delivery: &node.Delivery{Stored: true}},                 // delivery only
+		{ID: id, Kind: "panic", Acks: []node.AckEntry{ana}},                             // runs: a new ack
+		{ID: id, Kind: "panic", Acks: []node.AckEntry{ana}, Delivery: &node.Delivery{}}, // the same ack
+		{ID: id, Kind: "panic", Acks: []node.AckEntry{arrived}},                         // runs: Ana's changed
+		{ID: strings.Repeat("cd", 32), Kind: "danger"},                                  // runs: another message
+	} {
+		entries <- e
+	}
+	close(entries)
+	<-done
+	got := lines(t, out)
+	if s := r.Stats(); s.Ran != 4 || len(got) != 4 {
+		t.Fatalf("stats %+v, %d lines: want 4 runs", s, len(got))
+	}
+	if len(got[1].Acks) != 1 || got[2].Acks[0].Status != "on site" || got[3].Kind != "danger" {
+		t.Fatalf("runs: %+v", got)
 	}
 }
 
@@ -137,8 +180,8 @@ func TestHookFailureAndTimeout(t *testing.T) {
 	entries := make(chan node.Entry)
 	done := make(chan struct{})
 	go func() { r.Run(context.Background(), entries); close(done) }()
-	for _, text := range []string{"please fail", "please hang", "fine"} {
-		entries <- node.Entry{ID: strings.Repeat("ab", 32), Text: text}
+	for i, text := range []string{"please fail", "please hang", "fine"} {
+		entries <- node.Entry{ID: fmt.Sprintf("%064x", i), Text: text}
 	}
 	close(entries)
 	<-done
@@ -176,7 +219,7 @@ func TestHookQueueIsBounded(t *testing.T) {
 	const sent = 50
 	for i := range sent {
 		select {
-		case entries <- node.Entry{ID: strings.Repeat("cd", 32)}:
+		case entries <- node.Entry{ID: fmt.Sprintf("%064x", i)}:
 		case <-time.After(30 * time.Second):
 			t.Fatalf("the runner stopped taking entries after %d", i)
 		}
