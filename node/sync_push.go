@@ -11,9 +11,10 @@ package node
 
 import (
 	"errors"
+	"slices"
+
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
-	"slices"
 )
 
 // pushItem is a message to send in the scope message of another epoch:
