@@ -164,6 +164,13 @@ func run(c config) (err error) {
 	// measured, and the table printed.
 	var failed []string
 	try := func(what string, f func()) {
+		// The table so far goes to stderr after each part: a run
+		// stopped part-way (the large sizes take hours on small
+		// machines) keeps every figure it measured.
+		defer func() {
+			fmt.Fprintf(os.Stderr, "simbench: the table so far, after %q:\n", what)
+			t.print(os.Stderr, c)
+		}()
 		defer func() {
 			if r := recover(); r != nil {
 				fl, ok := r.(failure)
