@@ -326,35 +326,51 @@ func (n *Node) loadGroup(gid crypto.GroupID, b []byte, epochBlobs, opBlobs map[s
 // blobs of their own, and returns them as saved.
 func loadItems(gid crypto.GroupID, st *groupState, epochBlobs, opBlobs map[string][]byte) (saved, error) {
 	sv := saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)}
-	for k, b := range epochBlobs {
-		if strings.HasPrefix(k, string(gid[:])) {
-			var es epochState
-			if err := json.Unmarshal(b, &es); err != nil {
-				return saved{}, err
-			}
-			st.Epochs = append(st.Epochs, es)
-			var tag crypto.KeyTag
-			copy(tag[:], k[len(gid):])
-			sv.epochs[tag] = b
+	err := groupBlobs(gid, epochBlobs, func(key string, b []byte) error {
+		var es epochState
+		if err := json.Unmarshal(b, &es); err != nil {
+			return err
 		}
-	}
-	for k, b := range opBlobs {
-		if strings.HasPrefix(k, string(gid[:])) {
+		st.Epochs = append(st.Epochs, es)
+		var tag crypto.KeyTag
+		copy(tag[:], key)
+		sv.epochs[tag] = b
+		return nil
+	})
+	if err == nil {
+		err = groupBlobs(gid, opBlobs, func(key string, b []byte) error {
 			var o opState
 			if err := json.Unmarshal(b, &o); err != nil {
-				return saved{}, err
+				return err
 			}
 			st.Roster = append(st.Roster, o)
-			id, err := idOf([]byte(k[len(gid):]))
+			id, err := idOf([]byte(key))
 			if err != nil {
-				return saved{}, err
+				return err
 			}
 			sv.ops[id] = true
 			sv.seq = max(sv.seq, o.Seq+1)
-		}
+			return nil
+		})
+	}
+	if err != nil {
+		return saved{}, err
 	}
 	slices.SortFunc(st.Roster, func(a, b opState) int { return cmp.Compare(a.Seq, b.Seq) })
 	return sv, nil
+}
+
+// groupBlobs calls fn for each of blobs saved for group gid (their keys
+// start with its id), with the rest of the key, until fn fails.
+func groupBlobs(gid crypto.GroupID, blobs map[string][]byte, fn func(key string, b []byte) error) error {
+	for k, b := range blobs {
+		if rest, ok := strings.CutPrefix(k, string(gid[:])); ok {
+			if err := fn(rest, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // SavedGroups returns how many groups a node's store holds the saved
