@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,6 +136,63 @@ func (nt *Net) joinRunning(gid crypto.GroupID, began time.Time) {
 				nt.t.Fatalf("after a restart node %d knows %d of %d members (%v)", nd.Index, len(ms), len(all), err)
 			}
 		}
+	}
+}
+
+// JoinStopped has each of nodes, which must be stopped, join group gid
+// (founded by node 0) through one invite, each through a node started for
+// its join and stopped right after, several at a time. The nodes that run
+// meanwhile then do not each process hundreds of joins within minutes (a
+// phone would over months), and a large group forms in far less time than
+// with [Net.JoinGroup]. The nodes stay stopped: start them and call
+// [Net.JoinGroup], which then has them catch up. progress, if not nil, is
+// called after every 100th join with the joins so far.
+func (nt *Net) JoinStopped(gid crypto.GroupID, nodes []*Node, progress func(joined int)) {
+	nt.t.Helper()
+	if len(nodes) == 0 {
+		return
+	}
+	ctx := context.Background()
+	inv, err := nt.Nodes[0].CreateInvite(ctx, gid, len(nodes), 24*time.Hour)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		joined int
+		failed bool // once a join failed, the others are not tried
+	)
+	errs := parallel(nodes, func(nd *Node) error {
+		mu.Lock()
+		stop := failed
+		mu.Unlock()
+		if stop {
+			return nil
+		}
+		nd.Start()
+		defer nd.Stop()
+		_, err := nd.Join(ctx, inv.Code)
+		// A join slowed by a loaded machine retries within the call, and
+		// the founder allows a node only so many attempts a minute: wait
+		// that minute, as a person would.
+		for try := 0; err != nil && strings.Contains(err.Error(), "try again in a minute") && try < 3; try++ {
+			time.Sleep(time.Minute)
+			_, err = nd.Join(ctx, inv.Code)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed = true
+			return fmt.Errorf("node %d joining: %w", nd.Index, err)
+		}
+		joined++
+		if progress != nil && joined%100 == 0 {
+			progress(joined)
+		}
+		return nil
+	})
+	if len(errs) > 0 {
+		nt.t.Fatal(errs[0])
 	}
 }
 

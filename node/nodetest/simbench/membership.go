@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -135,56 +134,9 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 	if offline > 0 {
 		logf("%s: %d members whose device is off join, then stop", name, offline)
 		t0 := time.Now()
-		inv, err := founder.CreateInvite(ctx, gid, offline, 24*time.Hour)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var (
-			wg    sync.WaitGroup
-			mu    sync.Mutex
-			first error
-			done  int
-			sem   = make(chan struct{}, 8)
-		)
-		for _, nd := range net.Nodes[running+joiners:] {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				mu.Lock()
-				failed := first != nil
-				mu.Unlock()
-				if failed {
-					return
-				}
-				nd.Start()
-				_, err := nd.Join(ctx, inv.Code)
-				// A join slowed by a loaded machine retries within the
-				// call, and the founder allows a node only so many
-				// attempts a minute: wait that minute, as a person would.
-				for try := 0; err != nil && strings.Contains(err.Error(), "try again in a minute") && try < 3; try++ {
-					time.Sleep(time.Minute)
-					_, err = nd.Join(ctx, inv.Code)
-				}
-				nd.Stop()
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil && first == nil {
-					first = fmt.Errorf("member %d of %d joining: %w", done+2, members, err)
-				}
-				if err == nil {
-					done++
-					if done%100 == 0 {
-						logf("%s: %d of %d offline members joined", name, done, offline)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if first != nil {
-			tb.Fatal(first)
-		}
+		net.JoinStopped(gid, net.Nodes[running+joiners:], func(done int) {
+			logf("%s: %d of %d offline members joined", name, done, offline)
+		})
 		res.offlineTime = time.Since(t0)
 		logf("%s: %d offline members joined in %s", name, offline, res.offlineTime.Round(time.Millisecond))
 	}
