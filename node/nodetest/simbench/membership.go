@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -44,7 +45,7 @@ type flowResult struct {
 	lost  int                 // members it did not reach in time
 	in    []int64             // bytes received per member, sorted
 	proto map[string][2]int64 // by protocol family: bytes received, summed over members; members counted
-	took  time.Duration       // until every member had it
+	call  time.Duration       // until the changing node's call returned
 	kind  string              // "join" or "removal"
 }
 
@@ -227,24 +228,22 @@ func measureFlow(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID, kind st
 	for i, nd := range nodes {
 		before[i] = nd.Traffic()
 	}
+	// Every node is watched from before the change starts: change returns
+	// only once the changing node is done (a removal's caller waits to be
+	// in the new epoch's topic), and a member may have the new epoch long
+	// before that.
+	w := watchEpochs(nodes, gid)
 	t0 := time.Now()
 	epoch := change()
-	reached := make([]time.Duration, len(nodes))
-	left := len(nodes)
-	deadline := t0.Add(flowTimeout)
-	for left > 0 && time.Now().Before(deadline) {
-		for i, nd := range nodes {
-			if reached[i] != 0 {
-				continue
-			}
-			if e, err := nd.CurrentEpoch(gid); err == nil && e >= epoch {
-				reached[i] = time.Since(t0)
-				left--
-			}
+	call := time.Since(t0)
+	reached := w.until(epoch, t0, t0.Add(flowTimeout))
+	left := 0
+	for _, d := range reached {
+		if d == 0 {
+			left++
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
-	f := flowResult{kind: kind, lost: left, took: time.Since(t0), proto: make(map[string][2]int64)}
+	f := flowResult{kind: kind, lost: left, call: call, proto: make(map[string][2]int64)}
 	for _, d := range reached {
 		if d != 0 {
 			f.reach = append(f.reach, d)
@@ -270,6 +269,85 @@ func measureFlow(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID, kind st
 	}
 	slices.Sort(f.in)
 	return f
+}
+
+// epochWatch polls nodes' current epochs and notes, per node, when it was
+// first seen on each epoch.
+type epochWatch struct {
+	nodes []*nodetest.Node
+	gid   crypto.GroupID
+	mu    sync.Mutex
+	first []map[uint64]time.Time // per node: epoch → first seen on it
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// watchEpochs starts polling, every 2 ms, until [epochWatch.until] ends it.
+func watchEpochs(nodes []*nodetest.Node, gid crypto.GroupID) *epochWatch {
+	w := &epochWatch{nodes: nodes, gid: gid, first: make([]map[uint64]time.Time, len(nodes)), stop: make(chan struct{}), done: make(chan struct{})}
+	for i := range w.first {
+		w.first[i] = make(map[uint64]time.Time)
+	}
+	w.poll()
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+				w.poll()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *epochWatch) poll() {
+	for i, nd := range w.nodes {
+		e, err := nd.CurrentEpoch(w.gid)
+		if err != nil {
+			continue
+		}
+		now := time.Now()
+		w.mu.Lock()
+		if _, ok := w.first[i][e]; !ok {
+			w.first[i][e] = now
+		}
+		w.mu.Unlock()
+	}
+}
+
+// until waits until every node has been seen on epoch or a later one, or
+// deadline passes, stops polling, and returns per node how long after t0
+// it was first seen there (0: never).
+func (w *epochWatch) until(epoch uint64, t0, deadline time.Time) []time.Duration {
+	reached := make([]time.Duration, len(w.nodes))
+	for {
+		left := 0
+		w.mu.Lock()
+		for i := range w.nodes {
+			var at time.Time
+			for e, t := range w.first[i] {
+				if e >= epoch && (at.IsZero() || t.Before(at)) {
+					at = t
+				}
+			}
+			if at.IsZero() {
+				left++
+			} else {
+				reached[i] = max(at.Sub(t0), time.Nanosecond)
+			}
+		}
+		w.mu.Unlock()
+		if left == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(w.stop)
+	<-w.done
+	return reached
 }
 
 func epochOf(tb *runner, nd *nodetest.Node, gid crypto.GroupID) uint64 {

@@ -177,6 +177,7 @@ func (t *table) membership(c config, r membershipResult) {
 			rat = ratio(float64(f.reachPct(99)), float64(r.alerts.pct(99)))
 		}
 		t.add(what+": time until each member sends in the new epoch", "", reach, rat)
+		t.add(what+": time until the call that made it returned (Join at the joiner, Remove at the admin)", "", ms(f.call), "")
 		var fams []string
 		for fam := range f.proto {
 			fams = append(fams, fam)
