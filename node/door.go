@@ -195,7 +195,7 @@ func (n *Node) admit(g *group, inv alert.InviteState, member alert.MemberInfo) (
 	if add.Seat != nil && add.Seat.Position >= crypto.TreePositions {
 		add.Seat = nil // the tree is full: the member is sealed to one by one
 	}
-	msg, err := n.send(n.ctx, g, &alert.RosterOp{Parents: g.roster.Heads(), Change: add})
+	msg, err := n.sendOpInTurn(n.ctx, g, &alert.RosterOp{Parents: g.roster.Heads(), Change: add})
 	if err != nil {
 		return nil, fmt.Errorf("could not add the member: %w", err)
 	}

@@ -171,7 +171,8 @@ func (g *group) chooseCurrentLocked(now time.Time) bool {
 	return true
 }
 
-// addEpoch records an epoch key and makes it current if it should be.
+// addEpoch records an epoch key and makes it current if it should be. It
+// runs in g's turn.
 func (n *Node) addEpoch(g *group, e *epoch) (bool, error) {
 	changed, settle, err := n.takeEpoch(g, e)
 	if err != nil {
@@ -184,7 +185,8 @@ func (n *Node) addEpoch(g *group, e *epoch) (bool, error) {
 // it current if it should be, and saves the group. It returns settle, the
 // second half (the topics, and sending this node's roster ops again in the
 // new current epoch, which wait for pubsub), for a caller that has
-// something more urgent to send first.
+// something more urgent to send first. It runs in g's turn, and so does
+// settle.
 func (n *Node) takeEpoch(g *group, e *epoch) (changed bool, settle func() error, err error) {
 	g.mu.Lock()
 	if _, dup := g.epochs[e.keys.Tag()]; dup {
@@ -206,7 +208,7 @@ func (n *Node) takeEpoch(g *group, e *epoch) (changed bool, settle func() error,
 		n.log.Info("new group key", "group", g.id.String()[:8], "epoch", e.number())
 	}
 	return changed, func() error {
-		err := n.updateTopics(g)
+		err := n.syncTopics(g, false)
 		if changed {
 			n.switched(g, old, cur)
 		}
@@ -362,6 +364,7 @@ var errNotSealedToMe = errors.New("the new key was not sealed to this member")
 // reconsiderEpoch runs after a roster change: it switches away from an epoch
 // sealed to someone now removed, and, on an admin's node, schedules a repair
 // if the current epoch includes a removed member or misses a current one.
+// It runs in g's turn.
 func (n *Node) reconsiderEpoch(g *group) {
 	g.mu.Lock()
 	old := g.current
@@ -372,7 +375,7 @@ func (n *Node) reconsiderEpoch(g *group) {
 		if err := n.saveGroup(g); err != nil {
 			n.log.Error("saving group", "err", err)
 		}
-		if err := n.updateTopics(g); err != nil {
+		if err := n.syncTopics(g, false); err != nil {
 			n.log.Error("switching topics", "err", err)
 		}
 		n.switched(g, old, cur)
@@ -393,20 +396,12 @@ func (n *Node) needsRekey(g *group) bool {
 // scheduleRepair rekeys after a delay that depends on this admin's rank
 // among the admins, unless the repair is no longer needed by then.
 func (n *Node) scheduleRepair(g *group) {
-	g.mu.Lock()
-	if g.repairing {
-		g.mu.Unlock()
+	if !g.repairing.CompareAndSwap(false, true) {
 		return
 	}
-	g.repairing = true
-	g.mu.Unlock()
 	delay := repairDelay/4 + time.Duration(n.adminRank(g))*repairDelay + time.Duration(rand.Int64N(int64(repairDelay/2)))
 	n.spawn(func() {
-		defer func() {
-			g.mu.Lock()
-			g.repairing = false
-			g.mu.Unlock()
-		}()
+		defer g.repairing.Store(false)
 		select {
 		case <-n.ctx.Done():
 			return
@@ -432,58 +427,66 @@ func (n *Node) adminRank(g *group) int {
 	return rank
 }
 
-// maintainEpochs runs periodically: it erases keys of epochs retired longer
-// than the retention window, leaves stale topics, and on an admin's node
-// starts a new epoch when the current one is older than Config.RotateEvery.
+// maintainEpochs runs periodically: for each group, in its turn, it
+// erases keys of epochs retired longer than the retention window, leaves
+// stale topics, and on an admin's node starts a new epoch when the
+// current one is older than Config.RotateEvery.
 func (n *Node) maintainEpochs() {
 	now := n.now()
 	for _, g := range n.groupList() {
-		g.mu.Lock()
-		var erase []crypto.KeyTag
-		for tag, e := range g.epochs {
-			if e != g.current && !e.retired.IsZero() && now.Sub(e.retired) > n.cfg.Retention {
-				erase = append(erase, tag)
+		if err := n.inTurn(g, func() { n.maintainInTurn(g, now) }); err != nil {
+			return // the node closes
+		}
+	}
+}
+
+// maintainInTurn is maintainEpochs for one group; it runs in g's turn.
+func (n *Node) maintainInTurn(g *group, now time.Time) {
+	g.mu.Lock()
+	var erase []crypto.KeyTag
+	for tag, e := range g.epochs {
+		if e != g.current && !e.retired.IsZero() && now.Sub(e.retired) > n.cfg.Retention {
+			erase = append(erase, tag)
+		}
+	}
+	for _, tag := range erase {
+		delete(g.epochs, tag)
+	}
+	if len(erase) > 0 {
+		g.dropUnusedTrees()
+	}
+	g.mu.Unlock()
+	if len(erase) > 0 {
+		n.keys.change(func(m map[crypto.KeyTag]epochRef) {
+			for _, tag := range erase {
+				delete(m, tag)
 			}
+		})
+		if err := n.saveGroup(g); err != nil {
+			n.log.Error("saving group", "err", err)
 		}
-		for _, tag := range erase {
-			delete(g.epochs, tag)
+		// The keep file adds each change at its end: write it again
+		// without the erased secrets (PROTOCOL.md, "At rest").
+		if err := n.store.RewriteKeep(); err != nil {
+			n.log.Warn("writing the keep file", "err", err)
 		}
-		if len(erase) > 0 {
-			g.dropUnusedTrees()
-		}
-		g.mu.Unlock()
-		if len(erase) > 0 {
-			n.keys.change(func(m map[crypto.KeyTag]epochRef) {
-				for _, tag := range erase {
-					delete(m, tag)
-				}
-			})
-			if err := n.saveGroup(g); err != nil {
-				n.log.Error("saving group", "err", err)
-			}
-			// The keep file adds each change at its end: write it again
-			// without the erased secrets (PROTOCOL.md, "At rest").
-			if err := n.store.RewriteKeep(); err != nil {
-				n.log.Warn("writing the keep file", "err", err)
-			}
-			n.log.Info("erased old group keys", "group", g.id.String()[:8], "count", len(erase))
-		}
-		if err := n.updateTopics(g); err != nil {
-			n.log.Error("updating topics", "err", err)
-		}
-		// Admins take turns: the first after RotateEvery, the next a little
-		// later if the first did not, and so on.
-		due := func() bool {
-			if !n.isAdmin(g) {
-				return false
-			}
-			g.mu.Lock()
-			age := now.Sub(g.current.since)
-			g.mu.Unlock()
-			return age > n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute
-		}
-		if err := n.rekeyIf(n.ctx, g, due); err != nil {
-			n.log.Warn("rotating the group key", "group", g.id.String()[:8], "err", err)
-		}
+		n.log.Info("erased old group keys", "group", g.id.String()[:8], "count", len(erase))
+	}
+	if err := n.syncTopics(g, false); err != nil {
+		n.log.Error("updating topics", "err", err)
+	}
+	// Admins take turns: the first after RotateEvery, the next a little
+	// later if the first did not, and so on.
+	if !n.isAdmin(g) {
+		return
+	}
+	g.mu.Lock()
+	age := now.Sub(g.current.since)
+	g.mu.Unlock()
+	if age <= n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute {
+		return
+	}
+	if _, _, err := n.rekeyInTurn(n.ctx, g); err != nil {
+		n.log.Warn("rotating the group key", "group", g.id.String()[:8], "err", err)
 	}
 }

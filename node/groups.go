@@ -40,7 +40,7 @@ type group struct {
 	trees     map[crypto.TreeID]*groupTree
 	ratcheted map[alert.ID]bool // adds whose ratchet this node derived or tried (deriveRatchets)
 	topics    map[crypto.KeyTag]*topicSub
-	repairing bool // a repair rekey is scheduled
+	repairing atomic.Bool // a repair rekey is scheduled
 
 	names atomic.Pointer[nameIndex] // whose names can be confused (names.go)
 
@@ -261,13 +261,18 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	return n.groupInfo(g), nil
 }
 
-// setWarning records a warning about g and saves it.
+// setWarning records a warning about g and saves it, in g's turn.
 func (n *Node) setWarning(g *group, w string) {
-	g.mu.Lock()
-	g.warning = w
-	g.mu.Unlock()
-	if err := n.saveGroup(g); err != nil {
-		n.log.Error("saving group", "err", err)
+	err := n.inTurn(g, func() {
+		g.mu.Lock()
+		g.warning = w
+		g.mu.Unlock()
+		if err := n.saveGroup(g); err != nil {
+			n.log.Error("saving group", "err", err)
+		}
+	})
+	if err != nil {
+		n.log.Warn("recording a warning about a group", "group", g.id.String()[:8], "err", err)
 	}
 }
 

@@ -203,8 +203,33 @@ func checkRekey(sealedIn uint64, rk *alert.Rekey) error {
 	return nil
 }
 
-// commit stores an opened envelope, if it is new, and acts on it.
-func (n *Node) commit(o *opened) (*alert.Message, error) {
+// commit stores an opened envelope, if it is new, and acts on it. A
+// message that changes its group (a roster op, a rekey) is taken in the
+// group's turn (turns.go): its change never overlaps another of the
+// group's, nor a new epoch or redemption this node makes.
+func (n *Node) commit(o *opened) (msg *alert.Message, err error) {
+	if !changesGroup(o.msg) {
+		return n.commitNow(o)
+	}
+	if terr := n.inTurn(o.g, func() { msg, err = n.commitNow(o) }); terr != nil {
+		return nil, ignore("%v", terr)
+	}
+	return msg, err
+}
+
+// changesGroup reports whether taking m changes its group's state (its
+// roster, epochs or key trees).
+func changesGroup(m *alert.Message) bool {
+	switch m.Content.(type) {
+	case *alert.RosterOp, *alert.Rekey:
+		return true
+	}
+	return false
+}
+
+// commitNow is commit; for a message that changes its group it runs in
+// the group's turn.
+func (n *Node) commitNow(o *opened) (*alert.Message, error) {
 	if n.store.Has(o.msg.ID) {
 		if err := n.keepAlias(o); err != nil {
 			return nil, err
@@ -212,14 +237,7 @@ func (n *Node) commit(o *opened) (*alert.Message, error) {
 		return o.msg, nil
 	}
 	if _, ok := o.msg.Content.(*alert.RosterOp); ok {
-		// In the group's turn: never while this node starts a new epoch
-		// of the group or redeems an invite to it, which read the roster
-		// and act on what they read.
-		var err error
-		if terr := n.inTurn(o.g, func() { err = n.takeRosterOp(o) }); terr != nil {
-			return nil, ignore("%v", terr)
-		}
-		if err != nil {
+		if err := n.takeRosterOp(o); err != nil {
 			return nil, err
 		}
 	}
@@ -401,7 +419,8 @@ func (n *Node) priority(g *group, m *alert.Message) uint8 {
 // ends.
 const priorityOrdered = 2
 
-// handle acts on a new, stored message.
+// handle acts on a new, stored message. For a message that changes its
+// group (changesGroup) it runs in the group's turn.
 func (n *Node) handle(g *group, m *alert.Message) {
 	n.syncer.took()
 	n.alive.stir(time.Now())
@@ -418,7 +437,8 @@ func (n *Node) handle(g *group, m *alert.Message) {
 	n.showEntry(g, m)
 }
 
-// rosterChanged updates who we mesh with and dial after a roster change.
+// rosterChanged updates who we mesh with and dial after a roster change,
+// and the group's epochs. It runs in g's turn.
 func (n *Node) rosterChanged(g *group) {
 	n.refreshAccess()
 	// Nodes of removed members are cut off: at once from pubsub

@@ -156,9 +156,6 @@ type Node struct {
 	// toStore holds plain alerts and check-ins that gossip accepted, for
 	// storeGossip (ingest.go).
 	toStore chan *opened
-	// topicReqs are the requests of runTopics, the one goroutine that
-	// joins and leaves pubsub topics (topics.go).
-	topicReqs chan topicReq
 	// diskFullSaid: the log said the disk is full (health.go).
 	diskFullSaid atomic.Bool
 	// awaitKey and awaitAuthor are set when an envelope was ignored
@@ -216,8 +213,6 @@ func New(cfg Config) (*Node, error) {
 		started: cfg.Now(),
 		toStore: make(chan *opened, storeQueue),
 
-		topicReqs: make(chan topicReq),
-
 		duressTaken: make(map[crypto.MemberID]bool),
 	}
 	n.access = transport.NewAdmission()
@@ -232,7 +227,6 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.memberJoins = newMemberJoins()
 	n.twins.start()
-	n.spawn(n.runTopics)
 	if err := n.start(); err != nil {
 		cancel()
 		if n.host != nil {

@@ -262,16 +262,22 @@ func (n *Node) handleRemoval(s network.Stream) {
 
 // takeRosterOps adds signed roster ops that came outside an envelope (a
 // removal notice) to a group's roster, each checked as [alert.Roster.Add]
-// checks it, and acts on the change.
-func (n *Node) takeRosterOps(g *group, ops []*wire.SignedOp) error {
-	changed, err := addRosterOps(g.roster, ops)
-	if !changed {
-		return err
+// checks it, and acts on the change, in the group's turn.
+func (n *Node) takeRosterOps(g *group, ops []*wire.SignedOp) (err error) {
+	if terr := n.inTurn(g, func() {
+		changed, aerr := addRosterOps(g.roster, ops)
+		if !changed {
+			err = aerr
+			return
+		}
+		if err = n.saveGroup(g); err != nil {
+			return
+		}
+		n.rosterChanged(g)
+		err = aerr
+	}); terr != nil {
+		return terr
 	}
-	if err := n.saveGroup(g); err != nil {
-		return err
-	}
-	n.rosterChanged(g)
 	return err
 }
 

@@ -60,7 +60,9 @@ func (n *Node) loop(ctx context.Context, identified, addrs <-chan any, moved cha
 	n.prune()
 	// A repair scheduled before the node stopped did not happen.
 	for _, g := range n.groupList() {
-		n.reconsiderEpoch(g)
+		if n.inTurn(g, func() { n.reconsiderEpoch(g) }) != nil {
+			return n.stopped()
+		}
 	}
 	n.syncer.kickAll()
 	for {

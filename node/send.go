@@ -51,8 +51,28 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 }
 
 // sendAs is send for a message by author: this node's member, or, with
-// via, a member this node is the bridge of (via.go).
-func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author crypto.MemberID, via *alert.Via) (*alert.Message, error) {
+// via, a member this node is the bridge of (via.go). A roster op is sent
+// in the group's turn (turns.go): it is added to the roster, sealed and
+// acted on with no other change of the group under it. Anything else is
+// sent at once, whatever the group's turn is doing.
+func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author crypto.MemberID, via *alert.Via) (msg *alert.Message, err error) {
+	if _, ok := c.(*alert.RosterOp); !ok {
+		return n.sendNow(ctx, g, c, author, via)
+	}
+	if terr := n.inTurn(g, func() { msg, err = n.sendNow(ctx, g, c, author, via) }); terr != nil {
+		return nil, terr
+	}
+	return msg, err
+}
+
+// sendOpInTurn sends a roster op of this node's member from a job in g's
+// turn (a redemption's add).
+func (n *Node) sendOpInTurn(ctx context.Context, g *group, op *alert.RosterOp) (*alert.Message, error) {
+	return n.sendNow(ctx, g, op, n.me, nil)
+}
+
+// sendNow is sendAs; for a roster op it runs in g's turn.
+func (n *Node) sendNow(ctx context.Context, g *group, c alert.Content, author crypto.MemberID, via *alert.Via) (*alert.Message, error) {
 	if me, ok := g.roster.Member(n.me); ok && me.Removed {
 		return nil, ErrRemovedFromGroup
 	}

@@ -8,58 +8,33 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 )
 
-// Topics are joined and left by one goroutine of the node (runTopics),
-// which alone calls pubsub's Join, Subscribe and Close and changes a
-// group's topics: no lock is held while pubsub works, and a topic is never
-// joined twice, nor joined again while it is being left. Others ask it
-// with updateTopics or leaveTopics, and wait for it.
-
-// topicReq asks runTopics to bring g's subscriptions in line with its
-// epochs, or to leave all of them (leave), and to say how it went on done.
-type topicReq struct {
-	g     *group
-	leave bool
-	done  chan error
-}
-
-// runTopics serves topic requests, one at a time, until the node closes.
-func (n *Node) runTopics() {
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case r := <-n.topicReqs:
-			r.done <- n.syncTopics(r.g, r.leave)
-		}
-	}
-}
+// A group's topics are joined and left in the group's turn (turns.go),
+// which alone calls pubsub's Join, Subscribe and Close for them and
+// changes the group's topics: no lock is held while pubsub works, and a
+// topic is never joined twice, nor joined again while it is being left.
+// Code outside the turn asks with updateTopics or leaveTopics, and waits
+// for it; a job in the turn calls syncTopics.
 
 // updateTopics subscribes to the topics of the current epoch of g and of
 // the epochs retired less than Config.TopicGrace ago (members who have not
 // yet heard of the new epoch still publish there), and leaves the others.
 // It returns once that is done, with the first error of pubsub, or the
-// node's context's error once it closes.
+// node's context's error once it closes. It must not be called in g's
+// turn (a job there calls syncTopics).
 func (n *Node) updateTopics(g *group) error { return n.askTopics(g, false) }
 
 // leaveTopics leaves every topic of g (a group another replaced).
 func (n *Node) leaveTopics(g *group) error { return n.askTopics(g, true) }
 
-func (n *Node) askTopics(g *group, leave bool) error {
-	r := topicReq{g: g, leave: leave, done: make(chan error, 1)}
-	select {
-	case n.topicReqs <- r:
-	case <-n.ctx.Done():
-		return n.ctx.Err()
+func (n *Node) askTopics(g *group, leave bool) (err error) {
+	if terr := n.inTurn(g, func() { err = n.syncTopics(g, leave) }); terr != nil {
+		return terr
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-n.ctx.Done():
-		return n.ctx.Err()
-	}
+	return err
 }
 
-// syncTopics does what a topic request asks; only runTopics calls it.
+// syncTopics is updateTopics, or with leaveAll leaveTopics; it runs in
+// g's turn.
 func (n *Node) syncTopics(g *group, leaveAll bool) error {
 	now := n.now()
 	removed := leaveAll || n.isRemoved(g) // a removed member's node listens to nothing
