@@ -35,7 +35,7 @@ func (id *Identity) SignGrant(group GroupID, bridge MemberID, expiresMs int64) [
 // VerifyGrant checks that keys (the granting member's) signed the grant.
 // It returns ErrBadSignature if not.
 func VerifyGrant(keys MemberKeys, group GroupID, bridge MemberID, expiresMs int64, sig []byte) error {
-	if len(sig) != SigSize || !ed25519.Verify(ed25519.PublicKey(keys.sign[:]), grantInput(group, bridge, expiresMs), sig) {
+	if len(sig) != SigSize || !ed25519.Verify(ed25519.PublicKey(keys.keys().sign[:]), grantInput(group, bridge, expiresMs), sig) {
 		return fmt.Errorf("%w: grant", ErrBadSignature)
 	}
 	return nil
@@ -54,7 +54,7 @@ func (id *Identity) SignBodyFor(author MemberID, group GroupID, epoch uint64, bo
 // epoch, was made with keys, whoever the inner message names as its author
 // (a bridge's signature on a member's behalf).
 func (in Inner) VerifyBy(keys MemberKeys, group GroupID, epoch uint64) error {
-	if !ed25519.Verify(ed25519.PublicKey(keys.sign[:]), sigInput(group, epoch, in.Body), in.Sig[:]) {
+	if !ed25519.Verify(ed25519.PublicKey(keys.keys().sign[:]), sigInput(group, epoch, in.Body), in.Sig[:]) {
 		return ErrBadSignature
 	}
 	return nil

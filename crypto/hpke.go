@@ -32,7 +32,7 @@ func epochSecretInfo(group GroupID, epoch uint64, to MemberID) []byte {
 // The result opens only with that member's private key, and only for that
 // group, epoch and member.
 func SealEpochSecret(to MemberKeys, group GroupID, epoch uint64, s EpochSecret) ([]byte, error) {
-	pk, err := kem.NewPublicKey(to.kem[:])
+	pk, err := kem.NewPublicKey(to.keys().kem[:])
 	if err != nil {
 		return nil, fmt.Errorf("crypto: member HPKE key: %w", err)
 	}
@@ -86,7 +86,7 @@ func treeInfo(label string, group GroupID, tree TreeID, to MemberID) []byte {
 }
 
 func sealTo(to MemberKeys, info, pt []byte) ([]byte, error) {
-	pk, err := kem.NewPublicKey(to.kem[:])
+	pk, err := kem.NewPublicKey(to.keys().kem[:])
 	if err != nil {
 		return nil, fmt.Errorf("crypto: member HPKE key: %w", err)
 	}

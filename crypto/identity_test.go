@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/takecare-network/takecare/crypto"
 )
@@ -120,6 +121,20 @@ func TestParseInnerShort(t *testing.T) {
 	}
 	if _, err := crypto.ParseInner(make([]byte, innerHeader+1)); err != nil {
 		t.Fatalf("ParseInner of a one-byte body: %v", err)
+	}
+}
+
+// TestMemberKeysCopiesShareTheirKeys: a member's keys are held by the
+// roster in several indexes and views; a copy must not copy the 1,248
+// bytes (a group of 1,000 held megabytes of copies in every node).
+func TestMemberKeysCopiesShareTheirKeys(t *testing.T) {
+	t.Parallel()
+	if size := unsafe.Sizeof(crypto.MemberKeys{}); size > unsafe.Sizeof(uintptr(0)) {
+		t.Fatalf("a copy of MemberKeys is %d bytes", size)
+	}
+	var zero crypto.MemberKeys
+	if zero.Equal(newIdentity(t, "ana").Public()) || len(zero.SignKey()) != crypto.SignKeySize || zero.ID() == (crypto.MemberID{}) {
+		t.Fatal("the zero MemberKeys does not read as all-zero keys")
 	}
 }
 

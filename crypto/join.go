@@ -99,7 +99,7 @@ func VerifyJoin(inviteKey []byte, group GroupID, id InviteID, nonce, member []by
 	if len(inviteKey) != ed25519.PublicKeySize || !ed25519.Verify(inviteKey, t, p.Invite) {
 		return fmt.Errorf("%w: invite proof", ErrBadSignature)
 	}
-	if !ed25519.Verify(ed25519.PublicKey(keys.sign[:]), t, p.Member) {
+	if !ed25519.Verify(ed25519.PublicKey(keys.keys().sign[:]), t, p.Member) {
 		return fmt.Errorf("%w: member proof", ErrBadSignature)
 	}
 	pub, err := node.ExtractPublicKey()
