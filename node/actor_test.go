@@ -10,6 +10,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
@@ -113,4 +114,54 @@ func TestRosterOpTakenInTheGroupsTurn(t *testing.T) {
 	release()
 	released = true
 	net.WaitFor(10*time.Second, "ben takes the roster op", func() bool { return slices.Equal(ben.RosterHeadsForTest(gid), want) })
+}
+
+// TestReadersDoNotWaitForTheTurn: while a job holds a group's turn (a
+// rekey being sealed, a redemption), what reads the group does not wait
+// for it: the group's list and epoch, its members, an alert sent by this
+// node, and an alert received from a member, which is shown at once.
+// Readers load what the turn last published (group.state, the roster's
+// view, the keyring, the node's group map) and take no lock of the group.
+func TestReadersDoNotWaitForTheTurn(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{})
+	gid := net.Group("g")
+	ana, ben := net.Nodes[0], net.Nodes[1]
+	release := ana.HoldTurnForTest(gid)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if gs := ana.Groups(); len(gs) != 1 {
+			t.Errorf("groups %v; want the one", gs)
+		}
+		if _, err := ana.CurrentEpoch(gid); err != nil {
+			t.Error(err)
+		}
+		if ms, err := ana.Members(gid); err != nil || len(ms) != 2 {
+			t.Errorf("members %v, %v; want two", ms, err)
+		}
+		if _, err := ana.SendAlert(ctx, gid, node.AlertRequest{Kind: "danger", Severity: "urgent", Text: "Armed men at the crossroads"}); err != nil {
+			t.Error(err)
+		}
+		id, err := ben.SendAlert(ctx, gid, node.AlertRequest{Kind: "danger", Severity: "urgent", Text: "Road blocked at La Ventosa"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for end := time.Now().Add(15 * time.Second); !inFeed(ana, id) && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !inFeed(ana, id) {
+			t.Error("ben's alert is not shown at ana's node")
+		}
+	}()
+	select {
+	case <-done:
+		release()
+	case <-time.After(20 * time.Second):
+		release()
+		<-done
+		t.Fatal("a reader of the group waited for the job holding its turn")
+	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
@@ -18,13 +19,14 @@ import (
 // and the joiner. Audiences are never changed once made: a join's shares
 // its parent's instead of copying it, so that a thousand joins cost a
 // thousand small links, not a million entries. Reading one may cache its
-// members (flat), under group.mu.
+// members (flat); readers share audiences without a lock, so the cache is
+// published by an atomic pointer and never changed once stored.
 type audience struct {
 	base    *audience
 	members map[crypto.MemberID]bool
 	cover   *treeCover // only where base is nil
 	depth   int        // links below this one
-	flat    map[crypto.MemberID]bool
+	flat    atomic.Pointer[map[crypto.MemberID]bool]
 }
 
 // treeCover is the part of an audience a tree rekey reached.
@@ -58,25 +60,25 @@ func (a *audience) root() *audience {
 }
 
 // all returns every member a reaches one by one (not those a cover
-// reaches). The caller holds group.mu. A chain deeper than a few links is
-// read once and cached.
+// reaches); the caller must not change it. A chain deeper than a few
+// links is read once and cached.
 func (a *audience) all() map[crypto.MemberID]bool {
 	if a.base == nil {
 		return a.members
 	}
-	if a.flat != nil {
-		return a.flat
+	if f := a.flat.Load(); f != nil {
+		return *f
 	}
 	out := make(map[crypto.MemberID]bool)
 	for x := a; x != nil; x = x.base {
-		if x.flat != nil {
-			maps.Copy(out, x.flat)
+		if f := x.flat.Load(); f != nil {
+			maps.Copy(out, *f)
 			break
 		}
 		maps.Copy(out, x.members)
 	}
 	if a.depth > 8 {
-		a.flat = out
+		a.flat.Store(&out)
 	}
 	return out
 }
@@ -145,13 +147,13 @@ func (g *group) outsider(id crypto.MemberID) bool {
 	return known
 }
 
-// seatingFor returns the seating of the tree of a's cover, if this node
-// holds that tree. The caller holds g.mu.
-func (g *group) seatingFor(a *audience) *seating {
+// seatingFor returns the seating of the tree of a's cover, if view v of g
+// holds that tree.
+func (g *group) seatingFor(v *groupView, a *audience) *seating {
 	if a == nil || a.root().cover == nil {
 		return nil
 	}
-	t := g.trees[a.root().cover.tree]
+	t := v.trees[a.root().cover.tree]
 	if t == nil {
 		return nil
 	}
@@ -159,13 +161,12 @@ func (g *group) seatingFor(a *audience) *seating {
 	return &s
 }
 
-// activeTree returns the tree of the current epoch, or nil. The caller
-// holds g.mu.
-func (g *group) activeTree() *groupTree {
-	if g.current == nil {
+// activeTree returns the tree of the current epoch, or nil.
+func (v *groupView) activeTree() *groupTree {
+	if v.current == nil {
 		return nil
 	}
-	return g.trees[g.current.tree]
+	return v.trees[v.current.tree]
 }
 
 // liveSeats returns the cover of the positions of tree t whose occupants

@@ -178,20 +178,19 @@ func (n *Node) redeemInTurn(g *group, inv alert.InviteState, member alert.Member
 func (n *Node) admit(g *group, inv alert.InviteState, member alert.MemberInfo) (*epoch, error) {
 	// It runs in g's turn (redeem): one new epoch at a time on this node
 	// (see rekeyInTurn).
-	g.mu.Lock()
-	cur, _, next := g.nextEpochLocked()
+	v := g.state()
+	cur, _, next := g.nextEpoch(v)
 	// An epoch whose secret went to someone no longer a member must not
 	// be ratcheted from: the joiner's epoch would be theirs too. Such a
 	// join starts a fresh epoch, as a repair would.
-	fresh := g.sealedToOutsider(cur)
+	fresh := g.sealedToOutsider(v, cur)
 	add := &alert.AddMember{Member: member, Invite: inv.ID}
 	if !fresh {
 		add.Ratchet = &alert.Ratchet{From: cur.keys.Tag(), Epoch: next}
 	}
-	if t := g.trees[cur.tree]; t != nil && t.secret != nil {
+	if t := v.trees[cur.tree]; t != nil && t.secret != nil {
 		add.Seat = &alert.Seat{Tree: t.id, Position: g.seatingOf(t).upto}
 	}
-	g.mu.Unlock()
 	if add.Seat != nil && add.Seat.Position >= crypto.TreePositions {
 		add.Seat = nil // the tree is full: the member is sealed to one by one
 	}
@@ -203,13 +202,9 @@ func (n *Node) admit(g *group, inv alert.InviteState, member alert.MemberInfo) (
 		if _, _, err := n.rekeyInTurn(n.ctx, g); err != nil {
 			return nil, fmt.Errorf("could not start a new group key: %w", err)
 		}
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.current, nil
+		return g.state().current, nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, e := range g.epochs {
+	for _, e := range g.state().epochs {
 		if e.rekey == msg.ID {
 			return e, nil
 		}
@@ -233,12 +228,11 @@ func (n *Node) joinState(g *group, member alert.MemberInfo, e *epoch) *wire.Join
 			resp.Peers = append(resp.Peers, n.peerAddrs(p, n.host.Peerstore().Addrs(p)))
 		}
 	}
-	g.mu.Lock()
+	v := g.state()
 	if e == nil {
-		e = g.current
+		e = v.current
 	}
-	t := g.trees[e.tree]
-	g.mu.Unlock()
+	t := v.trees[e.tree]
 	if t != nil {
 		for _, f := range t.founders {
 			resp.Seats = append(resp.Seats, f[:])

@@ -108,8 +108,8 @@ func epochFromState(gid crypto.GroupID, es epochState) (*epoch, error) {
 // sealedToOutsider reports whether the epoch's secret went to someone who
 // is not a current member: a member the roster now says was removed, or
 // one whose only add was skipped. Then it must not be used. An epoch whose
-// audience this node cannot tell counts as one. The caller holds g.mu.
-func (g *group) sealedToOutsider(e *epoch) bool {
+// audience this node cannot tell counts as one. v is g's view e is in.
+func (g *group) sealedToOutsider(v *groupView, e *epoch) bool {
 	if e.aud == nil {
 		return true
 	}
@@ -118,7 +118,7 @@ func (g *group) sealedToOutsider(e *epoch) bool {
 			return true
 		}
 	}
-	if s := g.seatingFor(e.aud); s != nil {
+	if s := g.seatingFor(v, e.aud); s != nil {
 		for _, ms := range s.at {
 			for _, m := range ms {
 				if g.outsider(m) && e.aud.reaches(m, s) {
@@ -130,10 +130,10 @@ func (g *group) sealedToOutsider(e *epoch) bool {
 	return false
 }
 
-// missing returns current members the epoch's secret did not reach. The
-// caller holds g.mu.
-func (g *group) missing(e *epoch) []crypto.MemberID {
-	s := g.seatingFor(e.aud)
+// missing returns current members the epoch's secret did not reach. v is
+// g's view e is in.
+func (g *group) missing(v *groupView, e *epoch) []crypto.MemberID {
+	s := g.seatingFor(v, e.aud)
 	var out []crypto.MemberID
 	for _, m := range g.roster.Members() {
 		if !e.aud.reaches(m.ID(), s) {
@@ -144,32 +144,45 @@ func (g *group) missing(e *epoch) []crypto.MemberID {
 }
 
 // chooseCurrent picks the epoch to send in: among the epochs not sealed to
-// an outsider (a removed member, or one whose add was skipped), the highest number, then the lowest rekey id; never one
-// numbered below the current one (members who joined since would lack it).
-// If the current epoch went to a member since removed and nothing newer is
-// held, it stays current until an admin's new epoch arrives. It returns
-// true if the current epoch changed. The caller holds g.mu.
-func (g *group) chooseCurrentLocked(now time.Time) bool {
+// an outsider (a removed member, or one whose add was skipped), the
+// highest number, then the lowest rekey id; never one numbered below the
+// current one (members who joined since would lack it). If the current
+// epoch went to a member since removed and nothing newer is held, it stays
+// current until an admin's new epoch arrives. It returns true if the
+// current epoch changed. It changes v, a copy being made in g's turn
+// (group.change): the epochs whose retirement changes are copied into it.
+func (g *group) chooseCurrent(v *groupView, now time.Time) bool {
 	var best *epoch
-	for _, e := range g.epochs {
-		if (g.current != nil && e.number() < g.current.number()) || g.sealedToOutsider(e) {
+	for _, e := range v.epochs {
+		if (v.current != nil && e.number() < v.current.number()) || g.sealedToOutsider(v, e) {
 			continue
 		}
 		if best == nil || e.better(best) {
 			best = e
 		}
 	}
-	if best == nil || best == g.current {
+	if best == nil || best == v.current {
 		return false
 	}
-	if g.current != nil {
-		g.current.retired = now
+	if v.current != nil {
+		v.put(v.current.retiredAt(now))
 	}
-	best.retired = time.Time{}
-	g.current = best
-	g.forgetAudiences()
+	v.current = best.retiredAt(time.Time{})
+	v.put(v.current)
+	v.forgetAudiences()
 	return true
 }
+
+// retiredAt returns a copy of e retired at t (zero: current).
+func (e *epoch) retiredAt(t time.Time) *epoch {
+	c := *e
+	c.retired = t
+	return &c
+}
+
+// put records e in v, a copy being made in g's turn, in place of the
+// epoch with its key.
+func (v *groupView) put(e *epoch) { v.epochs[e.keys.Tag()] = e }
 
 // addEpoch records an epoch key and makes it current if it should be. It
 // runs in g's turn.
@@ -188,18 +201,17 @@ func (n *Node) addEpoch(g *group, e *epoch) (bool, error) {
 // something more urgent to send first. It runs in g's turn, and so does
 // settle.
 func (n *Node) takeEpoch(g *group, e *epoch) (changed bool, settle func() error, err error) {
-	g.mu.Lock()
-	if _, dup := g.epochs[e.keys.Tag()]; dup {
-		g.mu.Unlock()
+	if _, dup := g.state().epochs[e.keys.Tag()]; dup {
 		return false, func() error { return nil }, nil
 	}
-	g.epochs[e.keys.Tag()] = e
+	var old, cur *epoch
+	g.change(func(v *groupView) {
+		v.put(e.retiredAt(n.now())) // retired until chosen
+		old = v.current
+		changed = g.chooseCurrent(v, n.now())
+		cur = v.current
+	})
 	n.keysTaken.Add(1)
-	e.retired = n.now() // until chosen
-	old := g.current
-	changed = g.chooseCurrentLocked(n.now())
-	cur := g.current
-	g.mu.Unlock()
 	n.keys.change(func(m map[crypto.KeyTag]epochRef) { m[e.keys.Tag()] = epochRef{g: g, keys: e.keys} })
 	if err := n.saveGroup(g); err != nil {
 		return changed, nil, err
@@ -274,15 +286,12 @@ func (n *Node) unknownTo(g *group, old, cur *epoch) func(alert.ID) bool {
 			check = append(check, m)
 		}
 	} else {
-		members := g.roster.Members()
-		g.mu.Lock()
-		s := g.seatingFor(cur.aud)
-		for _, m := range members {
+		s := g.seatingFor(g.state(), cur.aud)
+		for _, m := range g.roster.Members() {
 			if m.ID() != n.me && (cur.aud == nil || cur.aud.reaches(m.ID(), s)) {
 				check = append(check, m)
 			}
 		}
-		g.mu.Unlock()
 	}
 	knew := make(map[alert.ID]map[alert.ID]bool) // ancestors, cached
 	anc := func(id alert.ID) map[alert.ID]bool {
@@ -313,17 +322,15 @@ func (n *Node) unknownTo(g *group, old, cur *epoch) func(alert.ID) bool {
 // member m, or, if this node no longer keeps who any of x's epochs
 // reached, assumes it did.
 func (n *Node) sealedWhere(g *group, x alert.ID, m crypto.MemberID) bool {
-	tags := n.store.Tags(x)
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	v := g.state()
 	known := false
-	for _, tag := range tags {
-		e := g.epochs[tag]
+	for _, tag := range n.store.Tags(x) {
+		e := v.epochs[tag]
 		if e == nil || e.aud == nil {
 			continue
 		}
 		known = true
-		if e.aud.reaches(m, g.seatingFor(e.aud)) {
+		if e.aud.reaches(m, g.seatingFor(v, e.aud)) {
 			return true
 		}
 	}
@@ -366,11 +373,15 @@ var errNotSealedToMe = errors.New("the new key was not sealed to this member")
 // if the current epoch includes a removed member or misses a current one.
 // It runs in g's turn.
 func (n *Node) reconsiderEpoch(g *group) {
-	g.mu.Lock()
-	old := g.current
-	changed := g.chooseCurrentLocked(n.now())
-	cur := g.current
-	g.mu.Unlock()
+	var (
+		old, cur *epoch
+		changed  bool
+	)
+	g.change(func(v *groupView) {
+		old = v.current
+		changed = g.chooseCurrent(v, n.now())
+		cur = v.current
+	})
 	if changed {
 		if err := n.saveGroup(g); err != nil {
 			n.log.Error("saving group", "err", err)
@@ -388,9 +399,8 @@ func (n *Node) reconsiderEpoch(g *group) {
 // needsRekey reports whether the current epoch went to an outsider or not
 // to a current member.
 func (n *Node) needsRekey(g *group) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.sealedToOutsider(g.current) || len(g.missing(g.current)) > 0
+	v := g.state()
+	return g.sealedToOutsider(v, v.current) || len(g.missing(v, v.current)) > 0
 }
 
 // scheduleRepair rekeys after a delay that depends on this admin's rank
@@ -442,21 +452,20 @@ func (n *Node) maintainEpochs() {
 
 // maintainInTurn is maintainEpochs for one group; it runs in g's turn.
 func (n *Node) maintainInTurn(g *group, now time.Time) {
-	g.mu.Lock()
 	var erase []crypto.KeyTag
-	for tag, e := range g.epochs {
-		if e != g.current && !e.retired.IsZero() && now.Sub(e.retired) > n.cfg.Retention {
+	v := g.state()
+	for tag, e := range v.epochs {
+		if e != v.current && !e.retired.IsZero() && now.Sub(e.retired) > n.cfg.Retention {
 			erase = append(erase, tag)
 		}
 	}
-	for _, tag := range erase {
-		delete(g.epochs, tag)
-	}
 	if len(erase) > 0 {
-		g.dropUnusedTrees()
-	}
-	g.mu.Unlock()
-	if len(erase) > 0 {
+		g.change(func(v *groupView) {
+			for _, tag := range erase {
+				delete(v.epochs, tag)
+			}
+			v.dropUnusedTrees()
+		})
 		n.keys.change(func(m map[crypto.KeyTag]epochRef) {
 			for _, tag := range erase {
 				delete(m, tag)
@@ -480,10 +489,7 @@ func (n *Node) maintainInTurn(g *group, now time.Time) {
 	if !n.isAdmin(g) {
 		return
 	}
-	g.mu.Lock()
-	age := now.Sub(g.current.since)
-	g.mu.Unlock()
-	if age <= n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute {
+	if age := now.Sub(g.state().current.since); age <= n.cfg.RotateEvery+time.Duration(n.adminRank(g))*time.Minute {
 		return
 	}
 	if _, _, err := n.rekeyInTurn(n.ctx, g); err != nil {

@@ -238,9 +238,7 @@ func (n *Node) RekeyForTest(gid crypto.GroupID) *alert.Rekey {
 	if err != nil {
 		return nil
 	}
-	g.mu.Lock()
-	id := g.current.rekey
-	g.mu.Unlock()
+	id := g.state().current.rekey
 	keys := n.heldIn(id)
 	if keys == nil {
 		return nil
@@ -268,10 +266,8 @@ func (n *Node) EpochTagsForTest(gid crypto.GroupID) []crypto.KeyTag {
 	if err != nil {
 		return nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	var out []crypto.KeyTag
-	for tag := range g.epochs {
+	for tag := range g.state().epochs {
 		out = append(out, tag)
 	}
 	return out
@@ -284,9 +280,7 @@ func (n *Node) HoldsTreeSecretForTest(gid crypto.GroupID) bool {
 	if err != nil {
 		return false
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	t := g.activeTree()
+	t := g.state().activeTree()
 	return t != nil && t.secret != nil
 }
 
@@ -321,15 +315,14 @@ func (n *Node) DowngradeGroupForTest(gid crypto.GroupID) error {
 	if err != nil {
 		return err
 	}
-	g.mu.Lock()
-	tag := g.current.keys.Tag()
+	v := g.state()
+	tag := v.current.keys.Tag()
 	st := groupState{Joined: g.joined, Current: tag[:]}
 	var blobs []store.Blob
-	for tag, e := range g.epochs {
-		st.Epochs = append(st.Epochs, n.epochState(g, e))
+	for tag, e := range v.epochs {
+		st.Epochs = append(st.Epochs, epochStateOf(v, e))
 		blobs = append(blobs, store.Blob{Kind: blobEpoch, Key: itemKey(g.id, tag[:]), Delete: true})
 	}
-	g.mu.Unlock()
 	for _, op := range g.roster.Ops() {
 		st.Roster = append(st.Roster, opState{Epoch: op.Epoch, Inner: op.Inner.Marshal()})
 		id := alert.ContentID(g.id, op.Inner.Author, op.Inner.Body)
@@ -370,11 +363,9 @@ func (n *Node) TopicsForTest(gid crypto.GroupID) (group, joined []string) {
 	if err != nil {
 		return nil, nil
 	}
-	g.mu.Lock()
-	for _, ts := range g.topics {
+	for _, ts := range g.state().topics {
 		group = append(group, ts.name)
 	}
-	g.mu.Unlock()
 	return group, n.ps.GetTopics()
 }
 

@@ -99,11 +99,9 @@ func (n *Node) groupAccess(a *transport.Access, g *group, taken map[crypto.Membe
 			a.Duress[m.Duress.PeerID()] = true
 		}
 	}
-	g.mu.Lock()
-	for _, e := range g.epochs {
+	for _, e := range g.state().epochs {
 		a.ByTopic[e.keys.Topic()] = set
 	}
-	g.mu.Unlock()
 	if me.Role == alert.RoleAdmin {
 		for _, inv := range g.roster.AllInvites() {
 			p, err := crypto.DoorPeer(inv.Key)

@@ -29,25 +29,29 @@ var (
 )
 
 // group is a group this node is a member of.
+//
+// Its state (epochs, current epoch, key trees, topics, warning, and the
+// roster's ops) is changed only by the jobs of its turn (turns.go), one at
+// a time. After each change the turn publishes the group's epochs, trees,
+// topics and warning as a new immutable groupView (g.change), and the
+// roster publishes its own view (alert.Roster): readers (the validator,
+// senders, sync, the API) load the view they need and take no lock of
+// the group. Before the group is known to the rest of the node (addGroup),
+// whoever builds it owns it.
 type group struct {
 	id     crypto.GroupID
 	roster *alert.Roster
-	joined time.Time
+	joined time.Time // set before addGroup, never changed after
 
-	mu        sync.Mutex
-	epochs    map[crypto.KeyTag]*epoch // every epoch key held
-	current   *epoch                   // the epoch messages are sent in
-	trees     map[crypto.TreeID]*groupTree
-	ratcheted map[alert.ID]bool // adds whose ratchet this node derived or tried (deriveRatchets)
-	topics    map[crypto.KeyTag]*topicSub
+	view atomic.Pointer[groupView] // what the turn last published
+
+	// ratcheted holds the adds whose ratchet this node derived or tried
+	// (deriveRatchets); only the group's turn reads or changes it.
+	ratcheted map[alert.ID]bool
 	repairing atomic.Bool // a repair rekey is scheduled
 
 	names atomic.Pointer[nameIndex] // whose names can be confused (names.go)
 
-	// warning, if set, says why the group this node holds may not be the
-	// one its other members are in (set when another admin's node did not
-	// confirm this member's join). Guarded by mu.
-	warning string
 	// removed is set once this node has acted on its member's removal.
 	removed atomic.Bool
 
@@ -56,9 +60,43 @@ type group struct {
 	saverOnce sync.Once
 	saver     *persist.SaverOf[groupChanges]
 	saved     saved
-	// turns runs this node's new epochs (rekey) and the redemption of
-	// invites (join.go) one at a time (turns.go).
+	// turns runs every change of the group one at a time (turns.go).
 	turns turns
+}
+
+// groupView is a group's epochs, key trees, topics and warning as a job of
+// its turn left them. It is never changed once published (group.view):
+// neither its maps nor the epochs, trees and audiences they hold. A
+// change copies what it changes (group.change).
+type groupView struct {
+	epochs  map[crypto.KeyTag]*epoch // every epoch key held
+	current *epoch                   // the epoch messages are sent in
+	trees   map[crypto.TreeID]*groupTree
+	topics  map[crypto.KeyTag]*topicSub
+	// warning, if set, says why the group this node holds may not be the
+	// one its other members are in (set when another admin's node did not
+	// confirm this member's join).
+	warning string
+}
+
+// state returns what g's turn last published. It takes no lock.
+func (g *group) state() *groupView { return g.view.Load() }
+
+// change publishes a copy of g's view as f changed it. Only a job of g's
+// turn calls it (or whoever builds g, before addGroup). f changes the
+// copy's maps, never an epoch or tree they hold: it puts a changed copy
+// in its place.
+func (g *group) change(f func(v *groupView)) {
+	old := g.view.Load()
+	next := &groupView{
+		epochs:  maps.Clone(old.epochs),
+		current: old.current,
+		trees:   maps.Clone(old.trees),
+		topics:  maps.Clone(old.topics),
+		warning: old.warning,
+	}
+	f(next)
+	g.view.Store(next)
 }
 
 // epochRef finds the group and keys for a key tag.
@@ -67,40 +105,43 @@ type epochRef struct {
 	keys *crypto.EpochKeys
 }
 
-func (g *group) currentKeys() *crypto.EpochKeys {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.current.keys
-}
+func (g *group) currentKeys() *crypto.EpochKeys { return g.state().current.keys }
 
 func newGroup(id crypto.GroupID, roster *alert.Roster, joined time.Time) *group {
-	return &group{
+	g := &group{
 		id:     id,
 		roster: roster,
 		joined: joined,
-		epochs: make(map[crypto.KeyTag]*epoch),
-		topics: make(map[crypto.KeyTag]*topicSub),
-		trees:  make(map[crypto.TreeID]*groupTree),
 		saved:  saved{epochs: make(map[crypto.KeyTag][]byte), ops: make(map[alert.ID]bool)},
 
 		ratcheted: make(map[alert.ID]bool),
 	}
+	g.view.Store(&groupView{
+		epochs: make(map[crypto.KeyTag]*epoch),
+		topics: make(map[crypto.KeyTag]*topicSub),
+		trees:  make(map[crypto.TreeID]*groupTree),
+	})
+	return g
 }
 
 // addGroup registers a group's keys and joins its current topic.
 func (n *Node) addGroup(g *group) error {
 	// g is not yet known to the rest of the node: nothing changes its
 	// epochs meanwhile.
-	g.mu.Lock()
-	refs := make(map[crypto.KeyTag]epochRef, len(g.epochs))
-	for tag, e := range g.epochs {
+	epochs := g.state().epochs
+	refs := make(map[crypto.KeyTag]epochRef, len(epochs))
+	for tag, e := range epochs {
 		refs[tag] = epochRef{g: g, keys: e.keys}
 	}
-	g.mu.Unlock()
 	n.keys.change(func(m map[crypto.KeyTag]epochRef) { maps.Copy(m, refs) })
-	n.mu.Lock()
-	n.groups[g.id] = g
-	n.mu.Unlock()
+	n.groupsMu.Lock()
+	next := map[crypto.GroupID]*group{g.id: g}
+	if m := n.groups.Load(); m != nil {
+		next = maps.Clone(*m)
+		next[g.id] = g
+	}
+	n.groups.Store(&next)
+	n.groupsMu.Unlock()
 	if err := n.updateTopics(g); err != nil {
 		return err
 	}
@@ -110,23 +151,26 @@ func (n *Node) addGroup(g *group) error {
 	return nil
 }
 
+// group finds one of this node's groups by id, without a lock.
 func (n *Node) group(id crypto.GroupID) (*group, error) {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	g, ok := n.groups[id]
-	if !ok {
-		return nil, ErrNoSuchGroup
+	if g := n.groupMap()[id]; g != nil {
+		return g, nil
 	}
-	return g, nil
+	return nil, ErrNoSuchGroup
 }
 
-func (n *Node) groupList() []*group {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	out := make([]*group, 0, len(n.groups))
-	for _, g := range n.groups {
-		out = append(out, g)
+// groupMap returns the node's groups by id, as addGroup last published
+// them; the caller must not change it.
+func (n *Node) groupMap() map[crypto.GroupID]*group {
+	if m := n.groups.Load(); m != nil {
+		return *m
 	}
+	return nil
+}
+
+// groupList returns the node's groups, by name then id.
+func (n *Node) groupList() []*group {
+	out := slices.Collect(maps.Values(n.groupMap()))
 	slices.SortFunc(out, func(a, b *group) int {
 		if c := strings.Compare(a.roster.Name(), b.roster.Name()); c != 0 {
 			return c
@@ -173,10 +217,8 @@ type GroupInfo struct {
 }
 
 func (n *Node) groupInfo(g *group) GroupInfo {
-	info := GroupInfo{ID: g.id.String(), Name: g.roster.Name(), Epoch: g.currentKeys().Epoch()}
-	g.mu.Lock()
-	info.Warning = g.warning
-	g.mu.Unlock()
+	v := g.state()
+	info := GroupInfo{ID: g.id.String(), Name: g.roster.Name(), Epoch: v.current.number(), Warning: v.warning}
 	if me, ok := g.roster.Member(n.me); ok && me.Removed {
 		info.Role = "removed"
 		info.Warning = n.removedError(g).Error()
@@ -198,11 +240,9 @@ func (n *Node) groupInfo(g *group) GroupInfo {
 // group: cheap enough to poll. It returns [ErrNoSuchGroup] for a group
 // the node is not in.
 func (n *Node) CurrentEpoch(gid crypto.GroupID) (uint64, error) {
-	n.mu.RLock()
-	g := n.groups[gid]
-	n.mu.RUnlock()
-	if g == nil {
-		return 0, ErrNoSuchGroup
+	g, err := n.group(gid)
+	if err != nil {
+		return 0, err
 	}
 	return g.currentKeys().Epoch(), nil
 }
@@ -244,9 +284,11 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 		return GroupInfo{}, fmt.Errorf("node: founding group: %w", err)
 	}
 	g := newGroup(gid, roster, n.now())
-	g.current = &epoch{keys: keys, aud: listAudience(n.me), tree: tree.id, since: n.now()}
-	g.epochs[keys.Tag()] = g.current
-	g.trees[tree.id] = tree
+	g.change(func(v *groupView) {
+		v.current = &epoch{keys: keys, aud: listAudience(n.me), tree: tree.id, since: n.now()}
+		v.epochs[keys.Tag()] = v.current
+		v.trees[tree.id] = tree
+	})
 	if err := n.saveGroup(g); err != nil {
 		return GroupInfo{}, err
 	}
@@ -264,9 +306,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 // setWarning records a warning about g and saves it, in g's turn.
 func (n *Node) setWarning(g *group, w string) {
 	err := n.inTurn(g, func() {
-		g.mu.Lock()
-		g.warning = w
-		g.mu.Unlock()
+		g.change(func(v *groupView) { v.warning = w })
 		if err := n.saveGroup(g); err != nil {
 			n.log.Error("saving group", "err", err)
 		}

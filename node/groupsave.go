@@ -113,15 +113,14 @@ type groupChanges struct {
 // groupChanges takes a snapshot of g and compares it with what is saved
 // (g.saved, which only writeGroup changes; the two never run at once).
 func (n *Node) groupChanges(g *group) (groupChanges, error) {
-	g.mu.Lock()
-	tag := g.current.keys.Tag()
-	st := groupState{Format: groupFormat, Joined: g.joined, Warning: g.warning, Current: tag[:]}
+	v := g.state()
+	tag := v.current.keys.Tag()
+	st := groupState{Format: groupFormat, Joined: g.joined, Warning: v.warning, Current: tag[:]}
 	var blobs []store.Blob
-	epochs := make(map[crypto.KeyTag][]byte, len(g.epochs))
-	for tag, e := range g.epochs {
-		b, err := json.Marshal(n.epochState(g, e))
+	epochs := make(map[crypto.KeyTag][]byte, len(v.epochs))
+	for tag, e := range v.epochs {
+		b, err := json.Marshal(epochStateOf(v, e))
 		if err != nil {
-			g.mu.Unlock()
 			return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
 		}
 		epochs[tag] = b
@@ -134,10 +133,9 @@ func (n *Node) groupChanges(g *group) (groupChanges, error) {
 			blobs = append(blobs, store.Blob{Kind: blobEpoch, Key: itemKey(g.id, tag[:]), Delete: true}) // erased
 		}
 	}
-	for _, t := range g.trees {
+	for _, t := range v.trees {
 		st.Trees = append(st.Trees, t.state())
 	}
-	g.mu.Unlock()
 	opBlobs, newOps, seq, err := n.newOps(g)
 	if err != nil {
 		return groupChanges{}, err
@@ -151,7 +149,7 @@ func (n *Node) groupChanges(g *group) (groupChanges, error) {
 	return groupChanges{blobs: blobs, epochs: epochs, newOps: newOps, seq: seq}, nil
 }
 
-// state is what is saved of t. The caller holds g.mu.
+// state is what is saved of t.
 func (t *groupTree) state() treeState {
 	ts := treeState{ID: t.id[:]}
 	if t.secret != nil {
@@ -209,8 +207,8 @@ func (n *Node) writeGroup(g *group, c groupChanges) error {
 // itemKey is the key of one of a group's epochs or roster ops.
 func itemKey(gid crypto.GroupID, id []byte) []byte { return append(gid[:len(gid):len(gid)], id...) }
 
-// epochState is how epoch e is saved. The caller holds g.mu.
-func (n *Node) epochState(g *group, e *epoch) epochState {
+// epochStateOf is how epoch e of view v is saved.
+func epochStateOf(v *groupView, e *epoch) epochState {
 	es := epochState{Epoch: e.keys.Epoch(), Secret: e.keys.Secret().Bytes(), Since: e.since, Retired: e.retired}
 	if !e.rekey.IsZero() {
 		es.Rekey = e.rekey[:]
@@ -218,7 +216,7 @@ func (n *Node) epochState(g *group, e *epoch) epochState {
 	if e.tree != (crypto.TreeID{}) {
 		es.Tree = e.tree[:]
 	}
-	switch parent := g.epochs[e.from]; {
+	switch parent := v.epochs[e.from]; {
 	case e.aud == nil:
 	case e.aud.base != nil && parent != nil && parent.aud == e.aud.base:
 		es.From, es.Joiner = e.from[:], e.joiner[:]
@@ -298,25 +296,26 @@ func (n *Node) loadGroup(gid crypto.GroupID, b []byte, epochBlobs, opBlobs map[s
 	}
 	g := newGroup(gid, roster, st.Joined)
 	g.saved = sv
-	g.warning = st.Warning
 	g.removed.Store(n.isRemoved(g))
+	v := g.state() // g is not yet known to the rest of the node
+	v.warning = st.Warning
 	for _, es := range st.Epochs {
 		e, err := epochFromState(gid, es)
 		if err != nil {
 			return nil, err
 		}
-		g.epochs[e.keys.Tag()] = e
+		v.put(e)
 	}
-	g.resolveLinks()
+	v.resolveLinks()
 	for _, ts := range st.Trees {
 		t, err := treeFromState(ts)
 		if err != nil {
 			return nil, err
 		}
-		g.trees[t.id] = t
+		v.trees[t.id] = t
 	}
 	cur, ok := tagOf(st.Current)
-	if g.current = g.epochs[cur]; !ok || g.current == nil {
+	if v.current = v.epochs[cur]; !ok || v.current == nil {
 		return nil, errors.New("no key for its current epoch")
 	}
 	return g, nil
@@ -382,21 +381,22 @@ func SavedGroups(st *store.Store) (int, error) {
 
 // resolveLinks sets the audience of every loaded epoch saved as a link to
 // its parent's: its parent's and its joiner. An epoch whose parent is gone
-// has no audience (it is never chosen again).
-func (g *group) resolveLinks() {
+// has no audience (it is never chosen again). v is a view being loaded,
+// not yet published.
+func (v *groupView) resolveLinks() {
 	var resolve func(e *epoch, depth int) *audience
 	resolve = func(e *epoch, depth int) *audience {
-		if e.aud != nil || e.from == (crypto.KeyTag{}) || e.joiner.IsZero() || depth > len(g.epochs) {
+		if e.aud != nil || e.from == (crypto.KeyTag{}) || e.joiner.IsZero() || depth > len(v.epochs) {
 			return e.aud
 		}
-		if p := g.epochs[e.from]; p != nil {
+		if p := v.epochs[e.from]; p != nil {
 			if base := resolve(p, depth+1); base != nil {
 				e.aud = base.with(e.joiner)
 			}
 		}
 		return e.aud
 	}
-	for _, e := range g.epochs {
+	for _, e := range v.epochs {
 		resolve(e, 0)
 	}
 }

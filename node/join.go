@@ -213,11 +213,13 @@ func (n *Node) acceptJoin(inv crypto.Invite, resp *wire.JoinResponse) (JoinResul
 		return JoinResult{}, fmt.Errorf("%w: %v", ErrJoinRefused, err)
 	}
 	g := newGroup(inv.Group, roster, n.now())
-	g.epochs[e.keys.Tag()] = e
-	g.current = e
-	if tree != nil {
-		g.trees[tree.id] = tree
-	}
+	g.change(func(v *groupView) {
+		v.put(e)
+		v.current = e
+		if tree != nil {
+			v.trees[tree.id] = tree
+		}
+	})
 	if held {
 		n.mergeOld(g, old)
 	}
@@ -347,26 +349,25 @@ func (n *Node) checkJoin(ctx context.Context, door host.Host, ai peer.AddrInfo, 
 
 // mergeOld carries the epoch keys of a group this node held before into the
 // group it joined again, so that its history still opens, and leaves the
-// old group's topics.
+// old group's topics. g is not yet known to the rest of the node.
 func (n *Node) mergeOld(g, old *group) {
 	now := n.now()
-	old.mu.Lock()
-	for tag, e := range old.epochs {
-		if _, ok := g.epochs[tag]; !ok {
-			if e.retired.IsZero() {
-				e.retired = now
-			}
-			g.epochs[tag] = e
-		}
-	}
+	was := old.state()
 	g.joined = old.joined
-	g.warning = old.warning
-	old.mu.Unlock()
-	// The better of the two is current: a member asking again may already
-	// hold a newer epoch than the one it was sent.
-	g.mu.Lock()
-	g.chooseCurrentLocked(now)
-	g.mu.Unlock()
+	g.change(func(v *groupView) {
+		for tag, e := range was.epochs {
+			if _, ok := v.epochs[tag]; !ok {
+				if e.retired.IsZero() {
+					e = e.retiredAt(now)
+				}
+				v.put(e)
+			}
+		}
+		v.warning = was.warning
+		// The better of the two is current: a member asking again may
+		// already hold a newer epoch than the one it was sent.
+		g.chooseCurrent(v, now)
+	})
 	if err := n.leaveTopics(old); err != nil {
 		n.log.Warn("leaving the topics of a group replaced", "err", err)
 	}

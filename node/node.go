@@ -31,6 +31,18 @@
 // alarm's id is derived from the check-in and the level, so the many
 // raisers collapse into one alarm in every feed.
 //
+// # Groups and concurrency
+//
+// Each group is changed by one goroutine at a time, its turn (turns.go):
+// received roster ops and rekeys, this node's own roster ops, new epochs,
+// redemptions, ratchets, key erasure and topic changes are jobs of the
+// group's turn, run in the order they came. After each change the turn
+// publishes an immutable view of the group (its epochs, key trees, topics
+// and warning; the roster publishes its own), which everything else reads
+// without a lock: the GossipSub validator, the senders of alerts, sync and
+// the API never wait for a job of the turn. The node's group map and its
+// keyring (key tag → epoch) are published the same way.
+//
 // docs/ARCHITECTURE.md says which file and package holds what.
 //
 // A Node is safe for concurrent use.
@@ -101,9 +113,16 @@ type Node struct {
 	wg       sync.WaitGroup // background goroutines
 	inflight sync.WaitGroup // stream handlers and validators using the store
 
-	mu     sync.RWMutex
-	groups map[crypto.GroupID]*group
-	closed bool
+	// closeMu guards closed: work that Close must wait for starts under
+	// its read lock (enter, spawn), so that none starts once Close began.
+	closeMu sync.RWMutex
+	closed  bool
+	// groups holds the node's groups by id. It is read without a lock
+	// (the validator, senders, the API); addGroup, the one writer,
+	// publishes a changed copy under groupsMu. Groups are added
+	// rarely (founding, joining, loading), and read on every message.
+	groups   atomic.Pointer[map[crypto.GroupID]*group]
+	groupsMu sync.Mutex
 	// keys finds an envelope's epoch by its key tag, without a lock
 	// (keyring.go).
 	keys keyring
@@ -209,7 +228,6 @@ func New(cfg Config) (*Node, error) {
 		rate:    ratelimit.New[rateKey](cfg.RatePerSecond, cfg.RateBurst, 4096),
 		ctx:     ctx,
 		cancel:  cancel,
-		groups:  make(map[crypto.GroupID]*group),
 		started: cfg.Now(),
 		toStore: make(chan *opened, storeQueue),
 
@@ -318,13 +336,13 @@ func (n *Node) scan() {
 // Close stops the node and its host, and waits until nothing uses the
 // store any more. It is safe to call more than once.
 func (n *Node) Close() error {
-	n.mu.Lock()
+	n.closeMu.Lock()
 	if n.closed {
-		n.mu.Unlock()
+		n.closeMu.Unlock()
 		return nil
 	}
 	n.closed = true
-	n.mu.Unlock()
+	n.closeMu.Unlock()
 	n.cancel()
 	n.feed.Close()
 	if n.relay != nil {
@@ -348,8 +366,8 @@ func (n *Node) Close() error {
 // enter marks the start of work that uses the store from a libp2p
 // goroutine; it returns false once the node is closing. Call leave after.
 func (n *Node) enter() bool {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
+	n.closeMu.RLock()
+	defer n.closeMu.RUnlock()
 	if n.closed {
 		return false
 	}
@@ -362,8 +380,8 @@ func (n *Node) leave() { n.inflight.Done() }
 // spawn runs f in a goroutine that Close waits for, unless the node is
 // closing.
 func (n *Node) spawn(f func()) {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
+	n.closeMu.RLock()
+	defer n.closeMu.RUnlock()
 	if n.closed {
 		return
 	}

@@ -38,15 +38,15 @@ func (n *Node) rekeyIf(ctx context.Context, g *group, need func() bool) (err err
 	return err
 }
 
-// nextEpochLocked returns the current epoch, the other epochs held with
-// the same or a higher number that went to no outsider (members on a
-// concurrent epoch), and the number of a new epoch started from there: one
-// more than the highest of them. The caller holds g.mu.
-func (g *group) nextEpochLocked() (cur *epoch, also []*epoch, next uint64) {
-	cur = g.current
+// nextEpoch returns the current epoch of view v of g, the other epochs
+// held with the same or a higher number that went to no outsider (members
+// on a concurrent epoch), and the number of a new epoch started from
+// there: one more than the highest of them.
+func (g *group) nextEpoch(v *groupView) (cur *epoch, also []*epoch, next uint64) {
+	cur = v.current
 	next = cur.number() + 1
-	for _, e := range g.epochs {
-		if e != cur && e.number() >= cur.number() && !g.sealedToOutsider(e) {
+	for _, e := range v.epochs {
+		if e != cur && e.number() >= cur.number() && !g.sealedToOutsider(v, e) {
 			also = append(also, e)
 			next = max(next, e.number()+1)
 		}
@@ -99,9 +99,7 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 	if !n.isAdmin(g) {
 		return alert.SignedOp{}, 0, ErrNotAdmin
 	}
-	g.mu.Lock()
-	cur, also, next := g.nextEpochLocked()
-	g.mu.Unlock()
+	cur, also, next := g.nextEpoch(g.state())
 	secret := crypto.NewEpochSecret()
 	rk := &alert.Rekey{Epoch: next, Covers: g.roster.Heads()}
 	aud, newTree, err := n.sealSecret(g, rk, secret)
@@ -123,9 +121,7 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 		e.tree = rk.Tree.Tree
 	}
 	if newTree != nil {
-		g.mu.Lock()
-		g.trees[newTree.id] = newTree
-		g.mu.Unlock()
+		g.change(func(v *groupView) { v.trees[newTree.id] = newTree })
 	}
 	// The rekey goes out as soon as the new key is saved here, before
 	// this node joins the new epoch's topic, which waits for pubsub.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -208,18 +209,14 @@ func (n *Node) rvPoints(rel peer.ID) (register, lookup []rvPoint) {
 		if me, ok := g.roster.Member(n.me); !ok || me.Removed || !(g.isMemberPeer(rel) || g.grantsRelay(rel, n.now())) {
 			continue
 		}
-		g.mu.Lock()
-		epochs := make([]*epoch, 0, len(g.epochs))
-		for _, e := range g.epochs {
-			epochs = append(epochs, e)
-		}
-		g.mu.Unlock()
+		v := g.state()
+		epochs := slices.Collect(maps.Values(v.epochs))
 		slices.SortFunc(epochs, func(a, b *epoch) int { return b.since.Compare(a.since) })
 		for i, e := range epochs {
 			if i < rvLookupEpochs {
 				lookup = append(lookup, rvPoint{g, e.keys})
 			}
-			if i < rvRegisterEpochs && g.sealedToCurrent(e) {
+			if i < rvRegisterEpochs && g.sealedToCurrent(v, e) {
 				register = append(register, rvPoint{g, e.keys})
 			}
 		}
@@ -235,11 +232,9 @@ func (n *Node) rvPoints(rel peer.ID) (register, lookup []rvPoint) {
 
 // sealedToCurrent reports whether e's secret went to current members
 // only: it reached no outsider, and everyone it reached one by one is
-// known here as a current member.
-func (g *group) sealedToCurrent(e *epoch) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if e.aud == nil || g.sealedToOutsider(e) {
+// known here as a current member. v is g's view e is in.
+func (g *group) sealedToCurrent(v *groupView, e *epoch) bool {
+	if e.aud == nil || g.sealedToOutsider(v, e) {
 		return false
 	}
 	for id := range e.aud.all() {

@@ -116,10 +116,9 @@ func (n *Node) sendNow(ctx context.Context, g *group, c alert.Content, author cr
 	// A new epoch may have started while this was sealed: a roster op is
 	// sent in the new one too, to whoever it reaches and cannot know of
 	// the op otherwise (see switched).
-	if cur := g.currentKeys(); cur.Tag() != keys.Tag() {
-		g.mu.Lock()
-		from, to := g.epochs[keys.Tag()], g.epochs[cur.Tag()]
-		g.mu.Unlock()
+	if v := g.state(); v.current.keys.Tag() != keys.Tag() {
+		cur := v.current.keys
+		from, to := v.epochs[keys.Tag()], v.current
 		if from != nil && to != nil && n.unknownTo(g, from, to)(msg.ID) {
 			n.reseal(ctx, g, msg.ID, keys, cur)
 		}
@@ -143,9 +142,7 @@ func (n *Node) publish(ctx context.Context, g *group, env []byte) []peer.ID {
 // it was handed to: with flood publishing (PubSubOptions), every member
 // node known to be on the topic.
 func (n *Node) publishIn(ctx context.Context, g *group, tag crypto.KeyTag, env []byte) []peer.ID {
-	g.mu.Lock()
-	ts := g.topics[tag]
-	g.mu.Unlock()
+	ts := g.state().topics[tag]
 	if ts == nil {
 		return nil
 	}

@@ -43,13 +43,11 @@ func (ss *syncSession) noteLacking(lacks func(crypto.KeyTag) bool) {
 			continue
 		}
 		seen[g] = true
-		g.mu.Lock()
-		for t, e := range g.epochs {
+		for t, e := range g.state().epochs {
 			if !e.rekey.IsZero() && lacks(t) {
 				ss.starts[e.rekey] = append(ss.starts[e.rekey], epochStart{g: g, e: e})
 			}
 		}
-		g.mu.Unlock()
 	}
 }
 
@@ -101,9 +99,7 @@ func (ss *syncSession) canTake(st epochStart, in crypto.KeyTag) bool {
 	if !found {
 		return false
 	}
-	st.g.mu.Lock()
-	defer st.g.mu.Unlock()
-	return st.e.aud.reaches(member, st.g.seatingFor(st.e.aud))
+	return st.e.aud.reaches(member, st.g.seatingFor(st.g.state(), st.e.aud))
 }
 
 // next returns the next message to send in the scope: the scope's own

@@ -32,12 +32,10 @@ func (n *Node) sharedEpochs(p peer.ID) []epochRef {
 		if !member {
 			continue
 		}
-		g.mu.Lock()
 		var es []*epoch
-		for _, e := range g.epochs {
+		for _, e := range g.state().epochs {
 			es = append(es, e)
 		}
-		g.mu.Unlock()
 		slices.SortFunc(es, func(a, b *epoch) int { return cmp.Compare(b.number(), a.number()) })
 		var refs []epochRef
 		for _, e := range es {

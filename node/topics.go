@@ -38,30 +38,36 @@ func (n *Node) askTopics(g *group, leave bool) (err error) {
 func (n *Node) syncTopics(g *group, leaveAll bool) error {
 	now := n.now()
 	removed := leaveAll || n.isRemoved(g) // a removed member's node listens to nothing
-	g.mu.Lock()
+	v := g.state()
 	want := make(map[crypto.KeyTag]*crypto.EpochKeys)
-	for tag, e := range g.epochs {
+	for tag, e := range v.epochs {
 		if removed {
 			break
 		}
-		if e == g.current || (!e.retired.IsZero() && now.Sub(e.retired) < n.cfg.TopicGrace && e.number()+1 >= g.current.number()) {
+		if e == v.current || (!e.retired.IsZero() && now.Sub(e.retired) < n.cfg.TopicGrace && e.number()+1 >= v.current.number()) {
 			want[tag] = e.keys
 		}
 	}
 	var leave []*topicSub
-	for tag, ts := range g.topics {
+	for tag, ts := range v.topics {
 		if want[tag] == nil {
 			leave = append(leave, ts)
-			delete(g.topics, tag)
 		}
 	}
 	var join []*crypto.EpochKeys
 	for tag, k := range want {
-		if g.topics[tag] == nil {
+		if v.topics[tag] == nil {
 			join = append(join, k)
 		}
 	}
-	g.mu.Unlock()
+	if len(leave) > 0 {
+		// No longer published in before it is left.
+		g.change(func(v *groupView) {
+			for _, ts := range leave {
+				delete(v.topics, ts.tag)
+			}
+		})
+	}
 	for _, ts := range leave {
 		n.unsubscribe(ts)
 	}
@@ -72,9 +78,7 @@ func (n *Node) syncTopics(g *group, leaveAll bool) error {
 			err = serr
 			break
 		}
-		g.mu.Lock()
-		g.topics[k.Tag()] = ts
-		g.mu.Unlock()
+		g.change(func(v *groupView) { v.topics[k.Tag()] = ts })
 	}
 	n.refreshAccess()
 	return err
@@ -82,6 +86,7 @@ func (n *Node) syncTopics(g *group, leaveAll bool) error {
 
 // topicSub is a subscription to one epoch's topic.
 type topicSub struct {
+	tag   crypto.KeyTag // of the epoch
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 	name  string
@@ -120,5 +125,5 @@ func (n *Node) subscribe(k *crypto.EpochKeys) (*topicSub, error) {
 			}
 		}
 	})
-	return &topicSub{topic: t, sub: sub, name: name}, nil
+	return &topicSub{tag: k.Tag(), topic: t, sub: sub, name: name}, nil
 }

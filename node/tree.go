@@ -21,7 +21,8 @@ import (
 // its epoch derives from the one before by the ratchet.
 
 // groupTree is what this node holds of one of its group's key trees.
-// Guarded by group.mu. A group usually has one; a rekey that starts a new
+// Never changed once in a published groupView (a change puts a changed
+// copy in its place). A group usually has one; a rekey that starts a new
 // tree adds another, and a tree no epoch held uses any more is dropped.
 type groupTree struct {
 	id     crypto.TreeID
@@ -40,7 +41,7 @@ type groupTree struct {
 // usable reports whether rekeys may still go through tree t: everyone who
 // was given its secret is still a current admin. A removed or demoted
 // admin may keep the secret, and with it every node key: the next rekey
-// starts a new tree. The caller holds g.mu or owns t.
+// starts a new tree.
 func (g *group) usable(t *groupTree) bool {
 	for _, id := range append(slices.Clone(t.admins), g.roster.TreeGrants(t.id)...) {
 		if m, ok := g.roster.Member(id); !ok || m.Removed || m.Role != alert.RoleAdmin {
@@ -66,11 +67,8 @@ const maxNewTree = 160
 // holds no tree secret) or should not (the rekey would be larger than a
 // new tree's for this group) make one.
 func (n *Node) treeRekey(g *group, rk *alert.Rekey, secret crypto.EpochSecret) (*audience, bool, error) {
-	g.mu.Lock()
-	t := g.activeTree()
-	ok := t != nil && t.secret != nil && g.usable(t)
-	g.mu.Unlock()
-	if !ok {
+	t := g.state().activeTree()
+	if t == nil || t.secret == nil || !g.usable(t) {
 		return nil, false, nil
 	}
 	upto, cover, unseated := g.liveSeats(t)
@@ -147,9 +145,7 @@ func (n *Node) openTreeRekey(g *group, rk *alert.Rekey) (crypto.EpochSecret, boo
 	if rk.Tree == nil || rk.Tree.New {
 		return crypto.EpochSecret{}, false
 	}
-	g.mu.Lock()
-	t := g.trees[rk.Tree.Tree]
-	g.mu.Unlock()
+	t := g.state().trees[rk.Tree.Tree]
 	if t == nil || t.path == nil {
 		return crypto.EpochSecret{}, false
 	}
@@ -167,7 +163,7 @@ func (n *Node) openTreeRekey(g *group, rk *alert.Rekey) (crypto.EpochSecret, boo
 }
 
 // takeNewTree takes this member's part of a rekey that starts a new tree:
-// its path keys and, for an admin, the tree secret.
+// its path keys and, for an admin, the tree secret. It runs in g's turn.
 func (n *Node) takeNewTree(g *group, rk *alert.Rekey) {
 	if rk.Tree == nil || !rk.Tree.New {
 		return
@@ -199,30 +195,29 @@ func (n *Node) takeNewTree(g *group, rk *alert.Rekey) {
 	if t.path == nil {
 		return
 	}
-	g.mu.Lock()
-	if g.trees[t.id] == nil {
-		g.trees[t.id] = t
+	if g.state().trees[t.id] == nil {
+		g.change(func(v *groupView) { v.trees[t.id] = t })
 	}
-	g.mu.Unlock()
 }
 
 // deriveRatchets takes the epochs that joins started by the ratchet: for
 // every current member whose add names an epoch this node holds, the
 // epoch it derives from that one ([crypto.EpochSecret.Ratchet]), reaching
 // that epoch's audience and the joiner. It repeats until nothing new comes
-// (a join may ratchet from the epoch of the join before it).
+// (a join may ratchet from the epoch of the join before it). It runs in
+// g's turn.
 func (n *Node) deriveRatchets(g *group) {
 	for {
 		members := g.roster.Members()
 		now := n.now()
 		var found []*epoch
-		g.mu.Lock()
+		v := g.state()
 		for _, m := range members {
 			r := m.Ratchet
 			if r == nil || g.ratcheted[m.AddOp] {
 				continue
 			}
-			from := g.epochs[r.From]
+			from := v.epochs[r.From]
 			if from == nil {
 				continue
 			}
@@ -238,7 +233,6 @@ func (n *Node) deriveRatchets(g *group) {
 			}
 			found = append(found, e)
 		}
-		g.mu.Unlock()
 		if len(found) == 0 {
 			return
 		}
@@ -255,39 +249,38 @@ func (n *Node) deriveRatchets(g *group) {
 
 // forgetAudiences drops the cached member lists of the epochs numbered
 // below the current one: they can never become current again
-// (chooseCurrentLocked), so nothing reads them but a join's ratchet from a
-// recent one. The caller holds g.mu.
-func (g *group) forgetAudiences() {
-	for _, e := range g.epochs {
-		if e.aud != nil && e.number() < g.current.number() {
-			e.aud.flat = nil
+// (chooseCurrent), so nothing reads them but a join's ratchet from a
+// recent one.
+func (v *groupView) forgetAudiences() {
+	for _, e := range v.epochs {
+		if e.aud != nil && e.number() < v.current.number() {
+			e.aud.flat.Store(nil)
 		}
 	}
 }
 
-// dropUnusedTrees forgets the key trees no epoch held uses any more. The
-// caller holds g.mu.
-func (g *group) dropUnusedTrees() {
+// dropUnusedTrees forgets the key trees no epoch of v uses any more. v is
+// a copy being made in the group's turn.
+func (v *groupView) dropUnusedTrees() {
 	used := make(map[crypto.TreeID]bool)
-	for _, e := range g.epochs {
+	for _, e := range v.epochs {
 		used[e.tree] = true
 	}
-	for id := range g.trees {
+	for id := range v.trees {
 		if !used[id] {
-			delete(g.trees, id)
+			delete(v.trees, id)
 		}
 	}
 }
 
 // takeTreeGrant keeps the tree secret a promotion carries, if it is for
-// this node's member and the tree is one this node holds.
+// this node's member and the tree is one this node holds. It runs in g's
+// turn.
 func (n *Node) takeTreeGrant(g *group, sr *alert.SetRole) {
 	if sr.Tree == nil || sr.Member != n.me || sr.Role != alert.RoleAdmin {
 		return
 	}
-	g.mu.Lock()
-	t := g.trees[sr.Tree.Tree]
-	g.mu.Unlock()
+	t := g.state().trees[sr.Tree.Tree]
 	if t == nil || t.secret != nil {
 		return
 	}
@@ -296,9 +289,9 @@ func (n *Node) takeTreeGrant(g *group, sr *alert.SetRole) {
 		n.log.Warn("the key tree's secret in a promotion does not open", "group", g.id.String()[:8], "err", err)
 		return
 	}
-	g.mu.Lock()
-	t.secret = &ts
-	g.mu.Unlock()
+	granted := *t
+	granted.secret = &ts
+	g.change(func(v *groupView) { v.trees[t.id] = &granted })
 	if err := n.saveGroup(g); err != nil {
 		n.log.Error("saving group", "err", err)
 	}
@@ -307,9 +300,7 @@ func (n *Node) takeTreeGrant(g *group, sr *alert.SetRole) {
 // treeGrant returns the key tree's secret sealed to a member being
 // promoted, if this node holds it.
 func (n *Node) treeGrant(g *group, m alert.Member) *alert.TreeGrant {
-	g.mu.Lock()
-	t := g.activeTree()
-	g.mu.Unlock()
+	t := g.state().activeTree()
 	if t == nil || t.secret == nil {
 		return nil
 	}
