@@ -85,7 +85,8 @@ type Options struct {
 	// members whose device is off. [Node.Start] starts one.
 	Stopped func(index int) bool
 	// FormWait is how long [Net.FormGroup] waits for every node to catch
-	// up before it fails (default 2 minutes).
+	// up before it fails (default 2 minutes): past it, it goes on only
+	// while its syncs still move messages, up to twice FormWait.
 	FormWait time.Duration
 	// Traffic counts what each node's streams carry, per protocol, with
 	// libp2p's bandwidth counter; read it with [Node.Traffic]. On
