@@ -111,7 +111,7 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the graphs and of the choice of senders")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Second, "an alert not delivered this long after publishing counts as lost")
 	flag.DurationVar(&c.gap, "gap", 50*time.Millisecond, "pause between one alert's delivery and the next publication")
-	flag.DurationVar(&c.formWait, "form-wait", 10*time.Minute, "how long the nodes of a group may take to catch up once joined before the run fails (up to twice as long while they still receive messages)")
+	flag.DurationVar(&c.formWait, "form-wait", 30*time.Minute, "how long the nodes of a group may take to catch up once joined before the run fails (up to twice as long while they still receive messages)")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after connecting a network before publishing")
 	flag.Float64Var(&c.churn, "churn", 0.2, "fraction of the largest network cut off in the churn run (0: skip)")
 	flag.IntVar(&c.churnAlerts, "churn-alerts", 20, "alerts published while nodes are cut off")
