@@ -191,12 +191,12 @@ func Decode(group crypto.GroupID, epoch uint64, author crypto.MemberID, body []b
 		m.Content, err = checkInFromWire(c.Checkin)
 	case *wire.Body_CheckinDone:
 		var d CheckInDone
-		d.CheckIn, err = idFromBytes(c.CheckinDone.Checkin)
+		d.CheckIn, err = IDFromBytes(c.CheckinDone.Checkin)
 		d.Duress = c.CheckinDone.Duress
 		m.Content = &d
 	case *wire.Body_Ack:
 		var a Ack
-		a.Ref, err = idFromBytes(c.Ack.Ref)
+		a.Ref, err = IDFromBytes(c.Ack.Ref)
 		a.Status = AckStatus(c.Ack.Status)
 		m.Content = &a
 	case *wire.Body_Roster:
@@ -242,7 +242,7 @@ func alertFromWire(w *wire.Alert) (*Alert, error) {
 		Text: w.Text, Expires: time.UnixMilli(w.Expires), Level: int(w.Level),
 	}
 	if w.Checkin != nil {
-		id, err := idFromBytes(w.Checkin)
+		id, err := IDFromBytes(w.Checkin)
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +312,7 @@ func inviteIDFromBytes(b []byte) (crypto.InviteID, error) {
 func rosterFromWire(w *wire.RosterOp) (*RosterOp, error) {
 	op := &RosterOp{}
 	for _, p := range w.Parents {
-		id, err := idFromBytes(p)
+		id, err := IDFromBytes(p)
 		if err != nil {
 			return nil, err
 		}
@@ -410,14 +410,14 @@ func rekeyFromWire(w *wire.Rekey) (*Rekey, error) {
 		r.Keys = append(r.Keys, SealedKey{Member: m, Sealed: k.Sealed, Path: k.Path, TreeSecret: k.TreeSecret})
 	}
 	for _, c := range w.Covers {
-		id, err := idFromBytes(c)
+		id, err := IDFromBytes(c)
 		if err != nil {
 			return nil, err
 		}
 		r.Covers = append(r.Covers, id)
 	}
 	if len(w.Origin) > 0 {
-		id, err := idFromBytes(w.Origin)
+		id, err := IDFromBytes(w.Origin)
 		if err != nil {
 			return nil, err
 		}

@@ -49,7 +49,9 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
-func idFromBytes(b []byte) (ID, error) {
+// IDFromBytes copies b, which must be exactly 32 bytes; it returns an
+// error wrapping [ErrMalformed] otherwise.
+func IDFromBytes(b []byte) (ID, error) {
 	var id ID
 	if len(b) != len(id) {
 		return id, fmt.Errorf("%w: id is %d bytes, want %d", ErrMalformed, len(b), len(id))

@@ -53,6 +53,16 @@ type KeyTag [8]byte
 // String returns the tag in lower-case hex.
 func (t KeyTag) String() string { return fmt.Sprintf("%x", t[:]) }
 
+// KeyTagFromBytes copies b, which must be exactly 8 bytes.
+func KeyTagFromBytes(b []byte) (KeyTag, error) {
+	var t KeyTag
+	if len(b) != len(t) {
+		return t, fmt.Errorf("crypto: key tag is %d bytes, want %d", len(b), len(t))
+	}
+	copy(t[:], b)
+	return t, nil
+}
+
 // EpochKeys are the keys of one group at one epoch, derived from its
 // [EpochSecret] as in PROTOCOL.md, "Key schedule".
 type EpochKeys struct {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 )
@@ -134,6 +136,19 @@ func (a *audience) reaches(m crypto.MemberID, s *seating) bool {
 		}
 	}
 	return false
+}
+
+// reachedPeer reports whether the secret of g's epoch tag reached the
+// current member whose node is p.
+func (g *group) reachedPeer(tag crypto.KeyTag, p peer.ID) bool {
+	ms := g.roster.Members()
+	i := slices.IndexFunc(ms, func(m alert.Member) bool { return m.Peer == p })
+	if i < 0 {
+		return false
+	}
+	v := g.state()
+	e := v.epochs[tag]
+	return e != nil && e.aud.reaches(ms[i].ID(), g.seatingFor(v, e.aud))
 }
 
 // outsider reports whether id is someone the roster knows of who is not a

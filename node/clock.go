@@ -117,17 +117,6 @@ func (st ClockStatus) offset() time.Duration {
 	return time.Duration(st.OffsetSeconds) * time.Second
 }
 
-// helloOffset is how far ahead of ours another node's clock is, from its
-// hello: sent says when it wrote it by its clock; we sent ours at asked
-// and received theirs at got, by ours (asked is zero when theirs came
-// first). The error is at most half the round trip, or the one-way delay.
-func helloOffset(sent, asked, got time.Time) time.Duration {
-	if asked.IsZero() {
-		return sent.Sub(got)
-	}
-	return sent.Sub(asked.Add(got.Sub(asked) / 2))
-}
-
 // claimedTime converts a time on a member's clock to this node's, by as
 // much as the clock of that member's node was found off; if it was not
 // measured lately, the time is taken as it is.

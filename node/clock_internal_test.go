@@ -48,16 +48,3 @@ func TestClockStatus(t *testing.T) {
 		t.Errorf("%d clocks kept", len(k.peer))
 	}
 }
-
-// TestHelloOffset: the initiator halves the round trip; the responder
-// takes the hello as sent when it arrived.
-func TestHelloOffset(t *testing.T) {
-	t0 := time.UnixMilli(1_750_000_000_000)
-	// Their clock is 2 h ahead; the round trip takes 200 ms.
-	if got := helloOffset(t0.Add(2*time.Hour+100*time.Millisecond), t0, t0.Add(200*time.Millisecond)); got != 2*time.Hour {
-		t.Errorf("initiator's estimate %v", got)
-	}
-	if got := helloOffset(t0.Add(2*time.Hour), time.Time{}, t0.Add(100*time.Millisecond)); got != 2*time.Hour-100*time.Millisecond {
-		t.Errorf("responder's estimate %v", got)
-	}
-}

@@ -16,7 +16,7 @@ const dropSyncDelay = time.Second
 // messages (transport.Tracer): a sync with it soon after carries what was
 // lost, instead of the next periodic sync, up to Config.SyncInterval
 // later.
-func (n *Node) lostInGossip(p peer.ID) { n.syncer.kickAfter(p, dropSyncDelay) }
+func (n *Node) lostInGossip(p peer.ID) { n.syncer.KickAfter(p, dropSyncDelay) }
 
 // sentInGossip notes the node's own queued messages that GossipSub hands
 // to a peer later, on request (delivery.go). GossipSub calls it from its

@@ -66,7 +66,7 @@ func epochFromState(gid crypto.GroupID, es epochState) (*epoch, error) {
 	}
 	e := &epoch{keys: crypto.NewEpochKeys(gid, es.Epoch, s), since: es.Since, retired: es.Retired}
 	if es.Rekey != nil {
-		if e.rekey, err = idOf(es.Rekey); err != nil {
+		if e.rekey, err = alert.IDFromBytes(es.Rekey); err != nil {
 			return nil, err
 		}
 	}

@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"math"
 	"net"
 	"slices"
 	"time"
@@ -14,8 +12,7 @@ import (
 
 	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
-	"github.com/takecare-network/takecare/node/internal/wire"
-	"github.com/takecare-network/takecare/node/reconcile"
+	"github.com/takecare-network/takecare/node/internal/syncer"
 	"github.com/takecare-network/takecare/store"
 )
 
@@ -81,7 +78,7 @@ func (n *Node) SignedCheckInForTest(id alert.ID, to crypto.GroupID) *alert.Signe
 // IngestSyncedForTest takes envelopes through the pipeline as the
 // envelopes of one sync message.
 func (n *Node) IngestSyncedForTest(envs [][]byte) []error {
-	return n.ingestSynced(envs, nil, maxSyncRejects)
+	return n.ingestSynced(envs, nil, len(envs))
 }
 
 // Rejected reports whether an outcome of the pipeline is a rejection.
@@ -97,84 +94,11 @@ func (n *Node) RosterHeadsForTest(gid crypto.GroupID) []alert.ID {
 	return g.roster.Heads()
 }
 
-// SyncFloodForTest plays a member node that opens a sync session with p
-// and, after a correct handshake, sends msgs messages, each listing per
-// agreed scope reconcile.MaxListedIDs random ids that p does not hold, in
-// id lists of 32 (as an honest side describes a range). It reads and drops
-// whatever p answers. It returns once p has answered every message, with
-// the session still open; end ends it.
-func (n *Node) SyncFloodForTest(ctx context.Context, p peer.ID, msgs int) (end func(), err error) {
-	s, err := n.host.NewStream(ctx, p, SyncProtocol)
-	if err != nil {
-		return nil, err
-	}
-	ss := n.newSyncSession(p, true, s)
-	if err := ss.handshake(); err != nil {
-		s.Reset()
-		return nil, err
-	}
-	answers := make(chan struct{}, msgs)
-	go func() {
-		for {
-			var in wire.SyncMessage
-			if ss.cs.recv(&in) != nil {
-				close(answers)
-				return
-			}
-			answers <- struct{}{}
-		}
-	}()
-	from := n.now().Add(-n.cfg.Retention / 2).UnixMilli()
-	for range msgs {
-		m := &wire.SyncMessage{}
-		for _, tag := range ss.order {
-			sm := &wire.ScopeMessage{Tag: tag[:]}
-			for k := range reconcile.MaxListedIDs / reconcile.IDListMax {
-				r := &wire.Range{UpperCreated: from + int64(k), Mode: uint32(reconcile.IDList)}
-				for range reconcile.IDListMax {
-					id := make([]byte, 32)
-					rand.Read(id)
-					r.Ids = append(r.Ids, id)
-				}
-				sm.Ranges = append(sm.Ranges, r)
-			}
-			sm.Ranges = append(sm.Ranges, &wire.Range{UpperCreated: math.MaxInt64})
-			m.Scopes = append(m.Scopes, sm)
-		}
-		if err := ss.cs.send(m); err != nil {
-			s.Reset()
-			return nil, err
-		}
-	}
-	for range msgs {
-		select {
-		case _, ok := <-answers:
-			if !ok {
-				return nil, errors.New("the session ended early")
-			}
-		case <-ctx.Done():
-			s.Reset()
-			return nil, ctx.Err()
-		}
-	}
-	return func() { s.Reset() }, nil
-}
-
-// SyncHeldForTest returns the most ids one sync session of this node has
-// held at once: to ask for, asked for, queued to send.
-func (n *Node) SyncHeldForTest() int64 { return n.syncer.held.Load() }
-
-// Limits of one sync session.
-const (
-	MaxSyncAskedForTest  = maxSyncAsked
-	MaxSyncQueuedForTest = maxSyncQueued
-)
-
 // SendOrderForTest returns ids of messages held in the order sync sends
 // them.
 func (n *Node) SendOrderForTest(ids []alert.ID) []alert.ID {
 	out := slices.Clone(ids)
-	n.sendOrder(out)
+	syncer.SendOrder(n.store, out)
 	return out
 }
 
@@ -286,18 +210,11 @@ func (n *Node) HoldsTreeSecretForTest(gid crypto.GroupID) bool {
 
 // SyncSessionsForTest counts the sync sessions that ended well, started by
 // this node or by a peer.
-func (n *Node) SyncSessionsForTest() int64 { return n.syncer.sessions.Load() }
+func (n *Node) SyncSessionsForTest() int64 { return n.syncer.Sessions() }
 
 // SyncDueForTest returns how long until the periodic sync session with p
 // is due by its backed-off interval alone (0 if none is scheduled yet).
-func (n *Node) SyncDueForTest(p peer.ID) time.Duration {
-	n.syncer.mu.Lock()
-	defer n.syncer.mu.Unlock()
-	if st := n.syncer.idle[p]; st != nil {
-		return time.Until(st.next)
-	}
-	return 0
-}
+func (n *Node) SyncDueForTest(p peer.ID) time.Duration { return n.syncer.Due(p) }
 
 // EpochKeysForTest returns the keys of the epoch with this tag, if the node
 // holds them.

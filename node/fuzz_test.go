@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"math"
 	"testing"
 	"time"
 
@@ -14,14 +13,14 @@ import (
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/wire"
-	"github.com/takecare-network/takecare/node/reconcile"
 )
 
 // Fuzz targets for every message a peer sends this node on a stream: the
-// framing, sync messages, and both sides of the join protocol. Gossip
-// envelopes go through crypto.(*EpochKeys).Open and alert.Decode, fuzzed in
-// their packages. Seeds are in testdata/fuzz; run with
-// `go test -run '^$' -fuzz FuzzSyncMessage ./node` (or `make fuzz`).
+// framing and both sides of the join protocol (sync messages are fuzzed in
+// node/internal/syncer). Gossip envelopes go through
+// crypto.(*EpochKeys).Open and alert.Decode, fuzzed in their packages.
+// Seeds are in testdata/fuzz; run with
+// `go test -run '^$' -fuzz FuzzJoinHello ./node` (or `make fuzz`).
 
 func delimited(t testing.TB, m proto.Message) []byte {
 	var b bytes.Buffer
@@ -43,55 +42,6 @@ func FuzzReadDelimited(f *testing.F) {
 		err := readDelimited(bytes.NewReader(b), &m, 4096)
 		if err == nil && proto.Size(&m) > 4096 {
 			t.Fatalf("read a message of %d bytes past a 4096-byte cap", proto.Size(&m))
-		}
-	})
-}
-
-// FuzzSyncMessage: whatever a peer sends as a sync message, converting its
-// ranges and answering them never panics, and a valid exchange still ends.
-func FuzzSyncMessage(f *testing.F) {
-	var items []reconcile.Item
-	for i := range 100 {
-		var id reconcile.ID
-		id[0], id[1] = byte(i), byte(i>>8)
-		items = append(items, reconcile.Item{Created: int64(1000 + i), ID: id})
-	}
-	set := reconcile.NewSet(items)
-	set.Window(1010, 1090)
-	tag := crypto.KeyTag{1, 2, 3}
-	for _, m := range []*wire.SyncMessage{
-		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Ranges: rangesToWire(set.Initiate())}}},
-		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Want: [][]byte{make([]byte, 32)}, Envelopes: [][]byte{make([]byte, 2048)}}}},
-		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Ranges: []*wire.Range{{UpperCreated: 5, Mode: 2, Ids: [][]byte{{1}}}}}}},
-		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Envelopes: [][]byte{{1}, {2}}, Ages: []int64{-1, math.MaxInt64}}}},
-		{Scopes: []*wire.ScopeMessage{{Tag: tag[:], Envelopes: [][]byte{{1}}, Ages: []int64{5, 6}}}},
-	} {
-		b, err := proto.Marshal(m)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var m wire.SyncMessage
-		if proto.Unmarshal(b, &m) != nil {
-			return
-		}
-		for _, sm := range m.Scopes {
-			rs, err := rangesFromWire(sm.Ranges)
-			if err != nil {
-				continue
-			}
-			set.Respond(rs)
-			for _, w := range sm.Want {
-				idOf(w)
-			}
-			for i := range sm.Envelopes {
-				if a := syncAge(sm.Ages, i, len(sm.Envelopes)); a != ageUnknown && (a < 0 || len(sm.Ages) != len(sm.Envelopes)) {
-					t.Fatalf("age %v from %d ages for %d envelopes", a, len(sm.Ages), len(sm.Envelopes))
-				}
-			}
-			tagOf(sm.Tag)
 		}
 	})
 }
@@ -354,7 +304,7 @@ func FuzzRosterHeads(f *testing.F) {
 		}
 		var have []alert.ID
 		for _, x := range h.Heads {
-			if id, err := idOf(x); err == nil {
+			if id, err := alert.IDFromBytes(x); err == nil {
 				have = append(have, id)
 			}
 		}

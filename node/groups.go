@@ -147,7 +147,7 @@ func (n *Node) addGroup(g *group) error {
 	}
 	n.saveConnectedMembers()
 	n.dialer.Poke()
-	n.syncer.kickAll()
+	n.syncer.KickAll()
 	return nil
 }
 

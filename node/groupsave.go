@@ -314,8 +314,8 @@ func (n *Node) loadGroup(gid crypto.GroupID, b []byte, epochBlobs, opBlobs map[s
 		}
 		v.trees[t.id] = t
 	}
-	cur, ok := tagOf(st.Current)
-	if v.current = v.epochs[cur]; !ok || v.current == nil {
+	cur, err := crypto.KeyTagFromBytes(st.Current)
+	if v.current = v.epochs[cur]; err != nil || v.current == nil {
 		return nil, errors.New("no key for its current epoch")
 	}
 	return g, nil
@@ -343,7 +343,7 @@ func loadItems(gid crypto.GroupID, st *groupState, epochBlobs, opBlobs map[strin
 				return err
 			}
 			st.Roster = append(st.Roster, o)
-			id, err := idOf([]byte(key))
+			id, err := alert.IDFromBytes([]byte(key))
 			if err != nil {
 				return err
 			}

@@ -93,7 +93,7 @@ func (n *Node) retryStorage() {
 	case recovered:
 		n.diskFullSaid.Store(false)
 		n.log.Info("the disk has room again: messages kept in memory are saved")
-		n.syncer.kickAll()
+		n.syncer.KickAll()
 	case err != nil && !h.Full:
 		n.log.Warn("saving the keep file", "err", err)
 	}

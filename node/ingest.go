@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/takecare-network/takecare/alert"
@@ -148,17 +149,6 @@ func (n *Node) admissible(ref epochRef, msg *alert.Message, arrived time.Time, a
 		}
 	}
 	return nil
-}
-
-// syncAge is the age a sync message gives for its i-th of n envelopes, in
-// milliseconds, or ageUnknown when it gives none for each. An age is kept
-// within a century, which Message.Anchor narrows to MaxClockError anyway.
-func syncAge(ages []int64, i, n int) time.Duration {
-	const century = int64(100 * 365 * 24 * time.Hour / time.Millisecond)
-	if len(ages) != n || i >= n {
-		return ageUnknown
-	}
-	return time.Duration(min(max(ages[i], 0), century)) * time.Millisecond
 }
 
 // sentAt estimates when a message that arrived at arrived was made, by
@@ -320,12 +310,13 @@ func (n *Node) storeBatch(batch []*opened) []error {
 // acknowledgement, an overdue alarm, a rekey) is checked again and stored
 // alone once everything before it is stored.
 //
-// ages are the envelopes' ages as the sending node gave them (nil or of
-// another length: not given).
+// ages are the envelopes' ages as the sending node gave them, one per
+// envelope (node/internal/syncer checks and bounds them), or nil if it
+// gave none.
 //
 // It stops after more than rejects envelopes were rejected, leaving the
 // rest untouched, and returns the outcomes of those it took.
-func (n *Node) ingestSynced(envs [][]byte, ages []int64, rejects int) []error {
+func (n *Node) ingestSynced(envs [][]byte, ages []time.Duration, rejects int) []error {
 	errs := make([]error, len(envs))
 	taken := len(envs)
 	var (
@@ -345,7 +336,11 @@ func (n *Node) ingestSynced(envs [][]byte, ages []int64, rejects int) []error {
 	}
 	arrived := n.now() // the ages count back from here
 	for i, env := range envs {
-		o, err := n.open(env, arrived, syncAge(ages, i, len(envs)))
+		age := ageUnknown
+		if len(ages) == len(envs) {
+			age = ages[i]
+		}
+		o, err := n.open(env, arrived, age)
 		if err == nil && !batchable(o.msg) && len(batch) > 0 {
 			// Storing the batch changes only what checkRefs looks at
 			// (which messages are held, the check-ins); nothing else in
@@ -373,6 +368,43 @@ func (n *Node) ingestSynced(envs [][]byte, ages []int64, rejects int) []error {
 	}
 	flush()
 	return errs[:taken]
+}
+
+// maxWaitPasses bounds how many times retryWaiting goes over one message.
+const maxWaitPasses = 8
+
+// retryWaiting takes again the envelopes of one sync message that were
+// ignored only for want of a key or a roster op (errWaiting), as long as
+// the previous pass took something: a message of an epoch handed over
+// may come before the roster op its start depends on, a joiner's alert
+// before its add. It updates errs in place; at most maxWaitPasses passes,
+// each stopping after more than rejects rejections.
+func (n *Node) retryWaiting(envs [][]byte, ages []time.Duration, errs []error, rejects int) {
+	took := slices.Contains(errs, nil)
+	for pass := 0; took && pass < maxWaitPasses; pass++ {
+		var idx []int
+		for i, err := range errs {
+			if errors.Is(err, errWaiting) {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			return
+		}
+		again := make([][]byte, len(idx))
+		var againAges []time.Duration
+		for k, i := range idx {
+			again[k] = envs[i]
+			if len(ages) == len(envs) {
+				againAges = append(againAges, ages[i])
+			}
+		}
+		took = false
+		for k, err := range n.ingestSynced(again, againAges, rejects) {
+			errs[idx[k]] = err
+			took = took || err == nil
+		}
+	}
 }
 
 func (n *Node) count(err error) {
@@ -422,7 +454,7 @@ const priorityOrdered = 2
 // handle acts on a new, stored message. For a message that changes its
 // group (changesGroup) it runs in the group's turn.
 func (n *Node) handle(g *group, m *alert.Message) {
-	n.syncer.took()
+	n.syncer.Took()
 	n.alive.stir(time.Now())
 	switch c := m.Content.(type) {
 	case *alert.RosterOp:
@@ -455,7 +487,7 @@ func (n *Node) rosterChanged(g *group) {
 	// roster change alone starts no session: in a group of a thousand
 	// that would be a thousand rounds of sessions with every peer.)
 	if n.awaitAuthor.Swap(false) {
-		n.syncer.kickAll()
+		n.syncer.KickAll()
 	}
 	if n.isRemoved(g) && !g.removed.Swap(true) {
 		n.log.Warn("this member was removed from a group; it cannot read what the group sends from now on, and nothing it sends reaches it", "group", g.id.String()[:8])

@@ -4,12 +4,13 @@
 //
 // # Pipeline
 //
-// Every envelope, from gossip or from sync, takes the same path
-// ([Node.open], then [Node.commit]): size and key tag, open with the
-// group's epoch key, verify the author's signature, decode and validate the
-// body, check the author's standing in the roster, drop duplicates, limit
-// the author's rate, store, then act on it (roster changes, feed
-// subscribers). The GossipSub validator maps the outcome to Accept, Ignore
+// Every envelope, from gossip or from sync (node/internal/syncer, which
+// asks the node through the small interfaces answered in syncing.go),
+// takes the same path ([Node.open], then [Node.commit]): size and key
+// tag, open with the group's epoch key, verify the author's signature,
+// decode and validate the body, check the author's standing in the
+// roster, drop duplicates, limit the author's rate, store, then act on it
+// (roster changes, feed subscribers). The GossipSub validator maps the outcome to Accept, Ignore
 // (stale, duplicate, not yet known) or Reject (provably bad: cannot open,
 // bad signature, removed member, malformed); a plain alert that passed
 // every check is accepted before it is stored, so that forwarding it does
@@ -68,6 +69,7 @@ import (
 	"github.com/takecare-network/takecare/node/internal/feed"
 	"github.com/takecare-network/takecare/node/internal/join"
 	"github.com/takecare-network/takecare/node/internal/persist"
+	"github.com/takecare-network/takecare/node/internal/syncer"
 	"github.com/takecare-network/takecare/node/internal/transport"
 	"github.com/takecare-network/takecare/node/ratelimit"
 	"github.com/takecare-network/takecare/store"
@@ -145,7 +147,7 @@ type Node struct {
 	feed       feed.Hub[Entry] // followers of the feed
 	acks       feed.Acks
 	dialer     *transport.Dialer
-	syncer     *syncer
+	syncer     *syncer.Scheduler
 	started    time.Time
 
 	// checkins indexes check-ins for the watchdog (checkin.go).
@@ -180,7 +182,7 @@ type Node struct {
 	// awaitKey and awaitAuthor are set when an envelope was ignored
 	// because its epoch key or its author was unknown here: the next
 	// epoch key or roster change then starts a sync with every connected
-	// member node, to fetch it again (sync.go).
+	// member node, to fetch it again (node/internal/syncer).
 	awaitKey, awaitAuthor atomic.Bool
 	// keysTaken counts the epoch keys this node took; a sync session
 	// during which it changed is followed by another with the same peer,

@@ -81,7 +81,7 @@ func (n *Node) peerConnected(p peer.ID) {
 	// Store and forward: every new connection to a member node starts a
 	// sync. The node with the lower peer id starts it; the other answers.
 	if n.host.ID() < p {
-		n.syncer.kick(p)
+		n.syncer.Kick(p)
 	}
 }
 

@@ -141,7 +141,7 @@ func (n *Node) rekeyInTurn(ctx context.Context, g *group) (alert.SignedOp, uint6
 		wraps = len(rk.Tree.Wraps)
 	}
 	n.log.Info("sent a new group key", "group", g.id.String()[:8], "epoch", next, "sealed", len(rk.Keys), "wraps", wraps, "bytes", len(env))
-	n.syncer.kickAll()
+	n.syncer.KickAll()
 	return signed, next, nil
 }
 
@@ -185,7 +185,7 @@ func (n *Node) handleRekey(g *group, m *alert.Message, rk *alert.Rekey) {
 	// ignored: fetch them. (Those that wait on a peer this key came from by
 	// sync come in the session that follows, see syncer.)
 	if n.awaitKey.Swap(false) {
-		n.syncer.kickAll()
+		n.syncer.KickAll()
 	}
 }
 

@@ -186,7 +186,7 @@ func (n *Node) sendNotice(p peer.ID, g *group, m alert.Member) error {
 	}
 	var have []alert.ID
 	for _, h := range heads.Heads {
-		if id, err := idOf(h); err == nil {
+		if id, err := alert.IDFromBytes(h); err == nil {
 			have = append(have, id)
 		}
 	}

@@ -64,7 +64,7 @@ func (n *Node) loop(ctx context.Context, identified, addrs <-chan any, moved cha
 			return n.stopped()
 		}
 	}
-	n.syncer.kickAll()
+	n.syncer.KickAll()
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,7 +75,7 @@ func (n *Node) loop(ctx context.Context, identified, addrs <-chan any, moved cha
 			n.prune()
 			n.maintainEpochs()
 		case <-resync.C:
-			n.syncer.periodic()
+			n.syncer.Periodic()
 		case <-disk.C:
 			n.retryStorage()
 		case e := <-identified:

@@ -242,7 +242,7 @@ func (n *Node) deriveRatchets(g *group) {
 			}
 		}
 		if n.awaitKey.Swap(false) {
-			n.syncer.kickAll()
+			n.syncer.KickAll()
 		}
 	}
 }

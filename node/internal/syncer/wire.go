@@ -1,23 +1,29 @@
-package node
+package syncer
 
 // Conversions between sync's wire messages and the reconcile package.
 
 import (
 	"errors"
 	"math"
+	"time"
 
-	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/node/internal/wire"
 	"github.com/takecare-network/takecare/node/reconcile"
 )
 
-func idOf(b []byte) (alert.ID, error) {
-	var id alert.ID
-	if len(b) != len(id) {
-		return id, errors.New("sync: bad id")
+// envelopeAges converts the ages a sync message gives its n envelopes, in
+// milliseconds, each kept within [0, a century] (Message.Anchor narrows
+// it to MaxClockError anyway); nil unless it gives one for each.
+func envelopeAges(ms []int64, n int) []time.Duration {
+	const century = int64(100 * 365 * 24 * time.Hour / time.Millisecond)
+	if len(ms) != n {
+		return nil
 	}
-	copy(id[:], b)
-	return id, nil
+	out := make([]time.Duration, n)
+	for i, a := range ms {
+		out[i] = time.Duration(min(max(a, 0), century)) * time.Millisecond
+	}
+	return out
 }
 
 func rangesToWire(rs []reconcile.Range) []*wire.Range {

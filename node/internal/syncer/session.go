@@ -1,4 +1,4 @@
-package node
+package syncer
 
 // One sync session (docs/PROTOCOL.md, "Sync"): the handshake that proves
 // which epoch keys both sides hold, then rounds of range reconciliation
@@ -13,6 +13,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/takecare-network/takecare/alert"
@@ -21,7 +22,34 @@ import (
 	"github.com/takecare-network/takecare/node/reconcile"
 )
 
-func (ss *syncSession) run() error {
+// session is one side of one session. It is used by the goroutine that
+// runs it.
+type session struct {
+	*Scheduler
+	peer      peer.ID
+	initiator bool
+	cs        *countingStream
+	scopes    map[crypto.KeyTag]*scope
+	order     []crypto.KeyTag
+	stats     Stats
+	rejects   int
+	// What the session holds besides its sets, across scopes, within
+	// maxAsked and maxQueued.
+	asked, queued int
+	// Epochs the other node lacks, by the message that starts each, and
+	// those whose messages were queued to it (handover.go).
+	starts map[alert.ID][]start
+	pushed map[crypto.KeyTag]bool
+}
+
+// session returns this node's side of a session with p on stream st.
+func (s *Scheduler) session(p peer.ID, initiator bool, st network.Stream) *session {
+	return &session{Scheduler: s, peer: p, initiator: initiator, cs: newCountingStream(st)}
+}
+
+func (ss *session) now() time.Time { return ss.cfg.Now() }
+
+func (ss *session) run() error {
 	if err := ss.handshake(); err != nil {
 		return err
 	}
@@ -69,13 +97,13 @@ func isEmpty(m *wire.SyncMessage) bool {
 // handshake exchanges nonces and proofs of the epoch keys each side holds,
 // bound to both peer ids and both nonces. A side that cannot prove a key
 // learns nothing about that epoch, not even whether the other holds it.
-func (ss *syncSession) handshake() error {
+func (ss *session) handshake() error {
 	mine, theirs, err := ss.exchangeHello()
 	if err != nil {
 		return err
 	}
 	pr := ss.prover(mine, theirs)
-	ss.scopes = make(map[crypto.KeyTag]*syncScope)
+	ss.scopes = make(map[crypto.KeyTag]*scope)
 	if ss.initiator {
 		return ss.offerScopes(pr)
 	}
@@ -85,14 +113,14 @@ func (ss *syncSession) handshake() error {
 // exchangeHello sends this side's hello and reads the other's, in the
 // order of the roles, and notes the other node's clock. It returns both
 // nonces.
-func (ss *syncSession) exchangeHello() (mine, theirs []byte, err error) {
-	mine = make([]byte, syncNonceSize)
+func (ss *session) exchangeHello() (mine, theirs []byte, err error) {
+	mine = make([]byte, nonceSize)
 	rand.Read(mine)
-	hello := &wire.SyncHello{Version: syncVersion, Nonce: mine}
+	hello := &wire.SyncHello{Version: version, Nonce: mine}
 	var in wire.SyncHello
 	var asked, got time.Time // by our clock, for the clock offset
 	if ss.initiator {
-		asked = ss.n.now()
+		asked = ss.now()
 		hello.Time = asked.UnixMilli()
 		if err := ss.cs.send(hello); err != nil {
 			return nil, nil, err
@@ -100,24 +128,35 @@ func (ss *syncSession) exchangeHello() (mine, theirs []byte, err error) {
 		if err := ss.cs.recv(&in); err != nil {
 			return nil, nil, err
 		}
-		got = ss.n.now()
+		got = ss.now()
 	} else {
 		if err := ss.cs.recv(&in); err != nil {
 			return nil, nil, err
 		}
-		got = ss.n.now()
+		got = ss.now()
 		hello.Time = got.UnixMilli()
 		if err := ss.cs.send(hello); err != nil {
 			return nil, nil, err
 		}
 	}
-	if in.Version != syncVersion || len(in.Nonce) != syncNonceSize {
+	if in.Version != version || len(in.Nonce) != nonceSize {
 		return nil, nil, errors.New("sync: bad hello")
 	}
 	if in.Time != 0 {
-		ss.clocks.note(ss.peer, helloOffset(time.UnixMilli(in.Time), asked, got), got)
+		ss.cfg.Notes.Clock(ss.peer, helloOffset(time.UnixMilli(in.Time), asked, got), got)
 	}
 	return mine, in.Nonce, nil
+}
+
+// helloOffset is how far ahead of ours another node's clock is, from its
+// hello: sent says when it wrote it by its clock; we sent ours at asked
+// and received theirs at got, by ours (asked is zero when theirs came
+// first). The error is at most half the round trip, or the one-way delay.
+func helloOffset(sent, asked, got time.Time) time.Duration {
+	if asked.IsZero() {
+		return sent.Sub(got)
+	}
+	return sent.Sub(asked.Add(got.Sub(asked) / 2))
 }
 
 // prover makes the proofs of one session: an HMAC, under an epoch's sync
@@ -129,8 +168,8 @@ type prover struct {
 	myRole, herRole byte
 }
 
-func (ss *syncSession) prover(mine, theirs []byte) prover {
-	p := prover{nonceI: mine, nonceR: theirs, peerI: ss.self, peerR: ss.peer, myRole: syncRoleInitiator, herRole: syncRoleResponder}
+func (ss *session) prover(mine, theirs []byte) prover {
+	p := prover{nonceI: mine, nonceR: theirs, peerI: ss.cfg.Self, peerR: ss.peer, myRole: roleInitiator, herRole: roleResponder}
 	if !ss.initiator {
 		p.nonceI, p.nonceR = p.nonceR, p.nonceI
 		p.peerI, p.peerR = p.peerR, p.peerI
@@ -142,7 +181,7 @@ func (ss *syncSession) prover(mine, theirs []byte) prover {
 // proof is the proof of holding keys, by the side in role.
 func (p prover) proof(keys *crypto.EpochKeys, role byte) []byte {
 	m := hmac.New(sha256.New, keys.SyncKey())
-	m.Write([]byte(syncProofLabel))
+	m.Write([]byte(proofLabel))
 	m.Write([]byte{role})
 	m.Write(p.nonceI)
 	m.Write(p.nonceR)
@@ -156,19 +195,19 @@ func (p prover) proof(keys *crypto.EpochKeys, role byte) []byte {
 }
 
 // offerScopes, on the initiator's side, proves the epochs shared with the
-// other node (the newest of each group first, at most maxSyncScopes), and
+// other node (the newest of each group first, at most maxScopes), and
 // takes as scopes those the other proves back.
-func (ss *syncSession) offerScopes(pr prover) error {
-	shared := ss.n.sharedEpochs(ss.peer)
-	if len(shared) > maxSyncScopes {
-		shared = shared[:maxSyncScopes]
+func (ss *session) offerScopes(pr prover) error {
+	shared := ss.shared()
+	if len(shared) > maxScopes {
+		shared = shared[:maxScopes]
 	}
 	offer := &wire.SyncScopes{}
-	offered := make(map[crypto.KeyTag]epochRef)
+	offered := make(map[crypto.KeyTag]Epoch)
 	for _, ref := range shared {
-		tag := ref.keys.Tag()
+		tag := ref.Keys.Tag()
 		offered[tag] = ref
-		offer.Scopes = append(offer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: pr.proof(ref.keys, pr.myRole)})
+		offer.Scopes = append(offer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: pr.proof(ref.Keys, pr.myRole)})
 	}
 	if err := ss.cs.send(offer); err != nil {
 		return err
@@ -180,7 +219,7 @@ func (ss *syncSession) offerScopes(pr prover) error {
 	for _, sp := range answer.Scopes {
 		tag, ok := tagOf(sp.Tag)
 		ref, offeredIt := offered[tag]
-		if !ok || !offeredIt || !hmac.Equal(sp.Proof, pr.proof(ref.keys, pr.herRole)) {
+		if !ok || !offeredIt || !hmac.Equal(sp.Proof, pr.proof(ref.Keys, pr.herRole)) {
 			return errors.New("sync: the other node's proof of membership does not verify")
 		}
 		ss.addScope(ref)
@@ -196,30 +235,30 @@ func (ss *syncSession) offerScopes(pr prover) error {
 // answerScopes, on the responder's side, reads the initiator's proofs and
 // proves back, as scopes, the epochs it proved that this node shares with
 // it; it says nothing about the others.
-func (ss *syncSession) answerScopes(pr prover) error {
+func (ss *session) answerScopes(pr prover) error {
 	var offer wire.SyncScopes
 	if err := ss.cs.recv(&offer); err != nil {
 		return err
 	}
-	if len(offer.Scopes) > maxSyncScopes {
+	if len(offer.Scopes) > maxScopes {
 		return errors.New("sync: too many scopes")
 	}
-	shared := make(map[crypto.KeyTag]epochRef)
-	for _, ref := range ss.n.sharedEpochs(ss.peer) {
-		shared[ref.keys.Tag()] = ref
+	shared := make(map[crypto.KeyTag]Epoch)
+	for _, ref := range ss.shared() {
+		shared[ref.Keys.Tag()] = ref
 	}
 	answer := &wire.SyncScopes{}
 	for _, sp := range offer.Scopes {
 		tag, ok := tagOf(sp.Tag)
 		ref, have := shared[tag]
-		if !ok || !have || !hmac.Equal(sp.Proof, pr.proof(ref.keys, pr.herRole)) {
+		if !ok || !have || !hmac.Equal(sp.Proof, pr.proof(ref.Keys, pr.herRole)) {
 			continue // say nothing about epochs the other cannot prove
 		}
 		if _, dup := ss.scopes[tag]; dup {
 			continue
 		}
 		ss.addScope(ref)
-		answer.Scopes = append(answer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: pr.proof(ref.keys, pr.myRole)})
+		answer.Scopes = append(answer.Scopes, &wire.ScopeProof{Tag: tag[:], Proof: pr.proof(ref.Keys, pr.myRole)})
 	}
 	// The initiator offers every epoch it holds of the groups it shares
 	// with this node, unless there were too many: it lacks the others.
@@ -229,23 +268,19 @@ func (ss *syncSession) answerScopes(pr prover) error {
 			theirs[tag] = true
 		}
 	}
-	whole := len(offer.Scopes) < maxSyncScopes
+	whole := len(offer.Scopes) < maxScopes
 	ss.noteLacking(func(t crypto.KeyTag) bool { return whole && !theirs[t] })
 	return ss.cs.send(answer)
 }
 
 func tagOf(b []byte) (crypto.KeyTag, bool) {
-	var t crypto.KeyTag
-	if len(b) != len(t) {
-		return t, false
-	}
-	copy(t[:], b)
-	return t, true
+	t, err := crypto.KeyTagFromBytes(b)
+	return t, err == nil
 }
 
 // process handles one incoming message and builds the reply.
-func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) {
-	if len(in.Scopes) > maxSyncScopes {
+func (ss *session) process(in *wire.SyncMessage) (*wire.SyncMessage, error) {
+	if len(in.Scopes) > maxScopes {
 		return nil, errors.New("sync: too many scopes")
 	}
 	replies := make(map[crypto.KeyTag]*wire.ScopeMessage)
@@ -277,25 +312,23 @@ func (ss *syncSession) process(in *wire.SyncMessage) (*wire.SyncMessage, error) 
 
 // ingest takes envelopes the other side sent through the pipeline, and
 // ends the session after too many envelopes or rejects.
-func (ss *syncSession) ingest(envs [][]byte, ages []int64) error {
+func (ss *session) ingest(envs [][]byte, ages []int64) error {
 	ss.stats.Received += len(envs)
-	if ss.stats.Received > maxSyncEnvelopes {
+	if ss.stats.Received > maxEnvelopes {
 		return errors.New("sync: too many envelopes")
 	}
 	for _, env := range envs {
 		ss.stats.EnvelopeBytes += int64(len(env))
 	}
-	errs := ss.n.ingestSynced(envs, ages, maxSyncRejects-ss.rejects)
-	ss.n.retryWaiting(envs, ages, errs)
+	errs := ss.cfg.Pipeline.Take(envs, envelopeAges(ages, len(envs)), maxRejects-ss.rejects)
 	for _, err := range errs {
-		ss.n.count(err)
 		switch {
 		case err == nil:
 			ss.stats.Accepted++
-		case errors.Is(err, errReject):
+		case ss.cfg.Pipeline.Rejected(err):
 			ss.rejects++
 			ss.log.Info("rejected a synced message", "peer", ss.peer, "err", err)
-			if ss.rejects > maxSyncRejects {
+			if ss.rejects > maxRejects {
 				return errTooManyRejects
 			}
 		default:
@@ -307,16 +340,16 @@ func (ss *syncSession) ingest(envs [][]byte, ages []int64) error {
 
 // takeWants queues what the other side asks for and this node holds in
 // the scope's epoch.
-func (ss *syncSession) takeWants(sc *syncScope, tag crypto.KeyTag, want [][]byte) error {
-	if len(want) > maxSyncWants {
+func (ss *session) takeWants(sc *scope, tag crypto.KeyTag, want [][]byte) error {
+	if len(want) > maxWants {
 		return errors.New("sync: too many wants")
 	}
 	for _, w := range want {
-		id, err := idOf(w)
+		id, err := alert.IDFromBytes(w)
 		if err != nil {
 			return err
 		}
-		if ss.store.HasIn(id, tag) {
+		if ss.cfg.Store.HasIn(id, tag) {
 			ss.enqueue(sc, id)
 		}
 	}
@@ -325,8 +358,8 @@ func (ss *syncSession) takeWants(sc *syncScope, tag crypto.KeyTag, want [][]byte
 
 // respond reconciles the other side's ranges with the scope's set: it
 // queues what this node has and the other lacks, notes what to ask for
-// (at most maxSyncAsked in a session), and returns the ranges to answer.
-func (ss *syncSession) respond(sc *syncScope, tag crypto.KeyTag, ranges []*wire.Range) ([]reconcile.Range, error) {
+// (at most maxAsked in a session), and returns the ranges to answer.
+func (ss *session) respond(sc *scope, tag crypto.KeyTag, ranges []*wire.Range) ([]reconcile.Range, error) {
 	rs, err := rangesFromWire(ranges)
 	if err != nil {
 		return nil, err
@@ -340,10 +373,10 @@ func (ss *syncSession) respond(sc *syncScope, tag crypto.KeyTag, ranges []*wire.
 	}
 	for _, id := range need {
 		aid := alert.ID(id)
-		if sc.asked[aid] || ss.store.HasIn(aid, tag) {
+		if sc.asked[aid] || ss.cfg.Store.HasIn(aid, tag) {
 			continue
 		}
-		if ss.asked >= maxSyncAsked {
+		if ss.asked >= maxAsked {
 			ss.stats.Partial = true // the next session asks for the rest
 			break
 		}
@@ -357,9 +390,9 @@ func (ss *syncSession) respond(sc *syncScope, tag crypto.KeyTag, ranges []*wire.
 // reply builds the next message: per scope, the ranges to answer, then
 // what to ask for, then as many queued envelopes as the budget allows,
 // most urgent first, across all scopes.
-func (ss *syncSession) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire.SyncMessage {
-	budget := syncEnvelopeBudget
-	now := ss.n.now()
+func (ss *session) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire.SyncMessage {
+	budget := envelopeBudget
+	now := ss.now()
 	next := &wire.SyncMessage{}
 	for _, tag := range ss.order {
 		sc := ss.scopes[tag]
@@ -367,7 +400,7 @@ func (ss *syncSession) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire
 		if r == nil {
 			r = &wire.ScopeMessage{Tag: append([]byte(nil), tag[:]...)}
 		}
-		n := min(len(sc.wants), maxSyncWants)
+		n := min(len(sc.wants), maxWants)
 		for _, id := range sc.wants[:n] {
 			r.Want = append(r.Want, append([]byte(nil), id[:]...))
 		}
@@ -378,15 +411,15 @@ func (ss *syncSession) reply(replies map[crypto.KeyTag]*wire.ScopeMessage) *wire
 			if !ok {
 				break
 			}
-			env, err := ss.store.EnvelopeIn(id, in)
+			env, err := ss.cfg.Store.EnvelopeIn(id, in)
 			if err != nil {
 				continue // pruned meanwhile
 			}
 			budget -= len(env)
 			r.Envelopes = append(r.Envelopes, env)
-			r.Ages = append(r.Ages, ss.n.age(id, now))
+			r.Ages = append(r.Ages, age(ss.cfg.Store, id, now))
 			ss.stats.Sent++
-			ss.n.syncedOwn(sc.ref.g, id, ss.peer)
+			ss.cfg.Notes.Handed(sc.ref.Group, id, ss.peer)
 			ss.pushStartedBy(sc, id, in)
 		}
 		if len(r.Ranges) > 0 || len(r.Want) > 0 || len(r.Envelopes) > 0 {

@@ -1,4 +1,4 @@
-package node
+package syncer
 
 import (
 	"bufio"
@@ -6,10 +6,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/takecare-network/takecare/node/internal/wire"
 )
 
 // The framing of a sync session's stream: length-delimited protocol
-// messages, of at most maxSyncMessage bytes, counted both ways.
+// messages, of at most maxMessage bytes, counted both ways.
 
 // countingStream counts bytes both ways and buffers reads.
 type countingStream struct {
@@ -47,5 +49,5 @@ func (c *countingStream) send(m proto.Message) error {
 }
 
 func (c *countingStream) recv(m proto.Message) error {
-	return readDelimitedFrom(c.r, m, maxSyncMessage)
+	return wire.ReadDelimitedFrom(c.r, m, maxMessage)
 }
