@@ -152,15 +152,7 @@ func (g *group) missing(v *groupView, e *epoch) []crypto.MemberID {
 // current epoch changed. It changes v, a copy being made in g's turn
 // (group.change): the epochs whose retirement changes are copied into it.
 func (g *group) chooseCurrent(v *groupView, now time.Time) bool {
-	var best *epoch
-	for _, e := range v.epochs {
-		if (v.current != nil && e.number() < v.current.number()) || g.sealedToOutsider(v, e) {
-			continue
-		}
-		if best == nil || e.better(best) {
-			best = e
-		}
-	}
+	best := g.best(v)
 	if best == nil || best == v.current {
 		return false
 	}
@@ -171,6 +163,27 @@ func (g *group) chooseCurrent(v *groupView, now time.Time) bool {
 	v.put(v.current)
 	v.forgetAudiences()
 	return true
+}
+
+// best returns the epoch of v that chooseCurrent makes current, or nil.
+func (g *group) best(v *groupView) *epoch {
+	var best *epoch
+	for _, e := range v.epochs {
+		if (v.current != nil && e.number() < v.current.number()) || g.sealedToOutsider(v, e) {
+			continue
+		}
+		if best == nil || e.better(best) {
+			best = e
+		}
+	}
+	return best
+}
+
+// changesCurrent reports whether chooseCurrent would change the current
+// epoch of v.
+func (g *group) changesCurrent(v *groupView) bool {
+	best := g.best(v)
+	return best != nil && best != v.current
 }
 
 // retiredAt returns a copy of e retired at t (zero: current).
@@ -373,16 +386,15 @@ var errNotSealedToMe = errors.New("the new key was not sealed to this member")
 // if the current epoch includes a removed member or misses a current one.
 // It runs in g's turn.
 func (n *Node) reconsiderEpoch(g *group) {
-	var (
-		old, cur *epoch
-		changed  bool
-	)
-	g.change(func(v *groupView) {
-		old = v.current
-		changed = g.chooseCurrent(v, n.now())
-		cur = v.current
-	})
-	if changed {
+	// Most roster changes leave the current epoch as it is: nothing is
+	// published then.
+	if v := g.state(); g.changesCurrent(v) {
+		var old, cur *epoch
+		g.change(func(v *groupView) {
+			old = v.current
+			g.chooseCurrent(v, n.now())
+			cur = v.current
+		})
 		if err := n.saveGroup(g); err != nil {
 			n.log.Error("saving group", "err", err)
 		}
