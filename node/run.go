@@ -58,12 +58,16 @@ func (n *Node) loop(ctx context.Context, identified, addrs <-chan any, moved cha
 	disk := time.NewTicker(n.cfg.DiskRetry)
 	defer disk.Stop()
 	n.prune()
-	// A repair scheduled before the node stopped did not happen.
-	for _, g := range n.groupList() {
-		if n.inTurn(g, func() { n.reconsiderEpoch(g) }) != nil {
-			return n.stopped()
+	// A repair scheduled before the node stopped did not happen. Each
+	// group sees to it in its turn; the loop does not wait for them (it
+	// drains the connection events meanwhile).
+	n.spawn(func() {
+		for _, g := range n.groupList() {
+			if n.inTurn(g, func() { n.reconsiderEpoch(g) }) != nil {
+				return
+			}
 		}
-	}
+	})
 	n.syncer.KickAll()
 	for {
 		select {
