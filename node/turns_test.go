@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takecare-network/takecare/alert"
 	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/nodetest"
@@ -187,4 +188,51 @@ func readEachOther(t *testing.T, net *nodetest.Net, gid crypto.GroupID, a, b *no
 		}
 		net.WaitFor(20*time.Second, "the alert arrives", func() bool { return inFeed(p[1], id) })
 	}
+}
+
+// TestRekeysAndAdminActionsRace: two admins' nodes change one group at the
+// same time: one starts new epochs while the other makes invites (roster
+// ops, each taken by the first in its turn, between or after its rekeys).
+// Both end on the same epoch with the same roster (no op lost), and read
+// each other's alerts.
+func TestRekeysAndAdminActionsRace(t *testing.T) {
+	t.Parallel()
+	net := nodetest.New(t, 2, nodetest.Options{})
+	gid := net.Group("g")
+	ana, ben := net.Nodes[0], net.Nodes[1]
+	ctx := context.Background()
+	if _, err := ana.SetRole(ctx, gid, "member-01", alert.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	net.WaitFor(20*time.Second, "ben is an admin at his node", func() bool { return roles(t, ben, gid)["member-01"] == "admin" })
+	before, err := ana.Invites(gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range n {
+			if _, err := ana.RekeyNowForTest(ctx, gid); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for range n {
+			if _, err := ben.CreateInvite(ctx, gid, 1, time.Hour); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	net.WaitFor(30*time.Second, "both hold the same roster", func() bool {
+		return slices.Equal(ana.RosterHeadsForTest(gid), ben.RosterHeadsForTest(gid))
+	})
+	for _, nd := range []*nodetest.Node{ana, ben} {
+		if invs, err := nd.Invites(gid); err != nil || len(invs) != len(before)+n {
+			t.Errorf("%s holds %d invites (%v); want %d", nd.Identity.Name(), len(invs), err, len(before)+n)
+		}
+	}
+	readEachOther(t, net, gid, ana, ben)
 }
