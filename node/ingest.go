@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/takecare-network/takecare/alert"
@@ -368,43 +367,6 @@ func (n *Node) ingestSynced(envs [][]byte, ages []time.Duration, rejects int) []
 	}
 	flush()
 	return errs[:taken]
-}
-
-// maxWaitPasses bounds how many times retryWaiting goes over one message.
-const maxWaitPasses = 8
-
-// retryWaiting takes again the envelopes of one sync message that were
-// ignored only for want of a key or a roster op (errWaiting), as long as
-// the previous pass took something: a message of an epoch handed over
-// may come before the roster op its start depends on, a joiner's alert
-// before its add. It updates errs in place; at most maxWaitPasses passes,
-// each stopping after more than rejects rejections.
-func (n *Node) retryWaiting(envs [][]byte, ages []time.Duration, errs []error, rejects int) {
-	took := slices.Contains(errs, nil)
-	for pass := 0; took && pass < maxWaitPasses; pass++ {
-		var idx []int
-		for i, err := range errs {
-			if errors.Is(err, errWaiting) {
-				idx = append(idx, i)
-			}
-		}
-		if len(idx) == 0 {
-			return
-		}
-		again := make([][]byte, len(idx))
-		var againAges []time.Duration
-		for k, i := range idx {
-			again[k] = envs[i]
-			if len(ages) == len(envs) {
-				againAges = append(againAges, ages[i])
-			}
-		}
-		took = false
-		for k, err := range n.ingestSynced(again, againAges, rejects) {
-			errs[idx[k]] = err
-			took = took || err == nil
-		}
-	}
 }
 
 func (n *Node) count(err error) {
