@@ -196,10 +196,15 @@ func checkRekey(sealedIn uint64, rk *alert.Rekey) error {
 // message that changes its group (a roster op, a rekey) is taken in the
 // group's turn (turns.go): its change never overlaps another of the
 // group's, nor a new epoch or redemption this node makes.
-func (n *Node) commit(o *opened) (msg *alert.Message, err error) {
+func (n *Node) commit(o *opened) (*alert.Message, error) {
 	if !changesGroup(o.msg) {
-		return n.commitNow(o)
+		return n.commitNow(o) // a plain alert's path allocates nothing more
 	}
+	return n.commitInTurn(o)
+}
+
+// commitInTurn is commit of a message that changes its group.
+func (n *Node) commitInTurn(o *opened) (msg *alert.Message, err error) {
 	if terr := n.inTurn(o.g, func() { msg, err = n.commitNow(o) }); terr != nil {
 		return nil, ignore("%v", terr)
 	}

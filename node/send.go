@@ -55,11 +55,16 @@ func (n *Node) send(ctx context.Context, g *group, c alert.Content) (*alert.Mess
 // in the group's turn (turns.go): it is added to the roster, sealed and
 // acted on with no other change of the group under it. Anything else is
 // sent at once, whatever the group's turn is doing.
-func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author crypto.MemberID, via *alert.Via) (msg *alert.Message, err error) {
-	if _, ok := c.(*alert.RosterOp); !ok {
-		return n.sendNow(ctx, g, c, author, via)
+func (n *Node) sendAs(ctx context.Context, g *group, c alert.Content, author crypto.MemberID, via *alert.Via) (*alert.Message, error) {
+	if op, ok := c.(*alert.RosterOp); ok {
+		return n.sendOp(ctx, g, op, author, via)
 	}
-	if terr := n.inTurn(g, func() { msg, err = n.sendNow(ctx, g, c, author, via) }); terr != nil {
+	return n.sendNow(ctx, g, c, author, via)
+}
+
+// sendOp is sendAs of a roster op: it waits for g's turn.
+func (n *Node) sendOp(ctx context.Context, g *group, op *alert.RosterOp, author crypto.MemberID, via *alert.Via) (msg *alert.Message, err error) {
+	if terr := n.inTurn(g, func() { msg, err = n.sendNow(ctx, g, op, author, via) }); terr != nil {
 		return nil, terr
 	}
 	return msg, err
