@@ -233,13 +233,15 @@ func (nt *Net) running() []*Node {
 }
 
 // parallel runs f on every node, formParallel at a time, and returns the
-// errors.
+// errors. A failure inside f (a TB's Fatal, which panics in simbench) is
+// raised again on the caller's goroutine once all are done.
 func parallel(nodes []*Node, f func(*Node) error) []error {
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, formParallel)
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		fault any
+		sem   = make(chan struct{}, formParallel)
 	)
 	for _, nd := range nodes {
 		wg.Add(1)
@@ -247,6 +249,15 @@ func parallel(nodes []*Node, f func(*Node) error) []error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					if fault == nil {
+						fault = r
+					}
+					mu.Unlock()
+				}
+			}()
 			if err := f(nd); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -255,6 +266,9 @@ func parallel(nodes []*Node, f func(*Node) error) []error {
 		}()
 	}
 	wg.Wait()
+	if fault != nil {
+		panic(fault)
+	}
 	return errs
 }
 

@@ -642,7 +642,14 @@ func (nt *Net) Reconnect(i int) {
 	}
 	for _, j := range neighbours(nt.Edges(), i) {
 		if nt.Nodes[j].Running() {
-			if err := nt.Connect(i, j); err != nil {
+			// A loaded machine may time a dial out: try again before
+			// giving up.
+			err := nt.Connect(i, j)
+			for try := 0; err != nil && try < 2; try++ {
+				time.Sleep(time.Second)
+				err = nt.Connect(i, j)
+			}
+			if err != nil {
 				nt.t.Fatalf("reconnecting node %d to %d: %v", i, j, err)
 			}
 		}

@@ -561,11 +561,7 @@ func churn(c config, off []int, n int, tr *tracker, cut, back func(int), publish
 	res.after = tr.result(pubs, n, 0)
 	logf("churn: reconnecting")
 	t0 := time.Now()
-	var wg sync.WaitGroup
-	for _, i := range off {
-		wg.Go(func() { back(i) })
-	}
-	wg.Wait()
+	workers(len(off), func(k int) { back(off[k]) })
 	deadline := t0.Add(c.churnWait)
 	if !recovers {
 		deadline = t0.Add(churnRawWait)

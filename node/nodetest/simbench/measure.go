@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -115,24 +114,17 @@ func throughputRun(c config, base string, fsync bool) throughputResult {
 	gid := net.FormGroup("throughput")
 	recv, relay := net.Nodes[0], net.Nodes[1]
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	for a := 1; a <= throughputAuthors; a++ {
-		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := w; k < c.throughput/throughputAuthors; k += 4 {
-					_, err := net.Nodes[a].SendAlert(ctx, gid, node.AlertRequest{
-						Kind: "danger", Severity: "warning", Region: "bench", Text: fmt.Sprintf("alert %d of member %d", k, a),
-					})
-					if err != nil {
-						tb.Fatal(err)
-					}
-				}
-			}()
+	workers(throughputAuthors*4, func(i int) {
+		a, w := 1+i/4, i%4
+		for k := w; k < c.throughput/throughputAuthors; k += 4 {
+			_, err := net.Nodes[a].SendAlert(ctx, gid, node.AlertRequest{
+				Kind: "danger", Severity: "warning", Region: "bench", Text: fmt.Sprintf("alert %d of member %d", k, a),
+			})
+			if err != nil {
+				tb.Fatal(err)
+			}
 		}
-	}
-	wg.Wait()
+	})
 	// Gather everything at the relay by sync.
 	want := relay.Store.Count() + (throughputAuthors-1)*(c.throughput/throughputAuthors)
 	for a := 2; a <= throughputAuthors; a++ {
@@ -212,22 +204,16 @@ func syncRun(c config, base string, alerts int, link mocknet.LinkOptions) syncRe
 	// has no key for.
 	before := lacks(a, b)
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := w; k < alerts; k += 8 {
-				_, err := a.SendAlert(ctx, gid, node.AlertRequest{
-					Kind: "danger", Severity: "warning", Region: "bench", Text: fmt.Sprintf("alert %d", k),
-				})
-				if err != nil {
-					tb.Fatal(err)
-				}
+	workers(8, func(w int) {
+		for k := w; k < alerts; k += 8 {
+			_, err := a.SendAlert(ctx, gid, node.AlertRequest{
+				Kind: "danger", Severity: "warning", Region: "bench", Text: fmt.Sprintf("alert %d", k),
+			})
+			if err != nil {
+				tb.Fatal(err)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	missed := lacks(a, b) - before
 	logf("sync: B comes back and catches up on %d alerts", missed)
 	if err := net.Connect(1, 0); err != nil {

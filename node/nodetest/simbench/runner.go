@@ -61,3 +61,29 @@ var start = time.Now()
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 }
+
+// workers runs f(0) … f(n-1) on goroutines of their own and waits for them.
+// A failure in one (the runner's Fatal panics) is raised again on the
+// caller's goroutine, where the part's recover reports it, instead of
+// ending the program with every figure measured so far.
+func workers(n int, f func(i int)) {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		fault any
+	)
+	for i := range n {
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					once.Do(func() { fault = r })
+				}
+			}()
+			f(i)
+		})
+	}
+	wg.Wait()
+	if fault != nil {
+		panic(fault)
+	}
+}
