@@ -172,10 +172,11 @@ type Notes interface {
 	Synced(p peer.ID)
 }
 
-// Config is what a [Scheduler] is made of.
+// Config is what a [Scheduler] is made of. Self, Store, Now, Spawn and the
+// five interfaces are required.
 type Config struct {
-	Self      peer.ID
-	Store     *store.Store
+	Self      peer.ID          // this node: of two sessions started at once, the lower id's goes on
+	Store     *store.Store     // the messages sync offers, asks for and sends
 	Now       func() time.Time // this node's clock
 	Retention time.Duration    // how far back messages are offered
 	Interval  time.Duration    // of the periodic sessions (DefaultInterval)
