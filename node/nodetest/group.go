@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/takecare-network/takecare/crypto"
+	"github.com/takecare-network/takecare/node"
 )
 
 // formParallel is how many nodes join, or catch up, at once in FormGroup.
@@ -83,55 +84,7 @@ func (nt *Net) joinRunning(gid crypto.GroupID, began time.Time) {
 			nt.t.Fatal(errs[0])
 		}
 	}
-	all, err := founder.Members(gid)
-	if err != nil {
-		nt.t.Fatal(err)
-	}
-	// Gossip reaches a node only once it has joined the topic; whatever it
-	// missed while joining comes by sync. Help it along rather than wait for
-	// the periodic sync: a node has caught up once it knows every member
-	// and a sync with the founder moves nothing either way. (It never holds
-	// everything the founder holds: messages sealed in epochs before it
-	// joined, such as the adds of earlier joiners, stay out of its reach.)
-	wait := formWait
-	if nt.opts.FormWait > 0 {
-		wait = nt.opts.FormWait
-	}
-	// A pass that still moved messages is progress: a large group's first
-	// pass (every node receiving the epochs it missed) may itself take
-	// longer than wait, so the run gives up only once a pass past wait
-	// moved nothing, or past twice wait.
-	catchUp := time.Now()
-	behind := running[1:]
-	for len(behind) > 0 {
-		var (
-			mu    sync.Mutex
-			still []*Node
-			moved bool
-			why   string
-		)
-		parallel(behind, func(nd *Node) error {
-			st, err := nd.SyncWith(ctx, founder.Host().ID())
-			ms, merr := nd.Members(gid)
-			if err == nil && merr == nil && len(ms) == len(all) && st.Sent == 0 && st.Received == 0 {
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			still = append(still, nd)
-			moved = moved || st.Received > 0
-			why = fmt.Sprintf("node %d knows %d of %d members; its last sync with the founder sent %d and received %d messages (%v)",
-				nd.Index, len(ms), len(all), st.Sent, st.Received, errors.Join(err, merr))
-			return nil
-		})
-		if took := time.Since(catchUp); len(still) > 0 && (took > wait && !moved || took > 2*wait) {
-			nt.t.Fatalf("forming the group: %d of %d nodes still behind after %v; %s", len(still), len(running), took.Round(time.Second), why)
-		}
-		behind = still
-		if len(behind) > 0 {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	all := nt.catchUp(gid, running)
 	nt.Formed = time.Since(began)
 	if nt.opts.Static {
 		nt.DisconnectAll()
@@ -200,6 +153,65 @@ func (nt *Net) JoinStopped(gid crypto.GroupID, nodes []*Node, progress func(join
 	if len(errs) > 0 {
 		nt.t.Fatal(errs[0])
 	}
+}
+
+// catchUp has every running node but the founder sync with the founder
+// until each knows every member and a sync moves nothing; it returns the
+// members.
+func (nt *Net) catchUp(gid crypto.GroupID, running []*Node) []node.MemberView {
+	nt.t.Helper()
+	ctx := context.Background()
+	founder := nt.Nodes[0]
+	all, err := founder.Members(gid)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	// Gossip reaches a node only once it has joined the topic; whatever it
+	// missed while joining comes by sync. Help it along rather than wait for
+	// the periodic sync: a node has caught up once it knows every member
+	// and a sync with the founder moves nothing either way. (It never holds
+	// everything the founder holds: messages sealed in epochs before it
+	// joined, such as the adds of earlier joiners, stay out of its reach.)
+	wait := formWait
+	if nt.opts.FormWait > 0 {
+		wait = nt.opts.FormWait
+	}
+	// A pass that still moved messages is progress: a large group's first
+	// pass (every node receiving the epochs it missed) may itself take
+	// longer than wait, so the run gives up only once a pass past wait
+	// moved nothing, or past twice wait.
+	catchUp := time.Now()
+	behind := running[1:]
+	for len(behind) > 0 {
+		var (
+			mu    sync.Mutex
+			still []*Node
+			moved bool
+			why   string
+		)
+		parallel(behind, func(nd *Node) error {
+			st, err := nd.SyncWith(ctx, founder.Host().ID())
+			ms, merr := nd.Members(gid)
+			if err == nil && merr == nil && len(ms) == len(all) && st.Sent == 0 && st.Received == 0 {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			still = append(still, nd)
+			moved = moved || st.Received > 0
+			why = fmt.Sprintf("node %d knows %d of %d members; its last sync with the founder sent %d and received %d messages (%v)",
+				nd.Index, len(ms), len(all), st.Sent, st.Received, errors.Join(err, merr))
+			return nil
+		})
+		if took := time.Since(catchUp); len(still) > 0 && (took > wait && !moved || took > 2*wait) {
+			nt.t.Fatalf("forming the group: %d of %d nodes still behind after %v; %s", len(still), len(running), took.Round(time.Second), why)
+		}
+		behind = still
+		if len(behind) > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return all
 }
 
 // DisconnectAll closes every connection between nodes (links stay) and
@@ -284,4 +296,66 @@ func sortedEdges(m map[[2]int]bool) [][2]int {
 		return a[1] - b[1]
 	})
 	return out
+}
+
+// Group founds a group named name at node 0 and has every other running
+// node join it with a fresh invite, one after the other. It waits until every
+// node knows every member and is on the epoch started for the last join.
+func (nt *Net) Group(name string) crypto.GroupID {
+	nt.t.Helper()
+	ctx := context.Background()
+	founder, gid := nt.found(name)
+	running := nt.running()
+	for _, nd := range running[1:] {
+		inv, err := founder.CreateInvite(ctx, gid, 1, time.Hour)
+		if err != nil {
+			nt.t.Fatal(err)
+		}
+		if _, err := nd.Join(ctx, inv.Code); err != nil {
+			nt.t.Fatalf("node %d joining: %v", nd.Index, err)
+		}
+	}
+	// And every node is on the last join's epoch: a message sent in an
+	// earlier one does not reach the members who joined after it.
+	nt.WaitFor(30*time.Second, "every node knows every member, on one epoch", func() bool {
+		epoch := uint64(0)
+		for i, nd := range running {
+			ms, err := nd.Members(gid)
+			if err != nil || len(ms) != len(running) {
+				return false
+			}
+			e := groupEpoch(nd, gid)
+			if i > 0 && e != epoch {
+				return false
+			}
+			epoch = e
+		}
+		return true
+	})
+	return gid
+}
+
+// groupEpoch is the number of a node's current epoch in a group.
+func groupEpoch(nd *Node, gid crypto.GroupID) uint64 {
+	for _, g := range nd.Groups() {
+		if g.ID == gid.String() {
+			return g.Epoch
+		}
+	}
+	return 0
+}
+
+// found has node 0 found a group named name.
+func (nt *Net) found(name string) (*Node, crypto.GroupID) {
+	nt.t.Helper()
+	founder := nt.Nodes[0]
+	info, err := founder.CreateGroup(context.Background(), name)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	gid, err := crypto.ParseGroupID(info.ID)
+	if err != nil {
+		nt.t.Fatal(err)
+	}
+	return founder, gid
 }

@@ -128,26 +128,7 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 	founder := net.Nodes[0]
 	gid := net.FormGroup("membership")
 	ctx := context.Background()
-	// The members whose device is off join first, each through a node
-	// started for its join and stopped after: then the running nodes do
-	// not each process hundreds of joins in a few minutes, which a phone
-	// would do over months.
-	if offline > 0 {
-		logf("%s: %d members whose device is off join, then stop", name, offline)
-		t0 := time.Now()
-		net.JoinStopped(gid, net.Nodes[running+joiners:], func(done int) {
-			logf("%s: %d of %d offline members joined", name, done, offline)
-		})
-		res.offlineTime = time.Since(t0)
-		logf("%s: %d offline members joined in %s", name, offline, res.offlineTime.Round(time.Millisecond))
-	}
-	logf("%s: the other %d running nodes join", name, running-1)
-	for _, nd := range net.Nodes[1:running] {
-		nd.Start()
-	}
-	net.JoinGroup(gid)
-	res.formTime = net.Formed
-	logf("%s: formed in %s", name, res.formTime.Round(time.Millisecond))
+	res.offlineTime, res.formTime = formMembership(net, gid, name, running, joiners)
 	live := net.Nodes[:running]
 	others := live[1:] // every running node but the founder, who makes the changes
 	net.ConnectRandom(c.degree, c.seed)
@@ -158,52 +139,9 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 	time.Sleep(c.settle)
 
 	// Alerts on this very network: the yardstick for a removal's reach.
-	tr := newTracker()
-	for _, nd := range live {
-		f := nd.Follow(node.FeedQuery{Group: gid})
-		tb.Cleanup(f.Stop)
-		go func() {
-			for e := range f.C {
-				tr.record(e.ID, nd.Index, time.Now())
-			}
-		}()
-	}
-	var seq int
-	publish := func(sender int) publication {
-		seq++
-		at := time.Now()
-		id, err := live[sender].SendAlert(ctx, gid, node.AlertRequest{
-			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("membership alert %d", seq),
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return publication{key: id.String(), sender: sender, at: at}
-	}
-	logf("%s: %d alerts for the yardstick", name, c.memberAlerts)
-	ac := c
-	ac.alerts = c.memberAlerts
-	pubs := deliver(ac, running, tr, publish)
-	res.alerts = tr.result(pubs, running, c.timeout)
+	res.alerts = yardstick(tb, c, name, live, gid)
 
-	for j := range joiners {
-		nd := net.Nodes[running+j]
-		logf("%s: join %d of %d", name, j+1, joiners)
-		inv, err := founder.CreateInvite(ctx, gid, 1, time.Hour)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		time.Sleep(membershipQuiet)
-		f := measureFlow(tb, others, gid, "join", func() uint64 {
-			nd.Start()
-			info, err := nd.Join(ctx, inv.Code)
-			if err != nil {
-				tb.Fatalf("joining: %v", err)
-			}
-			return info.Epoch
-		})
-		res.joins = append(res.joins, f)
-	}
+	res.joins = measureJoins(tb, name, founder, net.Nodes[running:running+joiners], others, gid)
 
 	// The removal of a running member other than the founder.
 	gone := live[running-1]
@@ -373,4 +311,90 @@ func waitEpoch(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID, want uint
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// formMembership lets the members whose device is off, then the running
+// nodes, into group gid. It returns how long each took.
+func formMembership(net *nodetest.Net, gid crypto.GroupID, name string, running, joiners int) (offlineTime, formTime time.Duration) {
+	offline := len(net.Nodes) - running - joiners
+	// The members whose device is off join first, each through a node
+	// started for its join and stopped after: then the running nodes do
+	// not each process hundreds of joins in a few minutes, which a phone
+	// would do over months.
+	if offline > 0 {
+		logf("%s: %d members whose device is off join, then stop", name, offline)
+		t0 := time.Now()
+		net.JoinStopped(gid, net.Nodes[running+joiners:], func(done int) {
+			logf("%s: %d of %d offline members joined", name, done, offline)
+		})
+		offlineTime = time.Since(t0)
+		logf("%s: %d offline members joined in %s", name, offline, offlineTime.Round(time.Millisecond))
+	}
+	logf("%s: the other %d running nodes join", name, running-1)
+	for _, nd := range net.Nodes[1:running] {
+		nd.Start()
+	}
+	net.JoinGroup(gid)
+	logf("%s: formed in %s", name, net.Formed.Round(time.Millisecond))
+	return offlineTime, net.Formed
+}
+
+// yardstick sends alerts on the membership network and returns their
+// delivery: what a removal's reach is compared with.
+func yardstick(tb *runner, c config, name string, live []*nodetest.Node, gid crypto.GroupID) result {
+	ctx := context.Background()
+	tr := newTracker()
+	for _, nd := range live {
+		f := nd.Follow(node.FeedQuery{Group: gid})
+		tb.Cleanup(f.Stop)
+		go func() {
+			for e := range f.C {
+				tr.record(e.ID, nd.Index, time.Now())
+			}
+		}()
+	}
+	var seq int
+	publish := func(sender int) publication {
+		seq++
+		at := time.Now()
+		id, err := live[sender].SendAlert(ctx, gid, node.AlertRequest{
+			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("membership alert %d", seq),
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return publication{key: id.String(), sender: sender, at: at}
+	}
+	logf("%s: %d alerts for the yardstick", name, c.memberAlerts)
+	ac := c
+	ac.alerts = c.memberAlerts
+	pubs := deliver(ac, len(live), tr, publish)
+	return tr.result(pubs, len(live), c.timeout)
+
+}
+
+// measureJoins has each of joiners join group gid with an invite of its
+// own from founder, one after the other, and measures how each join reached others.
+func measureJoins(tb *runner, name string, founder *nodetest.Node, joiners, others []*nodetest.Node, gid crypto.GroupID) []flowResult {
+	ctx := context.Background()
+	var out []flowResult
+	for j, nd := range joiners {
+		logf("%s: join %d of %d", name, j+1, len(joiners))
+		inv, err := founder.CreateInvite(ctx, gid, 1, time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		time.Sleep(membershipQuiet)
+		f := measureFlow(tb, others, gid, "join", func() uint64 {
+			nd.Start()
+			info, err := nd.Join(ctx, inv.Code)
+			if err != nil {
+				tb.Fatalf("joining: %v", err)
+			}
+			return info.Epoch
+		})
+		out = append(out, f)
+	}
+
+	return out
 }
