@@ -135,14 +135,9 @@ func daemonRun(c config, base string) (daemonResult, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return res, err
 	}
-	bin := filepath.Join(dir, "takecare")
-	logf("daemon: building the binary")
-	goCmd := os.Getenv("GO")
-	if goCmd == "" {
-		goCmd = "go"
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/takecare-network/takecare/cmd/takecare").CombinedOutput(); err != nil {
-		return res, fmt.Errorf("go build: %v: %s", err, out)
+	bin, err := buildDaemon(dir)
+	if err != nil {
+		return res, err
 	}
 
 	logf("daemon: running it with one group")
@@ -180,24 +175,7 @@ func daemonRun(c config, base string) (daemonResult, error) {
 	if _, err := d.cli("join", inv.Code); err != nil {
 		return res, err
 	}
-	// Until the daemon is connected to every other member's node.
-	sim := make(map[string]bool)
-	for _, nd := range net.Nodes {
-		sim[nd.Identity.PeerID().String()] = true
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for res.inGroup.conns < others && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		res.inGroup.conns = 0
-		for _, nd := range net.Nodes {
-			for _, p := range nd.Host().Network().Peers() {
-				if !sim[p.String()] {
-					res.inGroup.conns++
-					break
-				}
-			}
-		}
-	}
+	res.inGroup.conns = waitDaemonConnected(net)
 	logf("daemon: connected to %d of %d member nodes; idle for %s", res.inGroup.conns, others, daemonSettle)
 	time.Sleep(daemonSettle)
 	conns := res.inGroup.conns
@@ -214,4 +192,44 @@ func (t *table) daemon(d daemonResult) {
 	if d.members > 0 && d.inGroup.rss > 0 {
 		t.add(fmt.Sprintf("in a group of %d: resident memory %s after joining, connected to %d member nodes", d.members, d.settle, d.inGroup.conns), "", d.inGroup.split(), "")
 	}
+}
+
+// buildDaemon builds the takecare binary into dir and returns its path.
+func buildDaemon(dir string) (string, error) {
+	bin := filepath.Join(dir, "takecare")
+	logf("daemon: building the binary")
+	goCmd := os.Getenv("GO")
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/takecare-network/takecare/cmd/takecare").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// waitDaemonConnected waits, up to 2 minutes, until every simulated node
+// of net is connected to the daemon (a peer that is none of them), and
+// returns to how many it is.
+func waitDaemonConnected(net *nodetest.Net) int {
+	others := len(net.Nodes)
+	conns := 0
+	sim := make(map[string]bool)
+	for _, nd := range net.Nodes {
+		sim[nd.Identity.PeerID().String()] = true
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for conns < others && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		conns = 0
+		for _, nd := range net.Nodes {
+			for _, p := range nd.Host().Network().Peers() {
+				if !sim[p.String()] {
+					conns++
+					break
+				}
+			}
+		}
+	}
+	return conns
 }

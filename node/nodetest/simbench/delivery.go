@@ -80,6 +80,22 @@ type tracker struct {
 
 func newTracker() *tracker { return &tracker{seen: make(map[string]map[int]time.Time)} }
 
+// trackFeeds records, until the runner closes, when each node's feed
+// shows each message of group gid.
+func trackFeeds(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID) *tracker {
+	tr := newTracker()
+	for _, nd := range nodes {
+		f := nd.Follow(node.FeedQuery{Group: gid})
+		tb.Cleanup(f.Stop)
+		go func() {
+			for e := range f.C {
+				tr.record(e.ID, nd.Index, time.Now())
+			}
+		}()
+	}
+	return tr
+}
+
 // trackRaw records, until ctx ends, when each raw GossipSub peer receives
 // each publication (keyed by its first 8 bytes).
 func trackRaw(ctx context.Context, rn *nodetest.RawNet) *tracker {
@@ -222,16 +238,7 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 	mem := memBefore()
 	net, gid := formBenchGroup(tb, c, n)
 	net.ConnectRandom(c.degree, c.seed)
-	tr := newTracker()
-	for _, nd := range net.Nodes {
-		f := nd.Follow(node.FeedQuery{Group: gid})
-		tb.Cleanup(f.Stop)
-		go func() {
-			for e := range f.C {
-				tr.record(e.ID, nd.Index, time.Now())
-			}
-		}()
-	}
+	tr := trackFeeds(tb, net.Nodes, gid)
 	time.Sleep(c.settle)
 	ctx := context.Background()
 	var seq int

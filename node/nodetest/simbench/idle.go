@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -243,26 +244,7 @@ func idleRun(c config, base string) idleResult {
 		nd.Stop()
 	}
 	on := net.Nodes[:online]
-	// Connect the online ones to each other, as their dialers would in
-	// time (a node that joined early learns the later ones' addresses only
-	// once it meets them).
-	for i := range on {
-		for j := i + 1; j < len(on); j++ {
-			if err := net.Connect(i, j); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
-	net.WaitFor(time.Minute, "every online node connected to every other", func() bool {
-		for _, a := range on {
-			for _, b := range on {
-				if a != b && len(a.Host().Network().ConnsToPeer(b.Identity.PeerID())) == 0 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	connectAll(tb, net, on)
 	logf("idle: settling for %s", c.idleSettle)
 	time.Sleep(c.idleSettle)
 	res := idleResult{members: members, online: online, settle: c.idleSettle, window: c.idle, streams: make(map[string][2]float64)}
@@ -271,14 +253,7 @@ func idleRun(c config, base string) idleResult {
 		before[i] = nd.Traffic()
 	}
 	meter.mu.Lock()
-	dials0 := make(map[int]int)
-	failed0 := make(map[int]int)
-	for k, v := range meter.dials {
-		dials0[k] = v
-	}
-	for k, v := range meter.failed {
-		failed0[k] = v
-	}
+	dials0, failed0 := maps.Clone(meter.dials), maps.Clone(meter.failed)
 	meter.mu.Unlock()
 	s0 := meter.snapshot()
 	logf("idle: measuring for %s", c.idle)
@@ -330,4 +305,27 @@ func (t *table) idle(r idleResult) {
 	}
 	t.add("below the streams: Noise and yamux framing, yamux keep-alive where on, multistream", "", kb(int64(r.payload-streams)), "")
 	t.add("dials (to the members whose device is off)", "", fmt.Sprintf("%.0f attempts, %.0f failed", r.dials, r.failed), "")
+}
+
+// connectAll connects the nodes on to each other, as their dialers would
+// in time (a node that joined early learns the later ones' addresses only
+// once it meets them), and waits until every pair is connected.
+func connectAll(tb *runner, net *nodetest.Net, on []*nodetest.Node) {
+	for i := range on {
+		for j := i + 1; j < len(on); j++ {
+			if err := net.Connect(on[i].Index, on[j].Index); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	net.WaitFor(time.Minute, "every online node connected to every other", func() bool {
+		for _, a := range on {
+			for _, b := range on {
+				if a != b && len(a.Host().Network().ConnsToPeer(b.Identity.PeerID())) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }

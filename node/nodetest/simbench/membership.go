@@ -343,16 +343,7 @@ func formMembership(net *nodetest.Net, gid crypto.GroupID, name string, running,
 // delivery: what a removal's reach is compared with.
 func yardstick(tb *runner, c config, name string, live []*nodetest.Node, gid crypto.GroupID) result {
 	ctx := context.Background()
-	tr := newTracker()
-	for _, nd := range live {
-		f := nd.Follow(node.FeedQuery{Group: gid})
-		tb.Cleanup(f.Stop)
-		go func() {
-			for e := range f.C {
-				tr.record(e.ID, nd.Index, time.Now())
-			}
-		}()
-	}
+	tr := trackFeeds(tb, live, gid)
 	var seq int
 	publish := func(sender int) publication {
 		seq++

@@ -88,82 +88,8 @@ func slowRun(c config, base string) slowResult {
 	sc.alerts = c.slowAlerts
 	sc.timeout = c.slowTimeout
 
-	{
-		tb := newRunner(base, "slow-raw")
-		logf("slow links: raw GossipSub, %d routers on %s", n, linkName(link))
-		rn := nodetest.NewRaw(tb, n, nodetest.Options{Latency: link.Latency, Bandwidth: link.Bandwidth, Traffic: true})
-		rn.ConnectRandom(c.degree, c.seed)
-		ctx, cancel := context.WithCancel(context.Background())
-		tr := trackRaw(ctx, rn)
-		time.Sleep(c.settle)
-		var seq uint64
-		before := make([]nodetest.Traffic, n)
-		for i, p := range rn.Peers {
-			before[i] = p.Traffic()
-		}
-		pubs := deliver(sc, n, tr, func(sender int) publication {
-			seq++
-			payload := make([]byte, crypto.EnvelopeSizes[0])
-			rand.Read(payload)
-			binary.BigEndian.PutUint64(payload, seq)
-			p := publication{key: string(payload[:8]), sender: sender, at: time.Now()}
-			if err := rn.Peers[sender].Topic.Publish(ctx, payload); err != nil {
-				tb.Fatal(err)
-			}
-			return p
-		})
-		res.raw = tr.result(pubs, n, sc.timeout)
-		time.Sleep(1100 * time.Millisecond)
-		for i, p := range rn.Peers {
-			res.rawIn += float64(p.Traffic().Sub(before[i]).In()) / float64(n) / float64(len(pubs))
-		}
-		cancel()
-		tb.close()
-	}
-	{
-		tb := newRunner(base, "slow-takecare")
-		logf("slow links: takecare, %d nodes on %s (the group is formed on fast links)", n, linkName(link))
-		net := nodetest.New(tb, n, nodetest.Options{FormWait: c.formWait, Latency: c.latency, Static: true, Sync: c.fsync, Traffic: true})
-		gid := net.FormGroup("slow")
-		net.SetLinks(link)
-		net.ConnectRandom(c.degree, c.seed)
-		tr := newTracker()
-		for _, nd := range net.Nodes {
-			f := nd.Follow(node.FeedQuery{Group: gid})
-			tb.Cleanup(f.Stop)
-			go func() {
-				for e := range f.C {
-					tr.record(e.ID, nd.Index, time.Now())
-				}
-			}()
-		}
-		time.Sleep(c.settle)
-		// What the connections brought (first syncs) is done with.
-		time.Sleep(c.settle)
-		before := make([]nodetest.Traffic, n)
-		for i, nd := range net.Nodes {
-			before[i] = nd.Traffic()
-		}
-		ctx := context.Background()
-		var seq int
-		pubs := deliver(sc, n, tr, func(sender int) publication {
-			seq++
-			at := time.Now()
-			id, err := net.Nodes[sender].SendAlert(ctx, gid, node.AlertRequest{
-				Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("slow alert %d", seq),
-			})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return publication{key: id.String(), sender: sender, at: at}
-		})
-		res.tc = tr.result(pubs, n, sc.timeout)
-		time.Sleep(1100 * time.Millisecond)
-		for i, nd := range net.Nodes {
-			res.tcIn += float64(nd.Traffic().Sub(before[i]).In()) / float64(n) / float64(len(pubs))
-		}
-		tb.close()
-	}
+	res.raw, res.rawIn = slowRaw(sc, base, link)
+	res.tc, res.tcIn = slowTakecare(sc, base, link)
 	if c.slowSync > 0 {
 		res.catchUp = catchUp(c, base, c.slowSync, link)
 	}
@@ -189,4 +115,82 @@ func (t *table) slow(r slowResult) {
 		t.add("catch-up: bytes both ways / bytes of envelopes lacked", "", fmt.Sprintf("%.3f (%s / %s)", float64(cu.bytes)/float64(cu.lacked), kb(cu.bytes), kb(cu.lacked)), "")
 		t.add("catch-up: time / the link's floor (those bytes at the link's rate)", "", fmt.Sprintf("%.2f (%s)", cu.took.Seconds()/floor.Seconds(), secs(floor)), "")
 	}
+}
+
+// slowRaw measures raw GossipSub's delivery over slow links: the delivery
+// and the bytes each router received per message.
+func slowRaw(sc config, base string, link mocknet.LinkOptions) (delivery result, in float64) {
+	n := sc.slowNodes
+	tb := newRunner(base, "slow-raw")
+	defer tb.close()
+	logf("slow links: raw GossipSub, %d routers on %s", n, linkName(link))
+	rn := nodetest.NewRaw(tb, n, nodetest.Options{Latency: link.Latency, Bandwidth: link.Bandwidth, Traffic: true})
+	rn.ConnectRandom(sc.degree, sc.seed)
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := trackRaw(ctx, rn)
+	time.Sleep(sc.settle)
+	var seq uint64
+	before := make([]nodetest.Traffic, n)
+	for i, p := range rn.Peers {
+		before[i] = p.Traffic()
+	}
+	pubs := deliver(sc, n, tr, func(sender int) publication {
+		seq++
+		payload := make([]byte, crypto.EnvelopeSizes[0])
+		rand.Read(payload)
+		binary.BigEndian.PutUint64(payload, seq)
+		p := publication{key: string(payload[:8]), sender: sender, at: time.Now()}
+		if err := rn.Peers[sender].Topic.Publish(ctx, payload); err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	})
+	delivery = tr.result(pubs, n, sc.timeout)
+	time.Sleep(1100 * time.Millisecond)
+	for i, p := range rn.Peers {
+		in += float64(p.Traffic().Sub(before[i]).In()) / float64(n) / float64(len(pubs))
+	}
+	cancel()
+	return delivery, in
+}
+
+// slowTakecare measures takecare's delivery over slow links (the group is
+// formed on fast links): the delivery and the bytes each node received
+// per alert.
+func slowTakecare(sc config, base string, link mocknet.LinkOptions) (delivery result, in float64) {
+	n := sc.slowNodes
+	tb := newRunner(base, "slow-takecare")
+	defer tb.close()
+	logf("slow links: takecare, %d nodes on %s (the group is formed on fast links)", n, linkName(link))
+	net := nodetest.New(tb, n, nodetest.Options{FormWait: sc.formWait, Latency: sc.latency, Static: true, Sync: sc.fsync, Traffic: true})
+	gid := net.FormGroup("slow")
+	net.SetLinks(link)
+	net.ConnectRandom(sc.degree, sc.seed)
+	tr := trackFeeds(tb, net.Nodes, gid)
+	time.Sleep(sc.settle)
+	// What the connections brought (first syncs) is done with.
+	time.Sleep(sc.settle)
+	before := make([]nodetest.Traffic, n)
+	for i, nd := range net.Nodes {
+		before[i] = nd.Traffic()
+	}
+	ctx := context.Background()
+	var seq int
+	pubs := deliver(sc, n, tr, func(sender int) publication {
+		seq++
+		at := time.Now()
+		id, err := net.Nodes[sender].SendAlert(ctx, gid, node.AlertRequest{
+			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("slow alert %d", seq),
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return publication{key: id.String(), sender: sender, at: at}
+	})
+	delivery = tr.result(pubs, n, sc.timeout)
+	time.Sleep(1100 * time.Millisecond)
+	for i, nd := range net.Nodes {
+		in += float64(nd.Traffic().Sub(before[i]).In()) / float64(n) / float64(len(pubs))
+	}
+	return delivery, in
 }
