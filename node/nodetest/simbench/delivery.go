@@ -80,6 +80,40 @@ type tracker struct {
 
 func newTracker() *tracker { return &tracker{seen: make(map[string]map[int]time.Time)} }
 
+// alertPublisher returns a function that has nodes[sender] send an alert
+// to group gid, texts numbered after label.
+func alertPublisher(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID, label string) func(sender int) publication {
+	var seq int
+	return func(sender int) publication {
+		seq++
+		at := time.Now()
+		id, err := nodes[sender].SendAlert(context.Background(), gid, node.AlertRequest{
+			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("%s %d", label, seq),
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return publication{key: id.String(), sender: sender, at: at}
+	}
+}
+
+// rawPublisher returns a function that has router sender publish a
+// random message the size of an envelope, keyed by its first 8 bytes.
+func rawPublisher(ctx context.Context, tb *runner, rn *nodetest.RawNet) func(sender int) publication {
+	var seq uint64
+	return func(sender int) publication {
+		seq++
+		payload := make([]byte, crypto.EnvelopeSizes[0])
+		rand.Read(payload)
+		binary.BigEndian.PutUint64(payload, seq)
+		p := publication{key: string(payload[:8]), sender: sender, at: time.Now()}
+		if err := rn.Peers[sender].Topic.Publish(ctx, payload); err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+}
+
 // trackFeeds records, until the runner closes, when each node's feed
 // shows each message of group gid.
 func trackFeeds(tb *runner, nodes []*nodetest.Node, gid crypto.GroupID) *tracker {
@@ -202,18 +236,7 @@ func rawRun(c config, base string, n int, largest bool) (res runResult) {
 	defer cancel()
 	tr := trackRaw(ctx, rn)
 	time.Sleep(c.settle)
-	var seq uint64
-	publish := func(sender int) publication {
-		seq++
-		payload := make([]byte, crypto.EnvelopeSizes[0])
-		rand.Read(payload)
-		binary.BigEndian.PutUint64(payload, seq)
-		p := publication{key: string(payload[:8]), sender: sender, at: time.Now()}
-		if err := rn.Peers[sender].Topic.Publish(ctx, payload); err != nil {
-			tb.Fatal(err)
-		}
-		return p
-	}
+	publish := rawPublisher(ctx, tb, rn)
 	logf("raw GossipSub, %d routers: publishing %d messages", n, c.alerts)
 	pubs := deliver(c, n, tr, publish)
 	res.delivery = tr.result(pubs, n, c.timeout)
@@ -240,19 +263,7 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 	net.ConnectRandom(c.degree, c.seed)
 	tr := trackFeeds(tb, net.Nodes, gid)
 	time.Sleep(c.settle)
-	ctx := context.Background()
-	var seq int
-	publish := func(sender int) publication {
-		seq++
-		at := time.Now()
-		id, err := net.Nodes[sender].SendAlert(ctx, gid, node.AlertRequest{
-			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("simulated alert %d", seq),
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return publication{key: id.String(), sender: sender, at: at}
-	}
+	publish := alertPublisher(tb, net.Nodes, gid, "simulated alert")
 	logf("takecare, %d nodes: publishing %d alerts", n, c.alerts)
 	stopProfile := func() {}
 	if largest && c.cpuprofile != "" {

@@ -11,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/takecare-network/takecare/crypto"
-	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/nodetest"
 )
 
@@ -342,26 +341,13 @@ func formMembership(net *nodetest.Net, gid crypto.GroupID, name string, running,
 // yardstick sends alerts on the membership network and returns their
 // delivery: what a removal's reach is compared with.
 func yardstick(tb *runner, c config, name string, live []*nodetest.Node, gid crypto.GroupID) result {
-	ctx := context.Background()
 	tr := trackFeeds(tb, live, gid)
-	var seq int
-	publish := func(sender int) publication {
-		seq++
-		at := time.Now()
-		id, err := live[sender].SendAlert(ctx, gid, node.AlertRequest{
-			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("membership alert %d", seq),
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return publication{key: id.String(), sender: sender, at: at}
-	}
+	publish := alertPublisher(tb, live, gid, "membership alert")
 	logf("%s: %d alerts for the yardstick", name, c.memberAlerts)
 	ac := c
 	ac.alerts = c.memberAlerts
 	pubs := deliver(ac, len(live), tr, publish)
 	return tr.result(pubs, len(live), c.timeout)
-
 }
 
 // measureJoins has each of joiners join group gid with an invite of its

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -129,22 +127,11 @@ func slowRaw(sc config, base string, link mocknet.LinkOptions) (delivery result,
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := trackRaw(ctx, rn)
 	time.Sleep(sc.settle)
-	var seq uint64
 	before := make([]nodetest.Traffic, n)
 	for i, p := range rn.Peers {
 		before[i] = p.Traffic()
 	}
-	pubs := deliver(sc, n, tr, func(sender int) publication {
-		seq++
-		payload := make([]byte, crypto.EnvelopeSizes[0])
-		rand.Read(payload)
-		binary.BigEndian.PutUint64(payload, seq)
-		p := publication{key: string(payload[:8]), sender: sender, at: time.Now()}
-		if err := rn.Peers[sender].Topic.Publish(ctx, payload); err != nil {
-			tb.Fatal(err)
-		}
-		return p
-	})
+	pubs := deliver(sc, n, tr, rawPublisher(ctx, tb, rn))
 	delivery = tr.result(pubs, n, sc.timeout)
 	time.Sleep(1100 * time.Millisecond)
 	for i, p := range rn.Peers {
@@ -174,19 +161,7 @@ func slowTakecare(sc config, base string, link mocknet.LinkOptions) (delivery re
 	for i, nd := range net.Nodes {
 		before[i] = nd.Traffic()
 	}
-	ctx := context.Background()
-	var seq int
-	pubs := deliver(sc, n, tr, func(sender int) publication {
-		seq++
-		at := time.Now()
-		id, err := net.Nodes[sender].SendAlert(ctx, gid, node.AlertRequest{
-			Kind: "danger", Severity: "urgent", Region: "bench", Text: fmt.Sprintf("slow alert %d", seq),
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return publication{key: id.String(), sender: sender, at: at}
-	})
+	pubs := deliver(sc, n, tr, alertPublisher(tb, net.Nodes, gid, "slow alert"))
 	delivery = tr.result(pubs, n, sc.timeout)
 	time.Sleep(1100 * time.Millisecond)
 	for i, nd := range net.Nodes {
