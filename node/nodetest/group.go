@@ -180,7 +180,7 @@ func (nt *Net) catchUp(gid crypto.GroupID, running []*Node) []node.MemberView {
 	// pass (every node receiving the epochs it missed) may itself take
 	// longer than wait, so the run gives up only once a pass past wait
 	// moved nothing, or past twice wait.
-	catchUp := time.Now()
+	started := time.Now()
 	behind := running[1:]
 	for len(behind) > 0 {
 		var (
@@ -203,7 +203,7 @@ func (nt *Net) catchUp(gid crypto.GroupID, running []*Node) []node.MemberView {
 				nd.Index, len(ms), len(all), st.Sent, st.Received, errors.Join(err, merr))
 			return nil
 		})
-		if took := time.Since(catchUp); len(still) > 0 && (took > wait && !moved || took > 2*wait) {
+		if took := time.Since(started); len(still) > 0 && (took > wait && !moved || took > 2*wait) {
 			nt.t.Fatalf("forming the group: %d of %d nodes still behind after %v; %s", len(still), len(running), took.Round(time.Second), why)
 		}
 		behind = still
