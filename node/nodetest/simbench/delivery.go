@@ -259,7 +259,7 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 	defer tb.close()
 	logf("takecare, %d nodes: building and forming the group", n)
 	mem := memBefore()
-	net, gid := formBenchGroup(tb, c, n)
+	net, gid := formBenchGroup(tb, c, n, largest)
 	net.ConnectRandom(c.degree, c.seed)
 	tr := trackFeeds(tb, net.Nodes, gid)
 	time.Sleep(c.settle)
@@ -376,7 +376,7 @@ func writeProfile(tb *runner, name, path string) {
 }
 
 // formBenchGroup builds n takecare nodes and forms their group.
-func formBenchGroup(tb *runner, c config, n int) (*nodetest.Net, crypto.GroupID) {
+func formBenchGroup(tb *runner, c config, n int, largest bool) (*nodetest.Net, crypto.GroupID) {
 	// Every node but the founder joins through a node started for its
 	// join and stopped after, then all start and catch up by sync: what
 	// is measured here is delivery, and a group of 500 formed with every
@@ -391,10 +391,18 @@ func formBenchGroup(tb *runner, c config, n int) (*nodetest.Net, crypto.GroupID)
 	net.JoinStopped(gid, net.Nodes[1:], func(done int) {
 		logf("takecare, %d nodes: %d joined", n, done)
 	})
+	joined := time.Now()
+	stopProfile := func() {}
+	if largest && c.formProfile != "" {
+		stopProfile = startCPUProfile(tb, c.formProfile)
+	}
 	for _, nd := range net.Nodes[1:] {
 		nd.Start()
 	}
 	net.JoinGroup(gid)
-	logf("takecare, %d nodes: group formed in %s", n, time.Since(formed).Round(time.Millisecond))
+	stopProfile()
+	logf("takecare, %d nodes: group formed in %s (joins %s, catch-up %s)", n,
+		time.Since(formed).Round(time.Millisecond), joined.Sub(formed).Round(time.Millisecond),
+		time.Since(joined).Round(time.Millisecond))
 	return net, gid
 }

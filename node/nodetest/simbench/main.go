@@ -89,6 +89,7 @@ type config struct {
 	slowSync    int
 	cpuprofile  string
 	memprofile  string
+	formProfile string
 }
 
 func main() {
@@ -127,6 +128,7 @@ func main() {
 	flag.IntVar(&c.idleOnline, "idle-online", 7, "members of the idle group whose node is online (each connected to the others)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the largest takecare delivery run to this file")
+	flag.StringVar(&c.formProfile, "form-cpuprofile", "", "write a CPU profile of the largest takecare group's catch-up after its joins to this file")
 	flag.Parse()
 	for _, s := range strings.FieldsFunc(*sizes, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
