@@ -27,7 +27,6 @@ type audience struct {
 	base    *audience
 	members map[crypto.MemberID]bool
 	cover   *treeCover // only where base is nil
-	depth   int        // links below this one
 	flat    atomic.Pointer[map[crypto.MemberID]bool]
 }
 
@@ -49,7 +48,7 @@ func listAudience(ms ...crypto.MemberID) *audience {
 // with returns the audience of an epoch a join ratchets to from an epoch
 // with audience a: a's, and m.
 func (a *audience) with(m crypto.MemberID) *audience {
-	return &audience{base: a, members: map[crypto.MemberID]bool{m: true}, depth: a.depth + 1}
+	return &audience{base: a, members: map[crypto.MemberID]bool{m: true}}
 }
 
 // root returns the audience at the bottom of a's chain, which holds the
@@ -62,8 +61,10 @@ func (a *audience) root() *audience {
 }
 
 // all returns every member a reaches one by one (not those a cover
-// reaches); the caller must not change it. A chain deeper than a few
-// links is read once and cached.
+// reaches); the caller must not change it. A chain is read once and
+// cached: callers such as group.missing ask once per member. The caches
+// of epochs that can no longer become current are dropped
+// (groupView.forgetAudiences).
 func (a *audience) all() map[crypto.MemberID]bool {
 	if a.base == nil {
 		return a.members
@@ -79,9 +80,7 @@ func (a *audience) all() map[crypto.MemberID]bool {
 		}
 		maps.Copy(out, x.members)
 	}
-	if a.depth > 8 {
-		a.flat.Store(&out)
-	}
+	a.flat.Store(&out)
 	return out
 }
 
