@@ -301,3 +301,17 @@ func (n *Node) HoldTurnForTest(gid crypto.GroupID) (release func()) {
 	<-holding
 	return func() { close(done) }
 }
+
+// CurrentReachForTest returns how many members the secret of the epoch the
+// node sends in reached one by one, or -1 if the node cannot tell.
+func (n *Node) CurrentReachForTest(gid crypto.GroupID) int {
+	g, err := n.group(gid)
+	if err != nil {
+		return -1
+	}
+	a := g.state().current.aud
+	if a == nil {
+		return -1
+	}
+	return len(a.all())
+}

@@ -84,9 +84,19 @@ type opState struct {
 // changed only. Read and changed only by the group's saver (saveGroup).
 type saved struct {
 	epochs map[crypto.KeyTag][]byte // each epoch's state as written
-	ops    map[alert.ID]bool
-	seq    int // the next roster op's admission number
+	// made holds, for each epoch in epochs, what its state was made from:
+	// an epoch is never changed once published, so the same two pointers
+	// make the same bytes, and a save marshals only the epochs that
+	// changed (a node taking a thousand joins would otherwise marshal
+	// half a million epochs).
+	made map[crypto.KeyTag]epochMade
+	ops  map[alert.ID]bool
+	seq  int // the next roster op's admission number
 }
+
+// epochMade is what an epoch's saved state depends on (epochStateOf): the
+// epoch, and the epoch it ratcheted from, if held.
+type epochMade struct{ e, parent *epoch }
 
 // saveGroup writes the group as it is now: its state, and the epochs and
 // roster ops that changed since the last save, in one transaction. Saves
@@ -106,6 +116,7 @@ func (n *Node) saveGroup(g *group) error {
 type groupChanges struct {
 	blobs  []store.Blob
 	epochs map[crypto.KeyTag][]byte // every epoch, as saved
+	made   map[crypto.KeyTag]epochMade
 	newOps []alert.ID
 	seq    int
 }
@@ -118,7 +129,14 @@ func (n *Node) groupChanges(g *group) (groupChanges, error) {
 	st := groupState{Format: groupFormat, Joined: g.joined, Warning: v.warning, Current: tag[:]}
 	var blobs []store.Blob
 	epochs := make(map[crypto.KeyTag][]byte, len(v.epochs))
+	made := make(map[crypto.KeyTag]epochMade, len(v.epochs))
 	for tag, e := range v.epochs {
+		from := epochMade{e: e, parent: v.epochs[e.from]}
+		made[tag] = from
+		if b, ok := g.saved.epochs[tag]; ok && g.saved.made[tag] == from {
+			epochs[tag] = b
+			continue
+		}
 		b, err := json.Marshal(epochStateOf(v, e))
 		if err != nil {
 			return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
@@ -146,7 +164,7 @@ func (n *Node) groupChanges(g *group) (groupChanges, error) {
 		return groupChanges{}, fmt.Errorf("node: saving group: %w", err)
 	}
 	blobs = append(blobs, store.Blob{Kind: blobGroup, Key: g.id[:], Value: b})
-	return groupChanges{blobs: blobs, epochs: epochs, newOps: newOps, seq: seq}, nil
+	return groupChanges{blobs: blobs, epochs: epochs, made: made, newOps: newOps, seq: seq}, nil
 }
 
 // state is what is saved of t.
@@ -196,7 +214,7 @@ func (n *Node) writeGroup(g *group, c groupChanges) error {
 	if err := n.store.PutBlobs(c.blobs); err != nil {
 		return fmt.Errorf("node: saving group: %w", err)
 	}
-	g.saved.epochs = c.epochs
+	g.saved.epochs, g.saved.made = c.epochs, c.made
 	for _, id := range c.newOps {
 		g.saved.ops[id] = true
 	}

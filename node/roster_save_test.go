@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,4 +115,56 @@ func TestSavingAGroupCostsWhatChanged(t *testing.T) {
 	if !ana.Store.Has(id) {
 		t.Fatal("the group does not work after loading the older format")
 	}
+}
+
+// TestEpochSavedAgainWhenItsParentIsErased: an epoch a join ratcheted to
+// is saved as a link to the epoch it derives from. A save writes again
+// only the epochs that changed; once the parent's key is erased, the
+// child's saved state changes too (it must list its audience itself), and
+// after a restart the node still knows whom the epoch it sends in reached.
+// It would fail if a save skipped an epoch whose parent changed.
+func TestEpochSavedAgainWhenItsParentIsErased(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	net := nodetest.New(t, 4, nodetest.Options{
+		Stopped: func(i int) bool { return i > 1 },
+		Config: func(i int, c *node.Config) {
+			c.Now = clock
+			c.Retention = 2 * time.Hour
+		},
+	})
+	ana, beto := net.Nodes[0], net.Nodes[1]
+	gid := net.Group("istmo")
+	ctx := context.Background()
+	parent := beto.KeysForTest(gid)
+	for _, nd := range net.Nodes[2:] {
+		nd.Start()
+		inv, err := ana.CreateInvite(ctx, gid, 1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nd.Join(ctx, inv.Code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net.WaitFor(10*time.Second, "Beto on the epoch of the last join", func() bool {
+		return epochOf(beto, gid) == epochOf(ana, gid) && epochOf(beto, gid) >= parent.Epoch()+2
+	})
+	reach := beto.CurrentReachForTest(gid)
+	if reach != 4 {
+		t.Fatalf("the epoch Beto sends in reaches %d members, want 4", reach)
+	}
+	skew.Store(int64(3 * time.Hour))
+	beto.MaintainForTest()
+	if beto.HasKeyForTest(parent.Tag()) {
+		t.Fatal("the epoch before the joins was not erased")
+	}
+	beto.Stop()
+	beto.Start()
+	if got := beto.CurrentReachForTest(gid); got != reach {
+		t.Fatalf("after a restart the epoch Beto sends in reaches %d members, want %d", got, reach)
+	}
+	id := sendOne(t, beto, gid, "after the restart")
+	net.WaitFor(10*time.Second, "the last member has Beto's alert", func() bool { return net.Nodes[3].Store.Has(id) })
 }
