@@ -46,6 +46,16 @@ type Who struct {
 type nameIndex struct {
 	heads   string // the roster heads it was computed for
 	clashes map[crypto.MemberID]bool
+	// keys holds each member's name and its skeletons, so that the next
+	// index computes them only for members added or renamed since: in a
+	// group of a thousand, every join would otherwise fold a thousand
+	// names again.
+	keys map[crypto.MemberID]nameKeys
+}
+
+type nameKeys struct {
+	name string
+	keys [2]string
 }
 
 // confusableKeys returns the skeletons under which name can be confused.
@@ -71,18 +81,27 @@ func (g *group) clashes() map[crypto.MemberID]bool {
 	for _, h := range g.roster.Heads() {
 		heads += string(h[:])
 	}
-	if ix := g.names.Load(); ix != nil && ix.heads == heads {
-		return ix.clashes
+	last := g.names.Load()
+	if last != nil && last.heads == heads {
+		return last.clashes
 	}
 	members := append(g.roster.Members(), g.roster.RemovedMembers()...)
+	ix := &nameIndex{heads: heads, clashes: make(map[crypto.MemberID]bool), keys: make(map[crypto.MemberID]nameKeys, len(members))}
 	byKey := make(map[string][]crypto.MemberID)
 	for _, m := range members {
-		for i, k := range confusableKeys(m.Name) {
+		nk, ok := nameKeys{}, false
+		if last != nil {
+			nk, ok = last.keys[m.ID()]
+		}
+		if !ok || nk.name != m.Name {
+			nk = nameKeys{name: m.Name, keys: confusableKeys(m.Name)}
+		}
+		ix.keys[m.ID()] = nk
+		for i, k := range nk.keys {
 			key := string(rune('0'+i)) + k
 			byKey[key] = append(byKey[key], m.ID())
 		}
 	}
-	ix := &nameIndex{heads: heads, clashes: make(map[crypto.MemberID]bool)}
 	for _, ids := range byKey {
 		if len(ids) > 1 {
 			for _, id := range ids {
