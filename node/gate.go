@@ -96,7 +96,7 @@ func (n *Node) groupAccess(a *transport.Access, g *group, taken map[crypto.Membe
 		set[m.Peer] = true
 		a.Members[m.Peer] = true
 		if !m.Duress.IsZero() && m.ID() != n.me && !taken[m.ID()] {
-			a.Duress[m.Duress.PeerID()] = true
+			a.Duress[n.duressPeer(m.Duress)] = true
 		}
 	}
 	for _, e := range g.state().epochs {
@@ -114,6 +114,19 @@ func (n *Node) groupAccess(a *transport.Access, g *group, taken map[crypto.Membe
 	for _, m := range g.roster.RemovedMembers() {
 		a.Removed[m.Peer] = true
 	}
+}
+
+// duressPeer is k.PeerID(), derived once per key; under accessMu.
+func (n *Node) duressPeer(k crypto.DuressKey) peer.ID {
+	if p, ok := n.duressPeers[k]; ok {
+		return p
+	}
+	if n.duressPeers == nil {
+		n.duressPeers = make(map[crypto.DuressKey]peer.ID)
+	}
+	p := k.PeerID()
+	n.duressPeers[k] = p
+	return p
 }
 
 // accessChanged acts on what changed from snapshot old to a: the pubsub

@@ -60,6 +60,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
@@ -109,6 +110,9 @@ type Node struct {
 	// time, so that a snapshot built from an older state is never
 	// published after a newer one.
 	accessMu sync.Mutex
+	// duressPeers caches DuressKey.PeerID for buildAccess, which derives
+	// every member's on each roster change; under accessMu.
+	duressPeers map[crypto.DuressKey]peer.ID
 
 	ctx      context.Context
 	cancel   context.CancelFunc
