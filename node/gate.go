@@ -49,6 +49,7 @@ const cutOffDelay = 5 * time.Second
 // of a group's epochs, or of the duress warnings taken.
 func (n *Node) refreshAccess() {
 	n.accessMu.Lock()
+	n.accessBuilds.Add(1)
 	a := n.buildAccess()
 	old := n.access.Publish(a)
 	n.accessMu.Unlock()

@@ -439,7 +439,15 @@ func (n *Node) handle(g *group, m *alert.Message) {
 // rosterChanged updates who we mesh with and dial after a roster change,
 // and the group's epochs. It runs in g's turn.
 func (n *Node) rosterChanged(g *group) {
-	n.refreshAccess()
+	// A join's epoch first: taking it moves the group's topic, which
+	// rebuilds the membership snapshot (syncTopics), with this change in
+	// it. If nothing rebuilt the snapshot since the change, it is rebuilt
+	// here: a join in a group of 500 then costs one rebuild, not two.
+	built := n.accessBuilds.Load()
+	n.deriveRatchets(g)
+	if n.accessBuilds.Load() == built {
+		n.refreshAccess()
+	}
 	// Nodes of removed members are cut off: at once from pubsub
 	// (refreshAccess) and new connections (the gater), and, once they are
 	// told of their removal, from existing connections (removal.go).
@@ -448,7 +456,6 @@ func (n *Node) rosterChanged(g *group) {
 	}
 	n.saveConnectedMembers()
 	n.dialer.Poke()
-	n.deriveRatchets(g)
 	n.reconsiderEpoch(g)
 	// Messages ignored while the author was unknown can come now. (A
 	// roster change alone starts no session: in a group of a thousand

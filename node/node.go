@@ -113,6 +113,10 @@ type Node struct {
 	// duressPeers caches DuressKey.PeerID for buildAccess, which derives
 	// every member's on each roster change; under accessMu.
 	duressPeers map[crypto.DuressKey]peer.ID
+	// accessBuilds counts the snapshots refreshAccess began to build, each
+	// counted before it reads anything: one counted after a caller looked
+	// is built from a state at least as new as what that caller saw.
+	accessBuilds atomic.Uint64
 
 	ctx      context.Context
 	cancel   context.CancelFunc
