@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takecare-network/takecare/crypto"
 	"github.com/takecare-network/takecare/node"
 	"github.com/takecare-network/takecare/node/nodetest"
 	"github.com/takecare-network/takecare/store"
@@ -70,13 +71,7 @@ func TestSavingAGroupCostsWhatChanged(t *testing.T) {
 	ctx := context.Background()
 	for _, nd := range net.Nodes[2:25] {
 		nd.Start()
-		inv, err := ana.CreateInvite(ctx, gid, 1, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nd.Join(ctx, inv.Code); err != nil {
-			t.Fatal(err)
-		}
+		letIn(t, ana, gid, nd)
 		nd.Stop()
 	}
 	keep := func() int64 {
@@ -136,17 +131,10 @@ func TestEpochSavedAgainWhenItsParentIsErased(t *testing.T) {
 	})
 	ana, beto := net.Nodes[0], net.Nodes[1]
 	gid := net.Group("istmo")
-	ctx := context.Background()
 	parent := beto.KeysForTest(gid)
 	for _, nd := range net.Nodes[2:] {
 		nd.Start()
-		inv, err := ana.CreateInvite(ctx, gid, 1, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nd.Join(ctx, inv.Code); err != nil {
-			t.Fatal(err)
-		}
+		letIn(t, ana, gid, nd)
 	}
 	net.WaitFor(10*time.Second, "Beto on the epoch of the last join", func() bool {
 		return epochOf(beto, gid) == epochOf(ana, gid) && epochOf(beto, gid) >= parent.Epoch()+2
@@ -167,4 +155,17 @@ func TestEpochSavedAgainWhenItsParentIsErased(t *testing.T) {
 	}
 	id := sendOne(t, beto, gid, "after the restart")
 	net.WaitFor(10*time.Second, "the last member has Beto's alert", func() bool { return net.Nodes[3].Store.Has(id) })
+}
+
+// letIn has admin invite nd's member into gid, and nd join.
+func letIn(t *testing.T, admin *nodetest.Node, gid crypto.GroupID, nd *nodetest.Node) {
+	t.Helper()
+	ctx := context.Background()
+	inv, err := admin.CreateInvite(ctx, gid, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nd.Join(ctx, inv.Code); err != nil {
+		t.Fatal(err)
+	}
 }
