@@ -90,6 +90,7 @@ type config struct {
 	cpuprofile  string
 	memprofile  string
 	formProfile string
+	rmProfile   string
 }
 
 func main() {
@@ -129,6 +130,7 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.formProfile, "form-cpuprofile", "", "write a CPU profile of the largest takecare group's catch-up after its joins to this file")
+	flag.StringVar(&c.rmProfile, "removal-cpuprofile", "", "write a CPU profile of the removal in the largest membership run, from the call until every member has its epoch, to this file")
 	flag.Parse()
 	for _, s := range strings.FieldsFunc(*sizes, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -156,14 +158,14 @@ func run(c config) (err error) {
 	p.deliveries(base)
 	if c.members > 0 {
 		try("Membership", func() {
-			r := membershipRun(c, base, c.members, c.members)
+			r := membershipRun(c, base, c.members, c.members, c.big == 0)
 			t.membership(c, r)
 			t.membershipTargets(r)
 		})
 	}
 	if c.big > 0 {
 		try("Membership, large group", func() {
-			r := membershipRun(c, base, c.big, min(c.bigRunning, c.big))
+			r := membershipRun(c, base, c.big, min(c.bigRunning, c.big), true)
 			t.membership(c, r)
 			t.membershipTargets(r)
 		})

@@ -98,7 +98,10 @@ const (
 	flowTimeout = 2 * time.Minute
 )
 
-func membershipRun(c config, base string, members, running int) (res membershipResult) {
+// membershipRun forms a group of members, running of them with their node
+// running, and measures joins and a removal in it; largest says it is the
+// run -removal-cpuprofile profiles.
+func membershipRun(c config, base string, members, running int, largest bool) (res membershipResult) {
 	res.members, res.running = members, running
 	name := fmt.Sprintf("membership-%d", members)
 	tb := newRunner(base, name)
@@ -147,6 +150,10 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 	rest := others[:len(others)-1]
 	logf("%s: the founder removes a member", name)
 	time.Sleep(membershipQuiet)
+	stopProfile := func() {}
+	if largest && c.rmProfile != "" {
+		stopProfile = startCPUProfile(tb, c.rmProfile)
+	}
 	res.removal = measureFlow(tb, rest, gid, "removal", func() uint64 {
 		r, err := founder.Remove(ctx, gid, gone.Identity.ID().String())
 		if err != nil {
@@ -154,6 +161,7 @@ func membershipRun(c config, base string, members, running int) (res membershipR
 		}
 		return r.Epoch
 	})
+	stopProfile()
 	return res
 }
 
