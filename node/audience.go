@@ -25,6 +25,7 @@ import (
 // published by an atomic pointer and never changed once stored.
 type audience struct {
 	base    *audience
+	top     *audience // the root of base's chain (root); nil where base is nil
 	members map[crypto.MemberID]bool
 	cover   *treeCover // only where base is nil
 	flat    atomic.Pointer[map[crypto.MemberID]bool]
@@ -48,14 +49,16 @@ func listAudience(ms ...crypto.MemberID) *audience {
 // with returns the audience of an epoch a join ratchets to from an epoch
 // with audience a: a's, and m.
 func (a *audience) with(m crypto.MemberID) *audience {
-	return &audience{base: a, members: map[crypto.MemberID]bool{m: true}}
+	return &audience{base: a, top: a.root(), members: map[crypto.MemberID]bool{m: true}}
 }
 
 // root returns the audience at the bottom of a's chain, which holds the
-// cover if there is one.
+// cover if there is one. It is kept, not walked to: after a thousand joins
+// the chain is a thousand links, and a new epoch asks for the root of
+// every audience once per member.
 func (a *audience) root() *audience {
-	for a.base != nil {
-		a = a.base
+	if a.top != nil {
+		return a.top
 	}
 	return a
 }
@@ -159,6 +162,24 @@ func (g *group) outsider(id crypto.MemberID) bool {
 	}
 	_, known := g.roster.Keys(id)
 	return known
+}
+
+// seatingsOf returns seatingFor for view v of g that computes each tree's
+// seating once, for a caller that asks about many audiences.
+func (g *group) seatingsOf(v *groupView) func(*audience) *seating {
+	memo := make(map[crypto.TreeID]*seating)
+	return func(a *audience) *seating {
+		if a == nil || a.root().cover == nil {
+			return nil
+		}
+		id := a.root().cover.tree
+		if s, ok := memo[id]; ok {
+			return s
+		}
+		s := g.seatingFor(v, a)
+		memo[id] = s
+		return s
+	}
 }
 
 // seatingFor returns the seating of the tree of a's cover, if view v of g

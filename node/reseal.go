@@ -86,6 +86,8 @@ func (n *Node) unknownTo(g *group, old, cur *epoch) func(alert.ID) bool {
 		knew[id] = a
 		return a
 	}
+	v := g.state()
+	seat := g.seatingsOf(v)
 	return func(x alert.ID) bool {
 		for _, m := range check {
 			if m.AddOp.IsZero() || anc(m.AddOp)[x] {
@@ -94,7 +96,7 @@ func (n *Node) unknownTo(g *group, old, cur *epoch) func(alert.ID) bool {
 			if !anc(x)[m.AddOp] {
 				return true // concurrent with m's add
 			}
-			if !n.sealedWhere(g, x, m.ID()) {
+			if !n.sealedWhere(v, seat, x, m.ID()) {
 				return true
 			}
 		}
@@ -102,11 +104,11 @@ func (n *Node) unknownTo(g *group, old, cur *epoch) func(alert.ID) bool {
 	}
 }
 
-// sealedWhere reports whether message x is held in an epoch that reached
-// member m, or, if this node no longer keeps who any of x's epochs
-// reached, assumes it did.
-func (n *Node) sealedWhere(g *group, x alert.ID, m crypto.MemberID) bool {
-	v := g.state()
+// sealedWhere reports whether message x is held in an epoch of view v
+// that reached member m, or, if this node no longer keeps who any of x's
+// epochs reached, assumes it did; seat is v's seatingFor
+// (group.seatingsOf).
+func (n *Node) sealedWhere(v *groupView, seat func(*audience) *seating, x alert.ID, m crypto.MemberID) bool {
 	known := false
 	for _, tag := range n.store.Tags(x) {
 		e := v.epochs[tag]
@@ -114,7 +116,7 @@ func (n *Node) sealedWhere(g *group, x alert.ID, m crypto.MemberID) bool {
 			continue
 		}
 		known = true
-		if e.aud.reaches(m, g.seatingFor(v, e.aud)) {
+		if e.aud.reaches(m, seat(e.aud)) {
 			return true
 		}
 	}
