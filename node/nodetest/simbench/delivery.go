@@ -392,15 +392,13 @@ func formBenchGroup(tb *runner, c config, n int, largest bool) (*nodetest.Net, c
 		logf("takecare, %d nodes: %d joined", n, done)
 	})
 	joined := time.Now()
-	stopProfile := func() {}
 	if largest && c.formProfile != "" {
-		stopProfile = startCPUProfile(tb, c.formProfile)
+		defer startCPUProfile(tb, c.formProfile)()
 	}
 	for _, nd := range net.Nodes[1:] {
 		nd.Start()
 	}
 	net.JoinGroup(gid)
-	stopProfile()
 	logf("takecare, %d nodes: group formed in %s (joins %s, catch-up %s)", n,
 		time.Since(formed).Round(time.Millisecond), joined.Sub(formed).Round(time.Millisecond),
 		time.Since(joined).Round(time.Millisecond))

@@ -130,7 +130,7 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the largest takecare delivery run to this file")
 	flag.StringVar(&c.formProfile, "form-cpuprofile", "", "write a CPU profile of the largest takecare group's catch-up after its joins to this file")
-	flag.StringVar(&c.rmProfile, "removal-cpuprofile", "", "write a CPU profile of the removal in the largest membership run, from the call until every member has its epoch, to this file")
+	flag.StringVar(&c.rmProfile, "removal-cpuprofile", "", "write a CPU profile of the removal in the largest membership run, from the call until 3 s after every member has its epoch, to this file")
 	flag.Parse()
 	for _, s := range strings.FieldsFunc(*sizes, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

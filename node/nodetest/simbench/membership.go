@@ -150,9 +150,8 @@ func membershipRun(c config, base string, members, running int, largest bool) (r
 	rest := others[:len(others)-1]
 	logf("%s: the founder removes a member", name)
 	time.Sleep(membershipQuiet)
-	stopProfile := func() {}
 	if largest && c.rmProfile != "" {
-		stopProfile = startCPUProfile(tb, c.rmProfile)
+		defer startCPUProfile(tb, c.rmProfile)()
 	}
 	res.removal = measureFlow(tb, rest, gid, "removal", func() uint64 {
 		r, err := founder.Remove(ctx, gid, gone.Identity.ID().String())
@@ -161,7 +160,6 @@ func membershipRun(c config, base string, members, running int, largest bool) (r
 		}
 		return r.Epoch
 	})
-	stopProfile()
 	return res
 }
 
