@@ -129,7 +129,6 @@ func membershipRun(c config, base string, members, running int, largest bool) (r
 	})
 	founder := net.Nodes[0]
 	gid := net.FormGroup("membership")
-	ctx := context.Background()
 	res.offlineTime, res.formTime = formMembership(net, gid, name, running, joiners)
 	live := net.Nodes[:running]
 	others := live[1:] // every running node but the founder, who makes the changes
@@ -146,21 +145,30 @@ func membershipRun(c config, base string, members, running int, largest bool) (r
 	res.joins = measureJoins(tb, name, founder, net.Nodes[running:running+joiners], others, gid)
 
 	// The removal of a running member other than the founder.
-	gone := live[running-1]
-	rest := others[:len(others)-1]
 	logf("%s: the founder removes a member", name)
-	time.Sleep(membershipQuiet)
-	if largest && c.rmProfile != "" {
-		defer startCPUProfile(tb, c.rmProfile)()
+	profile := ""
+	if largest {
+		profile = c.rmProfile
 	}
-	res.removal = measureFlow(tb, rest, gid, "removal", func() uint64 {
-		r, err := founder.Remove(ctx, gid, gone.Identity.ID().String())
+	res.removal = measureRemoval(tb, founder, live[running-1], others[:len(others)-1], gid, profile)
+	return res
+}
+
+// measureRemoval has founder remove gone's member from gid, and measures
+// the removal's flow to the nodes rest; with profile set, under a CPU
+// profile written there.
+func measureRemoval(tb *runner, founder, gone *nodetest.Node, rest []*nodetest.Node, gid crypto.GroupID, profile string) flowResult {
+	time.Sleep(membershipQuiet)
+	if profile != "" {
+		defer startCPUProfile(tb, profile)()
+	}
+	return measureFlow(tb, rest, gid, "removal", func() uint64 {
+		r, err := founder.Remove(context.Background(), gid, gone.Identity.ID().String())
 		if err != nil {
 			tb.Fatalf("removing: %v", err)
 		}
 		return r.Epoch
 	})
-	return res
 }
 
 // measureFlow runs change, which returns the epoch it starts, and times
