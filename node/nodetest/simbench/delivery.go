@@ -240,16 +240,8 @@ func rawRun(c config, base string, n int, largest bool) (res runResult) {
 	logf("raw GossipSub, %d routers: publishing %d messages", n, c.alerts)
 	pubs := deliver(c, n, tr, publish)
 	res.delivery = tr.result(pubs, n, c.timeout)
-	if !largest {
-		return res
-	}
-	res.mem = memAfter(mem, n)
-	if c.churn > 0 {
-		off := offline(c, n)
-		res.churn = churn(c, off, n, tr,
-			func(i int) { rn.Disconnect(i) },
-			func(i int) { rn.Reconnect(i) },
-			publish, false)
+	if largest {
+		res.mem, res.churn = atLargest(c, n, mem, tr, rn.Disconnect, rn.Reconnect, publish, false)
 	}
 	return res
 }
@@ -278,15 +270,22 @@ func takecareRun(c config, base string, n int, largest bool) (res runResult) {
 		writeProfile(tb, "allocs", c.memprofile)
 	}
 	res.delivery = tr.result(pubs, n, c.timeout)
-	if !largest {
-		return res
-	}
-	res.mem = memAfter(mem, n)
-	if c.churn > 0 {
-		off := offline(c, n)
-		res.churn = churn(c, off, n, tr, net.Disconnect, net.Reconnect, publish, true)
+	if largest {
+		res.mem, res.churn = atLargest(c, n, mem, tr, net.Disconnect, net.Reconnect, publish, true)
 	}
 	return res
+}
+
+// atLargest measures what the largest size alone adds to its delivery
+// run: the memory per node since mem, and, unless c.churn is 0, churn
+// (cut and back take a node off the network and bring it back; recovers
+// says the network catches up on what a node missed).
+func atLargest(c config, n int, mem memSample, tr *tracker, cut, back func(int), publish func(int) publication, recovers bool) (memResult, churnResult) {
+	m := memAfter(mem, n)
+	if c.churn <= 0 {
+		return m, churnResult{}
+	}
+	return m, churn(c, offline(c, n), n, tr, cut, back, publish, recovers)
 }
 
 // deliver publishes c.alerts alerts from random senders, one at a time:
