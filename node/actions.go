@@ -191,11 +191,7 @@ func (n *Node) Status() Status {
 	for _, a := range n.host.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}
-	for p := range n.access.Load().Members {
-		if p != n.host.ID() && n.connected(p) {
-			st.Peers++
-		}
-	}
+	st.Peers = len(n.connectedMembers())
 	return st
 }
 

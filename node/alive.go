@@ -173,8 +173,8 @@ func (n *Node) probeAll(now bool) {
 	if now {
 		quiet = 0
 	}
-	for p := range n.access.Load().Members {
-		if p == n.host.ID() || !n.connected(p) || !n.alive.due(p, t, quiet) {
+	for _, p := range n.connectedMembers() {
+		if !n.alive.due(p, t, quiet) {
 			continue
 		}
 		n.spawn(func() {

@@ -116,13 +116,22 @@ func (n *Node) rememberPeer(p peer.ID, addrs []ma.Multiaddr) {
 	}
 }
 
+// connectedMembers returns the member nodes other than this one that it
+// is connected to now, as the membership snapshot lists them.
+func (n *Node) connectedMembers() []peer.ID {
+	var out []peer.ID
+	for p := range n.access.Load().Members {
+		if p != n.host.ID() && n.connected(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // saveConnectedMembers records the addresses of member nodes we are
 // connected to, for nodes that became members after we connected.
 func (n *Node) saveConnectedMembers() {
-	for p := range n.access.Load().Members {
-		if p == n.host.ID() || !n.connected(p) {
-			continue
-		}
+	for _, p := range n.connectedMembers() {
 		if len(n.dialer.AddrsOf(p)) == 0 {
 			n.savePeer(p)
 		}

@@ -89,15 +89,7 @@ func (n *Node) newSyncer() *syncer.Scheduler {
 func (s *syncing) node() *Node { return (*Node)(s) }
 
 // Syncable returns the member nodes connected now.
-func (s *syncing) Syncable() []peer.ID {
-	var out []peer.ID
-	for p := range s.access.Load().Members {
-		if p != s.host.ID() && s.node().connected(p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func (s *syncing) Syncable() []peer.ID { return s.node().connectedMembers() }
 
 func (s *syncing) Connected(p peer.ID) bool { return s.node().connected(p) }
 

@@ -230,10 +230,8 @@ func (n *Node) twinReconnect() {
 	if !n.sleep(twinLinger + n.cfg.PingTimeout) {
 		return
 	}
-	for p := range n.access.Load().Members {
-		if p != n.host.ID() && n.connected(p) {
-			n.host.Network().ClosePeer(p)
-		}
+	for _, p := range n.connectedMembers() {
+		n.host.Network().ClosePeer(p)
 	}
 	n.dialer.Poke()
 }
