@@ -150,7 +150,12 @@ func (g *group) missing(v *groupView, e *epoch) []crypto.MemberID {
 // current epoch changed. It changes v, a copy being made in g's turn
 // (group.change): the epochs whose retirement changes are copied into it.
 func (g *group) chooseCurrent(v *groupView, now time.Time) bool {
-	best := g.best(v)
+	return g.makeCurrent(v, g.best(v), now)
+}
+
+// makeCurrent is chooseCurrent with the epoch g.best chose for v, or for
+// the view v copies.
+func (g *group) makeCurrent(v *groupView, best *epoch, now time.Time) bool {
 	if best == nil || best == v.current {
 		return false
 	}
@@ -175,13 +180,6 @@ func (g *group) best(v *groupView) *epoch {
 		}
 	}
 	return best
-}
-
-// changesCurrent reports whether chooseCurrent would change the current
-// epoch of v.
-func (g *group) changesCurrent(v *groupView) bool {
-	best := g.best(v)
-	return best != nil && best != v.current
 }
 
 // retiredAt returns a copy of e retired at t (zero: current).
@@ -249,11 +247,12 @@ var errNotSealedToMe = errors.New("the new key was not sealed to this member")
 func (n *Node) reconsiderEpoch(g *group) {
 	// Most roster changes leave the current epoch as it is: nothing is
 	// published then.
-	if v := g.state(); g.changesCurrent(v) {
+	v := g.state()
+	if best := g.best(v); best != nil && best != v.current {
 		var old, cur *epoch
 		g.change(func(v *groupView) {
 			old = v.current
-			g.chooseCurrent(v, n.now())
+			g.makeCurrent(v, best, n.now())
 			cur = v.current
 		})
 		if err := n.saveGroup(g); err != nil {
