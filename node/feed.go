@@ -185,16 +185,6 @@ func (n *Node) openStored(id alert.ID) (epochRef, crypto.Inner, error) {
 	return epochRef{}, crypto.Inner{}, fmt.Errorf("no key for message %s", id.Short())
 }
 
-// age is how long ago, by this node's clock, a message it holds was made,
-// in milliseconds, as sync tells the other side (0 if not held).
-func (n *Node) age(id alert.ID, now time.Time) int64 {
-	h, ok := n.store.Header(id)
-	if !ok {
-		return 0
-	}
-	return max(now.Sub(h.Sent).Milliseconds(), 0)
-}
-
 // utc returns t in UTC, or nil for the zero time.
 func utc(t time.Time) *time.Time {
 	if t.IsZero() {
